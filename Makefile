@@ -1,0 +1,99 @@
+# kaiwu build: one library (libkaiwu.a), one CLI (kaiwu), test binaries.
+#
+#   make            build library and CLI into build/
+#   make run        build, then generate text from a test model
+#   make test       build and run the whole suite; ends with "N passed, N failed"
+#   make test SAN=1 the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
+#   make format     clang-format every C file in place
+#
+# Per-ISA kernel files (src/tensor/kernels/<isa>/) are compiled with their own -m flags and are
+# only ever called after run-time CPU feature detection, so one binary runs on any x86-64.
+
+CC      ?= cc
+SAN     ?= 0
+OPT     ?= -O2
+
+PKGS    := libpcre2-8 libutf8proc jansson
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+ifeq ($(SAN),1)
+BUILD   ?= build-san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT     := -O1
+else
+BUILD   ?= build
+SANFLAGS :=
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wvla
+CFLAGS  += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) $(SANFLAGS) -pthread
+LDLIBS  += $(PKG_LIBS) -lm -pthread
+LDFLAGS += $(SANFLAGS)
+
+LIB_SRCS  := $(shell find src -name '*.c' | sort)
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_SRCS  := $(shell find tools/kaiwu -name '*.c' | sort)
+CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+TEST_SRCS := $(shell find tests/unit tests/conformance -name 'test_*.c' 2>/dev/null | sort)
+TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TEST_SRCS))
+TEST_COMMON := $(BUILD)/tests/test_common.o
+TOOL_SRCS := $(shell find tests/tools tests/bad-input -name '*.c' 2>/dev/null | sort)
+TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
+
+LIB := $(BUILD)/libkaiwu.a
+CLI := $(BUILD)/kaiwu
+
+.PHONY: all run test test-san format clean bench
+all: $(LIB) $(CLI)
+
+ISA_AVX2   := -mavx2 -mfma -mf16c
+ISA_AVX512 := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16
+
+$(BUILD)/src/tensor/kernels/x86_avx2/%.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/src/tensor/kernels/x86_avx512/%.o: CFLAGS += $(ISA_AVX512)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(CLI): $(CLI_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS) -ledit
+
+$(BUILD)/tests/test_common.o: tests/test_common.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c $(LIB) $(TEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(TEST_COMMON) $(LIB) $(LDLIBS)
+
+# The model `make run` uses until kaiwu ships its own (a later issue): a tiny test model
+# committed under tests/data (random weights, so the text is gibberish; see tests/data/README.md).
+RUN_MODEL  ?= tests/data/models/tiny-qwen3-f16.gguf
+RUN_PROMPT ?= 人工智能大模型
+run: all
+	$(CLI) run -m $(RUN_MODEL) -p "$(RUN_PROMPT)" -n 32 --seed 1
+
+# Fixtures stored compressed (over 8 MiB) are decompressed next to their archive.
+XZ_FIXTURES := $(patsubst %.xz,%,$(wildcard tests/data/*/*.xz))
+%.gguf: %.gguf.xz
+	xz -dkc $< > $@.tmp && mv $@.tmp $@
+
+test: all $(TEST_BINS) $(TOOL_BINS) $(XZ_FIXTURES)
+	@BUILD=$(BUILD) sh tests/run.sh
+
+test-san:
+	$(MAKE) SAN=1 test
+
+format:
+	clang-format -i $$(find src include tools tests -name '*.[ch]')
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,279 @@
+/* kaiwu.h - the public C API of kaiwu (开物): run large language models from GGUF files on the CPU.
+ *
+ * Everything the `kaiwu` command does goes through this header. Overview:
+ *
+ *     kw_model *model;
+ *     if (kw_model_load("model.gguf", NULL, &model) != KW_OK) { puts(kw_last_error()); return 1; }
+ *     kw_context_params cp = kw_context_default_params();
+ *     cp.n_ctx = 2048;
+ *     kw_context *ctx;
+ *     kw_context_create(model, &cp, &ctx);
+ *     kw_token toks[512]; int32_t n;
+ *     kw_tokenize(model, "Hello", 5, true, true, toks, 512, &n);
+ *     kw_decode(ctx, toks, NULL, n, NULL);            // positions 0..n-1, logits for the last token
+ *     const float *logits = kw_get_logits(ctx, n - 1); // n_vocab floats
+ *     ...
+ *     kw_context_free(ctx);
+ *     kw_model_free(model);
+ *
+ * Conventions
+ *  - Functions that can fail return kw_status (or NULL) and leave a message for kw_last_error()
+ *    that names what failed, where, and the numbers involved. On failure, output parameters are
+ *    left untouched unless stated otherwise.
+ *  - Ownership is stated per pointer: "owned by the caller" (free it with the named function),
+ *    "borrowed" (valid until the named event), or "copied" (the callee keeps its own copy).
+ *  - A kw_model is immutable after loading and may be shared by many contexts and threads.
+ *    A kw_context and a kw_sampler belong to one thread at a time.
+ */
+#ifndef KAIWU_H
+#define KAIWU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KW_VERSION "0.1.0"
+
+/* ------------------------------------------------------------------------------------------------
+ * Status and errors
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef enum kw_status {
+    KW_OK = 0,
+    KW_ERR_IO,           /* a file could not be opened, read or written */
+    KW_ERR_FORMAT,       /* malformed input: a GGUF file, a vocabulary, a template, ... */
+    KW_ERR_UNSUPPORTED,  /* well-formed but not supported: an architecture, a tensor type, ... */
+    KW_ERR_INVALID_ARG,  /* a caller error: a NULL pointer, a size out of range, ... */
+    KW_ERR_NOMEM,        /* an allocation failed */
+    KW_ERR_CONTEXT_FULL, /* the tokens do not fit the context (the message gives both numbers) */
+    KW_ERR_BUFFER_SMALL, /* an output buffer is too small; the needed size is reported */
+    KW_ERR_INTERNAL,     /* a broken invariant: a bug in kaiwu */
+} kw_status;
+
+/* The message of the last failure on this thread (thread-local; borrowed: valid until the next
+ * failing call on this thread). "" when nothing failed yet. Never NULL. */
+const char *kw_last_error(void);
+
+/* A short constant name for a status ("format error", ...). Never NULL; static storage. */
+const char *kw_status_str(kw_status status);
+
+/* ------------------------------------------------------------------------------------------------
+ * GGUF inspection (what `kaiwu info` shows): a read-only view of any GGUF file, runnable or not
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_gguf kw_gguf;
+
+/* Opens and validates a GGUF file (mmap; every offset and length is checked before use).
+ * On success *out is owned by the caller: free with kw_gguf_close(). */
+kw_status kw_gguf_open(const char *path, kw_gguf **out);
+void kw_gguf_close(kw_gguf *g); /* NULL is allowed */
+
+uint32_t kw_gguf_version(const kw_gguf *g);
+uint64_t kw_gguf_file_size(const kw_gguf *g);
+uint64_t kw_gguf_data_offset(const kw_gguf *g); /* where tensor data begins */
+uint32_t kw_gguf_alignment(const kw_gguf *g);
+
+int64_t kw_gguf_n_kv(const kw_gguf *g);
+/* Key of metadata entry i (borrowed, valid until kw_gguf_close; NUL-terminated). */
+const char *kw_gguf_kv_key(const kw_gguf *g, int64_t i);
+/* The value's type name ("u32", "string", "array[string]", ...); static storage. */
+const char *kw_gguf_kv_type_name(const kw_gguf *g, int64_t i);
+/* Writes a printable rendering of value i into buf (at most cap bytes, NUL-terminated, arrays
+ * abbreviated after max_items elements). Returns the length it wanted (like snprintf). */
+size_t kw_gguf_kv_format(const kw_gguf *g, int64_t i, char *buf, size_t cap, int max_items);
+
+int64_t kw_gguf_n_tensors(const kw_gguf *g);
+typedef struct kw_tensor_info {
+    const char *name; /* borrowed, valid until kw_gguf_close */
+    const char *type_name; /* "F16", "Q4_K", ...; static storage */
+    int32_t type;          /* the GGUF/ggml type id */
+    int32_t n_dims;
+    int64_t ne[4];   /* dims, ne[0] innermost (a row); unused dims are 1 */
+    uint64_t offset; /* absolute file offset of the data */
+    uint64_t n_bytes;
+} kw_tensor_info;
+kw_status kw_gguf_tensor(const kw_gguf *g, int64_t i, kw_tensor_info *out);
+
+/* ------------------------------------------------------------------------------------------------
+ * Models
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef int32_t kw_token;
+typedef struct kw_model kw_model;
+
+typedef struct kw_model_params {
+    bool verbose; /* print load details on stderr */
+} kw_model_params;
+
+/* Loads a model (weights are mmapped, not copied). params may be NULL for the defaults.
+ * On success *out is owned by the caller: free with kw_model_free() after every context made from
+ * it has been freed. Errors name the offending key or tensor and the numbers involved. */
+kw_status kw_model_load(const char *path, const kw_model_params *params, kw_model **out);
+void kw_model_free(kw_model *model); /* NULL is allowed */
+
+/* Short descriptions of the model. Strings are borrowed (valid until kw_model_free). */
+const char *kw_model_arch(const kw_model *model);        /* GGUF architecture, e.g. "llama" */
+const char *kw_model_family(const kw_model *model);      /* kaiwu description used, e.g. "llama" */
+const char *kw_model_name(const kw_model *model);        /* general.name or "" */
+const char *kw_model_tokenizer_kind(const kw_model *model); /* "spm" or "bpe" */
+const char *kw_model_chat_template(const kw_model *model);  /* NULL when the file has none */
+int32_t kw_model_n_vocab(const kw_model *model);
+int32_t kw_model_n_ctx_train(const kw_model *model);
+int32_t kw_model_n_embd(const kw_model *model);
+int32_t kw_model_n_layer(const kw_model *model);
+int32_t kw_model_n_head(const kw_model *model);
+int32_t kw_model_n_head_kv(const kw_model *model);
+int32_t kw_model_head_dim(const kw_model *model);
+int32_t kw_model_n_ff(const kw_model *model);
+uint64_t kw_model_n_params(const kw_model *model);
+uint64_t kw_model_weight_bytes(const kw_model *model);
+/* Writes a multi-line human description of hyperparameters (RoPE, norms, scales) into buf;
+ * returns the length it wanted (like snprintf). */
+size_t kw_model_describe(const kw_model *model, char *buf, size_t cap);
+
+/* The names of the architectures kaiwu can run, comma separated (static storage). */
+const char *kw_supported_architectures(void);
+
+/* ------------------------------------------------------------------------------------------------
+ * Tokens
+ * ---------------------------------------------------------------------------------------------- */
+
+#define KW_TOKEN_NONE (-1)
+
+kw_token kw_token_bos(const kw_model *model); /* KW_TOKEN_NONE when the model has none */
+kw_token kw_token_eos(const kw_model *model);
+kw_token kw_token_eot(const kw_model *model);
+bool kw_model_add_bos(const kw_model *model); /* whether tokenizing adds BOS (metadata rule) */
+/* True for every id that ends generation (EOS, EOT, EOM, ... as the model declares them). */
+bool kw_token_is_eog(const kw_model *model, kw_token token);
+/* True for control / user-defined / unknown tokens (rendered as their text, not pieces). */
+bool kw_token_is_special(const kw_model *model, kw_token token);
+
+/* Tokenizes len bytes of text. add_special: add BOS/EOS as the model's metadata says.
+ * parse_special: recognise special-token text ("<|im_end|>") as the special token.
+ * Writes at most cap ids to out and the count to *n_out. When cap is too small, returns
+ * KW_ERR_BUFFER_SMALL with *n_out set to the count needed. */
+kw_status kw_tokenize(const kw_model *model, const char *text, size_t len, bool add_special,
+                      bool parse_special, kw_token *out, int32_t cap, int32_t *n_out);
+
+/* The bytes of one token's text piece (SPM "▁" becomes a space, byte tokens become their byte).
+ * Special tokens give their text when render_special, else nothing. Returns the piece length;
+ * writes at most cap bytes (no NUL). Invalid ids give -1. */
+int32_t kw_token_to_piece(const kw_model *model, kw_token token, char *buf, int32_t cap,
+                          bool render_special);
+
+/* Detokenizes a whole sequence into buf (NUL-terminated when it fits): the text the tokens stand
+ * for (SPM: the one space added in front of the text is removed; byte-level BPE vocabularies that
+ * call for it get the usual clean-up of spaces before punctuation). Special tokens give their text
+ * when render_special. Returns the length it wanted (like snprintf), -1 on a bad id. */
+int64_t kw_detokenize(const kw_model *model, const kw_token *tokens, int32_t n, char *buf,
+                      size_t cap, bool render_special);
+
+/* Streaming detokenizer: feed tokens one at a time and get back only whole UTF-8 characters,
+ * holding back an incomplete sequence until its continuation bytes arrive. */
+typedef struct kw_detok_stream {
+    const kw_model *model; /* borrowed */
+    bool render_special;
+    bool at_start;     /* drop the SPM leading space of the first piece */
+    uint8_t pending[8]; /* bytes of an incomplete UTF-8 character */
+    int32_t n_pending;
+} kw_detok_stream;
+void kw_detok_stream_init(kw_detok_stream *s, const kw_model *model, bool render_special,
+                          bool strip_leading_space);
+/* Appends the complete characters now available to out (at most cap bytes, no NUL); returns the
+ * count written. cap >= 64 always suffices for one token's piece. */
+int32_t kw_detok_stream_push(kw_detok_stream *s, kw_token token, char *out, int32_t cap);
+/* Flushes held-back bytes at the end of a stream (invalid UTF-8 becomes U+FFFD). */
+int32_t kw_detok_stream_flush(kw_detok_stream *s, char *out, int32_t cap);
+
+/* ------------------------------------------------------------------------------------------------
+ * Contexts: KV cache and evaluation
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_context kw_context;
+
+typedef struct kw_context_params {
+    int32_t n_ctx;     /* tokens the KV cache holds; 0 = the model's training context */
+    int32_t n_batch;   /* most tokens per kw_decode call (scratch is sized for it); 0 = 512 */
+    int32_t n_threads; /* worker threads for evaluation; 0 = number of CPU cores */
+} kw_context_params;
+
+kw_context_params kw_context_default_params(void);
+
+/* Creates a context: all memory (KV cache, scratch) is allocated here, none per token.
+ * On success *out is owned by the caller: free with kw_context_free(). The model is borrowed
+ * and must outlive the context. */
+kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out);
+void kw_context_free(kw_context *ctx); /* NULL is allowed */
+
+int32_t kw_context_n_ctx(const kw_context *ctx);
+int32_t kw_context_n_batch(const kw_context *ctx);
+uint64_t kw_context_kv_bytes(const kw_context *ctx); /* bytes held by the KV cache */
+/* Number of cached positions (the next position to evaluate when decoding sequentially). */
+int32_t kw_context_n_past(const kw_context *ctx);
+
+/* Evaluates n tokens. pos: the position of each token (NULL = n_past, n_past+1, ...). Positions
+ * must continue the cache: token i at pos[i] sees all cached positions < pos[i] and the batch's
+ * earlier tokens. want_logits: which rows to keep (NULL = only the last). Batches longer than
+ * n_batch are split internally. Fails with KW_ERR_CONTEXT_FULL when a position is >= n_ctx. */
+kw_status kw_decode(kw_context *ctx, const kw_token *tokens, const int32_t *pos, int32_t n,
+                    const bool *want_logits);
+
+/* Logits (n_vocab floats) of row i of the last kw_decode call; NULL if that row was not requested.
+ * Borrowed: valid until the next kw_decode or kw_context_free. */
+const float *kw_get_logits(kw_context *ctx, int32_t i);
+
+/* Drops cached positions >= pos (pos = 0 clears the cache). */
+void kw_context_truncate(kw_context *ctx, int32_t pos);
+
+/* ------------------------------------------------------------------------------------------------
+ * Sampling
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_sampler kw_sampler;
+
+typedef struct kw_sampler_params {
+    float temperature;      /* <= 0: greedy (argmax, lowest id on ties) */
+    int32_t top_k;          /* <= 0: off */
+    float top_p;            /* >= 1: off */
+    float min_p;            /* <= 0: off */
+    float repeat_penalty;   /* 1: off */
+    int32_t repeat_last_n;  /* window for the three penalties; 0: off, -1: whole history */
+    float presence_penalty; /* 0: off */
+    float frequency_penalty;/* 0: off */
+    uint64_t seed;
+} kw_sampler_params;
+
+kw_sampler_params kw_sampler_default_params(void);
+
+/* The sampler chain: penalties -> top-k -> top-p -> min-p -> temperature -> draw.
+ * On success *out is owned by the caller: free with kw_sampler_free(). It allocates its buffers
+ * here, none per token. The model is borrowed and must outlive the sampler. */
+kw_status kw_sampler_create(const kw_model *model, const kw_sampler_params *params,
+                            kw_sampler **out);
+void kw_sampler_free(kw_sampler *s); /* NULL is allowed */
+/* Picks a token from logits (n_vocab floats; read, not modified). */
+kw_token kw_sampler_sample(kw_sampler *s, const float *logits);
+/* Records a token in the penalty history (call for prompt and generated tokens alike). */
+void kw_sampler_accept(kw_sampler *s, kw_token token);
+void kw_sampler_reset(kw_sampler *s);
+
+/* ------------------------------------------------------------------------------------------------
+ * Process-wide facts
+ * ---------------------------------------------------------------------------------------------- */
+
+/* CPU features in use, e.g. "avx2 fma f16c avx512f avx512vnni avx512bf16" (static storage). */
+const char *kw_cpu_features(void);
+/* Peak resident set size of this process in bytes (0 when unknown). */
+uint64_t kw_peak_rss_bytes(void);
+/* Monotonic time in seconds. */
+double kw_time_seconds(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
