@@ -27,7 +27,7 @@ SANFLAGS :=
 endif
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wvla
-CFLAGS  += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) $(SANFLAGS) -pthread
+CFLAGS  += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -Itests $(PKG_CFLAGS) $(SANFLAGS) -pthread
 LDLIBS  += $(PKG_LIBS) -lm -pthread
 LDFLAGS += $(SANFLAGS)
 

@@ -1,0 +1,18 @@
+/* minicpm.c - minicpm (MiniCPM 1/2)
+ * minicpm4 */
+#include "model/arch.h"
+
+const arch_desc arch_minicpm = {
+    .gguf_name = "minicpm",
+    .family = "minicpm (MiniCPM 1/2)",
+    .rope = ROPE_NORM,
+    .act = FFN_SILU,
+    .fused_qkv = false,
+    .fused_gate_up = false,
+    .qk_norm = false,
+    .post_attn_norm = false,
+    .post_ffn_norm = false,
+    .embd_scale_sqrt = false,
+    .has_mup_scales = true,
+    .swa_period = 0,
+};

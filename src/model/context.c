@@ -1,0 +1,208 @@
+/* context.c - kw_context: the KV cache, scratch buffers and thread pool of one user of a model,
+ * and kw_decode, which splits a batch into chunks of at most n_batch tokens for forward_batch.
+ *
+ * All memory is allocated in kw_context_create from the hyperparameters and n_batch; decoding
+ * allocates nothing (the logits buffer grows only when a call asks for more rows than any call
+ * before it).
+ */
+#include "model/model.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+kw_context_params kw_context_default_params(void) {
+    kw_context_params p = {.n_ctx = 0, .n_batch = 512, .n_threads = 0};
+    return p;
+}
+
+static int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+static kw_status alloc_scratch(kw_context *c) {
+    const kw_hparams *hp = &c->model->hp;
+    const int64_t B = c->n_batch, E = hp->n_embd;
+    const int64_t Q = (int64_t)hp->n_head * hp->head_dim, K = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t V = (int64_t)hp->n_head_kv * hp->head_dim_v, O = (int64_t)hp->n_head * hp->head_dim_v;
+    const int64_t F = hp->n_ff;
+    int64_t max_row = max64(max64(E, F), max64(O, max64(Q + K + V, 2 * F)));
+    struct {
+        float **p;
+        int64_t n;
+        const char *what;
+    } bufs[] = {
+        {&c->x, B * E, "residual stream"},
+        {&c->h, B * max64(E, O), "normed activations"},
+        {&c->q, B * Q, "queries"},
+        {&c->k, B * K, "keys"},
+        {&c->v, B * V, "values"},
+        {&c->qkv, c->model->desc->fused_qkv ? B * (Q + K + V) : 1, "fused qkv"},
+        {&c->attn, B * O, "attention output"},
+        {&c->ff, B * 2 * F, "ffn gate/up"},
+        {&c->ff2, B * F, "ffn up"},
+        {&c->scores, (int64_t)c->n_threads * c->n_ctx, "attention scores"},
+        {&c->rowbuf, (int64_t)c->n_threads * max_row, "weight rows"},
+        {&c->vecbuf, max_row, "vector weights"},
+        {&c->out_h, B * E, "output states"},
+        {&c->logits, hp->n_vocab, "logits"},
+    };
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        *bufs[i].p = kw_malloc_aligned(sizeof(float) * (size_t)bufs[i].n, bufs[i].what);
+        if (!*bufs[i].p) return KW_ERR_NOMEM;
+    }
+    c->logits_cap = 1;
+    c->row_of = kw_calloc((size_t)B, sizeof(int32_t), "logit rows");
+    c->rows_cap = (int32_t)B;
+    if (!c->row_of) return KW_ERR_NOMEM;
+    return KW_OK;
+}
+
+static kw_status alloc_kv(kw_context *c) {
+    const kw_hparams *hp = &c->model->hp;
+    const int64_t K = (int64_t)hp->n_head_kv * hp->head_dim, V = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    c->kv = kw_calloc((size_t)hp->n_layer, sizeof(kw_kv_layer), "kv cache");
+    if (!c->kv) return KW_ERR_NOMEM;
+    for (int il = 0; il < hp->n_layer; il++) {
+        kw_kv_layer *kv = &c->kv[il];
+        /* a sliding-window layer keeps only the window plus one batch (ring buffer) */
+        kv->n_slots = c->n_ctx;
+        if (c->model->layers[il].is_swa && (int64_t)hp->n_swa + c->n_batch < c->n_ctx)
+            kv->n_slots = hp->n_swa + c->n_batch;
+        kv->k = kw_malloc_aligned(sizeof(float) * (size_t)(kv->n_slots * K), "kv cache keys");
+        kv->v = kw_malloc_aligned(sizeof(float) * (size_t)(kv->n_slots * V), "kv cache values");
+        if (!kv->k || !kv->v) return KW_ERR_NOMEM;
+        c->kv_bytes += sizeof(float) * (uint64_t)kv->n_slots * (uint64_t)(K + V);
+    }
+    return KW_OK;
+}
+
+kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out) {
+    if (!model || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_context_create: NULL argument");
+    kw_context_params p = params ? *params : kw_context_default_params();
+    const kw_hparams *hp = &model->hp;
+    if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
+        return kw_error(KW_ERR_INVALID_ARG, "context: negative size (n_ctx %d, n_batch %d, n_threads %d)", p.n_ctx,
+                        p.n_batch, p.n_threads);
+    if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train;
+    if (p.n_batch == 0) p.n_batch = 512;
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (p.n_threads == 0) p.n_threads = kw_cpu_get()->n_cores;
+    if (p.n_ctx > hp->n_ctx_train)
+        kw_log(1, "kaiwu: context %d is larger than the model's training context %d\n", p.n_ctx, hp->n_ctx_train);
+    kw_context *c = kw_calloc(1, sizeof *c, "context");
+    if (!c) return KW_ERR_NOMEM;
+    c->model = model;
+    c->n_ctx = p.n_ctx;
+    c->n_batch = p.n_batch;
+    c->n_threads = p.n_threads;
+    /* LongRoPE: llama.cpp picks the long factors when the context exceeds the original one */
+    c->rope_factors = model->rope_freqs.data;
+    if (model->rope_long.data && model->rope_short.data)
+        c->rope_factors = c->n_ctx > hp->rope_orig_ctx ? model->rope_long.data : model->rope_short.data;
+    kw_status st = kw_pool_create(p.n_threads, &c->pool);
+    if (!st) st = alloc_kv(c);
+    if (!st) st = alloc_scratch(c);
+    if (st) {
+        kw_context_free(c);
+        return kw_error_wrap(st, "creating a context of %d tokens", p.n_ctx);
+    }
+    *out = c;
+    return KW_OK;
+}
+
+void kw_context_free(kw_context *c) {
+    if (!c) return;
+    kw_pool_free(c->pool);
+    if (c->kv)
+        for (int il = 0; il < c->model->hp.n_layer; il++) {
+            kw_free_aligned(c->kv[il].k);
+            kw_free_aligned(c->kv[il].v);
+        }
+    free(c->kv);
+    float *bufs[] = {c->x, c->h, c->q, c->k, c->v, c->qkv, c->attn, c->ff, c->ff2, c->scores, c->rowbuf,
+                     c->vecbuf, c->out_h, c->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) kw_free_aligned(bufs[i]);
+    free(c->row_of);
+    free(c);
+}
+
+int32_t kw_context_n_ctx(const kw_context *c) { return c->n_ctx; }
+int32_t kw_context_n_batch(const kw_context *c) { return c->n_batch; }
+uint64_t kw_context_kv_bytes(const kw_context *c) { return c->kv_bytes; }
+int32_t kw_context_n_past(const kw_context *c) { return c->n_past; }
+
+void kw_context_truncate(kw_context *c, int32_t pos) {
+    if (pos < 0) pos = 0;
+    if (pos >= c->n_past) return;
+    /* a ring (sliding-window) layer has overwritten positions older than n_past - n_slots; if the
+     * window of the new position reaches back there, the cache must be rebuilt from scratch */
+    const kw_hparams *hp = &c->model->hp;
+    for (int il = 0; il < hp->n_layer; il++) {
+        const kw_kv_layer *kv = &c->kv[il];
+        if (kv->n_slots == c->n_ctx) continue;
+        int32_t oldest_kept = c->n_past - kv->n_slots;
+        if (pos - hp->n_swa + 1 < oldest_kept && oldest_kept > 0) pos = 0;
+    }
+    c->n_past = pos;
+}
+
+static kw_status ensure_rows(kw_context *c, int32_t n_rows, int32_t n) {
+    const int32_t n_vocab = c->model->hp.n_vocab;
+    if (n_rows > c->logits_cap) {
+        float *p = kw_malloc_aligned(sizeof(float) * (size_t)n_rows * (size_t)n_vocab, "logits");
+        if (!p) return KW_ERR_NOMEM;
+        kw_free_aligned(c->logits);
+        c->logits = p;
+        c->logits_cap = n_rows;
+    }
+    if (n > c->rows_cap) {
+        int32_t *r = kw_calloc((size_t)n, sizeof(int32_t), "logit rows");
+        if (!r) return KW_ERR_NOMEM;
+        free(c->row_of);
+        c->row_of = r;
+        c->rows_cap = n;
+    }
+    return KW_OK;
+}
+
+kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, int32_t n,
+                    const bool *want_logits) {
+    if (!c || !tokens || n <= 0) return kw_error(KW_ERR_INVALID_ARG, "kw_decode: no tokens (n = %d)", n);
+    const int32_t n_vocab = c->model->hp.n_vocab;
+    for (int32_t i = 0; i < n; i++) {
+        if (tokens[i] < 0 || tokens[i] >= n_vocab)
+            return kw_error(KW_ERR_INVALID_ARG, "kw_decode: token %d at batch index %d is outside the vocabulary (0..%d)",
+                            tokens[i], i, n_vocab - 1);
+        if (pos && pos[i] != c->n_past + i)
+            return kw_error(KW_ERR_INVALID_ARG,
+                            "kw_decode: token %d has position %d, but the cache holds %d positions "
+                            "(positions must continue it: expected %d)",
+                            i, pos[i], c->n_past, c->n_past + i);
+    }
+    if ((int64_t)c->n_past + n > c->n_ctx)
+        return kw_error(KW_ERR_CONTEXT_FULL,
+                        "the context is full: %d cached + %d new tokens exceed the context size %d",
+                        c->n_past, n, c->n_ctx);
+    int32_t n_rows = 0;
+    for (int32_t i = 0; i < n; i++) n_rows += want_logits ? want_logits[i] : (i == n - 1);
+    kw_status st = ensure_rows(c, n_rows > 0 ? n_rows : 1, n);
+    if (st) return st;
+    int32_t row = 0;
+    for (int32_t i = 0; i < n; i++) {
+        bool w = want_logits ? want_logits[i] : (i == n - 1);
+        c->row_of[i] = w ? row++ : -1;
+    }
+    c->n_rows_last = n;
+    for (int32_t start = 0; start < n; start += c->n_batch) {
+        int32_t len = n - start < c->n_batch ? n - start : c->n_batch;
+        if ((st = forward_batch(c, tokens + start, len, c->row_of + start))) {
+            c->n_rows_last = 0;
+            return st;
+        }
+    }
+    return KW_OK;
+}
+
+const float *kw_get_logits(kw_context *c, int32_t i) {
+    if (!c || i < 0 || i >= c->n_rows_last || c->row_of[i] < 0) return NULL;
+    return c->logits + (int64_t)c->row_of[i] * c->model->hp.n_vocab;
+}

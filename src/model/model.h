@@ -1,0 +1,92 @@
+/* model.h - the loaded model (immutable: description, hyperparameters, weights, vocabulary) and
+ * the context (per-user state: KV cache, scratch buffers, thread pool).
+ *
+ * Weights are views into the mmapped GGUF file; nothing is copied at load time.
+ */
+#ifndef KAIWU_MODEL_H
+#define KAIWU_MODEL_H
+
+#include "gguf/gguf.h"
+#include "model/arch.h"
+#include "tensor/ops.h"
+#include "tokenizer/tokenizer.h"
+
+typedef struct kw_layer {
+    kw_weight attn_norm;      /* (n_embd) */
+    kw_weight wq, wk, wv;     /* (n_embd -> n_head*head_dim / n_head_kv*head_dim) */
+    kw_weight bq, bk, bv;     /* optional biases (data NULL when absent) */
+    kw_weight wqkv, bqkv;     /* fused projection (fused_qkv) */
+    kw_weight q_norm, k_norm; /* (head_dim), qk_norm */
+    kw_weight wo;             /* (n_head*head_dim_v -> n_embd) */
+    kw_weight bo;             /* optional */
+    kw_weight post_attn_norm; /* (n_embd), post_attn_norm */
+    kw_weight ffn_norm;       /* (n_embd) */
+    kw_weight w_gate, w_up;   /* (n_embd -> n_ff); fused: w_up holds 2*n_ff rows */
+    kw_weight w_down;         /* (n_ff -> n_embd) */
+    kw_weight post_ffn_norm;  /* (n_embd), post_ffn_norm */
+    bool is_swa;              /* sliding-window layer */
+} kw_layer;
+
+struct kw_model {
+    kw_gguf *gguf; /* owned; weights point into its mapping */
+    const arch_desc *desc;
+    kw_hparams hp;
+    tok_vocab *vocab; /* owned */
+    char *name;       /* general.name, owned */
+    char *chat_template; /* owned, NULL when absent */
+    kw_weight tok_embd;  /* (n_embd, n_vocab) */
+    kw_weight output_norm;
+    kw_weight output; /* = tok_embd when tied */
+    kw_weight rope_freqs;       /* optional per-pair divisors (llama3 scaling), F32 */
+    kw_weight rope_long, rope_short; /* optional LongRoPE factors, F32 */
+    kw_layer *layers; /* n_layer, owned */
+    uint64_t n_params;
+    uint64_t weight_bytes;
+};
+
+/* ---------------------------------------------------------------- context */
+
+typedef struct kw_kv_layer {
+    float *k;     /* (n_slots, n_head_kv * head_dim), position p at slot p % n_slots */
+    float *v;     /* (n_slots, n_head_kv * head_dim_v) */
+    int32_t n_slots;
+} kw_kv_layer;
+
+struct kw_context {
+    kw_model *model; /* borrowed */
+    int32_t n_ctx, n_batch, n_threads;
+    kw_pool *pool;   /* owned */
+    kw_kv_layer *kv; /* n_layer, owned */
+    int32_t *slot_pos;   /* per layer with a ring: position held by each slot (-1 empty) */
+    int32_t n_past;
+    uint64_t kv_bytes;
+    const float *rope_factors; /* the LongRoPE table chosen for this context size, or rope_freqs */
+    /* scratch, sized for n_batch tokens at creation (no allocation per token) */
+    float *x;      /* (n_batch, n_embd) residual stream */
+    float *h;      /* (n_batch, max(n_embd, attn width)) normed input / attention output */
+    float *q;      /* (n_batch, n_head*head_dim) */
+    float *k;      /* (n_batch, n_head_kv*head_dim) */
+    float *v;      /* (n_batch, n_head_kv*head_dim_v) */
+    float *qkv;    /* (n_batch, fused qkv width) */
+    float *attn;   /* (n_batch, n_head*head_dim_v) */
+    float *ff;     /* (n_batch, 2*n_ff) gate|up, then activated */
+    float *ff2;    /* (n_batch, n_ff) */
+    float *scores; /* (n_threads, n_ctx) attention scores per thread */
+    float *rowbuf; /* (n_threads, max row length) dequantized weight row per thread */
+    float *vecbuf; /* (max row length) a norm or bias vector converted to float */
+    float *out_h;  /* (n_batch, n_embd) final normed states of rows that want logits */
+    int32_t *out_rows;  /* (n_batch) batch index of each logits row */
+    /* logits of the last kw_decode: row_of[i] = index into logits or -1 */
+    float *logits;       /* (logits_cap, n_vocab) */
+    int32_t logits_cap;  /* rows allocated (grows only when a call asks for more rows) */
+    int32_t *row_of;     /* (rows_cap) */
+    int32_t rows_cap;
+    int32_t n_rows_last; /* rows of the last kw_decode call */
+};
+
+/* Runs one chunk (n <= n_batch tokens at positions n_past..n_past+n-1) through the model and
+ * advances n_past; token t's logits go to ctx->logits row row_of[t] (rows of one call are
+ * consecutive), or nowhere when row_of[t] < 0. */
+kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, const int32_t *row_of);
+
+#endif

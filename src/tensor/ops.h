@@ -1,0 +1,57 @@
+/* ops.h - the operations a transformer forward pass is made of: matrix products over any
+ * computable weight type, norms, RoPE, activations, attention.
+ *
+ * Layout convention: activations are row-major (n_tok, width) float arrays. A weight matrix has
+ * n_out rows of n_in values (GGUF ne0 = n_in, ne1 = n_out); out = x · Wᵀ. Argument order:
+ * outputs, inputs, sizes. Nothing here allocates: callers pass scratch sized at context creation.
+ */
+#ifndef KAIWU_OPS_H
+#define KAIWU_OPS_H
+
+#include "gguf/gguf.h"
+
+/* A weight matrix or vector: rows of n_in values of `type`. */
+typedef struct kw_weight {
+    const char *name; /* borrowed from the gguf reader */
+    uint32_t type;    /* ggml_type */
+    int64_t n_in;     /* ne[0]: values per row */
+    int64_t n_out;    /* ne[1]: rows (1 for vectors) */
+    uint64_t row_bytes;
+    const void *data; /* into the mapping; NULL for an absent optional weight */
+} kw_weight;
+
+/* out (n_tok, w->n_out) = x (n_tok, w->n_in) · Wᵀ, split over the pool's threads by output rows.
+ * rowbuf: scratch of n_threads * w->n_in floats. */
+void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, int64_t n_tok,
+               float *rowbuf);
+
+/* Reads a vector weight (F32/F16/BF16) as float into out (w->n_in values). */
+void op_weight_vector(float *out, const kw_weight *w);
+/* out[i] = dequantized row `row` of w. */
+void op_weight_row(float *out, const kw_weight *w, int64_t row);
+
+/* y = x / sqrt(mean(x²) + eps) * g, for one row of n values (g may be NULL). */
+void op_rmsnorm(float *y, const float *x, const float *g, int64_t n, float eps);
+/* y += b over n_tok rows of n values. */
+void op_add_bias(float *y, const float *b, int64_t n_tok, int64_t n);
+
+typedef struct rope_params {
+    int32_t n_rot;       /* rotated dims per head (<= head_dim) */
+    bool neox;           /* pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
+    float base;          /* theta_i = pos * freq_scale * base^(-2i/n_rot) / factors[i] */
+    float freq_scale;
+    float mscale;        /* multiplies cos and sin (LongRoPE attn_factor) */
+    const float *factors; /* n_rot/2 divisors, or NULL */
+} rope_params;
+
+/* Rotates every head of one token's vector x (n_head heads of head_dim) at position pos. */
+void op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t pos, const rope_params *p);
+
+/* SiLU(gate) * up and GELU-tanh(gate) * up, elementwise over n values (result into gate). */
+void op_swiglu(float *gate, const float *up, int64_t n);
+void op_geglu_tanh(float *gate, const float *up, int64_t n);
+
+/* x = cap * tanh(x / cap) over n values. */
+void op_softcap(float *x, int64_t n, float cap);
+
+#endif
