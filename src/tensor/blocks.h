@@ -17,61 +17,61 @@
 #include <assert.h>
 #include <string.h>
 
-#define QK4_0 32 /* values per Q4_0 block */
-#define QK4_1 32
-#define QK5_0 32
-#define QK5_1 32
-#define QK8_0 32
-#define QK8_1 32
-#define QK_K 256      /* values per k-quant super-block */
-#define K_SCALE_SIZE 12 /* bytes of packed 6-bit scales and mins in Q4_K / Q5_K */
+#define QK4_0        32 /* values per Q4_0 block */
+#define QK4_1        32
+#define QK5_0        32
+#define QK5_1        32
+#define QK8_0        32
+#define QK8_1        32
+#define QK_K         256 /* values per k-quant super-block */
+#define K_SCALE_SIZE 12  /* bytes of packed 6-bit scales and mins in Q4_K / Q5_K */
 
 /* ---------------------------------------------------------------- 32-value blocks */
 
 /* value = d * (q - 8) */
 typedef struct block_q4_0 {
-    uint16_t d;             /* f16 scale */
-    uint8_t qs[QK4_0 / 2];  /* nibbles: low nibble of qs[j] is value j, high nibble value j+16 */
+    uint16_t d;            /* f16 scale */
+    uint8_t qs[QK4_0 / 2]; /* nibbles: low nibble of qs[j] is value j, high nibble value j+16 */
 } block_q4_0;
 static_assert(sizeof(block_q4_0) == 18, "block_q4_0 size");
 
 /* value = d * q + m */
 typedef struct block_q4_1 {
-    uint16_t d;             /* f16 scale */
-    uint16_t m;             /* f16 minimum (added) */
-    uint8_t qs[QK4_1 / 2];  /* nibbles, as in Q4_0 */
+    uint16_t d;            /* f16 scale */
+    uint16_t m;            /* f16 minimum (added) */
+    uint8_t qs[QK4_1 / 2]; /* nibbles, as in Q4_0 */
 } block_q4_1;
 static_assert(sizeof(block_q4_1) == 20, "block_q4_1 size");
 
 /* value = d * (q - 16), q 5 bits */
 typedef struct block_q5_0 {
-    uint16_t d;             /* f16 scale */
-    uint8_t qh[4];          /* bit j (little-endian u32) = 5th bit of value j */
-    uint8_t qs[QK5_0 / 2];  /* low 4 bits, nibbles as in Q4_0 */
+    uint16_t d;            /* f16 scale */
+    uint8_t qh[4];         /* bit j (little-endian u32) = 5th bit of value j */
+    uint8_t qs[QK5_0 / 2]; /* low 4 bits, nibbles as in Q4_0 */
 } block_q5_0;
 static_assert(sizeof(block_q5_0) == 22, "block_q5_0 size");
 
 /* value = d * q + m, q 5 bits */
 typedef struct block_q5_1 {
-    uint16_t d;             /* f16 scale */
-    uint16_t m;             /* f16 minimum (added) */
-    uint8_t qh[4];          /* bit j = 5th bit of value j */
-    uint8_t qs[QK5_1 / 2];  /* low 4 bits, nibbles as in Q4_0 */
+    uint16_t d;            /* f16 scale */
+    uint16_t m;            /* f16 minimum (added) */
+    uint8_t qh[4];         /* bit j = 5th bit of value j */
+    uint8_t qs[QK5_1 / 2]; /* low 4 bits, nibbles as in Q4_0 */
 } block_q5_1;
 static_assert(sizeof(block_q5_1) == 24, "block_q5_1 size");
 
 /* value = d * q */
 typedef struct block_q8_0 {
-    uint16_t d;             /* f16 scale */
-    int8_t qs[QK8_0];       /* quants */
+    uint16_t d;       /* f16 scale */
+    int8_t qs[QK8_0]; /* quants */
 } block_q8_0;
 static_assert(sizeof(block_q8_0) == 34, "block_q8_0 size");
 
 /* Activation format paired with Q4_1 / Q5_1: value = d * q; s caches d * sum(q). */
 typedef struct block_q8_1 {
-    uint16_t d;             /* f16 scale */
-    uint16_t s;             /* f16 of d * sum(qs) */
-    int8_t qs[QK8_1];       /* quants */
+    uint16_t d;       /* f16 scale */
+    uint16_t s;       /* f16 of d * sum(qs) */
+    int8_t qs[QK8_1]; /* quants */
 } block_q8_1;
 static_assert(sizeof(block_q8_1) == 36, "block_q8_1 size");
 
@@ -103,20 +103,20 @@ static_assert(sizeof(block_q3_K) == 110, "block_q3_K size");
  * two bits in the top bits of scales[j-4] / scales[j]). qs: each 64 values use 32 bytes, low
  * nibbles the first 32, high nibbles the next 32. */
 typedef struct block_q4_K {
-    uint16_t d;                     /* f16 super-block scale of the scales */
-    uint16_t dmin;                  /* f16 super-block scale of the mins */
-    uint8_t scales[K_SCALE_SIZE];   /* packed 6-bit scales and mins */
-    uint8_t qs[QK_K / 2];           /* 4-bit quants */
+    uint16_t d;                   /* f16 super-block scale of the scales */
+    uint16_t dmin;                /* f16 super-block scale of the mins */
+    uint8_t scales[K_SCALE_SIZE]; /* packed 6-bit scales and mins */
+    uint8_t qs[QK_K / 2];         /* 4-bit quants */
 } block_q4_K;
 static_assert(sizeof(block_q4_K) == 144, "block_q4_K size");
 
 /* As Q4_K with a 5th bit: bit 2k (first 32) / 2k+1 (next 32) of qh[l] for the k-th 64 values. */
 typedef struct block_q5_K {
-    uint16_t d;                     /* f16 super-block scale of the scales */
-    uint16_t dmin;                  /* f16 super-block scale of the mins */
-    uint8_t scales[K_SCALE_SIZE];   /* packed 6-bit scales and mins, as in Q4_K */
-    uint8_t qh[QK_K / 8];           /* 5th bits */
-    uint8_t qs[QK_K / 2];           /* low 4 bits */
+    uint16_t d;                   /* f16 super-block scale of the scales */
+    uint16_t dmin;                /* f16 super-block scale of the mins */
+    uint8_t scales[K_SCALE_SIZE]; /* packed 6-bit scales and mins, as in Q4_K */
+    uint8_t qh[QK_K / 8];         /* 5th bits */
+    uint8_t qs[QK_K / 2];         /* low 4 bits */
 } block_q5_K;
 static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
 
@@ -124,18 +124,18 @@ static_assert(sizeof(block_q5_K) == 176, "block_q5_K size");
  * (low nibbles: values 0..31 and 32..63; high nibbles: 64..95 and 96..127), qh 32 bytes (2 bits
  * each for values l, l+32, l+64, l+96). */
 typedef struct block_q6_K {
-    uint8_t ql[QK_K / 2];      /* low 4 bits */
-    uint8_t qh[QK_K / 4];      /* high 2 bits */
-    int8_t scales[QK_K / 16];  /* 8-bit signed scales */
-    uint16_t d;                /* f16 super-block scale */
+    uint8_t ql[QK_K / 2];     /* low 4 bits */
+    uint8_t qh[QK_K / 4];     /* high 2 bits */
+    int8_t scales[QK_K / 16]; /* 8-bit signed scales */
+    uint16_t d;               /* f16 super-block scale */
 } block_q6_K;
 static_assert(sizeof(block_q6_K) == 210, "block_q6_K size");
 
 /* Activation format paired with the k-quants: value = d * q (d is float32, not f16). */
 typedef struct block_q8_K {
-    float d;                    /* scale */
-    int8_t qs[QK_K];            /* quants */
-    int16_t bsums[QK_K / 16];   /* sum of each 16 quants (for the min terms) */
+    float d;                  /* scale */
+    int8_t qs[QK_K];          /* quants */
+    int16_t bsums[QK_K / 16]; /* sum of each 16 quants (for the min terms) */
 } block_q8_K;
 static_assert(sizeof(block_q8_K) == 292, "block_q8_K size");
 

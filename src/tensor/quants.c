@@ -32,10 +32,8 @@ bool quant_type_can_compute(uint32_t type) {
     case GGML_TYPE_Q3_K:
     case GGML_TYPE_Q4_K:
     case GGML_TYPE_Q5_K:
-    case GGML_TYPE_Q6_K:
-        return true;
-    default:
-        return false;
+    case GGML_TYPE_Q6_K: return true;
+    default: return false;
     }
 }
 
@@ -109,23 +107,42 @@ static void dequantize_row_q5_1(const block_q5_1 *x, float *y, int64_t n) {
 static void dequantize_row_q8_0(const block_q8_0 *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n / QK8_0; i++) {
         const float d = kw_f16_to_f32(x[i].d);
-        for (int j = 0; j < QK8_0; j++) y[i * QK8_0 + j] = (float)x[i].qs[j] * d;
+        for (int j = 0; j < QK8_0; j++)
+            y[i * QK8_0 + j] = (float)x[i].qs[j] * d;
     }
 }
 
 static void dequantize_row_q8_1(const block_q8_1 *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n / QK8_1; i++) {
         const float d = kw_f16_to_f32(x[i].d);
-        for (int j = 0; j < QK8_1; j++) y[i * QK8_1 + j] = (float)x[i].qs[j] * d;
+        for (int j = 0; j < QK8_1; j++)
+            y[i * QK8_1 + j] = (float)x[i].qs[j] * d;
     }
 }
 
 static void dequantize_row_q8_K(const block_q8_K *x, float *y, int64_t n) {
     for (int64_t i = 0; i < n / QK_K; i++)
-        for (int j = 0; j < QK_K; j++) y[i * QK_K + j] = x[i].d * (float)x[i].qs[j];
+        for (int j = 0; j < QK_K; j++)
+            y[i * QK_K + j] = x[i].d * (float)x[i].qs[j];
 }
 
 /* ---------------------------------------------------------------- 32-value blocks: quantize */
+
+/* (int)v truncated toward zero, clamped to [lo, hi]; NaN gives lo. For the in-range values that
+ * finite weights produce this is exactly ggml's (int8_t)v cast; the clamp only keeps inf/NaN in
+ * a user's file from becoming undefined behaviour. */
+static inline int trunc_clamp(float v, int lo, int hi) {
+    if (!(v >= (float)lo)) return lo;
+    if (v >= (float)hi + 1.0f) return hi;
+    return (int)v;
+}
+
+/* roundf (half away from zero), clamped to int8 the same way. */
+static inline int8_t round_i8(float v) {
+    if (!(v >= -128.0f)) return -128;
+    if (v > 127.0f) return 127;
+    return (int8_t)roundf(v);
+}
 
 /* The value of largest magnitude in x[0..n) (the first one on ties), and its magnitude. */
 static float signed_absmax(const float *x, int n, float *amax_out) {
@@ -161,10 +178,8 @@ static void quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t n) {
         y[i].d = kw_f32_to_f16(d);
         for (int j = 0; j < QK4_0 / 2; j++) {
             /* +8.5 then truncation = round half up of x*id + 8 (the operand is >= 0) */
-            int8_t q0 = (int8_t)(x[j] * id + 8.5f);
-            int8_t q1 = (int8_t)(x[j + QK4_0 / 2] * id + 8.5f);
-            if (q0 > 15) q0 = 15;
-            if (q1 > 15) q1 = 15;
+            const int q0 = trunc_clamp(x[j] * id + 8.5f, 0, 15);
+            const int q1 = trunc_clamp(x[j + QK4_0 / 2] * id + 8.5f, 0, 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -179,10 +194,8 @@ static void quantize_row_q4_1(const float *x, block_q4_1 *y, int64_t n) {
         y[i].d = kw_f32_to_f16(d);
         y[i].m = kw_f32_to_f16(min);
         for (int j = 0; j < QK4_1 / 2; j++) {
-            int8_t q0 = (int8_t)((x[j] - min) * id + 0.5f);
-            int8_t q1 = (int8_t)((x[j + QK4_1 / 2] - min) * id + 0.5f);
-            if (q0 > 15) q0 = 15;
-            if (q1 > 15) q1 = 15;
+            const int q0 = trunc_clamp((x[j] - min) * id + 0.5f, 0, 15);
+            const int q1 = trunc_clamp((x[j + QK4_1 / 2] - min) * id + 0.5f, 0, 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -191,8 +204,10 @@ static void quantize_row_q4_1(const float *x, block_q4_1 *y, int64_t n) {
 /* Stores the 5th bits of the 32 quants of a Q5 block (bit j of qh = bit 4 of value j). */
 static void store_qh(uint8_t qh_out[4], const int q[32]) {
     uint32_t qh = 0;
-    for (int j = 0; j < 32; j++) qh |= (uint32_t)((q[j] >> 4) & 1) << j;
-    for (int b = 0; b < 4; b++) qh_out[b] = (uint8_t)(qh >> (8 * b));
+    for (int j = 0; j < 32; j++)
+        qh |= (uint32_t)((q[j] >> 4) & 1) << j;
+    for (int b = 0; b < 4; b++)
+        qh_out[b] = (uint8_t)(qh >> (8 * b));
 }
 
 static void quantize_row_q5_0(const float *x, block_q5_0 *y, int64_t n) {
@@ -203,10 +218,8 @@ static void quantize_row_q5_0(const float *x, block_q5_0 *y, int64_t n) {
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = kw_f32_to_f16(d);
         int q[QK5_0];
-        for (int j = 0; j < QK5_0; j++) {
-            int8_t v = (int8_t)(x[j] * id + 16.5f);
-            q[j] = v > 31 ? 31 : v;
-        }
+        for (int j = 0; j < QK5_0; j++)
+            q[j] = trunc_clamp(x[j] * id + 16.5f, 0, 31);
         for (int j = 0; j < QK5_0 / 2; j++)
             y[i].qs[j] = (uint8_t)((q[j] & 0x0F) | ((q[j + QK5_0 / 2] & 0x0F) << 4));
         store_qh(y[i].qh, q);
@@ -222,7 +235,8 @@ static void quantize_row_q5_1(const float *x, block_q5_1 *y, int64_t n) {
         y[i].d = kw_f32_to_f16(d);
         y[i].m = kw_f32_to_f16(min);
         int q[QK5_1];
-        for (int j = 0; j < QK5_1; j++) q[j] = (uint8_t)((x[j] - min) * id + 0.5f); /* no clamp: <= 31 */
+        for (int j = 0; j < QK5_1; j++)
+            q[j] = trunc_clamp((x[j] - min) * id + 0.5f, 0, 31);
         for (int j = 0; j < QK5_1 / 2; j++)
             y[i].qs[j] = (uint8_t)((q[j] & 0x0F) | ((q[j + QK5_1 / 2] & 0x0F) << 4));
         store_qh(y[i].qh, q);
@@ -238,7 +252,8 @@ void quant_quantize_row_q8_0(const float *src, void *dst, int64_t n) {
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = kw_f32_to_f16(d);
-        for (int j = 0; j < QK8_0; j++) y[i].qs[j] = (int8_t)roundf(src[j] * id);
+        for (int j = 0; j < QK8_0; j++)
+            y[i].qs[j] = round_i8(src[j] * id);
     }
 }
 
@@ -254,7 +269,7 @@ void quant_quantize_row_q8_1(const float *src, void *dst, int64_t n) {
         y[i].d = kw_f32_to_f16(d);
         int sum = 0;
         for (int j = 0; j < QK8_1; j++) {
-            y[i].qs[j] = (int8_t)roundf(src[j] * id);
+            y[i].qs[j] = round_i8(src[j] * id);
             sum += y[i].qs[j];
         }
         y[i].s = kw_f32_to_f16((float)sum * d);
@@ -274,11 +289,12 @@ void quant_quantize_row_q8_K(const float *src, void *dst, int64_t n) {
         const float iscale = -127.0f / max;
         for (int j = 0; j < QK_K; j++) {
             const int v = quant_nearest_int(iscale * src[j]);
-            y[i].qs[j] = (int8_t)(v > 127 ? 127 : v);
+            y[i].qs[j] = (int8_t)(v > 127 ? 127 : v < -128 ? -128 : v);
         }
         for (int j = 0; j < QK_K / 16; j++) {
             int sum = 0;
-            for (int l = 0; l < 16; l++) sum += y[i].qs[16 * j + l];
+            for (int l = 0; l < 16; l++)
+                sum += y[i].qs[16 * j + l];
             y[i].bsums[j] = (int16_t)sum;
         }
         y[i].d = 1.0f / iscale;
@@ -293,12 +309,14 @@ void quant_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
     case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
     case GGML_TYPE_F16: {
         const uint16_t *h = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = kw_f16_to_f32(h[i]);
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = kw_f16_to_f32(h[i]);
         break;
     }
     case GGML_TYPE_BF16: {
         const uint16_t *h = src;
-        for (int64_t i = 0; i < n; i++) dst[i] = kw_bf16_to_f32(h[i]);
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = kw_bf16_to_f32(h[i]);
         break;
     }
     case GGML_TYPE_Q4_0: dequantize_row_q4_0(src, dst, n); break;
@@ -317,18 +335,21 @@ void quant_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
     }
 }
 
-size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n, const float *imatrix) {
+size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n,
+                          const float *imatrix) {
     assert(quant_type_can_quantize(type) && n % ggml_type_get(type)->block_size == 0);
     switch (type) {
     case GGML_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
     case GGML_TYPE_F16: {
         uint16_t *h = dst;
-        for (int64_t i = 0; i < n; i++) h[i] = kw_f32_to_f16(src[i]);
+        for (int64_t i = 0; i < n; i++)
+            h[i] = kw_f32_to_f16(src[i]);
         break;
     }
     case GGML_TYPE_BF16: {
         uint16_t *h = dst;
-        for (int64_t i = 0; i < n; i++) h[i] = kw_f32_to_bf16(src[i]);
+        for (int64_t i = 0; i < n; i++)
+            h[i] = kw_f32_to_bf16(src[i]);
         break;
     }
     case GGML_TYPE_Q4_0: quantize_row_q4_0(src, dst, n); break;
@@ -361,7 +382,8 @@ float quant_vec_dot_f32_ref(uint32_t type, const void *row, const float *x, int6
     float sum = 0.0f;
     for (int64_t i = 0; i < n; i += chunk, p += chunk_bytes) {
         quant_dequantize_row(type, p, buf, chunk);
-        for (int64_t j = 0; j < chunk; j++) sum += buf[j] * x[i + j];
+        for (int64_t j = 0; j < chunk; j++)
+            sum += buf[j] * x[i + j];
     }
     return sum;
 }

@@ -32,7 +32,7 @@ uint32_t quant_vec_dot_type(uint32_t wtype) {
 
 /* ---------------------------------------------------------------- 32-value blocks */
 
-/* The 32 signed quants of one Q4_0/Q4_1/Q5_0/Q5_1 block in value order, with `offset` subtracted. */
+/* The 32 quants of a Q4_0/Q4_1/Q5_0/Q5_1 block in value order, minus `offset` (qh NULL: 4-bit). */
 static void unpack_q4(const uint8_t qs[16], const uint8_t *qh_bytes, int offset, int out[32]) {
     uint32_t qh = 0;
     if (qh_bytes)
@@ -46,7 +46,8 @@ static void unpack_q4(const uint8_t qs[16], const uint8_t *qh_bytes, int offset,
 
 static int dot32(const int *a, const int8_t *b) {
     int sum = 0;
-    for (int j = 0; j < 32; j++) sum += a[j] * b[j];
+    for (int j = 0; j < 32; j++)
+        sum += a[j] * b[j];
     return sum;
 }
 
@@ -74,7 +75,8 @@ static float vec_dot_q8_0_q8_0(const block_q8_0 *x, const block_q8_0 *y, int64_t
     float sumf = 0.0f;
     for (int64_t i = 0; i < nb; i++) {
         int sumi = 0;
-        for (int j = 0; j < QK8_0; j++) sumi += x[i].qs[j] * y[i].qs[j];
+        for (int j = 0; j < QK8_0; j++)
+            sumi += x[i].qs[j] * y[i].qs[j];
         sumf += (float)sumi * (kw_f16_to_f32(x[i].d) * kw_f16_to_f32(y[i].d));
     }
     return sumf;
@@ -113,7 +115,8 @@ static float vec_dot_q2_K_q8_K(const block_q2_K *x, const block_q8_K *y, int64_t
         const uint8_t *q2 = x[i].qs;
         const int8_t *q8 = y[i].qs;
         int summs = 0;
-        for (int j = 0; j < 16; j++) summs += y[i].bsums[j] * (x[i].scales[j] >> 4);
+        for (int j = 0; j < 16; j++)
+            summs += y[i].bsums[j] * (x[i].scales[j] >> 4);
         const float dall = y[i].d * kw_f16_to_f32(x[i].d);
         const float dmin = y[i].d * kw_f16_to_f32(x[i].dmin);
         int isum = 0, is = 0;
@@ -122,7 +125,8 @@ static float vec_dot_q2_K_q8_K(const block_q2_K *x, const block_q8_K *y, int64_t
                 for (int k = 0; k < 2; k++) {
                     const int d = x[i].scales[is++] & 0xF;
                     int isuml = 0;
-                    for (int l = 16 * k; l < 16 * k + 16; l++) isuml += q8[l] * ((q2[l] >> shift) & 3);
+                    for (int l = 16 * k; l < 16 * k + 16; l++)
+                        isuml += q8[l] * ((q2[l] >> shift) & 3);
                     isum += d * isuml;
                 }
             }
@@ -135,18 +139,21 @@ static float vec_dot_q2_K_q8_K(const block_q2_K *x, const block_q8_K *y, int64_t
 /* The generic Q3_K..Q6_K kernels: q[256] are the weight quants (signed, offsets applied) and
  * scale[j] the integer scale of the j-th group of `group` values; products are accumulated into 8
  * int lanes, which are scaled by d and added into the 8 float lanes `sums`. */
-static void accumulate_lanes(const int8_t *q, const int8_t *q8, const int *scale, int group, float d,
-                             float sums[8]) {
+static void accumulate_lanes(const int8_t *q, const int8_t *q8, const int *scale, int group,
+                             float d, float sums[8]) {
     int aux32[8] = {0};
     for (int j = 0; j < QK_K / group; j++) {
         for (int k = 0; k < group; k += 8, q += 8, q8 += 8)
-            for (int l = 0; l < 8; l++) aux32[l] += scale[j] * (q8[l] * q[l]);
+            for (int l = 0; l < 8; l++)
+                aux32[l] += scale[j] * (q8[l] * q[l]);
     }
-    for (int l = 0; l < 8; l++) sums[l] += d * (float)aux32[l];
+    for (int l = 0; l < 8; l++)
+        sums[l] += d * (float)aux32[l];
 }
 
 static float sum_lanes(const float sums[8], float sumf) {
-    for (int l = 0; l < 8; l++) sumf += sums[l];
+    for (int l = 0; l < 8; l++)
+        sumf += sums[l];
     return sumf;
 }
 
@@ -166,7 +173,8 @@ static float vec_dot_q3_K_q8_K(const block_q3_K *x, const block_q8_K *y, int64_t
             }
         }
         int scale[16];
-        for (int j = 0; j < 16; j++) scale[j] = quant_q3_K_scale(x[i].scales, j);
+        for (int j = 0; j < 16; j++)
+            scale[j] = quant_q3_K_scale(x[i].scales, j);
         accumulate_lanes(q, y[i].qs, scale, 16, kw_f16_to_f32(x[i].d) * y[i].d, sums);
     }
     return sum_lanes(sums, 0.0f);
@@ -191,7 +199,8 @@ static float vec_dot_k4_like(const void *xv, const block_q8_K *y, int64_t nb, bo
             const int shift = j / 32; /* qh bits 2k, 2k+1 for the k-th 64 values */
             for (int l = 0; l < 32; l++) {
                 q[j + l] = (int8_t)((qs[l] & 0xF) + (qh && (qh[l] >> shift) & 1 ? 16 : 0));
-                q[j + l + 32] = (int8_t)((qs[l] >> 4) + (qh && (qh[l] >> (shift + 1)) & 1 ? 16 : 0));
+                q[j + l + 32] =
+                    (int8_t)((qs[l] >> 4) + (qh && (qh[l] >> (shift + 1)) & 1 ? 16 : 0));
             }
         }
         int scale[8], sumi = 0;
@@ -201,7 +210,8 @@ static float vec_dot_k4_like(const void *xv, const block_q8_K *y, int64_t nb, bo
             quant_get_scale_min_k4(j, packed, &sc, &mins[j]);
             scale[j] = sc;
         }
-        for (int j = 0; j < 16; j++) sumi += y[i].bsums[j] * mins[j / 2];
+        for (int j = 0; j < 16; j++)
+            sumi += y[i].bsums[j] * mins[j / 2];
         accumulate_lanes(q, y[i].qs, scale, 32, kw_f16_to_f32(d16) * y[i].d, sums);
         sumf -= kw_f16_to_f32(dmin16) * y[i].d * (float)sumi;
     }
@@ -222,7 +232,8 @@ static float vec_dot_q6_K_q8_K(const block_q6_K *x, const block_q8_K *y, int64_t
             }
         }
         int scale[16];
-        for (int j = 0; j < 16; j++) scale[j] = x[i].scales[j];
+        for (int j = 0; j < 16; j++)
+            scale[j] = x[i].scales[j];
         accumulate_lanes(q, y[i].qs, scale, 16, kw_f16_to_f32(x[i].d) * y[i].d, sums);
     }
     return sum_lanes(sums, 0.0f);

@@ -36,7 +36,8 @@ void quant_dequantize_row_q2_K(const block_q2_K *x, float *y, int64_t n) {
                     const uint8_t sc = x[i].scales[is++];
                     const float dl = d * (float)(sc & 0xF);
                     const float ml = min * (float)(sc >> 4);
-                    for (int l = 0; l < 16; l++) *y++ = dl * (float)((q[16 * k + l] >> shift) & 3) - ml;
+                    for (int l = 0; l < 16; l++)
+                        *y++ = dl * (float)((q[16 * k + l] >> shift) & 3) - ml;
                 }
             }
         }
@@ -75,8 +76,10 @@ void quant_dequantize_row_q4_K(const block_q4_K *x, float *y, int64_t n) {
             const float d1 = d * (float)sc, m1 = min * (float)m;
             quant_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
             const float d2 = d * (float)sc, m2 = min * (float)m;
-            for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (float)(q[l] >> 4) - m2;
         }
     }
 }
@@ -88,14 +91,17 @@ void quant_dequantize_row_q5_K(const block_q5_K *x, float *y, int64_t n) {
         const uint8_t *ql = x[i].qs;
         const uint8_t *qh = x[i].qh;
         uint8_t u1 = 1, u2 = 2;
-        for (int is = 0; is < 8; is += 2, ql += 32, u1 = (uint8_t)(u1 << 2), u2 = (uint8_t)(u2 << 2)) {
+        for (int is = 0; is < 8;
+             is += 2, ql += 32, u1 = (uint8_t)(u1 << 2), u2 = (uint8_t)(u2 << 2)) {
             uint8_t sc, m;
             quant_get_scale_min_k4(is, x[i].scales, &sc, &m);
             const float d1 = d * (float)sc, m1 = min * (float)m;
             quant_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
             const float d2 = d * (float)sc, m2 = min * (float)m;
-            for (int l = 0; l < 32; l++) *y++ = d1 * (float)((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; l++) *y++ = d2 * (float)((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (float)((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
         }
     }
 }
@@ -220,7 +226,8 @@ static float make_q3_quants(int n, int nmax, const float *x, int8_t *L) {
         }
         if (!n_changed) break;
     }
-    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
+    for (int i = 0; i < n; i++)
+        L[i] = (int8_t)(L[i] + nmax);
     return sumlx / suml2;
 }
 
@@ -297,13 +304,15 @@ static float make_qkx2_quants(int n, int nmax, const float *x, const float *weig
 /* Mean of x^2 over the whole row: the sigma2 of ggml's importance weights. */
 static float row_sigma2(const float *x, int64_t n) {
     float sum = 0.0f;
-    for (int64_t i = 0; i < n; i++) sum += x[i] * x[i];
+    for (int64_t i = 0; i < n; i++)
+        sum += x[i] * x[i];
     return sum / (float)n;
 }
 
 /* imatrix weights of one sub-block: qw[i] * sqrt(sigma2 + x[i]^2). */
 static void importance_weights(const float *x, const float *qw, float sigma2, int n, float *w) {
-    for (int i = 0; i < n; i++) w[i] = qw[i] * sqrtf(sigma2 + x[i] * x[i]);
+    for (int i = 0; i < n; i++)
+        w[i] = qw[i] * sqrtf(sigma2 + x[i] * x[i]);
 }
 
 /* Packs 2-bit quants L[0..256) as Q2_K / Q3_K store them: per 128 values, byte l of 32 holds
@@ -330,7 +339,8 @@ void quant_quantize_row_q2_K(const float *x, block_q2_K *y, int64_t n, const flo
                 scales[j] = make_qkx2_quants(16, 3, xs, weights, L + 16 * j, &mins[j], Laux, -0.9f,
                                              0.05f, 36, false);
             } else {
-                for (int l = 0; l < 16; l++) weights[l] = fabsf(xs[l]);
+                for (int l = 0; l < 16; l++)
+                    weights[l] = fabsf(xs[l]);
                 scales[j] = make_qkx2_quants(16, 3, xs, weights, L + 16 * j, &mins[j], Laux, -0.5f,
                                              0.1f, 15, true);
             }
@@ -340,7 +350,8 @@ void quant_quantize_row_q2_K(const float *x, block_q2_K *y, int64_t n, const flo
         /* sub-block scales and mins to 4 bits against the f16 super-scales */
         if (max_scale > 0.0f) {
             const float iscale = 15.0f / max_scale;
-            for (int j = 0; j < QK_K / 16; j++) y->scales[j] = (uint8_t)quant_nearest_int(iscale * scales[j]);
+            for (int j = 0; j < QK_K / 16; j++)
+                y->scales[j] = (uint8_t)clampi(quant_nearest_int(iscale * scales[j]), 0, 15);
             y->d = kw_f32_to_f16(max_scale / 15.0f);
         } else {
             memset(y->scales, 0, sizeof y->scales);
@@ -349,7 +360,8 @@ void quant_quantize_row_q2_K(const float *x, block_q2_K *y, int64_t n, const flo
         if (max_min > 0.0f) {
             const float iscale = 15.0f / max_min;
             for (int j = 0; j < QK_K / 16; j++)
-                y->scales[j] = (uint8_t)(y->scales[j] | (quant_nearest_int(iscale * mins[j]) << 4));
+                y->scales[j] = (uint8_t)(y->scales[j] |
+                                         (clampi(quant_nearest_int(iscale * mins[j]), 0, 15) << 4));
             y->dmin = kw_f32_to_f16(max_min / 15.0f);
         } else {
             y->dmin = kw_f32_to_f16(0.0f);
@@ -397,7 +409,8 @@ void quant_quantize_row_q3_K(const float *x, block_q3_K *y, int64_t n, const flo
                     y->scales[j] = (uint8_t)(l & 0xF);
                 else
                     y->scales[j - 8] = (uint8_t)(y->scales[j - 8] | ((l & 0xF) << 4));
-                y->scales[8 + j % 4] = (uint8_t)(y->scales[8 + j % 4] | ((l >> 4) << (2 * (j / 4))));
+                y->scales[8 + j % 4] =
+                    (uint8_t)(y->scales[8 + j % 4] | ((l >> 4) << (2 * (j / 4))));
             }
             y->d = kw_f32_to_f16(1.0f / iscale);
         } else {
@@ -440,9 +453,11 @@ static void quantize_k4_like(const float *x, int nmax, const float *qw, float si
         } else {
             /* weight each value by the sub-block's RMS plus its own magnitude */
             float sum_x2 = 0.0f;
-            for (int l = 0; l < 32; l++) sum_x2 += xs[l] * xs[l];
+            for (int l = 0; l < 32; l++)
+                sum_x2 += xs[l] * xs[l];
             const float av_x = sqrtf(sum_x2 / 32.0f);
-            for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(xs[l]);
+            for (int l = 0; l < 32; l++)
+                weights[l] = av_x + fabsf(xs[l]);
             if (nmax == 15)
                 scales[j] = make_qkx2_quants(32, 15, xs, weights, L + 32 * j, &mins[j], Laux, -1.0f,
                                              0.1f, 20, false);
@@ -485,10 +500,12 @@ void quant_quantize_row_q4_K(const float *x, block_q4_K *y, int64_t n, const flo
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, y++) {
         uint8_t L[QK_K];
         memset(y->scales, 0, sizeof y->scales);
-        quantize_k4_like(x, 15, imatrix ? imatrix + i * QK_K : NULL, sigma2, L, y->scales, &y->d, &y->dmin);
+        quantize_k4_like(x, 15, imatrix ? imatrix + i * QK_K : NULL, sigma2, L, y->scales, &y->d,
+                         &y->dmin);
         /* per 64 values: low nibbles the first 32, high nibbles the next 32 */
         for (int j = 0; j < QK_K; j += 64)
-            for (int l = 0; l < 32; l++) y->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+            for (int l = 0; l < 32; l++)
+                y->qs[j / 2 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
     }
 }
 
@@ -497,7 +514,8 @@ void quant_quantize_row_q5_K(const float *x, block_q5_K *y, int64_t n, const flo
     for (int64_t i = 0; i < n / QK_K; i++, x += QK_K, y++) {
         uint8_t L[QK_K];
         memset(y->scales, 0, sizeof y->scales);
-        quantize_k4_like(x, 31, imatrix ? imatrix + i * QK_K : NULL, sigma2, L, y->scales, &y->d, &y->dmin);
+        quantize_k4_like(x, 31, imatrix ? imatrix + i * QK_K : NULL, sigma2, L, y->scales, &y->d,
+                         &y->dmin);
         memset(y->qh, 0, sizeof y->qh);
         uint8_t m1 = 1, m2 = 2;
         for (int j = 0; j < QK_K; j += 64, m1 = (uint8_t)(m1 << 2), m2 = (uint8_t)(m2 << 2)) {
@@ -546,13 +564,14 @@ void quant_quantize_row_q6_K(const float *x, block_q6_K *y, int64_t n, const flo
         y->d = kw_f32_to_f16(1.0f / iscale);
         for (int ib = 0; ib < QK_K / 16; ib++) {
             const int v = quant_nearest_int(iscale * scales[ib]);
-            y->scales[ib] = (int8_t)(v > 127 ? 127 : v);
+            y->scales[ib] = (int8_t)clampi(v, -128, 127);
         }
         for (int j = 0; j < QK_K / 16; j++) {
             const float d = kw_f16_to_f32(y->d) * (float)y->scales[j];
             if (d == 0.0f) continue;
             for (int l = 0; l < 16; l++)
-                L[16 * j + l] = (int8_t)(clampi(quant_nearest_int(x[16 * j + l] / d), -32, 31) + 32);
+                L[16 * j + l] =
+                    (int8_t)(clampi(quant_nearest_int(x[16 * j + l] / d), -32, 31) + 32);
         }
         /* per 128 values: ql low nibbles = values 0..63, high nibbles = 64..127; qh 2 bits each */
         uint8_t *ql = y->ql, *qh = y->qh;
@@ -561,7 +580,8 @@ void quant_quantize_row_q6_K(const float *x, block_q6_K *y, int64_t n, const flo
                 const int q1 = L[j + l], q2 = L[j + l + 32], q3 = L[j + l + 64], q4 = L[j + l + 96];
                 ql[l] = (uint8_t)((q1 & 0xF) | ((q3 & 0xF) << 4));
                 ql[l + 32] = (uint8_t)((q2 & 0xF) | ((q4 & 0xF) << 4));
-                qh[l] = (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+                qh[l] =
+                    (uint8_t)((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
             }
         }
     }
