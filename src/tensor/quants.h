@@ -28,4 +28,25 @@ size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n,
 /* Reference dot product: sum_i dequant(row)[i] * x[i], accumulated in float (block by block). */
 float quant_vec_dot_f32_ref(uint32_t type, const void *row, const float *x, int64_t n);
 
+/* ---------------------------------------------------------------- integer dot products
+ *
+ * ggml computes quantized matmuls by quantizing the activations to an 8-bit format first and
+ * summing integer products block by block. These are the activation quantizers (identical to
+ * quant_quantize_row with the same type) and the plain C integer dot product the SIMD kernels
+ * must reproduce. */
+
+/* Activation type a weight type is paired with: Q8_0 for Q4_0/Q5_0/Q8_0, Q8_1 for Q4_1/Q5_1,
+ * Q8_K for Q2_K..Q6_K; GGML_TYPE_COUNT for any other type. */
+uint32_t quant_vec_dot_type(uint32_t wtype);
+
+/* Activation quantizers: n floats (multiple of 32, or 256 for Q8_K) into blocks at dst. */
+void quant_quantize_row_q8_0(const float *src, void *dst, int64_t n);
+void quant_quantize_row_q8_1(const float *src, void *dst, int64_t n);
+void quant_quantize_row_q8_K(const float *src, void *dst, int64_t n);
+
+/* Dot product of one weight row of wtype with activations xq already quantized to
+ * quant_vec_dot_type(wtype), computed as ggml's scalar vec_dot does (integer sums per block,
+ * times the scales, accumulated in float in the same order). 0 for types without a pairing. */
+float quant_vec_dot_q8_ref(uint32_t wtype, const void *wrow, const void *xq, int64_t n);
+
 #endif
