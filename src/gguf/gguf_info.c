@@ -136,6 +136,11 @@ static void put_float(outbuf *o, double v, bool is_f32) {
     if (isnan(v)) return puts_(o, "nan");
     if (isinf(v)) return puts_(o, v < 0 ? "-inf" : "inf");
     char tmp[40];
+    /* whole numbers print plainly ("10000", not "1e+04") while they stay exact */
+    if (v == floor(v) && fabs(v) < 1e15) {
+        snprintf(tmp, sizeof tmp, "%.0f", v);
+        return puts_(o, tmp);
+    }
     int max_prec = is_f32 ? 9 : 17;
     for (int prec = 1; prec <= max_prec; prec++) {
         snprintf(tmp, sizeof tmp, "%.*g", prec, v);
