@@ -541,6 +541,54 @@ static void test_gguf_rewrite_is_byte_identical(void) {
     rewrite_identical("models/tiny-qwen3-f16.gguf");
 }
 
+/* ---------------------------------------------------------------- the bad-input corpus */
+
+/* Every file-level defect of tests/bad-input/corpus is refused by kw_gguf_open with the expected
+ * fragment (and offset); the model-level ones are well-formed GGUF and open (the loader refuses
+ * them; tests/bad-input/run.sh checks that through the CLI). */
+static void test_gguf_refuses_every_corpus_defect(void) {
+    size_t n = 0;
+    char *tsv = test_read_file("tests/bad-input/corpus/expected.tsv", &n);
+    CHECK(tsv != NULL, "tests/bad-input/corpus/expected.tsv is readable");
+    if (!tsv) return;
+    int rows = 0;
+    for (char *line = strtok(tsv, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || !line[0]) continue;
+        char *frag = strchr(line, '\t');
+        char *off = frag ? strchr(frag + 1, '\t') : NULL;
+        if (!off) {
+            CHECK(false, "expected.tsv row has three columns: %s", line);
+            continue;
+        }
+        *frag++ = 0;
+        *off++ = 0;
+        rows++;
+        char path[512];
+        snprintf(path, sizeof path, "tests/bad-input/corpus/%s.gguf", line);
+        kw_gguf *g = NULL;
+        kw_status st = kw_gguf_open(path, &g);
+        if (strncmp(line, "model-", 6) == 0) {
+            CHECK(st == KW_OK, "%s is well-formed GGUF (%s)", line, kw_last_error());
+        } else {
+            CHECK(st != KW_OK && g == NULL, "%s is refused", line);
+            CHECK(contains(kw_last_error(), frag), "%s: the message contains \"%s\" (got: %s)", line, frag,
+                  kw_last_error());
+            if (strcmp(off, "-") != 0) {
+                char want[64];
+                snprintf(want, sizeof want, "offset %s", off);
+                CHECK(contains(kw_last_error(), want), "%s: the message names %s (got: %s)", line, want, kw_last_error());
+            }
+        }
+        kw_gguf_close(g);
+    }
+    CHECK(rows >= 40, "the corpus has at least 40 defects (%d)", rows);
+    kw_gguf *g = NULL;
+    CHECK(kw_gguf_open("tests/bad-input/corpus/valid-base.gguf", &g) == KW_OK && kw_gguf_n_tensors(g) == 12,
+          "the corpus base opens with 12 tensors (%s)", kw_last_error());
+    kw_gguf_close(g);
+    free(tsv);
+}
+
 int main(void) {
     RUN_TEST(test_gguf_reads_every_model);
     RUN_TEST(test_gguf_known_keys_and_tensors);
@@ -550,5 +598,6 @@ int main(void) {
     RUN_TEST(test_gguf_writer_reports_path_and_errno);
     RUN_TEST(test_gguf_copy_kv_keeps_nested_arrays_and_all_scalars);
     RUN_TEST(test_gguf_rewrite_is_byte_identical);
+    RUN_TEST(test_gguf_refuses_every_corpus_defect);
     return test_report();
 }
