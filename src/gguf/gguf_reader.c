@@ -23,6 +23,7 @@
 #include "gguf/gguf.h"
 
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,6 +229,39 @@ static kw_status read_value(cursor *c, gguf_kv *kv) {
 
 /* ---------------------------------------------------------------- header sections */
 
+typedef struct named {
+    const char *name;
+    int64_t index;
+} named;
+
+static int cmp_named(const void *x, const void *y) {
+    const named *a = x, *b = y;
+    int c = strcmp(a->name, b->name);
+    return c ? c : (a->index > b->index) - (a->index < b->index);
+}
+
+/* Finds two entries of an array of structs whose char* member at name_off is equal; sets *first
+ * and *second to their indices (first < second), or both to -1. */
+static kw_status find_duplicate(const void *items, int64_t n, size_t stride, size_t name_off,
+                                int64_t *first, int64_t *second) {
+    *first = *second = -1;
+    if (n < 2) return KW_OK;
+    named *v = kw_malloc((size_t)n * sizeof *v, "duplicate check");
+    if (!v) return KW_ERR_NOMEM;
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(&v[i].name, (const char *)items + (size_t)i * stride + name_off, sizeof(char *));
+        v[i].index = i;
+    }
+    qsort(v, (size_t)n, sizeof *v, cmp_named);
+    for (int64_t i = 1; i < n; i++)
+        if (strcmp(v[i - 1].name, v[i].name) == 0 && (*first < 0 || v[i - 1].index < *first)) {
+            *first = v[i - 1].index;
+            *second = v[i].index;
+        }
+    free(v);
+    return KW_OK;
+}
+
 static kw_status read_kvs(kw_gguf *g, cursor *c, uint64_t n_kv) {
     /* smallest entry: 8 (key length) + 4 (type) + 1 (u8 value) */
     if (n_kv > left(c) / 13)
@@ -249,10 +283,6 @@ static kw_status read_kvs(kw_gguf *g, cursor *c, uint64_t n_kv) {
                             c->path, i, key_at);
         if (!(kv->key = kw_strndup(key.ptr, key.len))) return KW_ERR_NOMEM;
         g->n_kv = (int64_t)i + 1;
-        for (uint64_t j = 0; j < i; j++)
-            if (strcmp(g->kv[j].key, kv->key) == 0)
-                return kw_error(KW_ERR_FORMAT, "'%s': duplicate metadata key '%s' at offset %" PRIu64,
-                                c->path, kv->key, key_at);
         uint32_t type;
         if ((st = rd_u32(c, &type, "value type")))
             return kw_error_wrap(st, "metadata key '%s'", kv->key);
@@ -260,6 +290,14 @@ static kw_status read_kvs(kw_gguf *g, cursor *c, uint64_t n_kv) {
         kv->type = (gguf_vtype)type;
         if ((st = read_value(c, kv))) return kw_error_wrap(st, "metadata key '%s'", kv->key);
     }
+    /* duplicates are found by sorting (not pairwise) so a header with millions of keys cannot
+     * make opening quadratic */
+    int64_t a, b;
+    kw_status st = find_duplicate(g->kv, (int64_t)n_kv, sizeof(gguf_kv), offsetof(gguf_kv, key), &a, &b);
+    if (st) return st;
+    if (a >= 0)
+        return kw_error(KW_ERR_FORMAT, "'%s': duplicate metadata key '%s' (entries %" PRId64 " and %" PRId64 ")",
+                        c->path, g->kv[a].key, a, b);
     return KW_OK;
 }
 
@@ -308,9 +346,6 @@ static kw_status read_tensor_info(kw_gguf *g, cursor *c, gguf_tensor *t, uint64_
     uint64_t n_blocks = (uint64_t)n_elem / tt->block_size;
     if (kw_mul_overflows(n_blocks, tt->type_size, &t->n_bytes))
         return kw_error(KW_ERR_FORMAT, "'%s': tensor '%s': byte size overflows 64 bits", c->path, t->name);
-    for (uint64_t j = 0; j < idx; j++)
-        if (strcmp(g->tensors[j].name, t->name) == 0)
-            return kw_error(KW_ERR_FORMAT, "'%s': duplicate tensor name '%s'", c->path, t->name);
     return KW_OK;
 }
 
@@ -406,6 +441,14 @@ static kw_status parse(kw_gguf *g) {
         g->n_tensors = (int64_t)i + 1;
         if ((st = read_tensor_info(g, &c, &g->tensors[i], i))) return st;
     }
+    int64_t da, db;
+    if ((st = find_duplicate(g->tensors, (int64_t)n_tensors, sizeof(gguf_tensor),
+                             offsetof(gguf_tensor, name), &da, &db)))
+        return st;
+    if (da >= 0)
+        return kw_error(KW_ERR_FORMAT, "'%s': duplicate tensor name '%s' (tensor infos %" PRId64 " and %" PRId64
+                        ", the second at offset %" PRIu64 ")",
+                        c.path, g->tensors[da].name, da, db, g->tensors[db].info_offset);
     uint64_t data = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
     if (n_tensors > 0 && data > c.size)
         return kw_error(KW_ERR_FORMAT,
@@ -609,6 +652,14 @@ float gguf_arr_get_f32(const gguf_kv *kv, uint64_t i) {
     }
 }
 
+/* float -> int64 without UB: NaN gives 0, out-of-range values saturate. */
+static int64_t f64_to_i64(double v) {
+    if (v != v) return 0;
+    if (v >= 9223372036854775808.0) return INT64_MAX;
+    if (v < -9223372036854775808.0) return INT64_MIN;
+    return (int64_t)v;
+}
+
 int64_t gguf_arr_get_i64(const gguf_kv *kv, uint64_t i) {
     const uint8_t *p = kv->arr_data + i * vtype_size[kv->arr_type];
     switch (kv->arr_type) {
@@ -620,8 +671,8 @@ int64_t gguf_arr_get_i64(const gguf_kv *kv, uint64_t i) {
     case GGUF_VT_I32: { int32_t v; memcpy(&v, p, 4); return v; }
     case GGUF_VT_U64: { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
     case GGUF_VT_I64: { int64_t v; memcpy(&v, p, 8); return v; }
-    case GGUF_VT_F32: { float v; memcpy(&v, p, 4); return (int64_t)v; }
-    case GGUF_VT_F64: { double v; memcpy(&v, p, 8); return (int64_t)v; }
+    case GGUF_VT_F32: { float v; memcpy(&v, p, 4); return f64_to_i64(v); }
+    case GGUF_VT_F64: { double v; memcpy(&v, p, 8); return f64_to_i64(v); }
     default: return 0;
     }
 }
