@@ -6,8 +6,8 @@
  *
  * Must not: allocate, sort the whole vocabulary when top-k is on, or modify the caller's logits.
  * Every buffer is sized from n_vocab when the sampler is created; sampling a token costs O(n_vocab)
- * plus O(n_vocab log k) for top-k (a k-element heap), and a full O(n log n) heap sort only when
- * top-p is on without top-k.
+ * plus O(n_vocab log k) for top-k (a k-element heap); top-p without top-k sorts growing best-k
+ * prefixes (64, 128, ...) until they hold the nucleus, and the whole vocabulary only if needed.
  *
  * Penalty history: the last repeat_last_n accepted ids live in a ring; count[id] says how often id
  * occurs in that window and distinct[] lists the ids with count > 0, so applying the penalties
@@ -264,12 +264,15 @@ static void heap_sort(sampler_cand *c, int32_t n) {
     }
 }
 
-/* Moves the k best of c[0..n) into c[0..k), sorted best first. 0 < k < n. */
+/* Moves the k best of c[0..n) into c[0..k), sorted best first; c stays a permutation, so the
+ * call may be repeated with a larger k. 0 < k < n. */
 static void top_k(sampler_cand *c, int32_t n, int32_t k) {
     heap_build(c, k);
     for (int32_t i = k; i < n; i++) {
         if (better(c[i], c[0])) {
+            sampler_cand t = c[0];
             c[0] = c[i];
+            c[i] = t;
             heap_sift(c, k, 0);
         }
     }
@@ -311,18 +314,35 @@ kw_token kw_sampler_sample(kw_sampler *s, const float *logits) {
     }
 
     if (p->top_p < 1.0f) {
+        /* Keep the smallest best-first prefix whose probability (at temperature 1) reaches top_p. */
+        float max_logit = sorted ? c[0].logit : c[best].logit;
+        double total = 0.0;
+        for (int32_t i = 0; i < n; i++) total += expf(c[i].logit - max_logit);
+        double target = (double)p->top_p * total;
         if (!sorted) {
-            heap_build(c, n);
-            heap_sort(c, n);
+            /* Without top-k, sorting the whole vocabulary per token is slow (~30 ms for 150k ids):
+             * the nucleus is usually small, so sort the best 64, 128, ... until their mass
+             * reaches the target, and fall back to a full sort only when it never does. */
+            for (int32_t k = 64;; k = k > n / 2 ? n : 2 * k) {
+                if (k >= n) {
+                    heap_build(c, n);
+                    heap_sort(c, n);
+                    break;
+                }
+                top_k(c, n, k);
+                double mass = 0.0;
+                for (int32_t i = 0; i < k; i++) mass += expf(c[i].logit - max_logit);
+                if (mass >= target) {
+                    n = k;
+                    break;
+                }
+            }
             sorted = true;
         }
-        /* Keep the smallest best-first prefix whose probability (at temperature 1) reaches top_p. */
-        double sum = 0.0;
-        for (int32_t i = 0; i < n; i++) sum += s->prob[i] = expf(c[i].logit - c[0].logit);
-        double target = (double)p->top_p * sum, cum = 0.0;
+        double cum = 0.0;
         int32_t keep = n;
         for (int32_t i = 0; i < n; i++) {
-            cum += s->prob[i];
+            cum += expf(c[i].logit - max_logit);
             if (cum >= target) {
                 keep = i + 1;
                 break;

@@ -177,6 +177,39 @@ static void test_top_p(void) {
     kw_sampler_free(s);
 }
 
+/* top-p without top-k over 1000 ids: the nucleus is found by sorting growing best-k prefixes
+ * (64, 128, ...); check the kept set against a plain reference for a small and a large nucleus. */
+static void test_top_p_large_vocab(void) {
+    enum { N = 1000, DRAWS = 3000 };
+    static float logits[N];
+    static int counts[N];
+    for (int j = 0; j < N; j++) logits[j] = -0.01f * (float)((j * 7919) % N); /* rank of j */
+    const float tops[2] = {0.3f, 0.8f};
+    for (int t = 0; t < 2; t++) {
+        double total = 0, cum = 0;
+        for (int r = 0; r < N; r++) total += exp(-0.01 * r);
+        int r_keep = N;
+        for (int r = 0; r < N; r++) {
+            cum += exp(-0.01 * r);
+            if (cum >= tops[t] * total) {
+                r_keep = r + 1;
+                break;
+            }
+        }
+        kw_sampler_params p = params_off(1.0f, 11);
+        p.top_p = tops[t];
+        kw_sampler *s = make(N, &p);
+        draw(s, logits, DRAWS, counts, N);
+        int max_rank = -1;
+        for (int j = 0; j < N; j++)
+            if (counts[j] && (j * 7919) % N > max_rank) max_rank = (j * 7919) % N;
+        CHECK(max_rank <= r_keep && max_rank >= r_keep - 6,
+              "top-p %.1f keeps ranks 0..%d of 1000: highest rank drawn %d", (double)tops[t],
+              r_keep - 1, max_rank);
+        kw_sampler_free(s);
+    }
+}
+
 static void test_min_p(void) {
     enum { DRAWS = 4000 };
     float l[4];
@@ -354,6 +387,7 @@ int main(void) {
     RUN_TEST(test_distribution);
     RUN_TEST(test_top_k);
     RUN_TEST(test_top_p);
+    RUN_TEST(test_top_p_large_vocab);
     RUN_TEST(test_min_p);
     RUN_TEST(test_penalties);
     RUN_TEST(test_seeds);

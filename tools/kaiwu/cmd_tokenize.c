@@ -26,6 +26,7 @@ static void tokenize_usage(FILE *f) {
           "                        with --detok: do not render special tokens\n"
           "  --no-parse-special    treat special-token text such as <|im_end|> as plain text\n"
           "  --detok ID...         detokenize the ids given after it and print the text\n"
+          "  -- TEXT               TEXT that begins with '-'\n"
           "  -h, --help            show this help\n",
           f);
 }
@@ -127,6 +128,8 @@ int cmd_tokenize(int argc, char **argv) {
             detok_at = i + 1;
             /* The ids run to the end, but options may still follow them. */
             while (i + 1 < argc && argv[i + 1][0] != '-') i++;
+        } else if (strcmp(a, "--") == 0 && i + 1 < argc && !text_arg) {
+            text_arg = argv[++i]; /* text that begins with '-' */
         } else if (a[0] == '-' && a[1]) return cli_usage_error("tokenize", "unknown option '%s'", a);
         else if (text_arg) return cli_usage_error("tokenize", "more than one TEXT ('%s'); quote the text", a);
         else text_arg = a;
