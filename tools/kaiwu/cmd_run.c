@@ -1,0 +1,439 @@
+/* cmd_run.c - `kaiwu run`: generate text from a prompt and stream it to stdout.
+ *
+ * Flow: load the model, create a context, tokenize the prompt (special tokens added and parsed as
+ * the metadata says), evaluate it as one kw_decode call, then sample and decode one token at a
+ * time. Only the continuation goes to stdout, flushed per token through the streaming
+ * detokenizer (never half a UTF-8 character); statistics go to stderr at the end.
+ *
+ * Stop strings are never printed: output that could be the beginning of a stop string is held
+ * back until the following tokens show whether it is one.
+ *
+ * Relies on: kaiwu.h and cli.h only. Must not: include src/ headers.
+ */
+#include "cli.h"
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RUN_MAX_STOPS 16
+
+typedef struct run_opts {
+    const char *model_path;
+    const char *prompt;      /* -p, or NULL */
+    const char *prompt_file; /* -f, or NULL */
+    int32_t n_predict;       /* -1: until end of generation or a full context */
+    int32_t n_ctx;           /* 0: min(model's training context, 4096) */
+    int32_t n_threads;       /* 0: all cores */
+    kw_sampler_params sp;
+    bool seed_given;
+    const char *stops[RUN_MAX_STOPS];
+    int n_stops;
+    bool verbose;
+} run_opts;
+
+static void run_usage(FILE *f) {
+    fputs("usage: kaiwu run -m MODEL.gguf (-p PROMPT | -f PROMPT_FILE) [options]\n"
+          "\n"
+          "Generates a continuation of the prompt and streams it to stdout (the prompt itself is\n"
+          "not printed). Statistics (speeds, KV cache, peak memory, stop reason) go to stderr.\n"
+          "\n"
+          "options:\n"
+          "  -m, --model PATH         GGUF model file (required)\n"
+          "  -p, --prompt TEXT        the prompt\n"
+          "  -f, --file PATH          read the prompt from a file ('-' for stdin)\n"
+          "  -n, --n-predict N        tokens to generate (default 128; -1 = until end of\n"
+          "                           generation or a full context)\n"
+          "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
+          "  -t, --threads N          worker threads (default: all cores)\n"
+          "  --temp T                 temperature (default 0.8; 0 = greedy)\n"
+          "  --top-k K                keep the K most likely tokens (default 40; 0 = off)\n"
+          "  --top-p P                nucleus sampling threshold (default 0.95; 1 = off)\n"
+          "  --min-p M                drop tokens below M x the best probability (default 0.05;\n"
+          "                           0 = off)\n"
+          "  --repeat-penalty R       penalize repeated tokens (default 1.0 = off)\n"
+          "  --repeat-last-n N        window of the penalties (default 64; 0 = off; -1 = all)\n"
+          "  --presence-penalty P     OpenAI-style presence penalty (default 0)\n"
+          "  --frequency-penalty F    OpenAI-style frequency penalty (default 0)\n"
+          "  --seed S                 random seed (default: random, printed on stderr)\n"
+          "  --stop STR               stop before STR (not printed); may be repeated\n"
+          "  --verbose                print model and run details on stderr\n"
+          "  -h, --help               show this help\n"
+          "\n"
+          "Ctrl-C stops generation and prints the statistics.\n"
+          "example: kaiwu run -m model.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
+          f);
+}
+
+typedef enum run_kind { RUN_STR, RUN_I32, RUN_F32, RUN_U64, RUN_STOP } run_kind;
+
+typedef struct run_opt {
+    const char *name, *short_name;
+    run_kind kind;
+    size_t offset; /* of the field in run_opts */
+    double min, max;
+} run_opt;
+
+#define F(field) offsetof(run_opts, field)
+static const run_opt run_table[] = {
+    {"--model", "-m", RUN_STR, F(model_path), 0, 0},
+    {"--prompt", "-p", RUN_STR, F(prompt), 0, 0},
+    {"--file", "-f", RUN_STR, F(prompt_file), 0, 0},
+    {"--n-predict", "-n", RUN_I32, F(n_predict), -1, INT32_MAX},
+    {"--ctx-size", "-c", RUN_I32, F(n_ctx), 1, INT32_MAX},
+    {"--threads", "-t", RUN_I32, F(n_threads), 1, 1024},
+    {"--temp", NULL, RUN_F32, F(sp.temperature), 0, 1e6},
+    {"--top-k", NULL, RUN_I32, F(sp.top_k), 0, INT32_MAX},
+    {"--top-p", NULL, RUN_F32, F(sp.top_p), 0, 1},
+    {"--min-p", NULL, RUN_F32, F(sp.min_p), 0, 1},
+    {"--repeat-penalty", NULL, RUN_F32, F(sp.repeat_penalty), 1e-3, 1e3},
+    {"--repeat-last-n", NULL, RUN_I32, F(sp.repeat_last_n), -1, 1 << 20},
+    {"--presence-penalty", NULL, RUN_F32, F(sp.presence_penalty), -100, 100},
+    {"--frequency-penalty", NULL, RUN_F32, F(sp.frequency_penalty), -100, 100},
+    {"--seed", NULL, RUN_U64, F(sp.seed), 0, 0},
+    {"--stop", NULL, RUN_STOP, 0, 0, 0},
+};
+#undef F
+enum { RUN_N_OPTS = sizeof run_table / sizeof run_table[0] };
+
+/* Stores one option's value; false after printing a usage error. */
+static bool run_set(run_opts *o, const run_opt *opt, const char *v) {
+    void *dst = (char *)o + opt->offset;
+    switch (opt->kind) {
+    case RUN_STR: *(const char **)dst = v; return true;
+    case RUN_I32: return cli_parse_i32("run", opt->name, v, (int32_t)opt->min, (int32_t)opt->max, dst);
+    case RUN_F32: return cli_parse_float("run", opt->name, v, (float)opt->min, (float)opt->max, dst);
+    case RUN_U64:
+        o->seed_given = true;
+        return cli_parse_u64("run", opt->name, v, dst);
+    case RUN_STOP:
+        if (!*v) {
+            cli_usage_error("run", "--stop: the stop string is empty");
+            return false;
+        }
+        if (o->n_stops == RUN_MAX_STOPS) {
+            cli_usage_error("run", "--stop: at most %d stop strings", RUN_MAX_STOPS);
+            return false;
+        }
+        o->stops[o->n_stops++] = v;
+        return true;
+    }
+    return false;
+}
+
+/* Returns CLI_EXIT_OK, or the exit code of a usage error (already printed); -1 for --help. */
+static int run_parse(int argc, char **argv, run_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_predict = 128;
+    o->sp = kw_sampler_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            run_usage(stdout);
+            return -1;
+        }
+        if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
+            o->verbose = true;
+            continue;
+        }
+        bool matched = false;
+        for (int k = 0; k < RUN_N_OPTS && !matched; k++) {
+            const char *v = NULL;
+            int r = cli_opt_value("run", argc, argv, &i, run_table[k].name, run_table[k].short_name, &v);
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (r == 0) continue;
+            if (!run_set(o, &run_table[k], v)) return CLI_EXIT_USAGE;
+            matched = true;
+        }
+        if (matched) continue;
+        if (a[0] == '-' && a[1]) return cli_usage_error("run", "unknown option '%s'", a);
+        return cli_usage_error("run", "unexpected argument '%s' (the prompt goes after -p)", a);
+    }
+    if (!o->model_path) return cli_usage_error("run", "no model: give one with -m MODEL.gguf");
+    if (!o->prompt && !o->prompt_file) return cli_usage_error("run", "no prompt: give -p TEXT or -f FILE");
+    if (o->prompt && o->prompt_file) return cli_usage_error("run", "give -p or -f, not both");
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Output with stop strings held back
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct run_out {
+    const run_opts *o;
+    char *buf;      /* text not printed yet: a possible beginning of a stop string */
+    size_t len, cap;
+    bool stopped;   /* a stop string was found; nothing more is printed */
+} run_out;
+
+/* Length of the longest suffix of s[0..n) that is a proper prefix of stop. */
+static size_t partial_stop(const char *s, size_t n, const char *stop) {
+    size_t m = strlen(stop);
+    size_t max = m - 1 < n ? m - 1 : n;
+    for (size_t l = max; l > 0; l--)
+        if (memcmp(s + n - l, stop, l) == 0) return l;
+    return 0;
+}
+
+/* Appends text, prints what can no longer be part of a stop string; at_end prints the rest. */
+static void out_push(run_out *w, const char *text, size_t n, bool at_end) {
+    if (w->stopped) return;
+    memcpy(w->buf + w->len, text, n); /* cap >= longest stop + a token's piece */
+    w->len += n;
+    size_t print = w->len, hold = 0;
+    for (int i = 0; i < w->o->n_stops; i++) {
+        const char *hit = memmem(w->buf, w->len, w->o->stops[i], strlen(w->o->stops[i]));
+        if (hit && (size_t)(hit - w->buf) < print) {
+            print = (size_t)(hit - w->buf);
+            w->stopped = true;
+        }
+    }
+    if (!w->stopped && !at_end) {
+        for (int i = 0; i < w->o->n_stops; i++) {
+            size_t l = partial_stop(w->buf, w->len, w->o->stops[i]);
+            if (l > hold) hold = l;
+        }
+        print = w->len - hold;
+    }
+    fwrite(w->buf, 1, print, stdout);
+    fflush(stdout);
+    memmove(w->buf, w->buf + print, w->len - print);
+    w->len -= print;
+    if (w->stopped) w->len = 0;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Generation
+ * ---------------------------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t run_interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    run_interrupted = 1;
+}
+
+static uint64_t random_seed(void) {
+    uint64_t seed = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&seed, sizeof seed, 1, f) != 1) seed = 0;
+        fclose(f);
+    }
+    if (!seed) seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock();
+    return seed;
+}
+
+/* Tokenizes text, growing the buffer once when the first guess is too small. */
+static kw_status tokenize_all(const kw_model *model, const char *text, size_t len, kw_token **out,
+                              int32_t *n_out) {
+    int32_t cap = len + 16 > INT32_MAX ? INT32_MAX : (int32_t)len + 16;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        kw_token *toks = malloc((size_t)cap * sizeof *toks);
+        if (!toks) {
+            fprintf(stderr, "error: out of memory for %d prompt tokens\n", cap);
+            return KW_ERR_NOMEM;
+        }
+        int32_t n = 0;
+        kw_status st = kw_tokenize(model, text, len, true, true, toks, cap, &n);
+        if (st == KW_OK) {
+            *out = toks;
+            *n_out = n;
+            return KW_OK;
+        }
+        free(toks);
+        if (st != KW_ERR_BUFFER_SMALL || n <= cap) return st;
+        cap = n;
+    }
+    return KW_ERR_INTERNAL;
+}
+
+int cmd_run(int argc, char **argv) {
+    run_opts o;
+    int rc = run_parse(argc, argv, &o);
+    if (rc < 0) return CLI_EXIT_OK;
+    if (rc) return rc;
+    if (!o.seed_given) o.sp.seed = random_seed();
+
+    char *file_text = NULL;
+    size_t prompt_len = 0;
+    if (o.prompt_file) {
+        file_text = cli_read_file(o.prompt_file, &prompt_len);
+        if (!file_text) return CLI_EXIT_ERROR;
+        o.prompt = file_text;
+    } else {
+        prompt_len = strlen(o.prompt);
+    }
+
+    kw_model *model = NULL;
+    kw_context *ctx = NULL;
+    kw_sampler *smp = NULL;
+    kw_token *prompt = NULL;
+    run_out w = {.o = &o};
+    rc = CLI_EXIT_ERROR;
+
+    double t_load = kw_time_seconds();
+    kw_model_params mp = {.verbose = o.verbose};
+    if (kw_model_load(o.model_path, &mp, &model) != KW_OK) {
+        cli_api_error();
+        goto done;
+    }
+    kw_context_params cp = kw_context_default_params();
+    if (o.n_ctx > 0) cp.n_ctx = o.n_ctx;
+    else {
+        int32_t train = kw_model_n_ctx_train(model);
+        cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
+    }
+    cp.n_threads = o.n_threads;
+    if (kw_context_create(model, &cp, &ctx) != KW_OK) {
+        cli_api_error();
+        goto done;
+    }
+    int32_t n_ctx = kw_context_n_ctx(ctx);
+    if (kw_sampler_create(model, &o.sp, &smp) != KW_OK) {
+        cli_api_error();
+        goto done;
+    }
+    t_load = kw_time_seconds() - t_load;
+
+    int32_t n_prompt = 0;
+    kw_status st = tokenize_all(model, o.prompt, prompt_len, &prompt, &n_prompt);
+    if (st != KW_OK) {
+        if (st != KW_ERR_NOMEM) cli_api_error();
+        goto done;
+    }
+    if (n_prompt == 0) {
+        fprintf(stderr, "error: the prompt is empty (0 tokens)\n");
+        goto done;
+    }
+    if (n_prompt > n_ctx) {
+        fprintf(stderr, "error: the prompt is %d tokens, longer than the context of %d tokens "
+                        "(use -c to enlarge the context)\n",
+                n_prompt, n_ctx);
+        goto done;
+    }
+    size_t max_stop = 0;
+    for (int i = 0; i < o.n_stops; i++)
+        if (strlen(o.stops[i]) > max_stop) max_stop = strlen(o.stops[i]);
+    w.cap = max_stop + 512;
+    w.buf = malloc(w.cap);
+    if (!w.buf) {
+        fprintf(stderr, "error: out of memory\n");
+        goto done;
+    }
+
+    fprintf(stderr, "seed: %llu\n", (unsigned long long)o.sp.seed);
+    if (o.verbose) {
+        fprintf(stderr,
+                "model: %s (%s, family %s), %d layers, n_embd %d, n_vocab %d, trained context %d\n"
+                "context: %d tokens, batch %d; cpu: %s; load %.3f s\n"
+                "sampling: temp %g, top-k %d, top-p %g, min-p %g, repeat penalty %g over %d, "
+                "presence %g, frequency %g\n"
+                "prompt: %d tokens\n",
+                kw_model_name(model), kw_model_arch(model), kw_model_family(model),
+                kw_model_n_layer(model), kw_model_n_embd(model), kw_model_n_vocab(model),
+                kw_model_n_ctx_train(model), n_ctx, kw_context_n_batch(ctx), kw_cpu_features(),
+                t_load, (double)o.sp.temperature, o.sp.top_k, (double)o.sp.top_p,
+                (double)o.sp.min_p, (double)o.sp.repeat_penalty, o.sp.repeat_last_n,
+                (double)o.sp.presence_penalty, (double)o.sp.frequency_penalty, n_prompt);
+    }
+
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills the process as usual */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
+
+    const char *stop_reason = "length limit (-n)";
+    int64_t n_gen = 0;
+    double t_prompt = kw_time_seconds();
+    if (kw_decode(ctx, prompt, NULL, n_prompt, NULL) != KW_OK) {
+        cli_api_error();
+        sigaction(SIGINT, &old_sa, NULL);
+        goto done;
+    }
+    t_prompt = kw_time_seconds() - t_prompt;
+    for (int32_t i = 0; i < n_prompt; i++) kw_sampler_accept(smp, prompt[i]);
+
+    kw_detok_stream ds;
+    kw_detok_stream_init(&ds, model, true, false); /* the prompt came first: keep leading spaces */
+    char piece[256];
+    int32_t row = n_prompt - 1;
+    bool failed = false;
+    double t_gen = kw_time_seconds();
+    for (;;) {
+        if (run_interrupted) {
+            stop_reason = "interrupted (Ctrl-C)";
+            break;
+        }
+        if (o.n_predict >= 0 && n_gen >= o.n_predict) {
+            stop_reason = "length limit (-n)";
+            break;
+        }
+        const float *logits = kw_get_logits(ctx, row);
+        if (!logits) {
+            fprintf(stderr, "error: no logits for row %d after kw_decode\n", row);
+            failed = true;
+            break;
+        }
+        kw_token tok = kw_sampler_sample(smp, logits);
+        if (kw_token_is_eog(model, tok)) {
+            stop_reason = "end of generation token";
+            break;
+        }
+        kw_sampler_accept(smp, tok);
+        n_gen++;
+        int32_t np = kw_detok_stream_push(&ds, tok, piece, (int32_t)sizeof piece);
+        if (np > 0) out_push(&w, piece, (size_t)np, false);
+        if (w.stopped) {
+            stop_reason = "stop string";
+            break;
+        }
+        if (o.n_predict >= 0 && n_gen >= o.n_predict) {
+            stop_reason = "length limit (-n)";
+            break;
+        }
+        if (kw_context_n_past(ctx) >= n_ctx) {
+            stop_reason = "context full";
+            break;
+        }
+        if (kw_decode(ctx, &tok, NULL, 1, NULL) != KW_OK) {
+            cli_api_error();
+            failed = true;
+            break;
+        }
+        row = 0;
+    }
+    t_gen = kw_time_seconds() - t_gen;
+    sigaction(SIGINT, &old_sa, NULL);
+    if (!w.stopped) {
+        int32_t np = kw_detok_stream_flush(&ds, piece, (int32_t)sizeof piece);
+        out_push(&w, piece, np > 0 ? (size_t)np : 0, true);
+        if (w.stopped) stop_reason = "stop string";
+    }
+    if (n_gen > 0) {
+        fputc('\n', stderr);
+        fflush(stdout);
+    }
+
+    cli_print_speed(stderr, "prompt", n_prompt, t_prompt);
+    cli_print_speed(stderr, "generated", n_gen, t_gen);
+    fprintf(stderr, "KV cache: %.2f MiB (%d of %d positions used)\n",
+            (double)kw_context_kv_bytes(ctx) / (1024.0 * 1024.0), kw_context_n_past(ctx), n_ctx);
+    fprintf(stderr, "peak memory: %.2f MiB\n", (double)kw_peak_rss_bytes() / (1024.0 * 1024.0));
+    fprintf(stderr, "stop: %s\n", failed ? "error" : stop_reason);
+    rc = failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+
+done:
+    free(w.buf);
+    free(prompt);
+    kw_sampler_free(smp);
+    kw_context_free(ctx);
+    kw_model_free(model);
+    free(file_text);
+    return rc;
+}
