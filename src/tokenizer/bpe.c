@@ -47,7 +47,7 @@ typedef struct pair {
 } pair;
 
 typedef struct scratch {
-    char *word;     /* the byte-mapped pre-token */
+    char *word; /* the byte-mapped pre-token */
     size_t word_cap;
     sym *syms;
     size_t syms_cap;
@@ -62,7 +62,7 @@ static bool pair_before(const pair *a, const pair *b) {
 static kw_status heap_push(scratch *s, pair p) {
     if (s->heap_n == s->heap_cap) {
         size_t cap = s->heap_cap ? s->heap_cap * 2 : 64;
-        pair *h = realloc(s->heap, cap * sizeof(*h));
+        pair *h = tok_grow(s->heap, s->heap_n * sizeof(*h), cap * sizeof(*h), "bpe merge queue");
         if (!h) return kw_error(KW_ERR_NOMEM, "bpe: out of memory for the merge queue");
         s->heap = h;
         s->heap_cap = cap;
@@ -104,8 +104,9 @@ static kw_status try_pair(const tok_vocab *v, scratch *s, int32_t l, int32_t r) 
 static kw_status grow(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return KW_OK;
     size_t c = *cap ? *cap : 64;
-    while (c < need) c *= 2;
-    void *q = realloc(*p, c * elem);
+    while (c < need)
+        c *= 2;
+    void *q = tok_grow(*p, *cap * elem, c * elem, "bpe word");
     if (!q) return kw_error(KW_ERR_NOMEM, "bpe: out of memory for a %zu-byte word", need);
     *p = q;
     *cap = c;
@@ -136,7 +137,8 @@ static kw_status bpe_word(const tok_vocab *v, scratch *s, const char *p, size_t 
     for (size_t i = 0; i < n; i++) {
         uint8_t b = (uint8_t)p[i];
         int k = v->sym_len[b];
-        s->syms[i] = (sym){(int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1, (uint32_t)wn, (uint32_t)k};
+        s->syms[i] =
+            (sym){(int32_t)i - 1, i + 1 < n ? (int32_t)i + 1 : -1, (uint32_t)wn, (uint32_t)k};
         memcpy(s->word + wn, v->sym[b], (size_t)k);
         wn += (size_t)k;
     }
@@ -145,7 +147,8 @@ static kw_status bpe_word(const tok_vocab *v, scratch *s, const char *p, size_t 
         if (t != KW_TOKEN_NONE) return tok_out_push(out, t);
     }
     s->heap_n = 0;
-    for (size_t i = 1; i < n && st == KW_OK; i++) st = try_pair(v, s, (int32_t)i - 1, (int32_t)i);
+    for (size_t i = 1; i < n && st == KW_OK; i++)
+        st = try_pair(v, s, (int32_t)i - 1, (int32_t)i);
     while (st == KW_OK && s->heap_n > 0) {
         pair pr = heap_pop(s);
         sym *a = &s->syms[pr.left], *b = &s->syms[pr.right];

@@ -65,10 +65,8 @@ static size_t piece(const tok_vocab *v, kw_token t, bool render_special, char *b
     size_t n = v->text_len[t];
     switch ((tok_type)v->type[t]) {
     case TOK_TYPE_CONTROL:
-    case TOK_TYPE_UNKNOWN:
-        return render_special ? put(buf, cap, 0, s, n) : 0;
-    case TOK_TYPE_USER_DEFINED:
-        return put(buf, cap, 0, s, n);
+    case TOK_TYPE_UNKNOWN: return render_special ? put(buf, cap, 0, s, n) : 0;
+    case TOK_TYPE_USER_DEFINED: return put(buf, cap, 0, s, n);
     case TOK_TYPE_NORMAL:
         return v->kind == TOK_KIND_SPM ? spm_normal(s, n, buf, cap) : bpe_normal(v, s, n, buf, cap);
     case TOK_TYPE_BYTE:
@@ -78,8 +76,7 @@ static size_t piece(const tok_vocab *v, kw_token t, bool render_special, char *b
             return put(buf, cap, 0, &c, 1);
         }
         return put(buf, cap, 0, s, n);
-    default: /* unused, undefined: nothing, as SentencePiece does */
-        return 0;
+    default: /* unused, undefined: nothing, as SentencePiece does */ return 0;
     }
 }
 
@@ -113,7 +110,7 @@ static size_t clean_up(char *t, size_t n) {
     for (size_t i = 1; i < n; i++) {
         char x = t[i];
         if (x == '\'' && i + 1 < n && t[i - 1] == ' ' && t[i + 1] == ' ') {
-            o--;          /* the space before */
+            o--;           /* the space before */
             t[++i] = '\0'; /* and skip the one after */
         }
         t[o++] = x;
@@ -147,7 +144,8 @@ int64_t tok_detokenize(const tok_vocab *v, const kw_token *tokens, int32_t n, ch
             return -1;
         }
     size_t total = 0;
-    for (int32_t i = 0; i < n; i++) total += piece(v, tokens[i], render_special, NULL, 0);
+    for (int32_t i = 0; i < n; i++)
+        total += piece(v, tokens[i], render_special, NULL, 0);
     char *tmp = kw_malloc(total + 1, "detokenized text");
     if (!tmp) return -1;
     size_t len = 0;

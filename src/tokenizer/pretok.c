@@ -16,15 +16,15 @@
 
 /* ---------------------------------------------------------------- regex sets */
 
-#define RE_GPT2 "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
+#define RE_GPT2         "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+"
 #define RE_CONTRACTIONS "(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])"
 /* Llama 3's regex; (?i:'s|...) is spelled out as ASCII classes so that case folding cannot
  * reach non-ASCII letters (U+017F folds to 's'). */
-#define RE_LLAMA3                                                                                 \
-    RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"  \
+#define RE_LLAMA3                                                                                  \
+    RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"   \
                     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
-#define RE_QWEN2                                                                                  \
-    RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"       \
+#define RE_QWEN2                                                                                   \
+    RE_CONTRACTIONS "|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"        \
                     "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"
 #define RE_CJK "[一-龥ࠀ-一가-퟿]+"
 
@@ -35,36 +35,57 @@ typedef struct pre_def {
     bool no_clean_spaces;
 } pre_def;
 
-/* Regexes as published in each model family's tokenizer.json (see tests/data/tokenizer/README.md). */
+/* Regexes as published in each model family's tokenizer.json (see tests/data/tokenizer/README.md).
+ */
 static const pre_def k_pre[] = {
     {{"default", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en", "jina-v2-es",
       "jina-v2-de", "jina-v2-code", "roberta-bpe", NULL},
      {RE_GPT2},
-     false, false},
+     false,
+     false},
     {{"mpt", "olmo", NULL}, {RE_GPT2}, false, false},
-    {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2", NULL},
+    {{"llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2",
+      NULL},
      {RE_LLAMA3},
-     true, false},
+     true,
+     false},
     {{"dbrx", "smaug-bpe", NULL}, {RE_LLAMA3}, false, false},
     {{"glm4", "chatglm-bpe", NULL}, {RE_LLAMA3}, false, false},
     {{"qwen2", "deepseek-r1-qwen", NULL}, {RE_QWEN2}, false, true},
     {{"starcoder", "refact", "smollm", "codeshell", "exaone", "minerva-7b", NULL},
      {"\\p{N}", RE_GPT2},
-     false, false},
+     false,
+     false},
     {{"command-r", NULL}, {"\\p{N}", RE_GPT2}, false, true},
-    {{"falcon", NULL},
-     {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"},
-     false, false},
+    {{"falcon", NULL}, {"[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]"}, false, false},
     {{"deepseek-coder", NULL},
      {"[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}"},
-     false, true},
+     false,
+     true},
     {{"deepseek-llm", NULL},
      {"[\\r\\n]",
-      "\\s?[A-Za-zµÀ-ÖØ-öø-ƺƼ-ƿǄ-ʓʕ-ʯͰ-ͳͶͷͻ-ͽͿΆΈ-ΊΌΎ-ΡΣ-ϵϷ-ҁҊ-ԯԱ-ՖႠ-ჅᎠ-Ᏽᏸ-ᏽᲐ-ᲺᲽ-Ჿᴀ-ᴫᵫ-ᵷᵹ-ᶚḀ-ἕἘ-Ἕἠ-"
-      "ὅὈ-Ὅὐ-ὗὙὛὝὟ-ώᾀ-ᾴᾶ-ᾼιῂ-ῄῆ-ῌῐ-ΐῖ-Ίῠ-Ῥῲ-ῴῶ-ῼℂℇℊ-ℓℕℙ-ℝℤΩℨK-ℭℯ-ℴℹℼ-ℿⅅ-ⅉⅎↃↄⰀ-ⱻⱾ-ⳤⳫ-ⳮⳲⳳꙀ-ꙭꚀ-ꚛꜢ-"
-      "ꝯꝱ-ꞇꞋ-ꞎꭰ-ꮿﬀ-ﬆﬓ-ﬗＡ-Ｚａ-ｚ𐐀-𐑏𐒰-𐓓𐓘-𐓻𐲀-𐲲𐳀-𐳲𑢠-𑣟𞤀-𞥃]+",
+      /* the letters class of DeepSeek LLM, as code points (NFC must not touch it) */
+      "\\s?[A-Za-z\\x{B5}\\x{C0}-\\x{D6}\\x{D8}-\\x{F6}\\x{F8}-\\x{1BA}\\x{1BC}-\\x{1BF}"
+      "\\x{1C4}-\\x{293}\\x{295}-\\x{2AF}\\x{370}-\\x{373}\\x{376}\\x{377}\\x{37B}-\\x{37D}"
+      "\\x{37F}\\x{386}\\x{388}-\\x{38A}\\x{38C}\\x{38E}-\\x{3A1}\\x{3A3}-\\x{3F5}"
+      "\\x{3F7}-\\x{481}\\x{48A}-\\x{52F}\\x{531}-\\x{556}\\x{10A0}-\\x{10C5}"
+      "\\x{13A0}-\\x{13F5}\\x{13F8}-\\x{13FD}\\x{1C90}-\\x{1CBA}\\x{1CBD}-\\x{1CBF}"
+      "\\x{1D00}-\\x{1D2B}\\x{1D6B}-\\x{1D77}\\x{1D79}-\\x{1D9A}\\x{1E00}-\\x{1F15}"
+      "\\x{1F18}-\\x{1F1D}\\x{1F20}-\\x{1F45}\\x{1F48}-\\x{1F4D}\\x{1F50}-\\x{1F57}\\x{1F59}"
+      "\\x{1F5B}\\x{1F5D}\\x{1F5F}-\\x{1F7D}\\x{1F80}-\\x{1FB4}\\x{1FB6}-\\x{1FBC}\\x{1FBE}"
+      "\\x{1FC2}-\\x{1FC4}\\x{1FC6}-\\x{1FCC}\\x{1FD0}-\\x{1FD3}\\x{1FD6}-\\x{1FDB}"
+      "\\x{1FE0}-\\x{1FEC}\\x{1FF2}-\\x{1FF4}\\x{1FF6}-\\x{1FFC}\\x{2102}\\x{2107}"
+      "\\x{210A}-\\x{2113}\\x{2115}\\x{2119}-\\x{211D}\\x{2124}\\x{2126}\\x{2128}"
+      "\\x{212A}-\\x{212D}\\x{212F}-\\x{2134}\\x{2139}\\x{213C}-\\x{213F}\\x{2145}-\\x{2149}"
+      "\\x{214E}\\x{2183}\\x{2184}\\x{2C00}-\\x{2C7B}\\x{2C7E}-\\x{2CE4}\\x{2CEB}-\\x{2CEE}"
+      "\\x{2CF2}\\x{2CF3}\\x{A640}-\\x{A66D}\\x{A680}-\\x{A69B}\\x{A722}-\\x{A76F}"
+      "\\x{A771}-\\x{A787}\\x{A78B}-\\x{A78E}\\x{AB70}-\\x{ABBF}\\x{FB00}-\\x{FB06}"
+      "\\x{FB13}-\\x{FB17}\\x{FF21}-\\x{FF3A}\\x{FF41}-\\x{FF5A}\\x{10400}-\\x{1044F}"
+      "\\x{104B0}-\\x{104D3}\\x{104D8}-\\x{104FB}\\x{10C80}-\\x{10CB2}\\x{10CC0}-\\x{10CF2}"
+      "\\x{118A0}-\\x{118DF}\\x{1E900}-\\x{1E943}]+",
       "\\s?[!-/:-~！-／：-～‘-‟　-。]+", "\\s+$", RE_CJK, "\\p{N}+"},
-     false, true},
+     false,
+     true},
 };
 
 static const pre_def *find_pre(const char *name) {
@@ -91,8 +112,9 @@ kw_status tok_pretok_init(tok_vocab *v) {
         if (!code) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(err, msg, sizeof(msg));
-            return kw_error(KW_ERR_INTERNAL, "pre-tokenizer '%s': regex %d does not compile at %zu: %s",
-                            v->pre_name, i, (size_t)err_off, (const char *)msg);
+            return kw_error(KW_ERR_INTERNAL,
+                            "pre-tokenizer '%s': regex %d does not compile at %zu: %s", v->pre_name,
+                            i, (size_t)err_off, (const char *)msg);
         }
         (void)pcre2_jit_compile(code, PCRE2_JIT_COMPLETE); /* interpreted matching if no JIT */
         v->regex[v->n_regex++] = code;
@@ -101,7 +123,8 @@ kw_status tok_pretok_init(tok_vocab *v) {
 }
 
 void tok_pretok_free(tok_vocab *v) {
-    for (int i = 0; i < v->n_regex; i++) pcre2_code_free(v->regex[i]);
+    for (int i = 0; i < v->n_regex; i++)
+        pcre2_code_free(v->regex[i]);
     v->n_regex = 0;
 }
 
@@ -110,9 +133,11 @@ void tok_pretok_free(tok_vocab *v) {
 kw_status tok_spans_push(tok_spans *s, size_t off, size_t len) {
     if (s->n == s->cap) {
         int64_t cap = s->cap ? s->cap * 2 : 64;
-        tok_span *a = realloc(s->a, (size_t)cap * sizeof(*a));
-        if (!a) return kw_error(KW_ERR_NOMEM, "pre-tokenizer: out of memory for %lld pieces",
-                                (long long)cap);
+        tok_span *a =
+            tok_grow(s->a, (size_t)s->n * sizeof(*a), (size_t)cap * sizeof(*a), "pre-tokens");
+        if (!a)
+            return kw_error(KW_ERR_NOMEM, "pre-tokenizer: out of memory for %lld pieces",
+                            (long long)cap);
         s->a = a;
         s->cap = cap;
     }
@@ -136,8 +161,10 @@ static kw_status split_piece(pcre2_code *re, pcre2_match_data *md, const char *t
         int rc = pcre2_match(re, subj, piece.len, pos, PCRE2_NO_UTF_CHECK, md, NULL);
         if (rc == PCRE2_ERROR_NOMATCH) break;
         if (rc < 0)
-            return kw_error(KW_ERR_INTERNAL, "pre-tokenizer: regex match failed (PCRE2 error %d) "
-                            "at byte %zu", rc, piece.off + pos);
+            return kw_error(KW_ERR_INTERNAL,
+                            "pre-tokenizer: regex match failed (PCRE2 error %d) "
+                            "at byte %zu",
+                            rc, piece.off + pos);
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
         size_t ms = ov[0], me = ov[1];
         if (me <= ms) { /* empty match: step over one character */
@@ -145,7 +172,8 @@ static kw_status split_piece(pcre2_code *re, pcre2_match_data *md, const char *t
             pos = ms + (n > 0 ? (size_t)n : 1);
             continue;
         }
-        if (ms > kept && (st = tok_spans_push(out, piece.off + kept, ms - kept)) != KW_OK) return st;
+        if (ms > kept && (st = tok_spans_push(out, piece.off + kept, ms - kept)) != KW_OK)
+            return st;
         if ((st = tok_spans_push(out, piece.off + ms, me - ms)) != KW_OK) return st;
         kept = pos = me;
     }

@@ -37,7 +37,7 @@ static bool cand_before(const cand *x, const cand *y) {
 static kw_status heap_push(heap *h, cand c) {
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 64;
-        cand *a = realloc(h->a, cap * sizeof(*a));
+        cand *a = tok_grow(h->a, h->n * sizeof(*a), cap * sizeof(*a), "spm merge queue");
         if (!a) return kw_error(KW_ERR_NOMEM, "spm: out of memory for the merge queue");
         h->a = a;
         h->cap = cap;
@@ -85,8 +85,10 @@ static kw_status emit_bytes(const tok_vocab *v, const char *s, size_t n, tok_out
         if (t == KW_TOKEN_NONE) t = tok_find(v, s + i, 1);
         if (t == KW_TOKEN_NONE) t = v->unk;
         if (t == KW_TOKEN_NONE)
-            return kw_error(KW_ERR_UNSUPPORTED, "spm: byte 0x%02X has no token and the vocabulary "
-                            "has neither byte tokens nor <unk>", b);
+            return kw_error(KW_ERR_UNSUPPORTED,
+                            "spm: byte 0x%02X has no token and the vocabulary "
+                            "has neither byte tokens nor <unk>",
+                            b);
         kw_status st = tok_out_push(out, t);
         if (st != KW_OK) return st;
     }
@@ -107,7 +109,8 @@ kw_status tok_spm_tokenize(const tok_vocab *v, const char *text, size_t len, tok
     }
     heap h = {0};
     kw_status st = KW_OK;
-    for (int32_t i = 1; i < n && st == KW_OK; i++) st = try_pair(v, text, syms, &h, i - 1, i);
+    for (int32_t i = 1; i < n && st == KW_OK; i++)
+        st = try_pair(v, text, syms, &h, i - 1, i);
     while (st == KW_OK && h.n > 0) {
         cand c = heap_pop(&h);
         sym *a = &syms[c.left], *b = &syms[c.right];

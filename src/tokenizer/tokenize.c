@@ -18,8 +18,10 @@
 kw_status tok_out_push(tok_out *o, kw_token t) {
     if (o->n == o->cap) {
         int64_t cap = o->cap ? o->cap * 2 : 256;
-        kw_token *ids = realloc(o->ids, (size_t)cap * sizeof(*ids));
-        if (!ids) return kw_error(KW_ERR_NOMEM, "tokenize: out of memory for %lld ids", (long long)cap);
+        kw_token *ids =
+            tok_grow(o->ids, (size_t)o->n * sizeof(*ids), (size_t)cap * sizeof(*ids), "token ids");
+        if (!ids)
+            return kw_error(KW_ERR_NOMEM, "tokenize: out of memory for %lld ids", (long long)cap);
         o->ids = ids;
         o->cap = cap;
     }
@@ -30,7 +32,7 @@ kw_status tok_out_push(tok_out *o, kw_token t) {
 /* ---------------------------------------------------------------- special-token partition */
 
 typedef struct frag {
-    kw_token token; /* KW_TOKEN_NONE for a text fragment */
+    kw_token token;  /* KW_TOKEN_NONE for a text fragment */
     size_t off, len; /* text fragments: bytes of the input */
 } frag;
 
@@ -42,9 +44,10 @@ typedef struct frags {
 static kw_status frags_push(frags *f, frag x) {
     if (f->n == f->cap) {
         int64_t cap = f->cap ? f->cap * 2 : 16;
-        frag *a = realloc(f->a, (size_t)cap * sizeof(*a));
-        if (!a) return kw_error(KW_ERR_NOMEM, "tokenize: out of memory for %lld fragments",
-                                (long long)cap);
+        frag *a = tok_grow(f->a, (size_t)f->n * sizeof(*a), (size_t)cap * sizeof(*a), "fragments");
+        if (!a)
+            return kw_error(KW_ERR_NOMEM, "tokenize: out of memory for %lld fragments",
+                            (long long)cap);
         f->a = a;
         f->cap = cap;
     }
@@ -92,8 +95,10 @@ static kw_status partition(const tok_vocab *v, const char *text, size_t len, boo
         if (v->text_len[t] > len || !memmem(text, len, v->text[t], v->text_len[t])) continue;
         next.n = 0;
         for (int64_t j = 0; j < cur->n && st == KW_OK; j++) {
-            if (cur->a[j].token != KW_TOKEN_NONE) st = frags_push(&next, cur->a[j]);
-            else st = split_fragment(v, text, cur->a[j], t, &next);
+            if (cur->a[j].token != KW_TOKEN_NONE)
+                st = frags_push(&next, cur->a[j]);
+            else
+                st = split_fragment(v, text, cur->a[j], t, &next);
         }
         frags tmp = *cur;
         *cur = next;
@@ -138,7 +143,7 @@ static kw_status run_fragments(const tok_vocab *v, const char *text, const frags
             st = tok_bpe_tokenize(v, text + fr.off, fr.len, out);
             continue;
         }
-        char *b = realloc(buf, 3 * fr.len + 3);
+        char *b = tok_grow(buf, 0, 3 * fr.len + 3, "escaped text");
         if (!b) {
             st = kw_error(KW_ERR_NOMEM, "tokenize: out of memory for %zu bytes", 3 * fr.len + 3);
             break;
@@ -172,7 +177,8 @@ static kw_status tokenize_all(const tok_vocab *v, const char *text, size_t len, 
 kw_status tok_tokenize(const tok_vocab *v, const char *text, size_t len, bool add_special,
                        bool parse_special, kw_token *out, int32_t cap, int32_t *n_out) {
     if (!v || !n_out || (!text && len > 0) || cap < 0 || (!out && cap > 0))
-        return kw_error(KW_ERR_INVALID_ARG, "tokenize: NULL argument or negative capacity (%d)", cap);
+        return kw_error(KW_ERR_INVALID_ARG, "tokenize: NULL argument or negative capacity (%d)",
+                        cap);
     tok_out o = {0};
     kw_status st = tokenize_all(v, text, len, add_special, parse_special, &o);
     if (st == KW_OK && o.n > INT32_MAX)

@@ -33,7 +33,8 @@ static uint32_t mix(uint32_t h) {
 
 static kw_status map_init(tok_map *m, int64_t n_entries, const char *what) {
     uint64_t size = 16;
-    while (size < (uint64_t)n_entries * 2) size <<= 1;
+    while (size < (uint64_t)n_entries * 2)
+        size <<= 1;
     m->mask = (uint32_t)(size - 1);
     m->slots = kw_malloc(size * sizeof(int32_t), what);
     m->hashes = kw_malloc(size * sizeof(uint32_t), what);
@@ -88,10 +89,19 @@ int32_t tok_merge_rank(const tok_vocab *v, const char *l, size_t ln, const char 
     for (uint32_t i = mix(h) & m->mask;; i = (i + 1) & m->mask) {
         int32_t e = m->slots[i];
         if (e < 0) return -1;
-        if (m->hashes[i] != h || v->merge_split[e] != ln || v->merge_len[e] != ln + 1 + rn) continue;
+        if (m->hashes[i] != h || v->merge_split[e] != ln || v->merge_len[e] != ln + 1 + rn)
+            continue;
         const char *s = v->merge[e];
         if (memcmp(s, l, ln) == 0 && memcmp(s + ln + 1, r, rn) == 0) return e;
     }
+}
+
+void *tok_grow(void *p, size_t keep, size_t new_size, const char *what) {
+    void *q = kw_malloc(new_size ? new_size : 1, what);
+    if (!q) return NULL;
+    if (p && keep) memcpy(q, p, keep < new_size ? keep : new_size);
+    free(p);
+    return q;
 }
 
 /* ---------------------------------------------------------------- reading keys */
@@ -104,12 +114,14 @@ static kw_status read_id(const kw_gguf *g, const char *key, int32_t n_vocab, kw_
     const gguf_kv *kv = &g->kv[k];
     int64_t val;
     switch (kv->type) {
-    case GGUF_VT_U8: case GGUF_VT_U16: case GGUF_VT_U32: case GGUF_VT_U64:
-        val = kv->v.u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)kv->v.u;
-        break;
-    case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64:
-        val = kv->v.i;
-        break;
+    case GGUF_VT_U8:
+    case GGUF_VT_U16:
+    case GGUF_VT_U32:
+    case GGUF_VT_U64: val = kv->v.u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)kv->v.u; break;
+    case GGUF_VT_I8:
+    case GGUF_VT_I16:
+    case GGUF_VT_I32:
+    case GGUF_VT_I64: val = kv->v.i; break;
     default:
         return kw_error(KW_ERR_FORMAT, "%s: expected an integer token id, found %s (offset %llu)",
                         key, gguf_vtype_name(kv->type), (unsigned long long)kv->offset);
@@ -144,9 +156,10 @@ static kw_status read_tokens(const kw_gguf *g, tok_vocab *v) {
                         "tokenizer.ggml.scores has %llu entries but tokenizer.ggml.tokens has %d",
                         (unsigned long long)scores->arr_n, n);
     if (types && types->arr_n != tokens->arr_n)
-        return kw_error(KW_ERR_FORMAT,
-                        "tokenizer.ggml.token_type has %llu entries but tokenizer.ggml.tokens has %d",
-                        (unsigned long long)types->arr_n, n);
+        return kw_error(
+            KW_ERR_FORMAT,
+            "tokenizer.ggml.token_type has %llu entries but tokenizer.ggml.tokens has %d",
+            (unsigned long long)types->arr_n, n);
 
     uint64_t total = 0;
     for (int32_t i = 0; i < n; i++) {
@@ -217,8 +230,10 @@ static kw_status read_merges(const kw_gguf *g, tok_vocab *v) {
         /* "left right": the first space after the first byte separates the two parts. */
         const char *sp = s.len > 1 ? memchr(s.ptr + 1, ' ', s.len - 1) : NULL;
         if (!sp)
-            return kw_error(KW_ERR_FORMAT, "tokenizer.ggml.merges[%d] = '%.*s': no space between "
-                            "the two parts", i, (int)(s.len > 64 ? 64 : s.len), s.ptr);
+            return kw_error(KW_ERR_FORMAT,
+                            "tokenizer.ggml.merges[%d] = '%.*s': no space between "
+                            "the two parts",
+                            i, (int)(s.len > 64 ? 64 : s.len), s.ptr);
         memcpy(v->merge_arena + off, s.ptr, s.len);
         v->merge[i] = v->merge_arena + off;
         v->merge_len[i] = (uint32_t)s.len;
@@ -236,21 +251,33 @@ static kw_status read_merges(const kw_gguf *g, tok_vocab *v) {
 /* End-of-turn names, in the order we prefer when the file has no eot key (llama.cpp looks them
  * up in hash order; a fixed order keeps tok_eot deterministic). */
 static const char *const k_eot_names[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<end_of_utterance>",
+    "<|eot_id|>",      "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+    "<|end_of_text|>", "<EOT>",      "_<EOT>",  "[EOT]",         "<end_of_utterance>",
 };
 
 /* Tokens that end generation by their text (llama.cpp's list, see issue #9606 there). */
 static const char *const k_eog_names[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>",
-    "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>", "<end_of_utterance>", "<eos>",
+    "<|eot_id|>",
+    "<|im_end|>",
+    "<|end|>",
+    "<end_of_turn>",
+    "<|endoftext|>",
+    "</s>",
+    "<|eom_id|>",
+    "<EOT>",
+    "_<EOT>",
+    "[EOT]",
+    "[EOS]",
+    "<|end_of_text|>",
+    "<end_of_utterance>",
+    "<eos>",
     "<｜end▁of▁sentence｜>",
 };
 
 /* FIM pad / repo / file-separator tokens also end generation (llama.cpp does the same). */
 static const char *const k_fim_names[] = {
-    "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "<|fim_repo|>", "<|repo_name|>",
-    "<fim-repo>", "<REPO>", "<reponame>", "<|file_sep|>",
+    "<|fim_pad|>",   "<fim-pad>",  "<fim_pad>", "<PAD>",      "<|fim_repo|>",
+    "<|repo_name|>", "<fim-repo>", "<REPO>",    "<reponame>", "<|file_sep|>",
 };
 
 static kw_token find_cstr(const tok_vocab *v, const char *s) { return tok_find(v, s, strlen(s)); }
@@ -275,9 +302,12 @@ static void set_eog(tok_vocab *v) {
     for (size_t i = 0; i < sizeof(k_fim_names) / sizeof(k_fim_names[0]); i++) {
         kw_token t = find_cstr(v, k_fim_names[i]);
         if (t == KW_TOKEN_NONE) continue;
-        if (i < 4 && pad == KW_TOKEN_NONE) pad = t;
-        else if (i >= 4 && i < 9 && rep == KW_TOKEN_NONE) rep = t;
-        else if (i == 9) sep = t;
+        if (i < 4 && pad == KW_TOKEN_NONE)
+            pad = t;
+        else if (i >= 4 && i < 9 && rep == KW_TOKEN_NONE)
+            rep = t;
+        else if (i == 9)
+            sep = t;
     }
     kw_token extra[6] = {pad, rep, sep, v->eos, v->eot, v->eom};
     for (int i = 0; i < 6; i++)
@@ -315,7 +345,8 @@ static kw_status build_special_list(tok_vocab *v) {
         if (is_special_type(v->type[i]) && v->text_len[i] > 0)
             tmp[n++] = (len_id){v->text_len[i], i};
     qsort(tmp, (size_t)n, sizeof(*tmp), cmp_len_desc);
-    for (int32_t i = 0; i < n; i++) v->special[i] = tmp[i].id;
+    for (int32_t i = 0; i < n; i++)
+        v->special[i] = tmp[i].id;
     v->n_special = n;
     free(tmp);
     return KW_OK;
@@ -334,7 +365,8 @@ static void set_phi3_rstrip(tok_vocab *v, const kw_gguf *g) {
     }
     low[n] = 0;
     if (!strstr(low, "phi-3") && !strstr(low, "phi3")) return;
-    for (int32_t i = 0; i < v->n_special; i++) v->rstrip[v->special[i]] = 1;
+    for (int32_t i = 0; i < v->n_special; i++)
+        v->rstrip[v->special[i]] = 1;
     kw_token t = find_cstr(v, "</s>");
     if (t != KW_TOKEN_NONE) v->rstrip[t] = 1;
     const char *keep[] = {"<unk>", "<s>", "<|endoftext|>"};
@@ -356,8 +388,10 @@ static void set_byte_tokens(tok_vocab *v) {
 
 static kw_status read_flags(const kw_gguf *g, tok_vocab *v) {
     kw_status st;
-    if ((st = gguf_get_bool_opt(g, "tokenizer.ggml.add_bos_token", &v->add_bos)) != KW_OK) return st;
-    if ((st = gguf_get_bool_opt(g, "tokenizer.ggml.add_eos_token", &v->add_eos)) != KW_OK) return st;
+    if ((st = gguf_get_bool_opt(g, "tokenizer.ggml.add_bos_token", &v->add_bos)) != KW_OK)
+        return st;
+    if ((st = gguf_get_bool_opt(g, "tokenizer.ggml.add_eos_token", &v->add_eos)) != KW_OK)
+        return st;
     return gguf_get_bool_opt(g, "tokenizer.ggml.add_space_prefix", &v->add_space_prefix);
 }
 
@@ -390,9 +424,10 @@ static kw_status load(const kw_gguf *g, tok_vocab *v) {
     } else if (gguf_str_eq(model, "gpt2")) {
         v->kind = TOK_KIND_BPE;
     } else {
-        return kw_error(KW_ERR_UNSUPPORTED,
-                        "tokenizer.ggml.model '%.*s' is not supported (kaiwu has 'llama' and 'gpt2')",
-                        (int)(model.len > 64 ? 64 : model.len), model.ptr);
+        return kw_error(
+            KW_ERR_UNSUPPORTED,
+            "tokenizer.ggml.model '%.*s' is not supported (kaiwu has 'llama' and 'gpt2')",
+            (int)(model.len > 64 ? 64 : model.len), model.ptr);
     }
     gguf_str pre = {0};
     if ((st = gguf_get_str_opt(g, "tokenizer.ggml.pre", &pre)) != KW_OK) return st;
@@ -471,9 +506,7 @@ kw_token tok_pad(const tok_vocab *v) { return v->pad; }
 bool tok_add_bos(const tok_vocab *v) { return v->add_bos; }
 bool tok_add_eos(const tok_vocab *v) { return v->add_eos; }
 
-bool tok_is_eog(const tok_vocab *v, kw_token t) {
-    return t >= 0 && t < v->n_vocab && v->eog[t];
-}
+bool tok_is_eog(const tok_vocab *v, kw_token t) { return t >= 0 && t < v->n_vocab && v->eog[t]; }
 
 tok_type tok_token_type(const tok_vocab *v, kw_token t) {
     if (t < 0 || t >= v->n_vocab) return TOK_TYPE_UNDEFINED;

@@ -33,24 +33,24 @@ uint32_t tok_hash_bytes(uint32_t h, const char *s, size_t n);
 
 struct tok_vocab {
     tok_kind kind;
-    char *pre_name;      /* tokenizer.ggml.pre, or "default" (owned) */
-    int32_t n_vocab;     /* e.g. 151936 */
+    char *pre_name;  /* tokenizer.ggml.pre, or "default" (owned) */
+    int32_t n_vocab; /* e.g. 151936 */
 
-    char *arena;         /* all token texts, back to back (owned) */
-    const char **text;   /* [n_vocab] token text, into arena (not NUL-terminated) */
-    uint32_t *text_len;  /* [n_vocab] bytes */
-    float *score;        /* [n_vocab] SPM merge priority (0 when the file has no scores) */
-    uint8_t *type;       /* [n_vocab] tok_type */
-    uint8_t *eog;        /* [n_vocab] 1 for end-of-generation tokens */
-    uint8_t *rstrip;     /* [n_vocab] 1 when a matched special token swallows following spaces */
-    tok_map tok_map;     /* token text -> id */
+    char *arena;        /* all token texts, back to back (owned) */
+    const char **text;  /* [n_vocab] token text, into arena (not NUL-terminated) */
+    uint32_t *text_len; /* [n_vocab] bytes */
+    float *score;       /* [n_vocab] SPM merge priority (0 when the file has no scores) */
+    uint8_t *type;      /* [n_vocab] tok_type */
+    uint8_t *eog;       /* [n_vocab] 1 for end-of-generation tokens */
+    uint8_t *rstrip;    /* [n_vocab] 1 when a matched special token swallows following spaces */
+    tok_map tok_map;    /* token text -> id */
 
-    int32_t n_merges;    /* BPE: merge rules, rank = index */
+    int32_t n_merges; /* BPE: merge rules, rank = index */
     char *merge_arena;
-    const char **merge;  /* [n_merges] "left right" (into merge_arena) */
+    const char **merge; /* [n_merges] "left right" (into merge_arena) */
     uint32_t *merge_len;
     uint32_t *merge_split; /* [n_merges] offset of the separating space */
-    tok_map merge_map;   /* merge line -> rank */
+    tok_map merge_map;     /* merge line -> rank */
 
     kw_token bos, eos, eot, eom, unk, pad, sep; /* KW_TOKEN_NONE when absent */
     bool add_bos, add_eos;
@@ -58,7 +58,7 @@ struct tok_vocab {
     bool ignore_merges;    /* BPE: a pre-token that is a token is emitted whole (llama3) */
     bool clean_spaces;     /* detokenize: remove spaces before punctuation (gpt-2 style) */
 
-    kw_token *special;   /* control / user-defined / unknown tokens, longest text first */
+    kw_token *special; /* control / user-defined / unknown tokens, longest text first */
     int32_t n_special;
 
     kw_token byte_token[256]; /* SPM: the <0xXX> token of each byte (or -1) */
@@ -66,7 +66,7 @@ struct tok_vocab {
     uint8_t sym_len[256];     /* its length, 1 or 2 */
     int16_t cp_byte[324];     /* symbol code point -> byte, -1 for code points not in the table */
 
-    int n_regex;                    /* BPE pre-tokenizer: splits applied in order */
+    int n_regex; /* BPE pre-tokenizer: splits applied in order */
     pcre2_code *regex[TOK_MAX_REGEX];
 };
 
@@ -74,6 +74,10 @@ struct tok_vocab {
 kw_token tok_find(const tok_vocab *v, const char *s, size_t n);
 /* Merge rank of (left, right) or -1. */
 int32_t tok_merge_rank(const tok_vocab *v, const char *l, size_t ln, const char *r, size_t rn);
+
+/* Grows an allocation made with kw_malloc: a new block of new_size bytes holding the first
+ * keep bytes of p (p is freed). NULL (with a KW_ERR_NOMEM message) on failure, p untouched. */
+void *tok_grow(void *p, size_t keep, size_t new_size, const char *what);
 
 /* ---------------------------------------------------------------- per-call output */
 

@@ -31,7 +31,8 @@ static kw_status open_vocab(const char *path, kw_gguf **g, tok_vocab **v) {
 
 static void print_ids(const char *label, const kw_token *ids, size_t n) {
     fprintf(stderr, "    %s (%zu):", label, n);
-    for (size_t i = 0; i < n && i < 40; i++) fprintf(stderr, " %d", ids[i]);
+    for (size_t i = 0; i < n && i < 40; i++)
+        fprintf(stderr, " %d", ids[i]);
     fprintf(stderr, n > 40 ? " ...\n" : "\n");
 }
 
@@ -51,14 +52,16 @@ static bool run_case(const tok_vocab *v, const char *name, int line, json_t *c, 
     int32_t cap = (int32_t)(4 * len + 16), n = 0;
     kw_token *ids = malloc((size_t)cap * sizeof(*ids));
     kw_token *exp = malloc((n_exp + 1) * sizeof(*exp));
-    for (size_t i = 0; i < n_exp; i++) exp[i] = (kw_token)json_integer_value(json_array_get(jids, i));
+    for (size_t i = 0; i < n_exp; i++)
+        exp[i] = (kw_token)json_integer_value(json_array_get(jids, i));
     kw_status st = tok_tokenize(v, text, len, false, parse_special, ids, cap, &n);
     bool ids_ok = st == KW_OK && (size_t)n == n_exp && memcmp(ids, exp, n_exp * sizeof(*exp)) == 0;
     CHECK(ids_ok, "%s line %d (%s): token ids equal the expected %zu ids", name, line,
           json_string_value(json_object_get(c, "kind")), n_exp);
     if (!ids_ok && (*n_shown)++ < 4) {
         size_t first = 0;
-        while (st == KW_OK && first < n_exp && first < (size_t)n && ids[first] == exp[first]) first++;
+        while (st == KW_OK && first < n_exp && first < (size_t)n && ids[first] == exp[first])
+            first++;
         fprintf(stderr, "  %s line %d: status %d, first difference at index %zu, text \"%.60s\"\n",
                 name, line, st, first, text);
         print_ids("expected", exp, n_exp);
@@ -135,7 +138,8 @@ static void test_all_case_files(void) {
     struct dirent *e;
     while ((e = readdir(d)) && n < 64) {
         size_t l = strlen(e->d_name);
-        if (l > 6 && strcmp(e->d_name + l - 6, ".jsonl") == 0) names[n++] = strndup(e->d_name, l - 6);
+        if (l > 6 && strcmp(e->d_name + l - 6, ".jsonl") == 0)
+            names[n++] = strndup(e->d_name, l - 6);
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof(names[0]), cmp_str);
@@ -144,6 +148,69 @@ static void test_all_case_files(void) {
         run_vocab(names[i]);
         free(names[i]);
     }
+}
+
+/* ---------------------------------------------------------------- disagreements */
+
+static bool ids_equal(const kw_token *ids, int32_t n, json_t *arr) {
+    if ((size_t)n != json_array_size(arr)) return false;
+    for (int32_t i = 0; i < n; i++)
+        if (ids[i] != (kw_token)json_integer_value(json_array_get(arr, (size_t)i))) return false;
+    return true;
+}
+
+/* The cases the two reference tokenizers disagree on: kaiwu must give one of the two answers
+ * (ids), or llama.cpp's (decoding, whose clean-up kaiwu follows). Prints which side it took. */
+static void test_disagreements_take_a_side(void) {
+    size_t flen = 0;
+    char *data = test_read_file(test_data_path("tokenizer/disagreements.jsonl"), &flen);
+    CHECK(data != NULL, "disagreements.jsonl reads");
+    int line = 0;
+    for (char *p = data; p && *p;) {
+        char *nl = strchr(p, '\n');
+        size_t ll = nl ? (size_t)(nl - p) : strlen(p);
+        json_t *c = ll ? json_loadb(p, ll, JSON_ALLOW_NUL, NULL) : NULL;
+        p = nl ? nl + 1 : NULL;
+        line++;
+        if (!c) continue;
+        const char *vname = json_string_value(json_object_get(c, "vocab"));
+        const char *what = json_string_value(json_object_get(c, "what"));
+        json_t *jt = json_object_get(c, "text");
+        char rel[256];
+        snprintf(rel, sizeof(rel), "tokenizer/vocab/%s.gguf", vname ? vname : "?");
+        kw_gguf *g = NULL;
+        tok_vocab *v = NULL;
+        if (open_vocab(test_data_path(rel), &g, &v) == KW_OK && what && json_is_string(jt)) {
+            kw_token ids[256];
+            int32_t n = 0;
+            if (strcmp(what, "ids") == 0) {
+                kw_status st =
+                    tok_tokenize(v, json_string_value(jt), json_string_length(jt), false,
+                                 json_is_true(json_object_get(c, "parse_special")), ids, 256, &n);
+                bool lc = st == KW_OK && ids_equal(ids, n, json_object_get(c, "llama_cpp"));
+                bool ref = st == KW_OK && ids_equal(ids, n, json_object_get(c, "reference"));
+                printf("disagreement line %d (%s, ids): kaiwu = %s\n", line, vname,
+                       lc    ? "llama.cpp"
+                       : ref ? "reference"
+                             : "neither");
+                CHECK(lc || ref, "disagreement line %d: ids equal one of the two sides", line);
+            } else {
+                json_t *jids = json_object_get(c, "ids");
+                for (size_t i = 0; i < json_array_size(jids) && i < 256; i++)
+                    ids[i] = (kw_token)json_integer_value(json_array_get(jids, i));
+                char buf[512];
+                int64_t k =
+                    tok_detokenize(v, ids, (int32_t)json_array_size(jids), buf, sizeof(buf), true);
+                const char *want = json_string_value(json_object_get(c, "llama_cpp"));
+                CHECK(want && k == (int64_t)strlen(want) && memcmp(buf, want, (size_t)k) == 0,
+                      "disagreement line %d: decoding follows llama.cpp's clean-up", line);
+            }
+        }
+        tok_vocab_free(v);
+        kw_gguf_close(g);
+        json_decref(c);
+    }
+    free(data);
 }
 
 /* ---------------------------------------------------------------- golden manifests */
@@ -197,7 +264,8 @@ static void check_manifest(const char *mpath) {
         json_t *jp = json_object_get(m, "prompt"), *exp = json_object_get(m, "prompt_tokens");
         kw_token ids[4096];
         int32_t n = 0;
-        st = tok_tokenize(v, json_string_value(jp), json_string_length(jp), true, true, ids, 4096, &n);
+        st = tok_tokenize(v, json_string_value(jp), json_string_length(jp), true, true, ids, 4096,
+                          &n);
         bool same = st == KW_OK && (size_t)n == json_array_size(exp);
         for (int32_t i = 0; same && i < n; i++)
             same = ids[i] == (kw_token)json_integer_value(json_array_get(exp, (size_t)i));
@@ -206,8 +274,8 @@ static void check_manifest(const char *mpath) {
         CHECK(tok_add_bos(v) == json_is_true(json_object_get(m, "vocab_add_bos")),
               "%s: add_bos agrees with vocab_add_bos", mpath);
         check_pieces(v, mpath, exp, json_object_get(m, "prompt_pieces_hex"), "prompt");
-        check_pieces(v, mpath, json_object_get(m, "gen_tokens"), json_object_get(m, "gen_pieces_hex"),
-                     "generated");
+        check_pieces(v, mpath, json_object_get(m, "gen_tokens"),
+                     json_object_get(m, "gen_pieces_hex"), "generated");
         tok_vocab_free(v);
         kw_gguf_close(g);
     }
@@ -226,7 +294,8 @@ static void test_golden_manifests(void) {
         char p[2048];
         size_t l = strlen(e->d_name);
         if (e->d_name[0] == '.') continue;
-        if (strncmp(e->d_name, "tiny-", 5) == 0 && l > 5 && strcmp(e->d_name + l - 5, ".json") == 0) {
+        if (strncmp(e->d_name, "tiny-", 5) == 0 && l > 5 &&
+            strcmp(e->d_name + l - 5, ".json") == 0) {
             snprintf(p, sizeof(p), "%s/%s", root, e->d_name);
             check_manifest(p);
             n_manifests++;
@@ -254,6 +323,7 @@ static void test_golden_manifests(void) {
 
 int main(void) {
     RUN_TEST(test_all_case_files);
+    RUN_TEST(test_disagreements_take_a_side);
     RUN_TEST(test_golden_manifests);
     return test_report();
 }

@@ -96,19 +96,24 @@ static void test_tokenize_text_with_nul_and_invalid_utf8(void) {
     char back[64];
     CHECK(tok_tokenize(bpe.v, "a\0b", 3, false, false, ids, 32, &n) == KW_OK && n == 3,
           "gpt-2: \"a\\0b\" is three tokens (got %d)", n);
-    CHECK(tok_detokenize(bpe.v, ids, n, back, sizeof(back), true) == 3 && memcmp(back, "a\0b", 3) == 0,
+    CHECK(tok_detokenize(bpe.v, ids, n, back, sizeof(back), true) == 3 &&
+              memcmp(back, "a\0b", 3) == 0,
           "gpt-2: the NUL survives the round trip");
     /* llama.cpp reads each invalid byte as U+FFFD */
     int32_t n_bad = 0, n_fffd = 0;
     kw_token fffd[32];
-    CHECK(tok_tokenize(bpe.v, "x\xff" "y", 3, false, false, ids, 32, &n_bad) == KW_OK,
+    CHECK(tok_tokenize(bpe.v,
+                       "x\xff"
+                       "y",
+                       3, false, false, ids, 32, &n_bad) == KW_OK,
           "gpt-2: invalid UTF-8 tokenizes without error");
     CHECK(tok_tokenize(bpe.v, "x\xEF\xBF\xBDy", 5, false, false, fffd, 32, &n_fffd) == KW_OK &&
               n_bad == n_fffd && memcmp(ids, fffd, (size_t)n_bad * sizeof(kw_token)) == 0,
           "gpt-2: an invalid byte tokenizes as U+FFFD (%d vs %d ids)", n_bad, n_fffd);
     CHECK(tok_tokenize(spm.v, "\xff", 1, false, false, ids, 32, &n) == KW_OK && n == 2 &&
               ids[1] == 0xFF + 3,
-          "SPM: a stray byte falls back to its <0xFF> byte token (n %d, id %d)", n, n > 1 ? ids[1] : -1);
+          "SPM: a stray byte falls back to its <0xFF> byte token (n %d, id %d)", n,
+          n > 1 ? ids[1] : -1);
     CHECK(tok_detokenize(spm.v, ids, n, back, sizeof(back), true) == 1 && (uint8_t)back[0] == 0xFF,
           "SPM: the byte token decodes to the raw byte");
 out:
@@ -133,7 +138,8 @@ static void test_pieces_and_invalid_ids(void) {
           "the piece of ▁Hello is \" Hello\"");
     CHECK(tok_token_to_piece(l.v, hello, buf, 3, false) == 6 && memcmp(buf, " He", 3) == 0,
           "a short buffer gets a truncated piece and the full length");
-    CHECK(tok_token_to_piece(l.v, 1, buf, 64, false) == 0, "<s> renders nothing without render_special");
+    CHECK(tok_token_to_piece(l.v, 1, buf, 64, false) == 0,
+          "<s> renders nothing without render_special");
     CHECK(tok_token_to_piece(l.v, 1, buf, 64, true) == 3 && memcmp(buf, "<s>", 3) == 0,
           "<s> renders its text with render_special");
     CHECK(tok_token_to_piece(l.v, 3 + 'A', buf, 64, true) == 1 && buf[0] == 'A',
@@ -142,7 +148,8 @@ static void test_pieces_and_invalid_ids(void) {
     CHECK(tok_token_to_piece(l.v, 32000, buf, 64, true) == -1, "token n_vocab is rejected");
     kw_token bad[2] = {hello, 99999};
     CHECK(tok_detokenize(l.v, bad, 2, buf, 64, true) == -1, "detokenize rejects an invalid id");
-    CHECK(strstr(kw_last_error(), "99999") != NULL, "the message names the bad id: %s", kw_last_error());
+    CHECK(strstr(kw_last_error(), "99999") != NULL, "the message names the bad id: %s",
+          kw_last_error());
 
     kw_token seq[2] = {1, hello};
     CHECK(tok_detokenize(l.v, seq, 2, buf, 64, true) == 9 && strcmp(buf, "<s> Hello") == 0,
@@ -158,11 +165,11 @@ static void test_pieces_and_invalid_ids(void) {
 /* ---------------------------------------------------------------- malformed metadata */
 
 typedef struct vocab_spec {
-    const char *model;        /* tokenizer.ggml.model, NULL to leave out */
+    const char *model; /* tokenizer.ggml.model, NULL to leave out */
     int n_tokens, n_scores, n_types;
-    int bad_type;             /* >= 0: this value at index 3 */
-    int64_t bos;              /* -2: leave out */
-    const char *merge;        /* a single merge line, NULL for none */
+    int bad_type;      /* >= 0: this value at index 3 */
+    int64_t bos;       /* -2: leave out */
+    const char *merge; /* a single merge line, NULL for none */
     const char *pre;
 } vocab_spec;
 
@@ -203,7 +210,8 @@ static void wb_kv_arr_str(wbuf *b, const char *key, const char *const *v, int n)
     wb_key(b, key, GGUF_VT_ARRAY);
     wb_u32(b, GGUF_VT_STRING);
     wb_u64(b, (uint64_t)n);
-    for (int i = 0; i < n; i++) wb_str(b, v[i]);
+    for (int i = 0; i < n; i++)
+        wb_str(b, v[i]);
 }
 static void wb_kv_arr(wbuf *b, const char *key, uint32_t type, const void *d, int n) {
     wb_key(b, key, GGUF_VT_ARRAY);
@@ -237,7 +245,8 @@ static const char *write_vocab(const vocab_spec *s) {
     wb_u64(&f, 0);
     wb_u64(&f, kv.n_kv);
     wb_put(&f, kv.p, kv.n);
-    while (f.n % 32) wb_put(&f, "", 1); /* the (empty) data section starts aligned */
+    while (f.n % 32)
+        wb_put(&f, "", 1); /* the (empty) data section starts aligned */
     FILE *fp = fopen(path, "wb");
     bool ok = fp && fwrite(f.p, 1, f.n, fp) == f.n;
     if (fp) fclose(fp);
@@ -256,8 +265,10 @@ static kw_status try_load(const vocab_spec *s, tok_vocab **out) {
     if (st == KW_OK) st = tok_vocab_load(g, &v);
     kw_gguf_close(g); /* the vocab copies what it needs */
     unlink(path);
-    if (out) *out = v;
-    else tok_vocab_free(v);
+    if (out)
+        *out = v;
+    else
+        tok_vocab_free(v);
     return st;
 }
 
@@ -265,7 +276,8 @@ static void test_vocab_rejects_malformed_metadata(void) {
     vocab_spec ok = {"llama", 8, 8, 8, -1, -2, NULL, NULL};
     tok_vocab *v = NULL;
     kw_status st = try_load(&ok, &v);
-    CHECK(st == KW_OK && v, "a well-formed 8-token SPM vocab loads (%s)", st ? kw_last_error() : "ok");
+    CHECK(st == KW_OK && v, "a well-formed 8-token SPM vocab loads (%s)",
+          st ? kw_last_error() : "ok");
     if (v) {
         kw_token ids[8];
         int32_t n = 0;
@@ -297,7 +309,8 @@ static void test_vocab_rejects_malformed_metadata(void) {
     s = ok;
     s.bos = 8;
     st = try_load(&s, NULL);
-    CHECK(st == KW_ERR_FORMAT && strstr(kw_last_error(), "bos_token_id") && strstr(kw_last_error(), "8"),
+    CHECK(st == KW_ERR_FORMAT && strstr(kw_last_error(), "bos_token_id") &&
+              strstr(kw_last_error(), "8"),
           "bos id 8 in an 8-token vocab is an error naming key and numbers: %s", kw_last_error());
     s = ok;
     s.model = "bert";
@@ -324,7 +337,8 @@ static void test_vocab_rejects_malformed_metadata(void) {
     st = try_load(&s, &v);
     CHECK(st == KW_OK && v && tok_vocab_kind(v) == TOK_KIND_BPE &&
               strcmp(tok_vocab_pre_name(v), "no-such-pre") == 0,
-          "an unknown pre-tokenizer name loads with the GPT-2 fallback (%s)", st ? kw_last_error() : "ok");
+          "an unknown pre-tokenizer name loads with the GPT-2 fallback (%s)",
+          st ? kw_last_error() : "ok");
     if (v) {
         CHECK(!tok_add_bos(v), "BPE vocabs do not add BOS unless the key says so");
         kw_token ids[8];
@@ -335,19 +349,43 @@ static void test_vocab_rejects_malformed_metadata(void) {
     }
 }
 
+static void test_every_pre_tokenizer_compiles(void) {
+    static const char *pres[] = {"default",      "gpt-2",          "llama-bpe", "llama3", "qwen2",
+                                 "deepseek-llm", "deepseek-coder", "starcoder", "falcon", "glm4",
+                                 "chatglm-bpe",  "command-r",      "smaug-bpe", "mpt",    "refact"};
+    for (size_t i = 0; i < sizeof(pres) / sizeof(pres[0]); i++) {
+        vocab_spec s = {"gpt2", 8, 0, 8, -1, -2, "a b", pres[i]};
+        tok_vocab *v = NULL;
+        kw_status st = try_load(&s, &v);
+        CHECK(st == KW_OK && v, "pre-tokenizer '%s' loads (%s)", pres[i],
+              st ? kw_last_error() : "ok");
+        if (!v) continue;
+        kw_token ids[8];
+        int32_t n = 0;
+        CHECK(tok_tokenize(v, "ab c", 4, false, false, ids, 8, &n) == KW_OK && n >= 2 &&
+                  ids[0] == 5,
+              "pre-tokenizer '%s' splits and merges \"ab c\" (n %d)", pres[i], n);
+        tok_vocab_free(v);
+    }
+}
+
 /* ---------------------------------------------------------------- special ids and EOG sets */
 
-static void check_eog(const char *model, const kw_token *want, int n_want, kw_token bos, kw_token eot) {
+static void check_eog(const char *model, const kw_token *want, int n_want, kw_token bos,
+                      kw_token eot) {
     char rel[256];
     snprintf(rel, sizeof(rel), "models/%s", model);
     loaded l = load_data(rel);
     CHECK(l.v != NULL, "%s loads its vocabulary", model);
     if (!l.v) return;
     int n_eog = 0, n_found = 0;
-    for (kw_token t = 0; t < tok_n_vocab(l.v); t++) n_eog += tok_is_eog(l.v, t);
-    for (int i = 0; i < n_want; i++) n_found += tok_is_eog(l.v, want[i]);
-    CHECK(n_eog == n_want && n_found == n_want, "%s: the EOG set is exactly the %d listed ids (%d EOG, %d found)",
-          model, n_want, n_eog, n_found);
+    for (kw_token t = 0; t < tok_n_vocab(l.v); t++)
+        n_eog += tok_is_eog(l.v, t);
+    for (int i = 0; i < n_want; i++)
+        n_found += tok_is_eog(l.v, want[i]);
+    CHECK(n_eog == n_want && n_found == n_want,
+          "%s: the EOG set is exactly the %d listed ids (%d EOG, %d found)", model, n_want, n_eog,
+          n_found);
     CHECK(tok_bos(l.v) == bos, "%s: bos is %d (got %d)", model, bos, tok_bos(l.v));
     CHECK(tok_eot(l.v) == eot, "%s: eot is %d (got %d)", model, eot, tok_eot(l.v));
     unload(&l);
@@ -378,12 +416,14 @@ static void test_full_vocab_special_ids(void) {
     CHECK(l.v != NULL, "qwen2 loads");
     if (l.v) {
         CHECK(tok_eot(l.v) == 151645, "qwen2: <|im_end|> is the EOT (got %d)", tok_eot(l.v));
-        CHECK(tok_is_eog(l.v, 151643) && tok_is_eog(l.v, 151645), "qwen2: endoftext and im_end end generation");
+        CHECK(tok_is_eog(l.v, 151643) && tok_is_eog(l.v, 151645),
+              "qwen2: endoftext and im_end end generation");
         CHECK(!tok_is_eog(l.v, 151644), "qwen2: im_start does not");
         CHECK(tok_is_eog(l.v, 151662) && tok_is_eog(l.v, 151663) && tok_is_eog(l.v, 151664),
               "qwen2: fim_pad, repo_name and file_sep end generation (as in llama.cpp)");
         CHECK(!tok_add_bos(l.v), "qwen2 adds no BOS");
-        CHECK(tok_token_type(l.v, 151667) == TOK_TYPE_USER_DEFINED, "qwen2: </think> is user-defined");
+        CHECK(tok_token_type(l.v, 151667) == TOK_TYPE_USER_DEFINED,
+              "qwen2: </think> is user-defined");
         unload(&l);
     }
 }
@@ -395,9 +435,16 @@ static void test_qwen2_round_trip_100k(void) {
     CHECK(l.v != NULL, "qwen2 loads");
     if (!l.v) return;
     static const char *parts[] = {
-        "The quick brown fox jumps over the lazy dog. ", "人工智能大模型是通过深度学习技术训练出来的。",
-        "int main(void) { return 42; }\n", "   \t\n\n", "Numbers: 3.14159, 2718281828, 1e-9; ",
-        "😀👍🏽 🇨🇳 ", "Ça va? Größe, naïve café. ", "こんにちは、世界！ ", "안녕하세요 ", "I'm, you're, they'll ",
+        "The quick brown fox jumps over the lazy dog. ",
+        "人工智能大模型是通过深度学习技术训练出来的。",
+        "int main(void) { return 42; }\n",
+        "   \t\n\n",
+        "Numbers: 3.14159, 2718281828, 1e-9; ",
+        "😀👍🏽 🇨🇳 ",
+        "Ça va? Größe, naïve café. ",
+        "こんにちは、世界！ ",
+        "안녕하세요 ",
+        "I'm, you're, they'll ",
     };
     size_t cap = 110 * 1024, len = 0;
     char *text = malloc(cap);
@@ -416,7 +463,8 @@ static void test_qwen2_round_trip_100k(void) {
     char *back = malloc(len + 1);
     int64_t bl = tok_detokenize(l.v, ids, n, back, len + 1, true);
     CHECK(bl == (int64_t)len && memcmp(back, text, len) == 0,
-          "qwen2: detokenizing gives the text back byte for byte (%lld of %zu bytes)", (long long)bl, len);
+          "qwen2: detokenizing gives the text back byte for byte (%lld of %zu bytes)",
+          (long long)bl, len);
     free(back);
     free(ids);
     free(text);
@@ -429,6 +477,7 @@ int main(void) {
     RUN_TEST(test_tokenize_text_with_nul_and_invalid_utf8);
     RUN_TEST(test_pieces_and_invalid_ids);
     RUN_TEST(test_vocab_rejects_malformed_metadata);
+    RUN_TEST(test_every_pre_tokenizer_compiles);
     RUN_TEST(test_family_eog_sets);
     RUN_TEST(test_full_vocab_special_ids);
     RUN_TEST(test_qwen2_round_trip_100k);
