@@ -147,18 +147,6 @@ void cli_print_speed(FILE *f, const char *label, int64_t n_tokens, double secs) 
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Fallbacks for subcommands built in other files
- * ---------------------------------------------------------------------------------------------- */
-
-/* cmd_info.c defines the real one; this keeps the tree linking while it is not there. */
-__attribute__((weak)) int cmd_info(int argc, char **argv) {
-    (void)argc;
-    (void)argv;
-    fputs("error: info not built\n", stderr);
-    return CLI_EXIT_ERROR;
-}
-
-/* ------------------------------------------------------------------------------------------------
  * Dispatch
  * ---------------------------------------------------------------------------------------------- */
 
