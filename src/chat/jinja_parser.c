@@ -288,6 +288,8 @@ static jnode *parse_postfix(parser *p, jnode *e) {
             nlist args = {0};
             parse_args(p, &args);
             c->a = e;
+            c->line = e->line; /* a call is reported where its callee starts */
+            c->col = e->col;
             c->list = args.v;
             c->n = args.n;
             e = c;

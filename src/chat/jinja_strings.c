@@ -63,6 +63,8 @@ jv jstr_map_case(jrun *r, jv s, int mode) /* 0 lower, 1 upper */ {
         int k = kw_utf8_decode((const uint8_t *)s.s.p + i, s.s.len - i, &cp);
         if (cp == 0xFFFD && k == 1 && (unsigned char)s.s.p[i] != 0xEF) {
             jb_put(r->cx, &b, s.s.p + i, 1); /* keep invalid bytes as they are */
+        } else if (mode && cp == 0xDF) {
+            jb_put(r->cx, &b, "SS", 2); /* JavaScript's full mapping: "ß".toUpperCase() is "SS" */
         } else {
             char enc[4];
             uint32_t m = (uint32_t)(mode ? utf8proc_toupper((utf8proc_int32_t)cp)
