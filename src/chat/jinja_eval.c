@@ -402,6 +402,8 @@ static void check_unpack(jrun *r, const jnode *target, jv v) {
 static jv loop_object(jrun *r, jv *items, size_t i, size_t n) {
     jv o = jv_new_object(r->cx);
     jobj *l = o.obj;
+    l->e = ja_alloc(r->cx, 9 * sizeof(jentry)); /* the nine keys below, allocated once */
+    l->cap = 9;
     jobj_set(r->cx, l, "index", 5, jv_int((double)i + 1));
     jobj_set(r->cx, l, "index0", 6, jv_int((double)i));
     jobj_set(r->cx, l, "revindex", 8, jv_int((double)(n - i)));

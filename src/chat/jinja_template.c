@@ -13,7 +13,7 @@
 #include <string.h>
 
 #define PARSE_ARENA_LIMIT ((size_t)256 << 20)
-#define RENDER_ARENA_LIMIT ((size_t)1 << 30)
+#define RENDER_ARENA_LIMIT ((size_t)256 << 20)
 #define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
 
 struct jinja_template {
