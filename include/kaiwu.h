@@ -273,6 +273,36 @@ uint64_t kw_peak_rss_bytes(void);
 /* Monotonic time in seconds. */
 double kw_time_seconds(void);
 
+/* ------------------------------------------------------------------------------------------------
+ * Chat templates: the Jinja2 dialect of Hugging Face chat templates, rendered byte for byte as
+ * @huggingface/jinja 0.5.11 (transformers.js) does, with trim_blocks and lstrip_blocks on.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_chat_template kw_chat_template;
+
+/* Parses a template once (e.g. kw_model_chat_template()). On success *out is owned by the
+ * caller: free with kw_chat_template_free(). Fails with KW_ERR_FORMAT (syntax) or
+ * KW_ERR_UNSUPPORTED (a construct kaiwu does not implement), naming it and its line:column. */
+kw_status kw_chat_template_parse(const char *template_src, kw_chat_template **out);
+void kw_chat_template_free(kw_chat_template *tmpl); /* NULL is allowed */
+
+/* Renders a parsed template. The variables are: messages (messages_json, a JSON array),
+ * add_generation_prompt, tools (tools_json, a JSON array, or none when NULL), documents (none),
+ * then every key of extra_vars_json (a JSON object or NULL; e.g. {"enable_thinking": false,
+ * "bos_token": "<s>", "eos_token": "</s>"}), which may override the others. strftime_now() uses
+ * the current local time. On success *out (NUL-terminated) is owned by the caller: free().
+ * A template that calls raise_exception() fails with KW_ERR_FORMAT and a message holding its
+ * text; *out is untouched on failure. The template is only read: several threads may render
+ * it at once. */
+kw_status kw_chat_template_apply(const kw_chat_template *tmpl, const char *messages_json,
+                                 const char *tools_json, bool add_generation_prompt,
+                                 const char *extra_vars_json, char **out);
+
+/* Parse and render in one call (kw_chat_template_parse + kw_chat_template_apply). */
+kw_status kw_chat_template_render(const char *template_src, const char *messages_json,
+                                  const char *tools_json, bool add_generation_prompt,
+                                  const char *extra_vars_json, char **out);
+
 #ifdef __cplusplus
 }
 #endif
