@@ -227,8 +227,17 @@ kw_status kw_decode(kw_context *ctx, const kw_token *tokens, const int32_t *pos,
  * Borrowed: valid until the next kw_decode or kw_context_free. */
 const float *kw_get_logits(kw_context *ctx, int32_t i);
 
-/* Drops cached positions >= pos (pos = 0 clears the cache). */
+/* Drops cached positions >= pos (pos = 0 clears the cache). A sliding-window layer keeps only its
+ * window, so going back further than it still holds clears more: kw_context_n_past tells where
+ * evaluation must resume. */
 void kw_context_truncate(kw_context *ctx, int32_t pos);
+
+/* Called before every weight matrix product with its input: weight name (borrowed, valid during
+ * the call), x (n_tok rows of n_in floats, borrowed). For importance-matrix statistics. */
+typedef void (*kw_matmul_observer)(void *user, const char *weight_name, const float *x, int64_t n_in,
+                                   int64_t n_tok);
+/* Installs (fn != NULL) or removes (fn == NULL) the observer; user is passed through. */
+void kw_context_set_observer(kw_context *ctx, kw_matmul_observer fn, void *user);
 
 /* ------------------------------------------------------------------------------------------------
  * Sampling

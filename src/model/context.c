@@ -206,3 +206,8 @@ const float *kw_get_logits(kw_context *c, int32_t i) {
     if (!c || i < 0 || i >= c->n_rows_last || c->row_of[i] < 0) return NULL;
     return c->logits + (int64_t)c->row_of[i] * c->model->hp.n_vocab;
 }
+
+void kw_context_set_observer(kw_context *c, kw_matmul_observer fn, void *user) {
+    c->observer = fn;
+    c->observer_user = user;
+}

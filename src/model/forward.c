@@ -17,6 +17,12 @@
 #include <math.h>
 #include <string.h>
 
+/* x · Wᵀ for n tokens; shows the inputs to an observer first (importance-matrix statistics). */
+static void matmul(kw_context *ctx, float *out, const kw_weight *w, const float *x, int32_t n) {
+    if (ctx->observer) ctx->observer(ctx->observer_user, w->name, x, w->n_in, n);
+    op_matmul(ctx->pool, out, w, x, n, ctx->rowbuf);
+}
+
 /* A vector weight as float: F32 data is used in place, others are converted into tmp. */
 static const float *vec(const kw_weight *w, float *tmp) {
     if (!w->data) return NULL;
@@ -112,7 +118,7 @@ static void attention_block(kw_context *ctx, int il, int32_t n, int32_t p0, floa
     norm_rows(ctx->h, ctx->x, &ly->attn_norm, n, E, hp->norm_eps, tmp);
     /* q, k, v projections */
     if (d->fused_qkv) {
-        op_matmul(ctx->pool, ctx->qkv, &ly->wqkv, ctx->h, n, ctx->rowbuf);
+        matmul(ctx, ctx->qkv, &ly->wqkv, ctx->h, n);
         if (ly->bqkv.data) op_add_bias(ctx->qkv, vec(&ly->bqkv, tmp), n, Q + K + V);
         for (int32_t t = 0; t < n; t++) {
             const float *src = ctx->qkv + t * (Q + K + V);
@@ -121,9 +127,9 @@ static void attention_block(kw_context *ctx, int il, int32_t n, int32_t p0, floa
             memcpy(ctx->v + t * V, src + Q + K, sizeof(float) * (size_t)V);
         }
     } else {
-        op_matmul(ctx->pool, ctx->q, &ly->wq, ctx->h, n, ctx->rowbuf);
-        op_matmul(ctx->pool, ctx->k, &ly->wk, ctx->h, n, ctx->rowbuf);
-        op_matmul(ctx->pool, ctx->v, &ly->wv, ctx->h, n, ctx->rowbuf);
+        matmul(ctx, ctx->q, &ly->wq, ctx->h, n);
+        matmul(ctx, ctx->k, &ly->wk, ctx->h, n);
+        matmul(ctx, ctx->v, &ly->wv, ctx->h, n);
         if (ly->bq.data) op_add_bias(ctx->q, vec(&ly->bq, tmp), n, Q);
         if (ly->bk.data) op_add_bias(ctx->k, vec(&ly->bk, tmp), n, K);
         if (ly->bv.data) op_add_bias(ctx->v, vec(&ly->bv, tmp), n, V);
@@ -152,7 +158,7 @@ static void attention_block(kw_context *ctx, int il, int32_t n, int32_t p0, floa
     attn_task at = {ctx, kv, ly->is_swa, n, p0};
     kw_pool_run(ctx->pool, attn_worker, &at);
     /* output projection */
-    op_matmul(ctx->pool, ctx->h, &ly->wo, ctx->attn, n, ctx->rowbuf);
+    matmul(ctx, ctx->h, &ly->wo, ctx->attn, n);
     (void)O;
     if (ly->bo.data) op_add_bias(ctx->h, vec(&ly->bo, tmp), n, E);
     if (d->post_attn_norm) norm_rows(ctx->h, ctx->h, &ly->post_attn_norm, n, E, hp->norm_eps, tmp);
@@ -170,21 +176,21 @@ static void ffn_block(kw_context *ctx, int il, int32_t n, float *tmp) {
     norm_rows(ctx->h, ctx->x, &ly->ffn_norm, n, E, hp->norm_eps, tmp);
     /* gate and up: ff holds (n, F) gate then ff2 holds (n, F) up */
     if (d->fused_gate_up) {
-        op_matmul(ctx->pool, ctx->ff, &ly->w_up, ctx->h, n, ctx->rowbuf); /* (n, 2F): [gate | up] */
+        matmul(ctx, ctx->ff, &ly->w_up, ctx->h, n); /* (n, 2F): [gate | up] */
         /* compact in place, first token first: token t's halves only move down over tokens < t */
         for (int32_t t = 0; t < n; t++) {
             memcpy(ctx->ff2 + t * F, ctx->ff + t * 2 * F + F, sizeof(float) * (size_t)F);
             memmove(ctx->ff + t * F, ctx->ff + t * 2 * F, sizeof(float) * (size_t)F);
         }
     } else {
-        op_matmul(ctx->pool, ctx->ff, &ly->w_gate, ctx->h, n, ctx->rowbuf);
-        op_matmul(ctx->pool, ctx->ff2, &ly->w_up, ctx->h, n, ctx->rowbuf);
+        matmul(ctx, ctx->ff, &ly->w_gate, ctx->h, n);
+        matmul(ctx, ctx->ff2, &ly->w_up, ctx->h, n);
     }
     if (d->act == FFN_GELU_TANH)
         op_geglu_tanh(ctx->ff, ctx->ff2, (int64_t)n * F);
     else
         op_swiglu(ctx->ff, ctx->ff2, (int64_t)n * F);
-    op_matmul(ctx->pool, ctx->h, &ly->w_down, ctx->ff, n, ctx->rowbuf);
+    matmul(ctx, ctx->h, &ly->w_down, ctx->ff, n);
     if (d->post_ffn_norm) norm_rows(ctx->h, ctx->h, &ly->post_ffn_norm, n, E, hp->norm_eps, tmp);
     for (int64_t i = 0; i < (int64_t)n * E; i++) ctx->x[i] += ctx->h[i] * hp->residual_scale;
 }
@@ -223,7 +229,7 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
     }
     if (n_out == 0) return KW_OK;
     float *logits = ctx->logits + (int64_t)first_row * hp->n_vocab;
-    op_matmul(ctx->pool, logits, &m->output, ctx->out_h, n_out, ctx->rowbuf);
+    matmul(ctx, logits, &m->output, ctx->out_h, n_out);
     if (hp->final_softcap > 0) op_softcap(logits, (int64_t)n_out * hp->n_vocab, hp->final_softcap);
     return KW_OK;
 }

@@ -82,6 +82,8 @@ struct kw_context {
     int32_t *row_of;     /* (rows_cap) */
     int32_t rows_cap;
     int32_t n_rows_last; /* rows of the last kw_decode call */
+    kw_matmul_observer observer; /* optional, sees every weight matmul's input */
+    void *observer_user;
 };
 
 /* Runs one chunk (n <= n_batch tokens at positions n_past..n_past+n-1) through the model and
