@@ -1,6 +1,7 @@
 /* arch_registry.c - the list of known architecture descriptions and lookup by GGUF name. */
 #include "model/arch.h"
 
+#include <pthread.h>
 #include <string.h>
 
 extern const arch_desc arch_llama, arch_qwen2, arch_qwen3, arch_glm4, arch_chatglm, arch_gemma2,
@@ -18,12 +19,17 @@ const arch_desc *arch_find(const char *gguf_name, size_t len) {
     return NULL;
 }
 
+static char arch_list[256];
+
+static void build_list(void) {
+    for (int i = 0; arch_all[i]; i++) {
+        if (i) strcat(arch_list, ", ");
+        strcat(arch_list, arch_all[i]->gguf_name);
+    }
+}
+
 const char *kw_supported_architectures(void) {
-    static char list[256];
-    if (!list[0])
-        for (int i = 0; arch_all[i]; i++) {
-            if (i) strcat(list, ", ");
-            strcat(list, arch_all[i]->gguf_name);
-        }
-    return list;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, build_list);
+    return arch_list;
 }
