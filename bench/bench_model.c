@@ -67,14 +67,14 @@ static const char *const bench_ftype_names[BENCH_N_FTYPES] = {"f16", "q8_0", "q4
 /* general.file_type values of llama.cpp's llama_ftype */
 static const uint32_t bench_ftype_ids[BENCH_N_FTYPES] = {1, 7, 2, 15};
 
-static const bench_shape *bench_shape_find(const char *name) {
+__attribute__((unused)) static const bench_shape *bench_shape_find(const char *name) {
     for (int i = 0; i < BENCH_N_SHAPES; i++)
         if (strcmp(bench_shapes[i].name, name) == 0 || strcmp(bench_shapes[i].stem, name) == 0)
             return &bench_shapes[i];
     return NULL;
 }
 
-static int bench_ftype_find(const char *name) {
+__attribute__((unused)) static int bench_ftype_find(const char *name) {
     for (int i = 0; i < BENCH_N_FTYPES; i++)
         if (strcasecmp(bench_ftype_names[i], name) == 0) return i;
     return -1;
@@ -383,7 +383,7 @@ static kw_status build_tensors(bench_build *b, const bench_shape *s, bench_ftype
 
 /* Writes shape s in storage type ft to path (via path.tmp, renamed when complete). Deterministic
  * for a given seed. Returns KW_OK or the writer's / allocator's error. */
-static kw_status bench_model_write(const bench_shape *s, bench_ftype ft, const char *path, uint64_t seed) {
+__attribute__((unused)) static kw_status bench_model_write(const bench_shape *s, bench_ftype ft, const char *path, uint64_t seed) {
     bench_build b = {.seed = seed};
     bench_vocab v = {0};
     kw_status st = gguf_writer_create(&b.w);
