@@ -5,6 +5,8 @@
 #   make test       build and run the whole suite; ends with "N passed, N failed"
 #   make test SAN=1 the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
 #   make format     clang-format every C file in place
+#   make bench      build, write missing benchmark models (bench/models/), run `kaiwu bench` on
+#                   them (minutes; never part of `make test`); see docs/performance.md
 #
 # Per-ISA kernel files (src/tensor/kernels/<isa>/) are compiled with their own -m flags and are
 # only ever called after run-time CPU feature detection, so one binary runs on any x86-64.
@@ -89,6 +91,27 @@ test: all $(TEST_BINS) $(TOOL_BINS) $(XZ_FIXTURES)
 
 test-san:
 	$(MAKE) SAN=1 test
+
+# Benchmarks: random-weight models in real shapes (bench/bench_model.c), then one kaiwu bench run
+# over all of them. Override e.g. BENCH_ARGS="-p 128 -n 32 -r 5 -t 1,2" BENCH_SHAPES=0.5B.
+BENCH_SHAPES ?= 0.5B,1B
+BENCH_TYPES  ?= q4_0,q4_k_m,q8_0
+BENCH_ARGS   ?= -p 512 -n 128 -r 5 -t 1,2
+BENCH_STEMS   = $(foreach s,$(subst $(comma), ,$(BENCH_SHAPES)),$(BENCH_STEM_$(s)))
+comma := ,
+BENCH_STEM_0.5B := qwen2.5-0.5b
+BENCH_STEM_1B   := llama-3.2-1b
+BENCH_STEM_1.5B := qwen2.5-1.5b
+BENCH_STEM_135M := smollm2-135m
+BENCH_MODELS = $(foreach s,$(BENCH_STEMS),$(foreach t,$(subst $(comma), ,$(BENCH_TYPES)),bench/models/$(s)-$(t).gguf))
+
+$(BUILD)/bench/make_models: bench/make_models.c bench/bench_model.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: all $(BUILD)/bench/make_models
+	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
+	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
 
 format:
 	clang-format -i $$(find src include tools tests -name '*.[ch]')

@@ -312,6 +312,28 @@ kw_status kw_chat_template_render(const char *template_src, const char *messages
                                   const char *tools_json, bool add_generation_prompt,
                                   const char *extra_vars_json, char **out);
 
+/* ------------------------------------------------------------------------------------------------
+ * Benchmark probes: this machine's ceilings, for reporting speeds as a fraction of them
+ * (`kaiwu bench`). Each call takes about the time it is given; none is needed for inference.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Memory read bandwidth in GB/s (1e9 bytes/s): allocates and writes a buffer of `bytes` (rounded
+ * down to a multiple of 256 x threads; use far more than the last-level cache, e.g. 1 GiB), then
+ * sums it `reps` times with the widest loads, split over n_threads threads (<= 0: all cores),
+ * and returns the best pass. The buffer is freed before returning. 0 when the buffer or the
+ * threads cannot be had (kw_last_error says why). */
+double kw_probe_read_bandwidth(int n_threads, size_t bytes, int reps);
+
+/* Peak int8 dot-product throughput in operations/s (a multiply-add counts 2) on n_threads threads
+ * (<= 0: all cores), running for about `seconds` (plus a 10% warm-up) with the best ISA present:
+ * AVX-512 VNNI (vpdpbusd), else AVX2 (vpmaddubsw + vpmaddwd), else plain C. *isa (may be NULL)
+ * receives the ISA's name (static storage). 0 when the threads cannot be started. */
+double kw_probe_int8_peak(int n_threads, double seconds, const char **isa);
+
+/* Peak f32 fused multiply-add throughput in FLOP/s (an FMA counts 2), as kw_probe_int8_peak:
+ * AVX-512F, else AVX2+FMA, else plain C. */
+double kw_probe_f32_peak(int n_threads, double seconds, const char **isa);
+
 #ifdef __cplusplus
 }
 #endif

@@ -160,6 +160,7 @@ static const cli_command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
     {"info", cmd_info, "show a GGUF file's metadata, tensors and model description"},
     {"tokenize", cmd_tokenize, "turn text into token ids, or ids back into text"},
+    {"bench", cmd_bench, "measure pp/tg speed against this machine's bandwidth and int8 peak"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
