@@ -130,11 +130,16 @@ void kw_pool_run(kw_pool *pool, kw_pool_fn fn, void *arg) {
         pthread_mutex_unlock(&pool->mutex);
     }
     fn(arg, 0, pool->n_threads);
+    /* spin briefly (the others usually finish within microseconds), then yield: on a loaded
+     * machine a worker may be descheduled and spinning would only keep it off the core */
+    int spins = 0;
     while (atomic_load_explicit(&pool->n_done, memory_order_acquire) < pool->n_threads - 1) {
+        if (++spins > 2000) {
+            sched_yield();
+            continue;
+        }
 #if defined(__x86_64__)
         __builtin_ia32_pause();
-#else
-        sched_yield();
 #endif
     }
 }

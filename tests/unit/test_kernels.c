@@ -129,7 +129,11 @@ static void test_dot_kernels(void) {
                 }
             }
         }
-        printf("  kernels: ISA %s: %d dot products checked\n", isa_names[isa], n_checked);
+        char own[256] = "";
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+            if (table[types[ti]].isa && strcmp(table[types[ti]].isa, isa_names[isa]) == 0)
+                snprintf(own + strlen(own), sizeof own - strlen(own), " %s", ggml_type_get(types[ti])->name);
+        printf("  kernels: ISA %s: %d dot products checked; its own kernels:%s\n", isa_names[isa], n_checked, own);
     }
     free(xf), free(tw), free(tx), free(wq), free(xq), free(xq2);
 }

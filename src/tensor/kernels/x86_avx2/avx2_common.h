@@ -12,6 +12,10 @@
 
 #define AVX2_INLINE static inline __attribute__((always_inline))
 
+/* Loop over the NT tokens of a kernel body, fully unrolled so the per-token accumulators stay in
+ * registers (NT is a compile-time 1 or 4 after inlining). */
+#define FOR_T(NT) _Pragma("GCC unroll 4") for (int t = 0; t < (NT); t++)
+
 /* f16 bits to float with the F16C instruction (exact, like kw_f16_to_f32). */
 AVX2_INLINE float avx2_h2f(uint16_t h) { return _cvtsh_ss(h); }
 

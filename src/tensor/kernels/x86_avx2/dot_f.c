@@ -29,17 +29,17 @@ AVX2_INLINE float scalar_w(const void *w, int64_t j, const int kind) {
 AVX2_INLINE void f_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s, const int NT,
                         const int kind) {
     __m256 a0[4], a1[4];
-    for (int t = 0; t < NT; t++) a0[t] = a1[t] = _mm256_setzero_ps();
+    FOR_T(NT) a0[t] = a1[t] = _mm256_setzero_ps();
     int64_t j = 0;
     for (; j + 16 <= n; j += 16) {
         const __m256 w0 = load_w(w, j, kind), w1 = load_w(w, j + 8, kind);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const float *xt = (const float *)(x + (size_t)t * xs);
             a0[t] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(xt + j), a0[t]);
             a1[t] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(xt + j + 8), a1[t]);
         }
     }
-    for (int t = 0; t < NT; t++) {
+    FOR_T(NT) {
         const float *xt = (const float *)(x + (size_t)t * xs);
         float r = avx2_hsum(_mm256_add_ps(a0[t], a1[t]));
         for (int64_t k = j; k < n; k++) r += scalar_w(w, k, kind) * xt[k];

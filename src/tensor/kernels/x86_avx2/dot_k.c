@@ -58,7 +58,7 @@ AVX2_INLINE void k45_body(int64_t nb, const uint8_t *wb, const uint8_t *x, size_
                                      _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k + 1), one), 4));
             }
             const __m256i slo = _mm256_set1_epi16(sc[2 * k]), shi = _mm256_set1_epi16(sc[2 * k + 1]);
-            for (int t = 0; t < NT; t++) {
+            FOR_T(NT) {
                 const int8_t *q8 = Y_K(t)->qs + 64 * k;
                 const __m256i plo =
                     _mm256_madd_epi16(_mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)q8)), slo);
@@ -68,14 +68,14 @@ AVX2_INLINE void k45_body(int64_t nb, const uint8_t *wb, const uint8_t *x, size_
             }
         }
         const float d = avx2_h2f(d16), dmin = avx2_h2f(dmin16);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_K *y = Y_K(t);
             const __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins16);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(msum), acc[t]);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]);
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
 AVX2_INLINE void q4_K_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
@@ -103,7 +103,7 @@ AVX2_INLINE void q6_K_body(int64_t nb, const block_q6_K *w, const uint8_t *x, si
                 const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * g), m2);
                 const __m256i v = _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4));
                 const __m256i scv = pair16(sc[8 * h + 2 * g], sc[8 * h + 2 * g + 1]);
-                for (int t = 0; t < NT; t++) {
+                FOR_T(NT) {
                     const int8_t *q8 = Y_K(t)->qs + 128 * h + 32 * g;
                     const __m256i p = _mm256_maddubs_epi16(v, _mm256_loadu_si256((const __m256i *)q8));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
@@ -112,14 +112,14 @@ AVX2_INLINE void q6_K_body(int64_t nb, const block_q6_K *w, const uint8_t *x, si
         }
         const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
         const float d = avx2_h2f(w[i].d);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_K *y = Y_K(t);
             const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
             const __m256i tot = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(bias, 5));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(tot), acc[t]);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]);
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
 /* Q2_K: 2-bit quants, bits 2j..2j+1 of qs[32h + l] = value 128h + 32j + l; scale low nibble,
@@ -136,7 +136,7 @@ AVX2_INLINE void q2_K_body(int64_t nb, const block_q2_K *w, const uint8_t *x, si
             for (int j = 0; j < 4; j++) {
                 const __m256i v = _mm256_and_si256(_mm256_srli_epi16(raw, 2 * j), m2);
                 const __m256i scv = pair16(sc[8 * h + 2 * j] & 0xF, sc[8 * h + 2 * j + 1] & 0xF);
-                for (int t = 0; t < NT; t++) {
+                FOR_T(NT) {
                     const int8_t *q8 = Y_K(t)->qs + 128 * h + 32 * j;
                     const __m256i p = _mm256_maddubs_epi16(v, _mm256_loadu_si256((const __m256i *)q8));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
@@ -146,14 +146,14 @@ AVX2_INLINE void q2_K_body(int64_t nb, const block_q2_K *w, const uint8_t *x, si
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
         const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
         const float d = avx2_h2f(w[i].d), dmin = avx2_h2f(w[i].dmin);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_K *y = Y_K(t);
             const __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins16);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
             acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(msum), acc[t]);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]);
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
 /* Q3_K: u = low 2 bits | high bit << 2 in 0..7, value = u - 4; the -4 goes through the bsums. */
@@ -173,7 +173,7 @@ AVX2_INLINE void q3_K_body(int64_t nb, const block_q3_K *w, const uint8_t *x, si
                 const __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + k), one);
                 const __m256i v = _mm256_or_si256(lo, _mm256_slli_epi16(hb, 2));
                 const __m256i scv = pair16(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1]);
-                for (int t = 0; t < NT; t++) {
+                FOR_T(NT) {
                     const int8_t *q8 = Y_K(t)->qs + 128 * h + 32 * k;
                     const __m256i p = _mm256_maddubs_epi16(v, _mm256_loadu_si256((const __m256i *)q8));
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
@@ -182,14 +182,14 @@ AVX2_INLINE void q3_K_body(int64_t nb, const block_q3_K *w, const uint8_t *x, si
         }
         const __m256i sc16 = _mm256_loadu_si256((const __m256i *)sc);
         const float d = avx2_h2f(w[i].d);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_K *y = Y_K(t);
             const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), sc16);
             const __m256i tot = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(bias, 2));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(tot), acc[t]);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]);
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
 AVX2_DOT_NT(dot_q2_K, q2_K_body, QK_K)

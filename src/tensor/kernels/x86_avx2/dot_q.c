@@ -16,14 +16,14 @@ AVX2_INLINE void q4_0_body(int64_t nb, const block_q4_0 *w, const uint8_t *x, si
         const __m256i q = _mm256_sub_epi8(avx2_nibbles(w[i].qs), _mm256_set1_epi8(8));
         const __m256i aq = _mm256_sign_epi8(q, q);
         const float dw = avx2_h2f(w[i].d);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)t * xs) + i;
             const __m256i yq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
             const __m256i p = avx2_dot_u8(aq, yq);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]);
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
 AVX2_INLINE void q8_0_body(int64_t nb, const block_q8_0 *w, const uint8_t *x, size_t xs, float *s, const int NT) {
@@ -32,14 +32,14 @@ AVX2_INLINE void q8_0_body(int64_t nb, const block_q8_0 *w, const uint8_t *x, si
         const __m256i q = _mm256_loadu_si256((const __m256i *)w[i].qs);
         const __m256i aq = _mm256_sign_epi8(q, q);
         const float dw = avx2_h2f(w[i].d);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)t * xs) + i;
             const __m256i yq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
             const __m256i p = avx2_dot_u8(aq, yq);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]);
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
 /* Q5_0: value - 16 = nibble | 0xF0 where the 5th bit is clear (two's complement of nibble - 16). */
@@ -50,14 +50,14 @@ AVX2_INLINE void q5_0_body(int64_t nb, const block_q5_0 *w, const uint8_t *x, si
         const __m256i q = _mm256_or_si256(avx2_nibbles(w[i].qs), hi);
         const __m256i aq = _mm256_sign_epi8(q, q);
         const float dw = avx2_h2f(w[i].d);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)t * xs) + i;
             const __m256i yq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
             const __m256i p = avx2_dot_u8(aq, yq);
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]);
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
 /* Q4_1 / Q5_1: unsigned quants; the min enters as m * s (s = d * sum of the activation quants). */
@@ -67,14 +67,14 @@ AVX2_INLINE void q4_1_body(int64_t nb, const block_q4_1 *w, const uint8_t *x, si
     for (int64_t i = 0; i < nb; i++) {
         const __m256i q = avx2_nibbles(w[i].qs);
         const float dw = avx2_h2f(w[i].d), mw = avx2_h2f(w[i].m);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_1 *y = (const block_q8_1 *)(x + (size_t)t * xs) + i;
             const __m256i p = avx2_dot_u8(q, _mm256_loadu_si256((const __m256i *)y->qs));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
             sm[t] += mw * avx2_h2f(y->s);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]) + sm[t];
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]) + sm[t];
 }
 
 AVX2_INLINE void q5_1_body(int64_t nb, const block_q5_1 *w, const uint8_t *x, size_t xs, float *s, const int NT) {
@@ -84,14 +84,14 @@ AVX2_INLINE void q5_1_body(int64_t nb, const block_q5_1 *w, const uint8_t *x, si
         const __m256i hi = _mm256_and_si256(avx2_bits_to_bytes(w[i].qh), _mm256_set1_epi8(0x10));
         const __m256i q = _mm256_or_si256(avx2_nibbles(w[i].qs), hi);
         const float dw = avx2_h2f(w[i].d), mw = avx2_h2f(w[i].m);
-        for (int t = 0; t < NT; t++) {
+        FOR_T(NT) {
             const block_q8_1 *y = (const block_q8_1 *)(x + (size_t)t * xs) + i;
             const __m256i p = avx2_dot_u8(q, _mm256_loadu_si256((const __m256i *)y->qs));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
             sm[t] += mw * avx2_h2f(y->s);
         }
     }
-    for (int t = 0; t < NT; t++) s[t] = avx2_hsum(acc[t]) + sm[t];
+    FOR_T(NT) s[t] = avx2_hsum(acc[t]) + sm[t];
 }
 
 AVX2_DOT_NT(dot_q4_0, q4_0_body, QK4_0)
