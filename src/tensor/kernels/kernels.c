@@ -9,6 +9,14 @@
 #include "tensor/blocks.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#if defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
 
 static kernel_entry best[GGML_TYPE_COUNT];
 static const char *best_name = "ref";
@@ -22,8 +30,11 @@ static bool cpu_has(kernel_isa isa) {
     case KERNEL_ISA_AVX512:
         return c->avx2 && c->fma && c->f16c && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq &&
                c->avx512vnni;
-#elif defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
-    case KERNEL_ISA_NEON: (void)c; return true;
+#elif defined(__aarch64__) && defined(__linux__)
+    case KERNEL_ISA_NEON: {
+        const char *force = getenv("KAIWU_ISA"); /* base/cpu.c only reads it on x86 */
+        return c->n_cores > 0 && !(force && strcmp(force, "ref") == 0) && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+    }
 #endif
     default: (void)c; return false;
     }
@@ -36,7 +47,7 @@ bool kernels_build_table(kernel_isa isa, kernel_entry *table) {
 #if defined(__x86_64__)
     if (isa >= KERNEL_ISA_AVX2 && isa <= KERNEL_ISA_AVX512) kernels_fill_avx2(table);
     if (isa == KERNEL_ISA_AVX512) kernels_fill_avx512(table);
-#elif defined(__aarch64__) && defined(__ARM_FEATURE_DOTPROD)
+#elif defined(__aarch64__) && defined(__linux__)
     if (isa == KERNEL_ISA_NEON) kernels_fill_neon(table);
 #endif
     return true;
