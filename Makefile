@@ -33,7 +33,13 @@ CFLAGS  += -std=c17 $(OPT) -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -Itests $(PK
 LDLIBS  += $(PKG_LIBS) -lm -pthread
 LDFLAGS += $(SANFLAGS)
 
-LIB_SRCS  := $(shell find src -name '*.c' | sort)
+# Kernel directories for other architectures are left out (x86 files need -m flags this compiler
+# may not have); arm_neon files compile to nothing off aarch64.
+MACHINE   := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifneq ($(findstring x86_64,$(MACHINE)),x86_64)
+LIB_EXCLUDE := -not -path 'src/tensor/kernels/x86_*'
+endif
+LIB_SRCS  := $(shell find src -name '*.c' $(LIB_EXCLUDE) | sort)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS  := $(shell find tools/kaiwu -name '*.c' | sort)
 CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
@@ -46,7 +52,7 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 LIB := $(BUILD)/libkaiwu.a
 CLI := $(BUILD)/kaiwu
 
-.PHONY: all run test test-san format clean bench
+.PHONY: all run test test-san test-neon format clean bench
 all: $(LIB) $(CLI)
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
@@ -54,6 +60,7 @@ ISA_AVX512 := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -ma
 
 $(BUILD)/src/tensor/kernels/x86_avx2/%.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/src/tensor/kernels/x86_avx512/%.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/src/tensor/kernels/arm_neon/%.o: CFLAGS += $(if $(findstring aarch64,$(MACHINE)),-march=armv8.2-a+dotprod)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -113,10 +120,15 @@ bench: all $(BUILD)/bench/make_models
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
 
+# NEON kernels: cross-compiled kernel test under qemu-aarch64 (installs the tools with apt if
+# missing). Not part of `make test`: see scripts/test-neon.sh.
+test-neon:
+	sh scripts/test-neon.sh
+
 format:
 	clang-format -i $$(find src include tools tests -name '*.[ch]')
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-neon
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -3,7 +3,10 @@
  * kw_pool_run publishes (fn, arg) under a new generation number; workers spin on the generation
  * for a short while (ops follow each other within microseconds during a forward pass), then sleep
  * on a condition variable. The caller runs part 0 itself and waits for the others to finish.
- * Nothing is allocated per call.
+ * A run costs two atomic operations per thread while the workers are spinning: the mutex and the
+ * broadcast are only taken when some worker has gone to sleep (n_sleeping, checked after the
+ * generation is bumped; a worker counts itself asleep before its last look at the generation, both
+ * sequentially consistent, so one of the two always sees the other). Nothing is allocated per call.
  */
 #include "base/base.h"
 
@@ -22,6 +25,7 @@ struct kw_pool {
     atomic_uint generation; /* bumped once per kw_pool_run */
     atomic_int n_done;      /* workers finished with the current generation */
     atomic_bool stop;
+    atomic_int n_sleeping; /* workers inside (or entering) the condition wait */
     kw_pool_fn fn;
     void *arg;
     struct worker_arg *worker_args; /* one per worker, owned */
@@ -48,9 +52,12 @@ static void *worker_main(void *p) {
                 continue;
             }
             pthread_mutex_lock(&pool->mutex);
+            atomic_fetch_add(&pool->n_sleeping, 1);
             while (atomic_load(&pool->generation) == seen && !atomic_load(&pool->stop))
                 pthread_cond_wait(&pool->wake, &pool->mutex);
+            atomic_fetch_sub(&pool->n_sleeping, 1);
             pthread_mutex_unlock(&pool->mutex);
+            spins = 0;
         }
         if (atomic_load(&pool->stop)) return NULL;
         seen = gen;
@@ -116,16 +123,23 @@ void kw_pool_run(kw_pool *pool, kw_pool_fn fn, void *arg) {
     pool->fn = fn;
     pool->arg = arg;
     atomic_store_explicit(&pool->n_done, 0, memory_order_relaxed);
-    pthread_mutex_lock(&pool->mutex);
-    atomic_fetch_add_explicit(&pool->generation, 1, memory_order_release);
-    pthread_cond_broadcast(&pool->wake);
-    pthread_mutex_unlock(&pool->mutex);
+    atomic_fetch_add(&pool->generation, 1);
+    if (atomic_load(&pool->n_sleeping) > 0) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->mutex);
+    }
     fn(arg, 0, pool->n_threads);
+    /* spin briefly (the others usually finish within microseconds), then yield: on a loaded
+     * machine a worker may be descheduled and spinning would only keep it off the core */
+    int spins = 0;
     while (atomic_load_explicit(&pool->n_done, memory_order_acquire) < pool->n_threads - 1) {
+        if (++spins > 2000) {
+            sched_yield();
+            continue;
+        }
 #if defined(__x86_64__)
         __builtin_ia32_pause();
-#else
-        sched_yield();
 #endif
     }
 }

@@ -40,7 +40,6 @@ static kw_status alloc_scratch(kw_context *c) {
         {&c->ff, B * 2 * F, "ffn gate/up"},
         {&c->ff2, B * F, "ffn up"},
         {&c->scores, (int64_t)c->n_threads * c->n_ctx, "attention scores"},
-        {&c->rowbuf, (int64_t)c->n_threads * max_row, "weight rows"},
         {&c->vecbuf, max_row, "vector weights"},
         {&c->out_h, B * E, "output states"},
         {&c->logits, hp->n_vocab, "logits"},
@@ -49,6 +48,9 @@ static kw_status alloc_scratch(kw_context *c) {
         *bufs[i].p = kw_malloc_aligned(sizeof(float) * (size_t)bufs[i].n, bufs[i].what);
         if (!*bufs[i].p) return KW_ERR_NOMEM;
     }
+    c->mm.act_cap = op_matmul_scratch_bytes(B, max_row);
+    c->mm.act = kw_malloc_aligned(c->mm.act_cap, "quantized activations");
+    if (!c->mm.act) return KW_ERR_NOMEM;
     c->logits_cap = 1;
     c->row_of = kw_calloc((size_t)B, sizeof(int32_t), "logit rows");
     c->rows_cap = (int32_t)B;
@@ -118,9 +120,9 @@ void kw_context_free(kw_context *c) {
             kw_free_aligned(c->kv[il].v);
         }
     free(c->kv);
-    float *bufs[] = {c->x, c->h, c->q, c->k, c->v, c->qkv, c->attn, c->ff, c->ff2, c->scores, c->rowbuf,
-                     c->vecbuf, c->out_h, c->logits};
+    float *bufs[] = {c->x, c->h, c->q, c->k, c->v, c->qkv, c->attn, c->ff, c->ff2, c->scores, c->vecbuf, c->out_h, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) kw_free_aligned(bufs[i]);
+    kw_free_aligned(c->mm.act);
     free(c->row_of);
     free(c);
 }

@@ -17,10 +17,15 @@
 #include <math.h>
 #include <string.h>
 
-/* x · Wᵀ for n tokens; shows the inputs to an observer first (importance-matrix statistics). */
-static void matmul(kw_context *ctx, float *out, const kw_weight *w, const float *x, int32_t n) {
+/* x · Wᵀ for n tokens; shows the inputs to an observer first (importance-matrix statistics).
+ * same_input: x has not changed since the previous matmul (its quantized copy is reused). */
+static void matmul_x(kw_context *ctx, float *out, const kw_weight *w, const float *x, int32_t n, bool same_input) {
     if (ctx->observer) ctx->observer(ctx->observer_user, w->name, x, w->n_in, n);
-    op_matmul(ctx->pool, out, w, x, n, ctx->rowbuf);
+    op_matmul(ctx->pool, out, w, x, n, &ctx->mm, same_input);
+}
+
+static void matmul(kw_context *ctx, float *out, const kw_weight *w, const float *x, int32_t n) {
+    matmul_x(ctx, out, w, x, n, false);
 }
 
 /* A vector weight as float: F32 data is used in place, others are converted into tmp. */
@@ -128,8 +133,8 @@ static void attention_block(kw_context *ctx, int il, int32_t n, int32_t p0, floa
         }
     } else {
         matmul(ctx, ctx->q, &ly->wq, ctx->h, n);
-        matmul(ctx, ctx->k, &ly->wk, ctx->h, n);
-        matmul(ctx, ctx->v, &ly->wv, ctx->h, n);
+        matmul_x(ctx, ctx->k, &ly->wk, ctx->h, n, true);
+        matmul_x(ctx, ctx->v, &ly->wv, ctx->h, n, true);
         if (ly->bq.data) op_add_bias(ctx->q, vec(&ly->bq, tmp), n, Q);
         if (ly->bk.data) op_add_bias(ctx->k, vec(&ly->bk, tmp), n, K);
         if (ly->bv.data) op_add_bias(ctx->v, vec(&ly->bv, tmp), n, V);
@@ -184,7 +189,7 @@ static void ffn_block(kw_context *ctx, int il, int32_t n, float *tmp) {
         }
     } else {
         matmul(ctx, ctx->ff, &ly->w_gate, ctx->h, n);
-        matmul(ctx, ctx->ff2, &ly->w_up, ctx->h, n);
+        matmul_x(ctx, ctx->ff2, &ly->w_up, ctx->h, n, true);
     }
     if (d->act == FFN_GELU_TANH)
         op_geglu_tanh(ctx->ff, ctx->ff2, (int64_t)n * F);

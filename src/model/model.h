@@ -72,7 +72,7 @@ struct kw_context {
     float *ff;     /* (n_batch, 2*n_ff) gate|up, then activated */
     float *ff2;    /* (n_batch, n_ff) */
     float *scores; /* (n_threads, n_ctx) attention scores per thread */
-    float *rowbuf; /* (n_threads, max row length) dequantized weight row per thread */
+    op_matmul_scratch mm; /* activations quantized for the matmul kernels, (n_batch, max row) */
     float *vecbuf; /* (max row length) a norm or bias vector converted to float */
     float *out_h;  /* (n_batch, n_embd) final normed states of rows that want logits */
     int32_t *out_rows;  /* (n_batch) batch index of each logits row */

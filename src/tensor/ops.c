@@ -1,55 +1,122 @@
 /* ops.c - plain C implementations of the forward-pass operations (see ops.h).
  *
+ * op_matmul runs the kernels of tensor/kernels (chosen once per CPU); the rest is plain C.
  * Numerics follow what the reference (llama.cpp/ggml) computes where it matters for matching its
  * logits: RMSNorm sums squares in double; RoPE builds each pair's angle by repeated multiplication
  * by base^(-2/n_rot) in float, as ggml_rope_cache_init does; softmax sums in double.
  */
 #include "tensor/ops.h"
+#include "tensor/blocks.h"
+#include "tensor/kernels/kernels.h"
 #include "tensor/quants.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- matmul */
 
+/* Output rows per work item: a multiple of 16 so two threads never write the same 64-byte line of
+ * an output row, small enough that a decode step still has several items per thread. */
+#define MM_ROWS_PER_CHUNK 16
+
 typedef struct matmul_task {
     float *out;
     const kw_weight *w;
-    const float *x;
-    int64_t n_tok;
-    float *rowbuf;
+    const kernel_entry *k;
+    const float *x;     /* float input (quantize phase) */
+    const uint8_t *act; /* activations in the kernel's format */
+    size_t act_stride;  /* bytes per activation row */
+    int64_t n_tok, n_chunks;
+    atomic_llong next; /* next chunk of rows to take */
 } matmul_task;
 
-static float dot_f32(const float *a, const float *b, int64_t n) {
-    float s = 0;
-    for (int64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+static void quantize_worker(void *arg, int ith, int nth) {
+    matmul_task *t = arg;
+    int64_t t0, t1;
+    kw_split_range(t->n_tok, ith, nth, &t0, &t1);
+    for (int64_t i = t0; i < t1; i++)
+        t->k->quantize(t->x + i * t->w->n_in, (uint8_t *)t->act + (size_t)i * t->act_stride, t->w->n_in);
 }
 
 static void matmul_worker(void *arg, int ith, int nth) {
-    const matmul_task *t = arg;
+    matmul_task *t = arg;
     const kw_weight *w = t->w;
-    int64_t r0, r1;
-    kw_split_range(w->n_out, ith, nth, &r0, &r1);
-    float *row = t->rowbuf + (size_t)ith * (size_t)w->n_in;
-    for (int64_t r = r0; r < r1; r++) {
-        const void *src = (const uint8_t *)w->data + (uint64_t)r * w->row_bytes;
-        const float *wr;
-        if (w->type == GGML_TYPE_F32) {
-            wr = src;
-        } else {
-            quant_dequantize_row(w->type, src, row, w->n_in);
-            wr = row;
+    const kernel_dot_fn dot = t->k->dot;
+    const uint8_t *wdata = w->data;
+    float s[KERNEL_MAX_NT];
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (c >= t->n_chunks) break;
+        const int64_t r0 = c * MM_ROWS_PER_CHUNK;
+        const int64_t r1 = r0 + MM_ROWS_PER_CHUNK < w->n_out ? r0 + MM_ROWS_PER_CHUNK : w->n_out;
+        /* tokens outside, rows inside: the chunk's weight rows stay in cache across token groups */
+        for (int64_t t0 = 0; t0 < t->n_tok; t0 += KERNEL_MAX_NT) {
+            const int nt = (int)(t->n_tok - t0 < KERNEL_MAX_NT ? t->n_tok - t0 : KERNEL_MAX_NT);
+            const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
+            float *o = t->out + t0 * w->n_out;
+            for (int64_t r = r0; r < r1; r++) {
+                dot(w->n_in, wdata + (uint64_t)r * w->row_bytes, a, t->act_stride, nt, s);
+                for (int j = 0; j < nt; j++) o[j * w->n_out + r] = s[j];
+            }
         }
-        for (int64_t tok = 0; tok < t->n_tok; tok++)
-            t->out[tok * w->n_out + r] = dot_f32(wr, t->x + tok * w->n_in, w->n_in);
     }
 }
 
+size_t op_matmul_scratch_bytes(int64_t n_tok, int64_t max_n_in) {
+    /* the largest per-value size of the 8-bit formats, rounded up to whole blocks */
+    const int64_t n0 = (max_n_in + 31) / 32 * 32, nk = (max_n_in + QK_K - 1) / QK_K * QK_K;
+    size_t a = kernels_act_row_bytes(GGML_TYPE_Q8_1, n0), b = kernels_act_row_bytes(GGML_TYPE_Q8_K, nk);
+    return (size_t)n_tok * (a > b ? a : b);
+}
+
+/* The slow path when the scratch cannot hold one activation row: float dot products. */
+static void matmul_unscratched(float *out, const kw_weight *w, const float *x, int64_t n_tok) {
+    for (int64_t r = 0; r < w->n_out; r++)
+        for (int64_t i = 0; i < n_tok; i++)
+            out[i * w->n_out + r] = quant_vec_dot_f32_ref(w->type, (const uint8_t *)w->data + (uint64_t)r * w->row_bytes,
+                                                          x + i * w->n_in, w->n_in);
+}
+
 void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, int64_t n_tok,
-               float *rowbuf) {
-    matmul_task t = {out, w, x, n_tok, rowbuf};
-    kw_pool_run(pool, matmul_worker, &t);
+               op_matmul_scratch *scr, bool same_input) {
+    const kernel_entry *k = kernels_get(w->type);
+    assert(k && k->dot);
+    matmul_task t = {.out = out, .w = w, .k = k, .x = x, .n_tok = n_tok};
+    t.n_chunks = (w->n_out + MM_ROWS_PER_CHUNK - 1) / MM_ROWS_PER_CHUNK;
+    if (k->act_type == GGML_TYPE_F32) {
+        t.act = (const uint8_t *)x;
+        t.act_stride = sizeof(float) * (size_t)w->n_in;
+        atomic_init(&t.next, 0);
+        kw_pool_run(pool, matmul_worker, &t);
+        return;
+    }
+    t.act_stride = kernels_act_row_bytes(k->act_type, w->n_in);
+    const int64_t fit = (int64_t)(scr->act_cap / t.act_stride);
+    if (fit < 1) {
+        scr->src = NULL;
+        matmul_unscratched(out, w, x, n_tok);
+        return;
+    }
+    const bool reuse = same_input && scr->src == x && scr->n_tok == n_tok && scr->n_in == w->n_in &&
+                       scr->act_type == k->act_type && fit >= n_tok;
+    t.act = scr->act;
+    for (int64_t c0 = 0; c0 < n_tok; c0 += fit) {
+        t.n_tok = n_tok - c0 < fit ? n_tok - c0 : fit;
+        t.x = x + c0 * w->n_in;
+        t.out = out + c0 * w->n_out;
+        if (!reuse) {
+            if (t.n_tok == 1)
+                k->quantize(t.x, scr->act, w->n_in);
+            else
+                kw_pool_run(pool, quantize_worker, &t);
+        }
+        atomic_init(&t.next, 0);
+        kw_pool_run(pool, matmul_worker, &t);
+    }
+    const bool whole = fit >= n_tok;
+    scr->src = whole ? x : NULL;
+    scr->n_tok = n_tok, scr->n_in = w->n_in, scr->act_type = k->act_type;
 }
 
 void op_weight_vector(float *out, const kw_weight *w) { op_weight_row(out, w, 0); }

@@ -20,10 +20,27 @@ typedef struct kw_weight {
     const void *data; /* into the mapping; NULL for an absent optional weight */
 } kw_weight;
 
-/* out (n_tok, w->n_out) = x (n_tok, w->n_in) · Wᵀ, split over the pool's threads by output rows.
- * rowbuf: scratch of n_threads * w->n_in floats. */
+/* Scratch of op_matmul: room for the activations quantized to a kernel's format, and what they
+ * were made from, so consecutive matmuls over one input quantize it once. Zero-initialise; the
+ * owner allocates act (act_cap bytes, see op_matmul_scratch_bytes) and frees it. */
+typedef struct op_matmul_scratch {
+    void *act;
+    size_t act_cap;
+    const float *src; /* input act was made from (NULL: nothing valid) */
+    int64_t n_tok, n_in;
+    uint32_t act_type;
+} op_matmul_scratch;
+
+/* Bytes of scratch that let op_matmul quantize n_tok rows of up to max_n_in values at once, for
+ * any weight type (a smaller scratch still works: tokens are then processed in chunks). */
+size_t op_matmul_scratch_bytes(int64_t n_tok, int64_t max_n_in);
+
+/* out (n_tok, w->n_out) = x (n_tok, w->n_in) · Wᵀ with the kernels of kernels_get(w->type): the
+ * activations are quantized once to the kernel's format (unless same_input says x is unchanged
+ * since the previous call with this scratch and the format matches), then chunks of output rows
+ * are shared among the pool's threads, each weight row dotted with up to 4 tokens at a time. */
 void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, int64_t n_tok,
-               float *rowbuf);
+               op_matmul_scratch *scratch, bool same_input);
 
 /* Reads a vector weight (F32/F16/BF16) as float into out (w->n_in values). */
 void op_weight_vector(float *out, const kw_weight *w);

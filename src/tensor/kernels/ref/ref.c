@@ -1,0 +1,66 @@
+/* ref.c - the reference kernel table: the plain C dot products of tensor/quants*.c behind the
+ * kernel_dot_fn signature. Every SIMD kernel is tested against these.
+ * Relies on: tensor/quants.h. Must not: use CPU-specific code.
+ */
+#include "tensor/kernels/kernels.h"
+#include "tensor/quants.h"
+
+#include <stdint.h>
+
+static void dot_q8_ref(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride, int nt,
+                       float *s) {
+    for (int t = 0; t < nt; t++)
+        s[t] = quant_vec_dot_q8_ref(wtype, w, (const uint8_t *)x + (size_t)t * x_stride, n);
+}
+
+static void dot_f_ref(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride, int nt, float *s) {
+    for (int t = 0; t < nt; t++)
+        s[t] = quant_vec_dot_f32_ref(wtype, w, (const float *)((const uint8_t *)x + (size_t)t * x_stride), n);
+}
+
+#define REF_Q8(name, type)                                                                                   \
+    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {                \
+        dot_q8_ref(type, n, w, x, xs, nt, s);                                                                \
+    }
+#define REF_F(name, type)                                                                                    \
+    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {                \
+        dot_f_ref(type, n, w, x, xs, nt, s);                                                                 \
+    }
+REF_Q8(dot_q4_0, GGML_TYPE_Q4_0)
+REF_Q8(dot_q4_1, GGML_TYPE_Q4_1)
+REF_Q8(dot_q5_0, GGML_TYPE_Q5_0)
+REF_Q8(dot_q5_1, GGML_TYPE_Q5_1)
+REF_Q8(dot_q8_0, GGML_TYPE_Q8_0)
+REF_Q8(dot_q2_K, GGML_TYPE_Q2_K)
+REF_Q8(dot_q3_K, GGML_TYPE_Q3_K)
+REF_Q8(dot_q4_K, GGML_TYPE_Q4_K)
+REF_Q8(dot_q5_K, GGML_TYPE_Q5_K)
+REF_Q8(dot_q6_K, GGML_TYPE_Q6_K)
+REF_F(dot_f32, GGML_TYPE_F32)
+REF_F(dot_f16, GGML_TYPE_F16)
+REF_F(dot_bf16, GGML_TYPE_BF16)
+
+void kernels_fill_ref(kernel_entry *t) {
+    static const struct {
+        uint32_t type;
+        kernel_dot_fn dot;
+    } dots[] = {
+        {GGML_TYPE_Q4_0, dot_q4_0}, {GGML_TYPE_Q4_1, dot_q4_1}, {GGML_TYPE_Q5_0, dot_q5_0},
+        {GGML_TYPE_Q5_1, dot_q5_1}, {GGML_TYPE_Q8_0, dot_q8_0}, {GGML_TYPE_Q2_K, dot_q2_K},
+        {GGML_TYPE_Q3_K, dot_q3_K}, {GGML_TYPE_Q4_K, dot_q4_K}, {GGML_TYPE_Q5_K, dot_q5_K},
+        {GGML_TYPE_Q6_K, dot_q6_K}, {GGML_TYPE_F32, dot_f32},   {GGML_TYPE_F16, dot_f16},
+        {GGML_TYPE_BF16, dot_bf16},
+    };
+    for (size_t i = 0; i < sizeof dots / sizeof dots[0]; i++) {
+        kernel_entry *e = &t[dots[i].type];
+        e->dot = dots[i].dot;
+        e->isa = "ref";
+        e->act_type = quant_vec_dot_type(dots[i].type);
+        switch (e->act_type) {
+        case GGML_TYPE_Q8_0: e->quantize = quant_quantize_row_q8_0; break;
+        case GGML_TYPE_Q8_1: e->quantize = quant_quantize_row_q8_1; break;
+        case GGML_TYPE_Q8_K: e->quantize = quant_quantize_row_q8_K; break;
+        default: e->act_type = GGML_TYPE_F32, e->quantize = NULL; break;
+        }
+    }
+}

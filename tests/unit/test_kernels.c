@@ -1,0 +1,204 @@
+/* test_kernels.c - every matmul kernel of every ISA this machine runs, against the reference.
+ *
+ * For each ISA (ref, avx2, avx512, neon; those the CPU lacks are skipped and said so) and every
+ * computable weight type: random weights quantized with the reference quantizer, random
+ * activations quantized with the reference activation quantizer; each kernel's dot products for
+ * 1, 3 and 4 activation rows (the 4-row path reuses each weight block) over 1, 7, 31 and 33 blocks
+ * are compared with quant_vec_dot_q8_ref / quant_vec_dot_f32_ref, and each SIMD activation
+ * quantizer's bytes with the reference quantizer's. Then op_matmul (threads, row chunks, token
+ * groups, reused quantized input) on a 4097-row matrix against per-element reference dots.
+ *
+ * Tolerance (KERNEL_REL_TOL): integer block sums are exact in every kernel; only the float
+ * accumulation order differs (8 or 16 lanes summed at the end instead of block by block), so the
+ * difference is bounded by a few hundred float roundings of the magnitude sum_i |w_i x_i|: 1e-5 of
+ * that magnitude is ~80 ulps of headroom, while any wrong quant, scale or offset moves the result
+ * by ~1/sqrt(n) of the magnitude or more (1e-2 .. 1e-1 here).
+ */
+#include "base/base.h"
+#include "tensor/kernels/kernels.h"
+#include "tensor/ops.h"
+#include "tensor/quants.h"
+#include "test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KERNEL_REL_TOL 1e-5
+
+static const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,
+                                 GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,
+                                 GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+static const char *isa_names[KERNEL_ISA_COUNT] = {"ref", "avx2", "avx512", "neon"};
+
+static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
+static float rand_uniform(void) { /* in [-1, 1) */
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+/* roughly normal values with a few outliers, like real weights and activations */
+static float rand_value(void) {
+    float v = rand_uniform() + rand_uniform() + rand_uniform();
+    return rand_uniform() > 0.98f ? 4.0f * v : v;
+}
+
+static int64_t block_of(uint32_t type) {
+    int64_t b = ggml_type_get(type)->block_size;
+    return b > 1 ? b : 32;
+}
+
+static void ref_quantize(uint32_t act_type, const float *x, void *y, int64_t n) {
+    if (act_type == GGML_TYPE_F32)
+        memcpy(y, x, sizeof(float) * (size_t)n);
+    else
+        quant_quantize_row(act_type, x, y, n, NULL);
+}
+
+static float ref_dot(uint32_t type, uint32_t act_type, const void *w, const void *xq, int64_t n) {
+    return act_type == GGML_TYPE_F32 ? quant_vec_dot_f32_ref(type, w, xq, n) : quant_vec_dot_q8_ref(type, w, xq, n);
+}
+
+/* sum_i |w_i| |x_i| over dequantized values: the scale of the accumulated rounding error. */
+static double magnitude(uint32_t type, uint32_t act_type, const void *w, const void *xq, int64_t n, float *tw,
+                        float *tx) {
+    quant_dequantize_row(type, w, tw, n);
+    if (act_type == GGML_TYPE_F32)
+        memcpy(tx, xq, sizeof(float) * (size_t)n);
+    else
+        quant_dequantize_row(act_type, xq, tx, n);
+    double m = 0;
+    for (int64_t i = 0; i < n; i++) m += fabs((double)tw[i] * tx[i]);
+    return m;
+}
+
+static void test_dot_kernels(void) {
+    static kernel_entry table[GGML_TYPE_COUNT];
+    const int64_t nblocks[] = {1, 7, 31, 33};
+    const int64_t max_n = 33 * 256 + 5;
+    float *xf = malloc(sizeof(float) * 4 * (size_t)max_n), *tw = malloc(sizeof(float) * (size_t)max_n);
+    float *tx = malloc(sizeof(float) * (size_t)max_n);
+    uint8_t *wq = malloc((size_t)max_n * 4), *xq = malloc((size_t)max_n * 4 * 4 + 64), *xq2 = malloc((size_t)max_n * 4);
+    for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
+        if (!kernels_build_table((kernel_isa)isa, table)) {
+            printf("  kernels: ISA %s not available on this CPU/build, skipped\n", isa_names[isa]);
+            continue;
+        }
+        int n_checked = 0;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const uint32_t type = types[ti];
+            const kernel_entry *k = &table[type];
+            CHECK(k->dot != NULL, "ISA %s has a dot kernel for %s", isa_names[isa], ggml_type_get(type)->name);
+            if (!k->dot) continue;
+            CHECK(k->act_type == (quant_vec_dot_type(type) == GGML_TYPE_COUNT ? GGML_TYPE_F32 : quant_vec_dot_type(type)),
+                  "ISA %s pairs %s with the reference activation format", isa_names[isa], ggml_type_get(type)->name);
+            for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0] + 1; bi++) {
+                /* the extra case: a float row length that is no multiple of any vector width */
+                int64_t n = bi < 4 ? nblocks[bi] * block_of(type) : 37;
+                if (bi == 4 && ggml_type_get(type)->block_size > 1) continue;
+                for (int64_t i = 0; i < n; i++) tw[i] = rand_value() * 0.05f;
+                quant_quantize_row(type, tw, wq, n, NULL);
+                const size_t stride = kernels_act_row_bytes(k->act_type, n) + 4 * (size_t)isa; /* odd gaps too */
+                for (int t = 0; t < 4; t++) {
+                    for (int64_t i = 0; i < n; i++) xf[t * n + i] = rand_value();
+                    ref_quantize(k->act_type, xf + t * n, xq + (size_t)t * stride, n);
+                    if (k->quantize) {
+                        k->quantize(xf + t * n, xq2, n);
+                        size_t nbytes = kernels_act_row_bytes(k->act_type, n);
+                        size_t first = 0;
+                        while (first < nbytes && xq2[first] == xq[(size_t)t * stride + first]) first++;
+                        CHECK(first == nbytes, "ISA %s quantizer for %s (n %lld) matches the reference byte for byte "
+                              "(first difference at byte %zu of %zu)", isa_names[isa], ggml_type_get(type)->name,
+                              (long long)n, first, nbytes);
+                    }
+                }
+                const int nts[] = {1, 3, 4};
+                for (int ni = 0; ni < 3; ni++) {
+                    float s[KERNEL_MAX_NT] = {0};
+                    k->dot(n, wq, xq, stride, nts[ni], s);
+                    for (int t = 0; t < nts[ni]; t++) {
+                        const void *xt = xq + (size_t)t * stride;
+                        const float want = ref_dot(type, k->act_type, wq, xt, n);
+                        const double mag = magnitude(type, k->act_type, wq, xt, n, tw, tx);
+                        const double err = fabs((double)s[t] - want), tol = KERNEL_REL_TOL * mag + 1e-30;
+                        CHECK(err <= tol,
+                              "ISA %s type %s n %lld (nt %d, token %d): kernel %.9g vs reference %.9g "
+                              "(|diff| %.3g > tol %.3g)",
+                              isa_names[isa], ggml_type_get(type)->name, (long long)n, nts[ni], t, s[t], want, err, tol);
+                        n_checked++;
+                    }
+                }
+            }
+        }
+        char own[256] = "";
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+            if (table[types[ti]].isa && strcmp(table[types[ti]].isa, isa_names[isa]) == 0)
+                snprintf(own + strlen(own), sizeof own - strlen(own), " %s", ggml_type_get(types[ti])->name);
+        printf("  kernels: ISA %s: %d dot products checked; its own kernels:%s\n", isa_names[isa], n_checked, own);
+    }
+    free(xf), free(tw), free(tx), free(wq), free(xq), free(xq2);
+}
+
+/* op_matmul with the best ISA against reference dots element by element. */
+static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_in, int64_t n_tok) {
+    const kernel_entry *k = kernels_get(type);
+    const size_t rb = (size_t)ggml_row_bytes(type, n_in);
+    uint8_t *w = malloc(rb * (size_t)n_out);
+    float *row = malloc(sizeof(float) * (size_t)n_in), *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
+    float *out = malloc(sizeof(float) * (size_t)(n_out * n_tok)), *out2 = malloc(sizeof(float) * (size_t)(n_out * n_tok));
+    uint8_t *xq = malloc(kernels_act_row_bytes(k->act_type, n_in));
+    for (int64_t r = 0; r < n_out; r++) {
+        for (int64_t i = 0; i < n_in; i++) row[i] = rand_value() * 0.05f;
+        quant_quantize_row(type, row, w + (size_t)r * rb, n_in, NULL);
+    }
+    for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = rand_value();
+    op_matmul_scratch scr = {0};
+    scr.act_cap = op_matmul_scratch_bytes(n_tok, n_in);
+    scr.act = malloc(scr.act_cap);
+    kw_weight wt = {.name = "w", .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .data = w};
+    op_matmul(pool, out, &wt, x, n_tok, &scr, false);
+    op_matmul(pool, out2, &wt, x, n_tok, &scr, true); /* reuses the quantized input */
+    int bad = 0, bad2 = 0;
+    float *tw = malloc(sizeof(float) * (size_t)n_in), *tx = malloc(sizeof(float) * (size_t)n_in);
+    for (int64_t t = 0; t < n_tok; t++) {
+        ref_quantize(k->act_type, x + t * n_in, xq, n_in);
+        for (int64_t r = 0; r < n_out; r++) {
+            const void *wr = w + (size_t)r * rb;
+            const float want = ref_dot(type, k->act_type, wr, xq, n_in);
+            const float got = out[t * n_out + r];
+            const double tol = KERNEL_REL_TOL * magnitude(type, k->act_type, wr, xq, n_in, tw, tx) + 1e-30;
+            if (fabs((double)got - want) > tol && bad++ < 3)
+                CHECK(false, "matmul %s (%lld x %lld, %lld tokens) row %lld token %lld: %.9g vs reference %.9g",
+                      ggml_type_get(type)->name, (long long)n_out, (long long)n_in, (long long)n_tok, (long long)r,
+                      (long long)t, got, want);
+            if (out2[t * n_out + r] != got) bad2++;
+        }
+    }
+    CHECK(bad == 0, "matmul %s (%lld rows, %lld tokens, %s kernels): all %lld outputs match the reference (%d differ)",
+          ggml_type_get(type)->name, (long long)n_out, (long long)n_tok, k->isa, (long long)(n_out * n_tok), bad);
+    CHECK(bad2 == 0, "matmul %s: reusing the quantized input gives identical outputs (%d differ)",
+          ggml_type_get(type)->name, bad2);
+    /* a scratch too small for all tokens: processed in chunks, same results */
+    scr.act_cap = kernels_act_row_bytes(k->act_type, n_in) * 2;
+    op_matmul(pool, out2, &wt, x, n_tok, &scr, false);
+    bad2 = 0;
+    for (int64_t i = 0; i < n_out * n_tok; i++) bad2 += out2[i] != out[i];
+    CHECK(bad2 == 0, "matmul %s with a 2-token scratch matches the full one (%d differ)", ggml_type_get(type)->name, bad2);
+    free(w), free(row), free(x), free(out), free(out2), free(xq), free(scr.act), free(tw), free(tx);
+}
+
+static void test_matmul(void) {
+    kw_pool *pool = NULL;
+    CHECK(kw_pool_create(3, &pool) == KW_OK, "a 3-thread pool starts");
+    printf("  kernels: op_matmul uses ISA %s\n", kernels_isa_name());
+    check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 1);
+    check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 7);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) check_matmul(pool, types[ti], 67, 512, 6);
+    check_matmul(pool, GGML_TYPE_F16, 4097, 96, 5);
+    kw_pool_free(pool);
+}
+
+int main(void) {
+    RUN_TEST(test_dot_kernels);
+    RUN_TEST(test_matmul);
+    return test_report();
+}
