@@ -1,11 +1,11 @@
-/* probe_ref.c - plain C probe kernels (see base/probe.h): the machine ceilings when no SIMD ISA
+/* probe_ref.c - plain C probe kernels (see tensor/probe.h): the machine ceilings when no SIMD ISA
  * is available (or KAIWU_ISA=ref). Whatever the compiler makes of these loops at -O2 is the
  * reference path's ceiling; the empty asm statements only stop it from hoisting loop-invariant
  * work out of the loop.
  *
  * Relies on: nothing but C. Must not: use intrinsics.
  */
-#include "base/probe.h"
+#include "tensor/probe.h"
 
 enum { N_ACC = 8 };
 

@@ -1,11 +1,11 @@
-/* probe_avx2.c - AVX2 probe kernels (see base/probe.h): int8 dot products the way AVX2 kernels
+/* probe_avx2.c - AVX2 probe kernels (see tensor/probe.h): int8 dot products the way AVX2 kernels
  * compute them (vpmaddubsw u8 x s8 -> s16 pairs, vpmaddwd by ones -> s32, vpaddd), FMA on 8
  * floats, and 32-byte streaming reads. Enough independent accumulators to cover the latency of
  * two issue ports (latency 4-5 cycles x 2 ports).
  *
  * Relies on: AVX2 + FMA (checked by the caller). Must not: be called before kw_cpu_get() says so.
  */
-#include "base/probe.h"
+#include "tensor/probe.h"
 
 #include <immintrin.h>
 

@@ -1,4 +1,4 @@
-/* probe_avx512.c - AVX-512 probe kernels (see base/probe.h): int8 dot products with VNNI
+/* probe_avx512.c - AVX-512 probe kernels (see tensor/probe.h): int8 dot products with VNNI
  * (vpdpbusd: 64 u8 x s8 multiply-adds into 16 s32 per instruction), FMA on 16 floats, and
  * 64-byte streaming reads. 12 independent accumulators cover a 5-6 cycle latency on up to two
  * ports, so the loops run at the issue rate, not the latency.
@@ -6,7 +6,7 @@
  * Relies on: AVX-512 F/BW and VNNI (checked by the caller). Must not: be called before
  * kw_cpu_get() says so.
  */
-#include "base/probe.h"
+#include "tensor/probe.h"
 
 #include <immintrin.h>
 

@@ -10,7 +10,7 @@
  * than the one buffer the caller sizes.
  */
 #include "base/base.h"
-#include "base/probe.h"
+#include "tensor/probe.h"
 #include "kaiwu.h"
 
 #include <stdlib.h>
