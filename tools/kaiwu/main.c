@@ -160,6 +160,9 @@ static const cli_command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
     {"info", cmd_info, "show a GGUF file's metadata, tensors and model description"},
     {"tokenize", cmd_tokenize, "turn text into token ids, or ids back into text"},
+    {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_K_M, Q8_0, ...)"},
+    {"imatrix", cmd_imatrix, "collect an importance matrix over a text (for quantize)"},
+    {"perplexity", cmd_perplexity, "measure perplexity, and KL divergence against a base model"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
