@@ -177,10 +177,12 @@ static int32_t argmax(const float *x, int32_t n) {
 }
 
 /* KL(base || this) at one position over the base's top k plus an "all others" bucket. */
-static double kl_one(const logits_rec *b, uint32_t k, const float *logits, double lse) {
+static double kl_one(const logits_rec *b, uint32_t k, int32_t n_vocab, const float *logits, double lse) {
     double kl = 0, p_top = 0, q_top = 0;
+    /* with the whole distribution saved, renormalise in double rather than trust the f32 logsumexp */
+    double lse_b = (int32_t)k == n_vocab ? logsumexp(b->vals, n_vocab) : b->lse;
     for (uint32_t i = 0; i < k; i++) {
-        double lp = (double)b->vals[i] - b->lse, lq = (double)logits[b->ids[i]] - lse;
+        double lp = (double)b->vals[i] - lse_b, lq = (double)logits[b->ids[i]] - lse;
         double p = exp(lp);
         kl += p * (lp - lq);
         p_top += p;
@@ -254,7 +256,7 @@ static int score(ppl_run *r, const float *logits, kw_token target) {
             return fprintf(stderr, "error: '%s' record %lld is for token %d, this text has %d there (another "
                                    "text, tokenizer or -c?)\n",
                            r->o->kl_path, (long long)s->n, r->brec.target, target), CLI_EXIT_ERROR;
-        double kl = kl_one(&r->brec, r->bh.k, logits, lse), d = nll - r->brec.nll;
+        double kl = kl_one(&r->brec, r->bh.k, r->n_vocab, logits, lse), d = nll - r->brec.nll;
         s->kl_sum += kl, s->kl_sum2 += kl * kl, s->kl_max = kl > s->kl_max ? kl : s->kl_max;
         s->kls[s->n] = kl;
         s->base_sum += r->brec.nll, s->d_sum += d, s->d_sum2 += d * d;
