@@ -333,6 +333,108 @@ double kw_probe_int8_peak(int n_threads, double seconds, const char **isa);
 /* Peak f32 fused multiply-add throughput in FLOP/s (an FMA counts 2), as kw_probe_int8_peak:
  * AVX-512F, else AVX2+FMA, else plain C. */
 double kw_probe_f32_peak(int n_threads, double seconds, const char **isa);
+ * Quantization: convert a GGUF model's weights to another storage type (`kaiwu quantize`), and
+ * collect the importance matrix that weights the quantization error (`kaiwu imatrix`).
+ * Which tensor gets which type in each mix is written down in docs/quantization.md.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* A target: one storage type or a mix. Values are llama.cpp's llama_ftype numbers, which is what
+ * the output's general.file_type holds. */
+typedef enum kw_ftype {
+    KW_FTYPE_F32 = 0,
+    KW_FTYPE_F16 = 1,
+    KW_FTYPE_Q4_0 = 2,
+    KW_FTYPE_Q4_1 = 3,
+    KW_FTYPE_Q8_0 = 7,
+    KW_FTYPE_Q5_0 = 8,
+    KW_FTYPE_Q5_1 = 9,
+    KW_FTYPE_Q2_K = 10,
+    KW_FTYPE_Q3_K_S = 11,
+    KW_FTYPE_Q3_K_M = 12, /* also the meaning of the name "Q3_K" */
+    KW_FTYPE_Q3_K_L = 13,
+    KW_FTYPE_Q4_K_S = 14,
+    KW_FTYPE_Q4_K_M = 15, /* also "Q4_K" */
+    KW_FTYPE_Q5_K_S = 16,
+    KW_FTYPE_Q5_K_M = 17, /* also "Q5_K" */
+    KW_FTYPE_Q6_K = 18,
+    KW_FTYPE_BF16 = 32,
+} kw_ftype;
+
+/* Parses a target name, case-insensitive: "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0",
+ * "Q5_1", "Q2_K", "Q3_K" (= Q3_K_M), "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K" (= Q4_K_M), "Q4_K_S",
+ * "Q4_K_M", "Q5_K" (= Q5_K_M), "Q5_K_S", "Q5_K_M", "Q6_K". KW_ERR_INVALID_ARG listing the names
+ * when unknown. */
+kw_status kw_ftype_from_name(const char *name, kw_ftype *out);
+/* The canonical name of a target ("Q4_K_M"); "?" for a value outside the enum. Static storage. */
+const char *kw_ftype_name(kw_ftype ftype);
+/* The storage type (ggml id) a target gives most 2-D weights, e.g. Q4_K for Q4_K_M; -1 if unknown. */
+int32_t kw_ftype_base_type(kw_ftype ftype);
+/* The ggml type id of a storage type name ("q6_k", "F16", ...; case-insensitive), -1 if unknown
+ * or not a type kaiwu can quantize to. */
+int32_t kw_quant_type_from_name(const char *name);
+
+/* What happened to one tensor (for `kaiwu quantize --verbose`); all pointers borrowed for the
+ * duration of the callback. */
+typedef struct kw_quantize_tensor_report {
+    const char *name;
+    int32_t index, n_tensors; /* position in the output, count */
+    const char *from_type;    /* input storage type name */
+    const char *to_type;      /* output storage type name */
+    int32_t to_type_id;
+    int32_t n_dims;
+    int64_t ne[4];
+    uint64_t bytes_in, bytes_out;
+    bool used_imatrix;
+    const char *note; /* NULL, or why the type is not the target's (fallback, override, ...) */
+} kw_quantize_tensor_report;
+
+typedef void (*kw_quantize_progress_fn)(void *user, uint64_t bytes_done, uint64_t bytes_total);
+typedef void (*kw_quantize_tensor_fn)(void *user, const kw_quantize_tensor_report *report);
+
+typedef struct kw_quantize_params {
+    kw_ftype ftype;      /* target type or mix */
+    int32_t n_threads;   /* 0 = number of CPU cores */
+    bool pure;           /* every 2-D weight gets the base type: no mix rules (llama-quantize --pure) */
+    bool refuse_fallback;   /* a row length the type cannot hold is an error instead of a fallback */
+    bool allow_requantize;  /* accept already-quantized input weights (quality suffers) */
+    /* Per-tensor overrides "PATTERN=TYPE" (borrowed during the call), applied in order, the last
+     * match winning, after the mix rules, also with pure. PATTERN: "re:REGEX" or "/REGEX/" is a
+     * PCRE2 search in the tensor name; a glob with * ? [ must match the whole name; anything else
+     * matches when it occurs in the name ("attn_v=Q8_0"). TYPE: a storage type name. */
+    const char *const *overrides;
+    int32_t n_overrides;
+    const char *imatrix_path; /* NULL, or a file written by kw_imatrix_save */
+    kw_quantize_progress_fn progress; /* NULL or called after each tensor and during big ones */
+    kw_quantize_tensor_fn on_tensor;  /* NULL or called once per tensor, in output order */
+    void *user;                       /* passed to both callbacks */
+} kw_quantize_params;
+
+kw_quantize_params kw_quantize_default_params(void); /* Q8_0, all cores, mix rules on */
+
+/* Reads in_path (any GGUF model kaiwu can read) and writes out_path with the weights converted:
+ * 1-D tensors (norms, biases, rope factors) are copied unchanged; 2-D+ weights get the type the
+ * mix (or pure / overrides) chooses. A row length that is not a multiple of the chosen type's block
+ * falls back to Q8_0 (row length divisible by 32) or F16, with a note, unless refuse_fallback.
+ * Metadata: the input's keys in order, then general.quantization_version = 2 and
+ * general.file_type = ftype. Tensor order: tensors outside blocks by name, then each block's by
+ * name. The output is written to out_path.tmp and renamed; out_path naming the input (same path or
+ * same file) is refused with KW_ERR_INVALID_ARG. The output is held in memory until written. */
+kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_quantize_params *p);
+
+/* Importance matrix: per weight matrix, the sum over tokens of x^2 for each input column. */
+typedef struct kw_imatrix kw_imatrix;
+/* On success *out is owned by the caller: free with kw_imatrix_free(). */
+kw_status kw_imatrix_create(kw_imatrix **out);
+void kw_imatrix_free(kw_imatrix *im); /* NULL is allowed */
+/* A kw_matmul_observer: install with kw_context_set_observer(ctx, kw_imatrix_observe, im).
+ * An allocation failure here is remembered and reported by kw_imatrix_save. */
+void kw_imatrix_observe(void *im, const char *weight_name, const float *x, int64_t n_in, int64_t n_tok);
+/* Counts one evaluated chunk (stored as imatrix.chunk_count). */
+void kw_imatrix_end_chunk(kw_imatrix *im);
+int32_t kw_imatrix_n_entries(const kw_imatrix *im); /* weight matrices seen so far */
+/* Writes the statistics as GGUF (format in docs/quantization.md). dataset: the text's name. */
+kw_status kw_imatrix_save(const kw_imatrix *im, const char *path, const char *dataset,
+                          int32_t chunk_size);
 
 #ifdef __cplusplus
 }

@@ -161,6 +161,9 @@ static const cli_command commands[] = {
     {"info", cmd_info, "show a GGUF file's metadata, tensors and model description"},
     {"tokenize", cmd_tokenize, "turn text into token ids, or ids back into text"},
     {"bench", cmd_bench, "measure pp/tg speed against this machine's bandwidth and int8 peak"},
+    {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_K_M, Q8_0, ...)"},
+    {"imatrix", cmd_imatrix, "collect an importance matrix over a text (for quantize)"},
+    {"perplexity", cmd_perplexity, "measure perplexity, and KL divergence against a base model"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
