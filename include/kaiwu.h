@@ -333,6 +333,8 @@ double kw_probe_int8_peak(int n_threads, double seconds, const char **isa);
 /* Peak f32 fused multiply-add throughput in FLOP/s (an FMA counts 2), as kw_probe_int8_peak:
  * AVX-512F, else AVX2+FMA, else plain C. */
 double kw_probe_f32_peak(int n_threads, double seconds, const char **isa);
+
+/* ------------------------------------------------------------------------------------------------
  * Quantization: convert a GGUF model's weights to another storage type (`kaiwu quantize`), and
  * collect the importance matrix that weights the quantization error (`kaiwu imatrix`).
  * Which tensor gets which type in each mix is written down in docs/quantization.md.
