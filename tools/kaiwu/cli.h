@@ -24,6 +24,7 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv); /* tools/kaiwu/cmd_info.c */
 int cmd_tokenize(int argc, char **argv);
+int cmd_chat(int argc, char **argv); /* tools/kaiwu/cmd_chat.c */
 
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);

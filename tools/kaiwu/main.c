@@ -160,6 +160,7 @@ static const cli_command commands[] = {
     {"run", cmd_run, "generate text from a prompt"},
     {"info", cmd_info, "show a GGUF file's metadata, tensors and model description"},
     {"tokenize", cmd_tokenize, "turn text into token ids, or ids back into text"},
+    {"chat", cmd_chat, "talk to a model through its chat template"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
