@@ -696,8 +696,19 @@ static int chat_repl(chat_session *s) {
     printf("kaiwu chat: %s (%s; context %d tokens). /help for commands, Ctrl-D to quit.\n",
            s->o.model_path, kw_chat_format_used(s->chat), kw_context_n_ctx(s->ctx));
     using_history();
+    /* Ctrl-C at the prompt must not end the program either: it drops the line being typed. */
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
     for (;;) {
+        chat_interrupted = 0;
         char *text = read_input();
+        if (!text && chat_interrupted) {
+            putchar('\n');
+            continue;
+        }
         if (!text) {
             putchar('\n');
             break;
@@ -715,6 +726,7 @@ static int chat_repl(chat_session *s) {
         free(text);
         if (!go_on) break;
     }
+    sigaction(SIGINT, &old_sa, NULL);
     return CLI_EXIT_OK;
 }
 
