@@ -159,6 +159,9 @@ check "--drop-oldest then answers" wait_for c "^\[8 tokens, .* tokens/s" 1 30
 say c "/save $tmp/dropped.json"
 wait_for c "^saved [0-9]* messages" 1 10
 check "the system message is kept when turns are dropped" grep -q '"content": "Be brief."' "$tmp/dropped.json"
+say c "/reset"
+say c "/save $tmp/reset.json"
+check "/reset keeps the system message set with /system" wait_for c "^saved 1 messages to .*reset.json" 1 10
 say c "/exit"
 
 finish

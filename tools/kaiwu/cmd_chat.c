@@ -47,6 +47,7 @@ typedef struct chat_session {
     json_t *messages;  /* the conversation: [{"role", "content", ...}] */
     kw_token *cache;   /* the tokens held by the KV cache, in order (n_cache of cap_cache) */
     int32_t n_cache, cap_cache;
+    char *system;      /* the system message /reset restores (owned; NULL: none) */
     bool color;        /* stdout is a terminal: dim reasoning and statistics */
     bool interactive;
 } chat_session;
@@ -189,8 +190,8 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
 
 static void messages_reset(chat_session *s) {
     json_array_clear(s->messages);
-    if (s->o.system && *s->o.system)
-        json_array_append_new(s->messages, json_pack("{s:s, s:s}", "role", "system", "content", s->o.system));
+    if (s->system && *s->system)
+        json_array_append_new(s->messages, json_pack("{s:s, s:s}", "role", "system", "content", s->system));
 }
 
 static void messages_add(chat_session *s, const char *role, const char *content, const char *reasoning) {
@@ -348,6 +349,10 @@ static bool fit_prompt(chat_session *s, char **text, kw_token **ids, int32_t *n)
 /* Keeps the cached tokens that begin the new prompt and evaluates the rest. */
 static bool eval_prompt(chat_session *s, const kw_token *ids, int32_t n, int32_t *n_new,
                         int32_t *row) {
+    if (n < 1) {
+        fprintf(stderr, "error: the chat template rendered an empty prompt (0 tokens)\n");
+        return false;
+    }
     int32_t keep = 0;
     while (keep < n && keep < s->n_cache && s->cache[keep] == ids[keep]) keep++;
     if (keep == n) keep = n - 1; /* the last token must be evaluated again for its logits */
@@ -625,7 +630,8 @@ static void cmd_system(chat_session *s, const char *text) {
     if (has) json_array_remove(s->messages, 0);
     if (*text)
         json_array_insert_new(s->messages, 0, json_pack("{s:s, s:s}", "role", "system", "content", text));
-    s->o.system = NULL; /* /reset keeps the system message now in the conversation */
+    free(s->system); /* /reset keeps the system message now in the conversation */
+    s->system = *text ? strdup(text) : NULL;
     printf(*text ? "system message set\n" : "system message removed\n");
 }
 
@@ -760,6 +766,7 @@ static bool session_open(chat_session *s) {
     if (kw_context_create(s->model, &cp, &s->ctx) != KW_OK) return false;
     if (kw_sampler_create(s->model, &s->o.sp, &s->smp) != KW_OK) return false;
     s->messages = json_array();
+    s->system = s->o.system ? strdup(s->o.system) : NULL;
     messages_reset(s);
     if (s->o.verbose)
         fprintf(stderr, "model: %s (%s), chat format: %s, context %d tokens, seed %llu\n",
@@ -770,6 +777,7 @@ static bool session_open(chat_session *s) {
 
 static void session_close(chat_session *s) {
     json_decref(s->messages);
+    free(s->system);
     free(s->cache);
     kw_sampler_free(s->smp);
     kw_context_free(s->ctx);
