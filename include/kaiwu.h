@@ -438,6 +438,69 @@ int32_t kw_imatrix_n_entries(const kw_imatrix *im); /* weight matrices seen so f
 kw_status kw_imatrix_save(const kw_imatrix *im, const char *path, const char *dataset,
                           int32_t chunk_size);
 
+/* ------------------------------------------------------------------------------------------------
+ * Chat: a conversation rendered through the model's own template (or a named built-in format),
+ * tokenized for the model, and replies split into content, reasoning and tool calls.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_chat kw_chat;
+
+/* The built-in formats, comma separated: "chatml, llama3, llama2, gemma, phi3, glm4, chatglm4,
+ * deepseek, minicpm" (static storage). */
+const char *kw_chat_format_names(void);
+/* The Jinja source of a built-in format, or NULL for an unknown name (static storage). */
+const char *kw_chat_format_source(const char *name);
+
+/* Prepares chat rendering for a model (borrowed: must outlive the kw_chat). format NULL (or "")
+ * uses the model's tokenizer.chat_template; a model without one fails with KW_ERR_INVALID_ARG
+ * and a message listing the built-in formats. A format name selects a built-in format instead
+ * (an unknown name fails the same way). bos_token/eos_token of the rendering are the texts of the
+ * model's BOS/EOS tokens. On success *out is owned by the caller: free with kw_chat_free(). */
+kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **out);
+void kw_chat_free(kw_chat *chat); /* NULL is allowed */
+/* "model template" or the built-in format's name (static storage). */
+const char *kw_chat_format_used(const kw_chat *chat);
+
+/* Renders messages_json (a JSON array of {"role", "content", ...}) with tools_json (JSON array or
+ * NULL) and extra_vars_json (JSON object or NULL, e.g. {"enable_thinking": false}; its keys
+ * override bos_token/eos_token). On success *out (NUL-terminated) is owned by the caller: free().
+ * Errors as kw_chat_template_apply; *out is untouched on failure. */
+kw_status kw_chat_render(const kw_chat *chat, const char *messages_json, const char *tools_json,
+                         bool add_generation_prompt, const char *extra_vars_json, char **out);
+
+/* Tokenizes a rendering: special-token text becomes special ids (parse_special), and BOS is
+ * added as the model's metadata says unless the text already starts with the BOS text (never
+ * twice). On success *out (n ids) is owned by the caller: free(). */
+kw_status kw_chat_tokenize(const kw_chat *chat, const char *text, kw_token **out, int32_t *n_out);
+
+/* True when a rendered prompt ends inside an open reasoning block (the template put "<think>"
+ * in the generation prompt, e.g. DeepSeek-R1 distills, Qwen3 thinking): the reply then begins
+ * with reasoning and has only the closing "</think>". */
+bool kw_chat_prompt_opens_thinking(const char *rendered);
+
+typedef struct kw_chat_tool_call {
+    char *id;        /* owned by the reply; "" when the model gave none */
+    char *name;      /* owned by the reply */
+    char *arguments; /* owned by the reply: the arguments as compact JSON text ("{}" if none) */
+} kw_chat_tool_call;
+
+typedef struct kw_chat_reply {
+    char *content;           /* the answer without reasoning and tool-call blocks, trimmed */
+    char *reasoning_content; /* the <think> part, trimmed; NULL when there was none */
+    kw_chat_tool_call *tool_calls; /* n_tool_calls entries; NULL when none */
+    int32_t n_tool_calls;
+} kw_chat_reply;
+
+/* Splits a generated reply (len bytes): <think>...</think> (or everything before a "</think>"
+ * when thinking_open or when no "<think>" precedes it) becomes reasoning_content; each
+ * <tool_call>{"name": ..., "arguments": {...}}</tool_call> (Qwen/Hermes) becomes a tool call;
+ * the rest is content. A tool-call block whose JSON is malformed stays in content. An unclosed
+ * reasoning block (generation stopped inside it) is all reasoning. On success *out is filled
+ * (free with kw_chat_reply_free()); on failure (NOMEM, NULL) it is zeroed. */
+kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open,
+                              kw_chat_reply *out);
+void kw_chat_reply_free(kw_chat_reply *reply); /* frees the members and zeroes *reply */
+
 #ifdef __cplusplus
 }
 #endif

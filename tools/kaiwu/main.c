@@ -164,6 +164,7 @@ static const cli_command commands[] = {
     {"quantize", cmd_quantize, "convert a model's weights to another type (Q4_K_M, Q8_0, ...)"},
     {"imatrix", cmd_imatrix, "collect an importance matrix over a text (for quantize)"},
     {"perplexity", cmd_perplexity, "measure perplexity, and KL divergence against a base model"},
+    {"chat", cmd_chat, "talk to a model through its chat template"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -1,0 +1,814 @@
+/* cmd_chat.c - `kaiwu chat`: talk to a model through its chat template, interactively (line
+ * editing, history, /commands, streaming with the speed shown) or once (-p, or a question on
+ * stdin) for scripts, optionally as a JSON message.
+ *
+ * Each turn renders the whole conversation through the template, tokenizes it, keeps the part
+ * of the KV cache whose tokens equal the start of the new prompt and evaluates only the rest, so
+ * earlier turns are not evaluated again. A conversation that does not fit the context is an
+ * explicit error, or with --drop-oldest loses its oldest turns (never the system message) with a
+ * notice. Ctrl-C stops the answer being generated, not the program.
+ *
+ * Relies on: kaiwu.h and cli.h only; libedit (readline interface) for line editing; jansson for
+ * the conversation (a JSON messages array, saved and loaded as {"messages": [...]}).
+ * Must not: include src/ headers, or cut a conversation without saying so.
+ */
+#include "cli.h"
+
+#include <editline/readline.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIM "\033[2m"
+#define RESET "\033[0m"
+
+typedef struct chat_opts {
+    const char *model_path;
+    const char *system;   /* --system, or NULL */
+    const char *format;   /* --format NAME, or NULL for the model's template */
+    const char *prompt;   /* -p, or NULL */
+    int32_t n_predict;    /* -1: until end of generation or a full context */
+    int32_t n_ctx;        /* 0: min(model's training context, 4096) */
+    int32_t n_threads;    /* 0: all cores */
+    kw_sampler_params sp;
+    bool seed_given, json, hide_thinking, no_think, drop_oldest, verbose;
+} chat_opts;
+
+typedef struct chat_session {
+    chat_opts o;
+    kw_model *model;
+    kw_context *ctx;
+    kw_sampler *smp;
+    kw_chat *chat;
+    json_t *messages;  /* the conversation: [{"role", "content", ...}] */
+    kw_token *cache;   /* the tokens held by the KV cache, in order (n_cache of cap_cache) */
+    int32_t n_cache, cap_cache;
+    char *system;      /* the system message /reset restores (owned; NULL: none) */
+    bool color;        /* stdout is a terminal: dim reasoning and statistics */
+    bool interactive;
+} chat_session;
+
+static volatile sig_atomic_t chat_interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    chat_interrupted = 1;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Options
+ * ---------------------------------------------------------------------------------------------- */
+
+static void chat_usage(FILE *f) {
+    fprintf(f,
+            "usage: kaiwu chat -m MODEL.gguf [options]\n"
+            "\n"
+            "Talks to a model through its chat template. On a terminal: an interactive chat\n"
+            "(line editing and history; end a line with \\ or wrap text in \"\"\" to write\n"
+            "several lines; Ctrl-C stops an answer; Ctrl-D or /exit quits; /help lists the\n"
+            "commands). With -p, or a question on stdin, prints one answer and exits.\n"
+            "\n"
+            "options:\n"
+            "  -m, --model PATH         GGUF model file (required)\n"
+            "  -p, --prompt TEXT        ask one question, print the answer and exit\n"
+            "  --system TEXT            the system message\n"
+            "  --format NAME            a built-in chat format for models without a template:\n"
+            "                           %s\n"
+            "  --json                   print the answer as a JSON message object (with -p)\n"
+            "  --hide-thinking          do not show the reasoning (<think>) part\n"
+            "  --no-think               ask the template not to reason (enable_thinking=false)\n"
+            "  --drop-oldest            drop the oldest turns when the conversation no longer\n"
+            "                           fits the context (default: refuse with a message)\n"
+            "  -n, --n-predict N        most tokens per answer (default -1 = until the end of\n"
+            "                           the answer or a full context)\n"
+            "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
+            "  -t, --threads N          worker threads (default: all cores)\n"
+            "  --temp T                 temperature (default 0.8; 0 = greedy)\n"
+            "  --top-k K                keep the K most likely tokens (default 40; 0 = off)\n"
+            "  --top-p P                nucleus sampling threshold (default 0.95; 1 = off)\n"
+            "  --min-p M                drop tokens below M x the best probability (default 0.05)\n"
+            "  --repeat-penalty R       penalize repeated tokens (default 1.0 = off)\n"
+            "  --seed S                 random seed (default: random)\n"
+            "  --verbose                print model and context details on stderr\n"
+            "  -h, --help               show this help\n"
+            "\n"
+            "example: kaiwu chat -m model.gguf --system \"You are terse.\" -p \"What is 2+2?\"\n",
+            kw_chat_format_names());
+}
+
+typedef enum chat_kind { OPT_STR, OPT_I32, OPT_F32, OPT_U64 } chat_kind;
+typedef struct chat_opt {
+    const char *name, *short_name;
+    chat_kind kind;
+    size_t offset; /* of the field in chat_opts */
+    double min, max;
+} chat_opt;
+
+#define F(field) offsetof(chat_opts, field)
+static const chat_opt chat_table[] = {
+    {"--model", "-m", OPT_STR, F(model_path), 0, 0},
+    {"--prompt", "-p", OPT_STR, F(prompt), 0, 0},
+    {"--system", NULL, OPT_STR, F(system), 0, 0},
+    {"--format", NULL, OPT_STR, F(format), 0, 0},
+    {"--n-predict", "-n", OPT_I32, F(n_predict), -1, INT32_MAX},
+    {"--ctx-size", "-c", OPT_I32, F(n_ctx), 1, INT32_MAX},
+    {"--threads", "-t", OPT_I32, F(n_threads), 1, 1024},
+    {"--temp", NULL, OPT_F32, F(sp.temperature), 0, 1e6},
+    {"--top-k", NULL, OPT_I32, F(sp.top_k), 0, INT32_MAX},
+    {"--top-p", NULL, OPT_F32, F(sp.top_p), 0, 1},
+    {"--min-p", NULL, OPT_F32, F(sp.min_p), 0, 1},
+    {"--repeat-penalty", NULL, OPT_F32, F(sp.repeat_penalty), 1e-3, 1e3},
+    {"--seed", NULL, OPT_U64, F(sp.seed), 0, 0},
+};
+#undef F
+enum { CHAT_N_OPTS = sizeof chat_table / sizeof chat_table[0] };
+
+static const struct {
+    const char *name;
+    size_t offset;
+} chat_flags[] = {
+    {"--json", offsetof(chat_opts, json)},
+    {"--hide-thinking", offsetof(chat_opts, hide_thinking)},
+    {"--no-think", offsetof(chat_opts, no_think)},
+    {"--drop-oldest", offsetof(chat_opts, drop_oldest)},
+    {"--verbose", offsetof(chat_opts, verbose)},
+};
+
+static bool chat_set(chat_opts *o, const chat_opt *opt, const char *v) {
+    void *dst = (char *)o + opt->offset;
+    switch (opt->kind) {
+    case OPT_STR: *(const char **)dst = v; return true;
+    case OPT_I32: return cli_parse_i32("chat", opt->name, v, (int32_t)opt->min, (int32_t)opt->max, dst);
+    case OPT_F32: return cli_parse_float("chat", opt->name, v, (float)opt->min, (float)opt->max, dst);
+    case OPT_U64: o->seed_given = true; return cli_parse_u64("chat", opt->name, v, dst);
+    }
+    return false;
+}
+
+/* CLI_EXIT_OK, the code of a usage error (printed), or -1 after --help. */
+static int chat_parse(int argc, char **argv, chat_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_predict = -1;
+    o->sp = kw_sampler_default_params();
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (cli_is_help(a)) {
+            chat_usage(stdout);
+            return -1;
+        }
+        bool matched = false;
+        for (size_t k = 0; k < sizeof chat_flags / sizeof chat_flags[0] && !matched; k++)
+            if (strcmp(a, chat_flags[k].name) == 0) {
+                *(bool *)((char *)o + chat_flags[k].offset) = true;
+                matched = true;
+            }
+        for (int k = 0; k < CHAT_N_OPTS && !matched; k++) {
+            const char *v = NULL;
+            int r = cli_opt_value("chat", argc, argv, &i, chat_table[k].name, chat_table[k].short_name, &v);
+            if (r < 0) return CLI_EXIT_USAGE;
+            if (r == 0) continue;
+            if (!chat_set(o, &chat_table[k], v)) return CLI_EXIT_USAGE;
+            matched = true;
+        }
+        if (matched) continue;
+        if (a[0] == '-' && a[1]) return cli_usage_error("chat", "unknown option '%s'", a);
+        return cli_usage_error("chat", "unexpected argument '%s' (a question goes after -p)", a);
+    }
+    if (!o->model_path) return cli_usage_error("chat", "no model: give one with -m MODEL.gguf");
+    if (o->format && !kw_chat_format_source(o->format))
+        return cli_usage_error("chat", "--format: unknown format '%s' (built-in formats: %s)",
+                               o->format, kw_chat_format_names());
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The conversation
+ * ---------------------------------------------------------------------------------------------- */
+
+static void messages_reset(chat_session *s) {
+    json_array_clear(s->messages);
+    if (s->system && *s->system)
+        json_array_append_new(s->messages, json_pack("{s:s, s:s}", "role", "system", "content", s->system));
+}
+
+static void messages_add(chat_session *s, const char *role, const char *content, const char *reasoning) {
+    json_t *m = json_pack("{s:s, s:s}", "role", role, "content", content);
+    if (reasoning && *reasoning) json_object_set_new(m, "reasoning_content", json_string(reasoning));
+    json_array_append_new(s->messages, m);
+}
+
+/* Drops the oldest turn after the system message: its first message and what follows up to the
+ * next user message. False when only the last user message (and the system) is left. */
+static bool messages_drop_oldest(chat_session *s) {
+    size_t first = 0, n = json_array_size(s->messages);
+    const char *role0 = json_string_value(json_object_get(json_array_get(s->messages, 0), "role"));
+    if (role0 && strcmp(role0, "system") == 0) first = 1;
+    size_t end = first + 1;
+    while (end < n) {
+        const char *r = json_string_value(json_object_get(json_array_get(s->messages, end), "role"));
+        if (r && strcmp(r, "user") == 0) break;
+        end++;
+    }
+    if (end >= n) return false; /* that would drop the question being asked */
+    for (size_t i = first; i < end; i++) json_array_remove(s->messages, first);
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * One turn: render, reuse the cached prefix, evaluate the rest, stream the answer
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Prints the reply as it streams: the reasoning part apart (dim on a terminal, or between
+ * [thinking] markers) or hidden; a tag split across tokens is held back until it is whole. */
+typedef struct chat_view {
+    chat_session *s;
+    bool in_think;     /* inside <think> ... </think> */
+    bool skip_space;   /* drop whitespace right after a reasoning block */
+    bool shown_think;  /* printed a reasoning header (non-terminal) */
+    char hold[16];     /* a possible beginning of a tag */
+    size_t n_hold;
+} chat_view;
+
+static void view_emit(chat_view *v, const char *t, size_t n) {
+    if (v->in_think && v->s->o.hide_thinking) return;
+    if (!v->in_think && v->skip_space) {
+        while (n > 0 && (*t == '\n' || *t == ' ' || *t == '\r')) t++, n--;
+        if (n == 0) return;
+        v->skip_space = false;
+    }
+    if (v->in_think && !v->s->color && !v->shown_think) {
+        fputs("[thinking] ", stdout);
+        v->shown_think = true;
+    }
+    if (v->in_think && v->s->color) fputs(DIM, stdout);
+    fwrite(t, 1, n, stdout);
+    if (v->in_think && v->s->color) fputs(RESET, stdout);
+    fflush(stdout);
+}
+
+static void view_switch(chat_view *v) {
+    if (v->in_think && !v->s->o.hide_thinking) fputs(v->s->color ? "\n" : "\n[/thinking]\n", stdout);
+    v->in_think = !v->in_think;
+    v->skip_space = !v->in_think;
+    v->shown_think = false;
+}
+
+static void view_push(chat_view *v, const char *t, size_t n, bool at_end) {
+    char buf[320];
+    size_t len = v->n_hold;
+    memcpy(buf, v->hold, len);
+    if (n > sizeof buf - len) n = sizeof buf - len; /* pieces are < 256 bytes */
+    memcpy(buf + len, t, n);
+    len += n;
+    size_t i = 0;
+    for (;;) {
+        const char *tag = v->in_think ? "</think>" : "<think>";
+        size_t tl = strlen(tag);
+        const char *hit = memmem(buf + i, len - i, tag, tl);
+        if (!hit) break;
+        view_emit(v, buf + i, (size_t)(hit - (buf + i)));
+        view_switch(v);
+        i = (size_t)(hit - buf) + tl;
+    }
+    const char *tag = v->in_think ? "</think>" : "<think>";
+    size_t keep = 0;
+    for (size_t l = strlen(tag) - 1; !at_end && l > 0 && keep == 0; l--)
+        if (len - i >= l && memcmp(buf + len - l, tag, l) == 0) keep = l;
+    view_emit(v, buf + i, len - i - keep);
+    memcpy(v->hold, buf + len - keep, keep);
+    v->n_hold = keep;
+}
+
+static bool cache_reserve(chat_session *s, int32_t n) {
+    if (n <= s->cap_cache) return true;
+    int32_t cap = s->cap_cache ? s->cap_cache : 256;
+    while (cap < n) cap *= 2;
+    kw_token *p = realloc(s->cache, (size_t)cap * sizeof *p);
+    if (!p) return false;
+    s->cache = p;
+    s->cap_cache = cap;
+    return true;
+}
+
+/* Renders the conversation with the generation prompt and tokenizes it. */
+static kw_status render_prompt(chat_session *s, char **text, kw_token **ids, int32_t *n) {
+    char *msgs = json_dumps(s->messages, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (!msgs) return KW_ERR_NOMEM;
+    kw_status st = kw_chat_render(s->chat, msgs, NULL, true,
+                                  s->o.no_think ? "{\"enable_thinking\": false}" : NULL, text);
+    free(msgs);
+    if (st != KW_OK) return st;
+    st = kw_chat_tokenize(s->chat, *text, ids, n);
+    if (st != KW_OK) {
+        free(*text);
+        *text = NULL;
+    }
+    return st;
+}
+
+/* Renders and tokenizes; when the prompt plus room for an answer passes the context, drops the
+ * oldest turns (--drop-oldest) or fails with the numbers. Returns false after printing why. */
+static bool fit_prompt(chat_session *s, char **text, kw_token **ids, int32_t *n) {
+    int32_t n_ctx = kw_context_n_ctx(s->ctx);
+    int32_t room = s->o.n_predict >= 0 && s->o.n_predict < 128 ? s->o.n_predict : 128;
+    if (room > n_ctx / 4) room = n_ctx / 4;
+    if (room < 1) room = 1;
+    int dropped = 0;
+    for (;;) {
+        if (render_prompt(s, text, ids, n) != KW_OK) {
+            cli_api_error();
+            return false;
+        }
+        if (*n + room <= n_ctx) break;
+        if (!s->o.drop_oldest || !messages_drop_oldest(s)) {
+            fprintf(stderr,
+                    "error: the conversation is %d tokens; with %d tokens of room for the answer "
+                    "it needs %d, more than the context of %d tokens (use -c to enlarge it, "
+                    "--drop-oldest to drop old turns%s)\n",
+                    *n, room, *n + room, n_ctx, s->interactive ? ", or /reset" : "");
+            free(*text);
+            free(*ids);
+            *text = NULL;
+            *ids = NULL;
+            return false;
+        }
+        dropped++;
+        free(*text);
+        free(*ids);
+    }
+    if (dropped)
+        fprintf(stderr, "note: dropped the %d oldest turn%s to fit the context of %d tokens "
+                        "(the conversation is now %d tokens)\n",
+                dropped, dropped == 1 ? "" : "s", n_ctx, *n);
+    return true;
+}
+
+/* Keeps the cached tokens that begin the new prompt and evaluates the rest. */
+static bool eval_prompt(chat_session *s, const kw_token *ids, int32_t n, int32_t *n_new,
+                        int32_t *row) {
+    if (n < 1) {
+        fprintf(stderr, "error: the chat template rendered an empty prompt (0 tokens)\n");
+        return false;
+    }
+    int32_t keep = 0;
+    while (keep < n && keep < s->n_cache && s->cache[keep] == ids[keep]) keep++;
+    if (keep == n) keep = n - 1; /* the last token must be evaluated again for its logits */
+    kw_context_truncate(s->ctx, keep);
+    int32_t from = kw_context_n_past(s->ctx); /* a sliding window may have dropped more */
+    if (from > keep) from = keep;
+    if (!cache_reserve(s, n)) {
+        fprintf(stderr, "error: out of memory\n");
+        return false;
+    }
+    memcpy(s->cache, ids, (size_t)n * sizeof *ids);
+    s->n_cache = from;
+    if (kw_decode(s->ctx, ids + from, NULL, n - from, NULL) != KW_OK) {
+        cli_api_error();
+        kw_context_truncate(s->ctx, 0);
+        s->n_cache = 0;
+        return false;
+    }
+    s->n_cache = n;
+    *n_new = n - from;
+    *row = n - from - 1; /* the logits row of the last prompt token */
+    return true;
+}
+
+typedef struct chat_answer {
+    char *text; /* the raw reply (owned) */
+    size_t len, cap;
+    int64_t n_tokens;
+    double secs;
+    const char *stop; /* why generation ended */
+} chat_answer;
+
+static bool answer_add(chat_answer *a, const char *t, size_t n) {
+    if (a->len + n + 1 > a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 1024;
+        while (cap < a->len + n + 1) cap *= 2;
+        char *p = realloc(a->text, cap);
+        if (!p) return false;
+        a->text = p;
+        a->cap = cap;
+    }
+    memcpy(a->text + a->len, t, n);
+    a->len += n;
+    a->text[a->len] = 0;
+    return true;
+}
+
+/* Samples and streams the answer; the tokens evaluated are appended to the cache. */
+static bool generate(chat_session *s, int32_t row, bool think_open, bool stream, chat_answer *a) {
+    chat_view v = {.s = s, .in_think = think_open};
+    kw_detok_stream ds;
+    kw_detok_stream_init(&ds, s->model, false, false);
+    int32_t n_ctx = kw_context_n_ctx(s->ctx);
+    char piece[256];
+    bool ok = true;
+    a->stop = "length limit (-n)";
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    chat_interrupted = 0;
+    sigaction(SIGINT, &sa, &old_sa);
+    double t0 = kw_time_seconds();
+    for (;;) {
+        if (chat_interrupted) { a->stop = "interrupted (Ctrl-C)"; break; }
+        if (s->o.n_predict >= 0 && a->n_tokens >= s->o.n_predict) break;
+        const float *logits = kw_get_logits(s->ctx, row);
+        if (!logits) { fprintf(stderr, "error: no logits after kw_decode\n"); ok = false; break; }
+        kw_token tok = kw_sampler_sample(s->smp, logits);
+        if (kw_token_is_eog(s->model, tok)) { a->stop = "end of answer"; break; }
+        kw_sampler_accept(s->smp, tok);
+        a->n_tokens++;
+        int32_t np = kw_detok_stream_push(&ds, tok, piece, (int32_t)sizeof piece);
+        if (np > 0 && !answer_add(a, piece, (size_t)np)) { ok = false; break; }
+        if (np > 0 && stream) view_push(&v, piece, (size_t)np, false);
+        if (s->o.n_predict >= 0 && a->n_tokens >= s->o.n_predict) break;
+        if (kw_context_n_past(s->ctx) >= n_ctx) { a->stop = "context full"; break; }
+        if (kw_decode(s->ctx, &tok, NULL, 1, NULL) != KW_OK) { cli_api_error(); ok = false; break; }
+        s->cache[s->n_cache++] = tok; /* cap_cache > n_ctx (chat_turn reserves it) */
+        row = 0;
+    }
+    a->secs = kw_time_seconds() - t0;
+    sigaction(SIGINT, &old_sa, NULL);
+    int32_t np = kw_detok_stream_flush(&ds, piece, (int32_t)sizeof piece);
+    if (np > 0) answer_add(a, piece, (size_t)np);
+    if (stream) {
+        view_push(&v, np > 0 ? piece : "", np > 0 ? (size_t)np : 0, true);
+        if (v.in_think && !s->o.hide_thinking && !s->color) fputs("\n[/thinking]", stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
+    }
+    return ok;
+}
+
+static void print_json_reply(const kw_chat_reply *r) {
+    json_t *m = json_pack("{s:s, s:s, s:o}", "role", "assistant", "content", r->content,
+                          "reasoning_content",
+                          r->reasoning_content ? json_string(r->reasoning_content) : json_null());
+    if (r->n_tool_calls > 0) {
+        json_t *calls = json_array();
+        for (int32_t i = 0; i < r->n_tool_calls; i++)
+            json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", r->tool_calls[i].id,
+                                                   "type", "function", "function", "name",
+                                                   r->tool_calls[i].name, "arguments",
+                                                   r->tool_calls[i].arguments));
+        json_object_set_new(m, "tool_calls", calls);
+    }
+    char *text = json_dumps(m, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    if (text) puts(text);
+    free(text);
+    json_decref(m);
+}
+
+/* Asks one question: adds it to the conversation, answers, adds the answer. On failure the
+ * question is taken back out, so the conversation stays as it was. */
+static bool chat_turn(chat_session *s, const char *question) {
+    messages_add(s, "user", question, NULL);
+    char *text = NULL;
+    kw_token *ids = NULL;
+    int32_t n = 0, n_new = 0, row = 0;
+    if (!fit_prompt(s, &text, &ids, &n)) {
+        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        return false;
+    }
+    bool think_open = kw_chat_prompt_opens_thinking(text);
+    double t_prompt = kw_time_seconds();
+    bool ok = cache_reserve(s, kw_context_n_ctx(s->ctx) + 1) && eval_prompt(s, ids, n, &n_new, &row);
+    t_prompt = kw_time_seconds() - t_prompt;
+    chat_answer a = {0};
+    if (ok) {
+        kw_sampler_reset(s->smp);
+        for (int32_t i = 0; i < n; i++) kw_sampler_accept(s->smp, ids[i]);
+        ok = generate(s, row, think_open, !s->o.json, &a);
+    }
+    free(text);
+    free(ids);
+    if (!ok) {
+        json_array_remove(s->messages, json_array_size(s->messages) - 1);
+        free(a.text);
+        return false;
+    }
+    kw_chat_reply r;
+    if (kw_chat_parse_reply(a.text ? a.text : "", a.len, think_open, &r) != KW_OK) {
+        free(a.text);
+        cli_api_error();
+        return false;
+    }
+    messages_add(s, "assistant", r.content, r.reasoning_content); /* a partial answer stays too */
+    if (s->o.json) print_json_reply(&r);
+    kw_chat_reply_free(&r);
+    free(a.text);
+    double rate = a.secs > 1e-9 ? (double)a.n_tokens / a.secs : 0;
+    if (s->interactive)
+        printf("%s[%lld tokens, %.1f tokens/s; prompt: %d new of %d tokens, %.2f s%s%s]%s\n",
+               s->color ? DIM : "", (long long)a.n_tokens, rate, n_new, n, t_prompt,
+               strcmp(a.stop, "end of answer") ? "; stop: " : "",
+               strcmp(a.stop, "end of answer") ? a.stop : "", s->color ? RESET : "");
+    else {
+        cli_print_speed(stderr, "prompt", n_new, t_prompt);
+        cli_print_speed(stderr, "generated", a.n_tokens, a.secs);
+        fprintf(stderr, "stop: %s\n", a.stop);
+    }
+    if (strcmp(a.stop, "context full") == 0)
+        fprintf(stderr, "note: the context of %d tokens is full: the answer was cut (use -c to "
+                        "enlarge it, or --drop-oldest)\n", kw_context_n_ctx(s->ctx));
+    return true;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Interactive loop: input, /commands
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Appends src (n bytes) and a separator to *dst (malloc'd); false when out of memory. */
+static bool str_append(char **dst, size_t *len, const char *src, size_t n, const char *sep) {
+    size_t sl = sep ? strlen(sep) : 0;
+    char *p = realloc(*dst, *len + n + sl + 1);
+    if (!p) return false;
+    memcpy(p + *len, src, n);
+    memcpy(p + *len + n, sep ? sep : "", sl);
+    *len += n + sl;
+    p[*len] = 0;
+    *dst = p;
+    return true;
+}
+
+/* Reads one message (malloc'd), NULL at end of input. A line ending with '\' continues on the
+ * next line; a line starting with """ opens a block that a line ending with """ closes. */
+static char *read_input(void) {
+    char *line = readline("> ");
+    if (!line) return NULL;
+    char *text = NULL;
+    size_t len = 0;
+    bool block = strncmp(line, "\"\"\"", 3) == 0;
+    const char *cur = block ? line + 3 : line;
+    for (;;) {
+        size_t n = strlen(cur);
+        bool closes = block && n >= 3 && strcmp(cur + n - 3, "\"\"\"") == 0 &&
+                      (cur != line + 3 || n >= 3);
+        bool cont = !block && n > 0 && cur[n - 1] == '\\';
+        if (closes) n -= 3;
+        if (cont) n -= 1;
+        bool more = (block && !closes) || cont;
+        if (!str_append(&text, &len, cur, n, more ? "\n" : NULL)) break;
+        free(line);
+        if (!more) return text;
+        line = readline("... ");
+        if (!line) return text; /* end of input inside a block: take what was typed */
+        cur = line;
+    }
+    free(line);
+    free(text);
+    return NULL;
+}
+
+static void print_help(void) {
+    puts("commands:\n"
+         "  /help                 this list\n"
+         "  /reset                start a new conversation (the system message stays)\n"
+         "  /save FILE            save the conversation as JSON ({\"messages\": [...]})\n"
+         "  /load FILE            load a conversation saved with /save (or a messages array)\n"
+         "  /system TEXT          set the system message (empty TEXT removes it)\n"
+         "  /set NAME VALUE       change sampling: temp, top-k, top-p, min-p, repeat-penalty,\n"
+         "                        seed, n (most tokens per answer)\n"
+         "  /exit, /quit          leave (Ctrl-D too)\n"
+         "input: end a line with \\ to continue it; wrap several lines in \"\"\" ... \"\"\".\n"
+         "Ctrl-C stops an answer; what was generated stays in the conversation.");
+}
+
+static void cmd_save(chat_session *s, const char *path) {
+    json_t *doc = json_pack("{s:O}", "messages", s->messages);
+    if (!*path) puts("usage: /save FILE");
+    else if (json_dump_file(doc, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+        fprintf(stderr, "error: cannot write '%s'\n", path);
+    else printf("saved %zu messages to %s\n", json_array_size(s->messages), path);
+    json_decref(doc);
+}
+
+static void cmd_load(chat_session *s, const char *path) {
+    if (!*path) {
+        puts("usage: /load FILE");
+        return;
+    }
+    json_error_t err;
+    json_t *doc = json_load_file(path, JSON_DECODE_ANY, &err);
+    if (!doc) {
+        fprintf(stderr, "error: cannot load '%s': %s (line %d, column %d)\n", path, err.text,
+                err.line, err.column);
+        return;
+    }
+    json_t *msgs = json_is_array(doc) ? doc : json_object_get(doc, "messages");
+    size_t i;
+    json_t *m;
+    bool valid = json_is_array(msgs);
+    json_array_foreach(msgs, i, m) {
+        if (!json_is_object(m) || !json_is_string(json_object_get(m, "role"))) {
+            fprintf(stderr, "error: '%s': message %zu has no \"role\" string\n", path, i);
+            valid = false;
+            break;
+        }
+    }
+    if (!json_is_array(msgs))
+        fprintf(stderr, "error: '%s' holds neither a messages array nor {\"messages\": [...]}\n", path);
+    if (valid) {
+        json_array_clear(s->messages);
+        json_array_extend(s->messages, msgs);
+        printf("loaded %zu messages from %s\n", json_array_size(s->messages), path);
+    }
+    json_decref(doc);
+}
+
+static void cmd_system(chat_session *s, const char *text) {
+    json_t *first = json_array_get(s->messages, 0);
+    const char *role = json_string_value(json_object_get(first, "role"));
+    bool has = role && strcmp(role, "system") == 0;
+    if (has) json_array_remove(s->messages, 0);
+    if (*text)
+        json_array_insert_new(s->messages, 0, json_pack("{s:s, s:s}", "role", "system", "content", text));
+    free(s->system); /* /reset keeps the system message now in the conversation */
+    s->system = *text ? strdup(text) : NULL;
+    printf(*text ? "system message set\n" : "system message removed\n");
+}
+
+static void cmd_set(chat_session *s, const char *args) {
+    char name[32];
+    const char *sp = strchr(args, ' ');
+    if (!sp || sp == args || (size_t)(sp - args) >= sizeof name) {
+        puts("usage: /set NAME VALUE  (temp, top-k, top-p, min-p, repeat-penalty, seed, n)");
+        return;
+    }
+    memcpy(name, args, (size_t)(sp - args));
+    name[sp - args] = 0;
+    const char *val = sp + 1;
+    char *end = NULL;
+    double v = strtod(val, &end);
+    if (!*val || *end) {
+        printf("/set %s: '%s' is not a number\n", name, val);
+        return;
+    }
+    kw_sampler_params p = s->o.sp;
+    if (strcmp(name, "temp") == 0 && v >= 0) p.temperature = (float)v;
+    else if (strcmp(name, "top-k") == 0 && v >= 0) p.top_k = (int32_t)v;
+    else if (strcmp(name, "top-p") == 0 && v >= 0 && v <= 1) p.top_p = (float)v;
+    else if (strcmp(name, "min-p") == 0 && v >= 0 && v <= 1) p.min_p = (float)v;
+    else if (strcmp(name, "repeat-penalty") == 0 && v > 0) p.repeat_penalty = (float)v;
+    else if (strcmp(name, "seed") == 0 && v >= 0) p.seed = (uint64_t)v;
+    else if (strcmp(name, "n") == 0 && v >= -1 && v <= INT32_MAX) {
+        s->o.n_predict = (int32_t)v;
+        printf("n = %d\n", s->o.n_predict);
+        return;
+    } else {
+        printf("/set: unknown parameter '%s' or value %s out of range\n", name, val);
+        return;
+    }
+    kw_sampler *smp = NULL;
+    if (kw_sampler_create(s->model, &p, &smp) != KW_OK) {
+        fprintf(stderr, "error: %s\n", kw_last_error());
+        return;
+    }
+    kw_sampler_free(s->smp);
+    s->smp = smp;
+    s->o.sp = p;
+    printf("%s = %s\n", name, val);
+}
+
+/* Runs a /command; false for /exit. */
+static bool run_command(chat_session *s, const char *line) {
+    const char *arg = strchr(line, ' ');
+    size_t n = arg ? (size_t)(arg - line) : strlen(line);
+    arg = arg ? arg + 1 : "";
+    while (*arg == ' ') arg++;
+#define IS(c) (n == strlen(c) && strncmp(line, c, n) == 0)
+    if (IS("/exit") || IS("/quit")) return false;
+    if (IS("/help")) print_help();
+    else if (IS("/reset")) {
+        messages_reset(s);
+        puts("conversation cleared");
+    } else if (IS("/save")) cmd_save(s, arg);
+    else if (IS("/load")) cmd_load(s, arg);
+    else if (IS("/system")) cmd_system(s, arg);
+    else if (IS("/set")) cmd_set(s, arg);
+    else printf("unknown command '%.*s' (/help lists them)\n", (int)n, line);
+#undef IS
+    return true;
+}
+
+static int chat_repl(chat_session *s) {
+    printf("kaiwu chat: %s (%s; context %d tokens). /help for commands, Ctrl-D to quit.\n",
+           s->o.model_path, kw_chat_format_used(s->chat), kw_context_n_ctx(s->ctx));
+    using_history();
+    /* Ctrl-C at the prompt must not end the program either: it drops the line being typed. */
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
+    for (;;) {
+        chat_interrupted = 0;
+        char *text = read_input();
+        if (!text && chat_interrupted) {
+            putchar('\n');
+            continue;
+        }
+        if (!text) {
+            putchar('\n');
+            break;
+        }
+        const char *t = text;
+        while (*t == ' ' || *t == '\t') t++;
+        if (!*t) {
+            free(text);
+            continue;
+        }
+        add_history(text);
+        bool go_on = true;
+        if (t[0] == '/' && t[1] != '/') go_on = run_command(s, t);
+        else chat_turn(s, t);
+        free(text);
+        if (!go_on) break;
+    }
+    sigaction(SIGINT, &old_sa, NULL);
+    return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * Entry point
+ * ---------------------------------------------------------------------------------------------- */
+
+static uint64_t random_seed(void) {
+    uint64_t seed = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&seed, sizeof seed, 1, f) != 1) seed = 0;
+        fclose(f);
+    }
+    if (!seed) seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock();
+    return seed;
+}
+
+/* Loads the model, the chat format, a context and a sampler. */
+static bool session_open(chat_session *s) {
+    kw_model_params mp = {.verbose = s->o.verbose};
+    if (kw_model_load(s->o.model_path, &mp, &s->model) != KW_OK) return false;
+    if (kw_chat_create(s->model, s->o.format, &s->chat) != KW_OK) return false;
+    kw_context_params cp = kw_context_default_params();
+    if (s->o.n_ctx > 0) cp.n_ctx = s->o.n_ctx;
+    else {
+        int32_t train = kw_model_n_ctx_train(s->model);
+        cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
+    }
+    cp.n_threads = s->o.n_threads;
+    if (kw_context_create(s->model, &cp, &s->ctx) != KW_OK) return false;
+    if (kw_sampler_create(s->model, &s->o.sp, &s->smp) != KW_OK) return false;
+    s->messages = json_array();
+    s->system = s->o.system ? strdup(s->o.system) : NULL;
+    messages_reset(s);
+    if (s->o.verbose)
+        fprintf(stderr, "model: %s (%s), chat format: %s, context %d tokens, seed %llu\n",
+                kw_model_name(s->model), kw_model_arch(s->model), kw_chat_format_used(s->chat),
+                kw_context_n_ctx(s->ctx), (unsigned long long)s->o.sp.seed);
+    return true;
+}
+
+static void session_close(chat_session *s) {
+    json_decref(s->messages);
+    free(s->system);
+    free(s->cache);
+    kw_sampler_free(s->smp);
+    kw_context_free(s->ctx);
+    kw_chat_free(s->chat);
+    kw_model_free(s->model);
+}
+
+int cmd_chat(int argc, char **argv) {
+    chat_session s;
+    memset(&s, 0, sizeof s);
+    int rc = chat_parse(argc, argv, &s.o);
+    if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
+    if (!s.o.seed_given) s.o.sp.seed = random_seed();
+    char *question = NULL;
+    s.interactive = !s.o.prompt && isatty(STDIN_FILENO);
+    if (!s.o.prompt && !s.interactive) { /* a question piped in */
+        size_t len = 0;
+        question = cli_read_file("-", &len);
+        if (!question) return CLI_EXIT_ERROR;
+        while (len > 0 && (question[len - 1] == '\n' || question[len - 1] == '\r')) question[--len] = 0;
+        if (len == 0) {
+            free(question);
+            return cli_usage_error("chat", "no question: stdin was empty (give -p TEXT)");
+        }
+    }
+    s.color = isatty(STDOUT_FILENO) && !s.o.json;
+    rc = CLI_EXIT_ERROR;
+    if (!session_open(&s)) cli_api_error();
+    else if (s.interactive) rc = chat_repl(&s);
+    else rc = chat_turn(&s, s.o.prompt ? s.o.prompt : question) ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    session_close(&s);
+    free(question);
+    return rc;
+}
