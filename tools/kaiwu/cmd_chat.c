@@ -35,7 +35,7 @@ typedef struct chat_opts {
     int32_t n_ctx;        /* 0: min(model's training context, 4096) */
     int32_t n_threads;    /* 0: all cores */
     kw_sampler_params sp;
-    bool seed_given, json, hide_thinking, no_think, drop_oldest, verbose;
+    bool seed_given, json, hide_thinking, no_think, drop_oldest, verbose, ignore_eos;
 } chat_opts;
 
 typedef struct chat_session {
@@ -80,6 +80,8 @@ static void chat_usage(FILE *f) {
             "  --json                   print the answer as a JSON message object (with -p)\n"
             "  --hide-thinking          do not show the reasoning (<think>) part\n"
             "  --no-think               ask the template not to reason (enable_thinking=false)\n"
+            "  --ignore-eos             keep generating past end-of-turn tokens (until -n or the\n"
+            "                           context ends; for benchmarks and tests)\n"
             "  --drop-oldest            drop the oldest turns when the conversation no longer\n"
             "                           fits the context (default: refuse with a message)\n"
             "  -n, --n-predict N        most tokens per answer (default -1 = until the end of\n"
@@ -135,6 +137,7 @@ static const struct {
     {"--no-think", offsetof(chat_opts, no_think)},
     {"--drop-oldest", offsetof(chat_opts, drop_oldest)},
     {"--verbose", offsetof(chat_opts, verbose)},
+    {"--ignore-eos", offsetof(chat_opts, ignore_eos)},
 };
 
 static bool chat_set(chat_opts *o, const chat_opt *opt, const char *v) {
@@ -422,7 +425,10 @@ static bool generate(chat_session *s, int32_t row, bool think_open, bool stream,
         const float *logits = kw_get_logits(s->ctx, row);
         if (!logits) { fprintf(stderr, "error: no logits after kw_decode\n"); ok = false; break; }
         kw_token tok = kw_sampler_sample(s->smp, logits);
-        if (kw_token_is_eog(s->model, tok)) { a->stop = "end of answer"; break; }
+        if (!s->o.ignore_eos && kw_token_is_eog(s->model, tok)) {
+            a->stop = "end of answer";
+            break;
+        }
         kw_sampler_accept(s->smp, tok);
         a->n_tokens++;
         int32_t np = kw_detok_stream_push(&ds, tok, piece, (int32_t)sizeof piece);
