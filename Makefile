@@ -121,7 +121,7 @@ bench: all $(BUILD)/bench/make_models
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
 
 # NEON kernels: cross-compiled kernel test under qemu-aarch64 (installs the tools with apt if
-# missing). Not part of `make test`: see scripts/test-neon.sh.
+# missing). `make test` runs it too, through tests/cross/neon.sh.
 test-neon:
 	sh scripts/test-neon.sh
 

@@ -7,7 +7,7 @@ total_pass=0
 total_fail=0
 log=$(mktemp)
 for t in $(find "$BUILD/tests/unit" "$BUILD/tests/conformance" -type f -name 'test_*' ! -name '*.d' ! -name '*.o' 2>/dev/null | sort) \
-         $(ls tests/e2e/*.sh tests/bad-input/*.sh 2>/dev/null | sort); do
+         $(ls tests/e2e/*.sh tests/bad-input/*.sh tests/cross/*.sh 2>/dev/null | sort); do
     name=${t#"$BUILD"/}
     start=$(date +%s)
     case "$t" in
