@@ -15,19 +15,11 @@ DATA=${KAIWU_TEST_DATA:-tests/data}
 QWEN=$DATA/models/tiny-qwen3-f16.gguf
 PHI=$DATA/models/tiny-phi3-f16.gguf
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL chat.sh: $*"; }
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
-}
+TEST_NAME=chat.sh
+. tests/check.sh
 finish() {
     rm -rf "$tmp"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    report
     exit $?
 }
 tmp=$(mktemp -d)

@@ -16,15 +16,8 @@ KAIWU=$BUILD/kaiwu
 DATA=${KAIWU_TEST_DATA:-tests/data}
 QWEN=$DATA/models/tiny-qwen3-f16.gguf
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL chat_tmux.sh: $*"; }
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
-}
+TEST_NAME=chat_tmux.sh
+. tests/check.sh
 
 if ! command -v tmux >/dev/null 2>&1; then
     echo "SKIP chat_tmux.sh: tmux is not installed (scripts/install-deps.sh installs it)"
@@ -37,8 +30,7 @@ T() { tmux -L "$sock" "$@"; }
 finish() {
     T kill-server 2>/dev/null
     rm -rf "$tmp"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    report
     exit $?
 }
 if [ ! -x "$KAIWU" ]; then

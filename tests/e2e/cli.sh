@@ -14,20 +14,11 @@ DATA=${KAIWU_TEST_DATA:-tests/data}
 MODEL=$DATA/models/tiny-llama3-f16.gguf
 GOLDEN=$DATA/golden/tiny-llama3-f16/en.json
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL cli.sh: $*"; }
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
-}
+TEST_NAME=cli.sh
+. tests/check.sh
 finish() {
     rm -rf "$tmp"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    report
     exit $?
 }
 

@@ -13,19 +13,11 @@ DATA=${KAIWU_TEST_DATA:-tests/data}
 BASE=$DATA/models/quant-base-f16.gguf
 TEXT=$DATA/text/heldout-en-zh.txt
 
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() { fail=$((fail + 1)); echo "FAIL quantize.sh: $*"; }
-check() {
-    desc=$1
-    shift
-    if "$@"; then ok; else bad "$desc"; fi
-}
+TEST_NAME=quantize.sh
+. tests/check.sh
 finish() {
     rm -rf "$tmp"
-    echo "$pass passed, $fail failed"
-    [ "$fail" -eq 0 ]
+    report
     exit $?
 }
 
