@@ -25,11 +25,44 @@ typedef void (*kernel_dot_fn)(int64_t n, const void *w, const void *x, size_t x_
 /* Converts n floats into one activation row of the paired format (n a multiple of its block). */
 typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
 
+/* ---- panels: weights repacked at load time, KERNEL_PANEL_ROWS rows interleaved ----
+ * A panel holds the same blocks as KERNEL_PANEL_ROWS consecutive rows (same byte count), laid out
+ * so one vector load brings the same 4 values of every row: a kernel multiplies it with one
+ * token's 4 activation bytes broadcast, and so reuses each weight vector across a tile of tokens
+ * and each activation load across the panel's rows. The last panel of a matrix is padded with
+ * zero rows. Panel kernels pair with their own activation formats (KERNEL_ACT_*, below). */
+#define KERNEL_PANEL_ROWS 16
+/* Tokens a panel kernel takes per call. */
+#define KERNEL_PANEL_MAX_NT 8
+
+/* Panel activation formats (act_type values beyond the ggml types): per row of n values, n int8
+ * quants (the Q8_0 quants of each 32-value block, as the reference quantizer makes them), then
+ * n/32 floats d (the Q8_0 block scale, f16-rounded), then n/32 int32 "init" = -offset * sum of the
+ * block's quants, the weight type's unsigned offset (Q4_0: 8, Q8_0: 128) taken out in advance.
+ * The row is padded to a multiple of 64 bytes. */
+#define KERNEL_ACT_PANEL_Q4_0 0x100u
+#define KERNEL_ACT_PANEL_Q8_0 0x101u
+
+/* Repacks rows [0, nr) (nr <= KERNEL_PANEL_ROWS, rows row_bytes apart) of n values into one panel;
+ * rows nr.. of the panel are zero. */
+typedef void (*kernel_repack_fn)(const void *rows, size_t row_bytes, int nr, int64_t n, void *panel);
+/* out[t * out_stride + r] = row r of the panel · activation row t, for t < nt (1..8), r < nr. */
+typedef void (*kernel_panel_fn)(int64_t n, const void *panel, const void *x, size_t x_stride, int nt, float *out,
+                                size_t out_stride, int nr);
+
+typedef struct kernel_panel {
+    uint32_t act_type;           /* a KERNEL_ACT_PANEL_* format */
+    kernel_quantize_fn quantize; /* float -> act_type */
+    kernel_repack_fn repack;
+    kernel_panel_fn dot; /* NULL: no panel layout for this type on this ISA */
+} kernel_panel;
+
 typedef struct kernel_entry {
     uint32_t act_type;           /* activation format: GGML_TYPE_Q8_0/Q8_1/Q8_K, or F32 (float) */
     kernel_quantize_fn quantize; /* float -> act_type; NULL when act_type is F32 */
     kernel_dot_fn dot;           /* NULL: the type cannot be multiplied */
     const char *isa;             /* which table the dot kernel came from ("ref", "avx2", ...) */
+    kernel_panel panel;          /* repacked-weight kernels (only where they pay) */
 } kernel_entry;
 
 typedef enum kernel_isa { KERNEL_ISA_REF, KERNEL_ISA_AVX2, KERNEL_ISA_AVX512, KERNEL_ISA_NEON, KERNEL_ISA_COUNT } kernel_isa;
@@ -43,7 +76,7 @@ const char *kernels_isa_name(void);
  * false when this CPU (or build) cannot run that ISA. For tests comparing ISAs. */
 bool kernels_build_table(kernel_isa isa, kernel_entry *table);
 
-/* Bytes of one activation row of n values in the format act_type. */
+/* Bytes of one activation row of n values in the format act_type (ggml or KERNEL_ACT_PANEL_*). */
 size_t kernels_act_row_bytes(uint32_t act_type, int64_t n);
 
 /* Per-ISA fillers (each defined in its directory; a filler only sets the types it implements). */
