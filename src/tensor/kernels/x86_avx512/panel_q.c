@@ -108,13 +108,13 @@ P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t x
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         __m512i w[8];
         if (q4) {
-            for (int v = 0; v < 4; v++) {
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
                 const __m512i raw = _mm512_loadu_si512(p + 32 + 64 * v);
                 w[v] = _mm512_and_si512(raw, m4);
                 w[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
             }
         } else {
-            for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(p + 32 + 64 * g);
+            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(p + 32 + 64 * g);
         }
         FOR_TT(NT) {
             const uint8_t *xt = x + (size_t)t * xs;
@@ -124,13 +124,13 @@ P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t x
             __m512i s0 = _mm512_set1_epi32(load_i32(xt + n + 4 * nb + 4 * b));
             if (NT <= 2) { /* few tokens: two chains so vpdpbusd latency does not serialise */
                 __m512i s1 = _mm512_setzero_si512();
-                for (int g = 0; g < 8; g += 2) {
+                _Pragma("GCC unroll 4") for (int g = 0; g < 8; g += 2) {
                     s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
                     s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(load_i32(q + 4 * g + 4)));
                 }
                 s0 = _mm512_add_epi32(s0, s1);
             } else {
-                for (int g = 0; g < 8; g++) s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
+                _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
             }
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc[t]);
         }
