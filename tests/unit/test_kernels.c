@@ -226,6 +226,42 @@ static void test_panel_kernels(void) {
     free(xf), free(tw), free(tx), free(wq), free(panel), free(xq), free(ref);
 }
 
+/* The attention kernels of the chosen ISA against the reference ones: head sizes with and without
+ * a tail, runs of 1..9 positions, rows further apart than a head. */
+static void test_attn_kernels(void) {
+    kernel_attn ref;
+    kernels_fill_attn_ref(&ref);
+    const kernel_attn *ka = kernels_attn();
+    const int ns[] = {64, 128, 80, 13, 7};
+    const size_t stride = 300;
+    float *k = malloc(sizeof(float) * stride * 9), q[128], s1[9], s2[9], o1[128], o2[128];
+    for (size_t i = 0; i < stride * 9; i++) k[i] = rand_value();
+    for (int i = 0; i < 128; i++) q[i] = rand_value();
+    int bad = 0, checked = 0;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        for (int np = 1; np <= 9; np++) {
+            ref.qk(q, k, stride, ns[ni], np, s1);
+            ka->qk(q, k, stride, ns[ni], np, s2);
+            for (int p = 0; p < np; p++) {
+                double mag = 0;
+                for (int i = 0; i < ns[ni]; i++) mag += fabs((double)q[i] * k[(size_t)p * stride + i]);
+                bad += fabs((double)s1[p] - s2[p]) > KERNEL_REL_TOL * mag, checked++;
+            }
+            for (int p = 0; p < np; p++) s1[p] = fabsf(rand_value());
+            for (int i = 0; i < ns[ni]; i++) o1[i] = o2[i] = q[i];
+            ref.av(s1, k, stride, ns[ni], np, o1);
+            ka->av(s1, k, stride, ns[ni], np, o2);
+            for (int i = 0; i < ns[ni]; i++) {
+                double mag = fabs(q[i]);
+                for (int p = 0; p < np; p++) mag += fabs((double)s1[p] * k[(size_t)p * stride + i]);
+                bad += fabs((double)o1[i] - o2[i]) > KERNEL_REL_TOL * mag, checked++;
+            }
+        }
+    }
+    CHECK(bad == 0, "attention kernels (%s) match the reference: %d of %d values off", kernels_isa_name(), bad, checked);
+    free(k);
+}
+
 /* op_matmul with the best ISA against reference dots element by element. */
 static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_in, int64_t n_tok, bool pack) {
     const kernel_entry *k = kernels_get(type);
@@ -301,6 +337,7 @@ static void test_matmul(void) {
 int main(void) {
     RUN_TEST(test_dot_kernels);
     RUN_TEST(test_panel_kernels);
+    RUN_TEST(test_attn_kernels);
     RUN_TEST(test_matmul);
     return test_report();
 }

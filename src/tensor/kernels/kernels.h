@@ -67,6 +67,20 @@ typedef struct kernel_entry {
 
 typedef enum kernel_isa { KERNEL_ISA_REF, KERNEL_ISA_AVX2, KERNEL_ISA_AVX512, KERNEL_ISA_NEON, KERNEL_ISA_COUNT } kernel_isa;
 
+/* Float kernels of attention over the KV cache (keys/values of one head, rows `stride` floats
+ * apart). av adds into out (the caller zeroes it). */
+typedef struct kernel_attn {
+    /* scores[p] = q · k_p, k_p = k + p * k_stride, n values each, p < np */
+    void (*qk)(const float *q, const float *k, size_t k_stride, int n, int np, float *scores);
+    /* out[i] += sum_p w[p] * v_p[i], v_p = v + p * v_stride, i < n */
+    void (*av)(const float *w, const float *v, size_t v_stride, int n, int np, float *out);
+} kernel_attn;
+
+/* The attention kernels of the ISA kernels_get uses. */
+const kernel_attn *kernels_attn(void);
+void kernels_fill_attn_ref(kernel_attn *a);
+void kernels_fill_attn_avx2(kernel_attn *a);
+
 /* The kernel for weight type `type` of the best ISA this CPU runs (KAIWU_ISA may lower it). */
 const kernel_entry *kernels_get(uint32_t type);
 /* Name of the ISA kernels_get uses. */
