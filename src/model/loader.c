@@ -269,8 +269,8 @@ static kw_status load_weights(loader *L) {
 
 /* ---------------------------------------------------------------- repacking */
 
-/* The matrices a forward pass multiplies with (the tied LM head excluded: its rows are also read
- * one at a time as embeddings, and it stays in the file layout). */
+/* The matrices a forward pass multiplies with, and the token embeddings (op_weight_row reads a
+ * repacked matrix's rows from its panels). */
 static int matrices(kw_model *m, kw_weight **out, int cap) {
     int n = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
@@ -280,6 +280,7 @@ static int matrices(kw_model *m, kw_weight **out, int cap) {
             if (ws[i]->data && n < cap) out[n++] = ws[i];
     }
     if (m->output.data && m->output.data != m->tok_embd.data && n < cap) out[n++] = &m->output;
+    if (n < cap) out[n++] = &m->tok_embd;
     return n;
 }
 
@@ -288,7 +289,8 @@ static int matrices(kw_model *m, kw_weight **out, int cap) {
  * the file pages they came from (MAP_PRIVATE and never written: they would be read back from the
  * file if ever touched again). Costs one pass over those weights at load. */
 static kw_status repack_weights(kw_model *m) {
-    const int cap = 8 * m->hp.n_layer + 1;
+    const int cap = 8 * m->hp.n_layer + 2;
+    const bool tied = m->output.data == m->tok_embd.data;
     kw_weight **ws = kw_calloc((size_t)cap, sizeof *ws, "weight list");
     if (!ws) return KW_ERR_NOMEM;
     const int n = matrices(m, ws, cap);
@@ -318,6 +320,7 @@ static kw_status repack_weights(kw_model *m) {
             if (e1 > a1) madvise((void *)a1, e1 - a1, MADV_DONTNEED);
         }
     }
+    if (tied) m->output.panel = m->tok_embd.panel;
     free(ws);
     return KW_OK;
 }

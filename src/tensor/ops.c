@@ -201,6 +201,12 @@ void op_weight_repack(kw_pool *pool, kw_weight *w, void *dst) {
 void op_weight_vector(float *out, const kw_weight *w) { op_weight_row(out, w, 0); }
 
 void op_weight_row(float *out, const kw_weight *w, int64_t row) {
+    if (w->panel) { /* the file's pages of a repacked matrix may have been dropped: read the panel */
+        const int64_t p = row / KERNEL_PANEL_ROWS;
+        kernels_get(w->type)->panel.row((const uint8_t *)w->panel + (size_t)p * KERNEL_PANEL_ROWS * (size_t)w->row_bytes,
+                                        (int)(row % KERNEL_PANEL_ROWS), w->n_in, out);
+        return;
+    }
     const uint8_t *src = (const uint8_t *)w->data + (uint64_t)row * w->row_bytes;
     quant_dequantize_row(w->type, src, out, w->n_in);
 }

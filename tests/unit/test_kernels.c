@@ -192,6 +192,15 @@ static void test_panel_kernels(void) {
                         quant_quantize_row(type, tw, wq + (size_t)r * rb, n, NULL);
                     }
                     kp->repack(wq, rb, nr, n, panel);
+                    int row_bad = 0;
+                    for (int r = 0; r < nr; r++) {
+                        quant_dequantize_row(type, wq + (size_t)r * rb, tw, n);
+                        kp->row(panel, r, n, tx);
+                        row_bad += memcmp(tw, tx, sizeof(float) * (size_t)n) != 0;
+                    }
+                    CHECK(row_bad == 0, "ISA %s panel %s (n %lld, %d rows): rows read back from the panel equal the "
+                          "file rows dequantized (%d differ)", isa_names[isa], ggml_type_get(type)->name, (long long)n,
+                          nr, row_bad);
                     const int nts[] = {1, 2, 3, 5, 8};
                     for (int ni = 0; ni < 5; ni++) {
                         const int nt = nts[ni];

@@ -50,10 +50,14 @@ typedef void (*kernel_repack_fn)(const void *rows, size_t row_bytes, int nr, int
 typedef void (*kernel_panel_fn)(int64_t n, const void *panel, const void *x, size_t x_stride, int nt, float *out,
                                 size_t out_stride, int nr);
 
+/* Dequantizes row r (< KERNEL_PANEL_ROWS) of a panel of n values into out. */
+typedef void (*kernel_panel_row_fn)(const void *panel, int r, int64_t n, float *out);
+
 typedef struct kernel_panel {
     uint32_t act_type;           /* a KERNEL_ACT_PANEL_* format */
     kernel_quantize_fn quantize; /* float -> act_type */
     kernel_repack_fn repack;
+    kernel_panel_row_fn row;
     kernel_panel_fn dot; /* NULL: no panel layout for this type on this ISA */
 } kernel_panel;
 

@@ -54,6 +54,33 @@ static void repack_q8_0(const void *rows, size_t rb, int nr, int64_t n, void *pa
     }
 }
 
+/* Row r back out of a panel, as floats (what quant_dequantize_row gives for the original row). */
+static void row_q4_0(const void *panel, int r, int64_t n, float *out) {
+    const uint8_t *p = panel;
+    for (int64_t b = 0; b < n / QK4_0; b++, p += 18 * PR, out += QK4_0) {
+        uint16_t dh;
+        memcpy(&dh, p + 2 * r, 2);
+        const float d = kw_f16_to_f32(dh);
+        for (int v = 0; v < 4; v++)
+            for (int i = 0; i < 4; i++) {
+                const uint8_t q = p[32 + 64 * v + 4 * r + i];
+                out[4 * v + i] = (float)((q & 0x0F) - 8) * d;
+                out[16 + 4 * v + i] = (float)((q >> 4) - 8) * d;
+            }
+    }
+}
+
+static void row_q8_0(const void *panel, int r, int64_t n, float *out) {
+    const uint8_t *p = panel;
+    for (int64_t b = 0; b < n / QK8_0; b++, p += 34 * PR, out += QK8_0) {
+        uint16_t dh;
+        memcpy(&dh, p + 2 * r, 2);
+        const float d = kw_f16_to_f32(dh);
+        for (int g = 0; g < 8; g++)
+            for (int i = 0; i < 4; i++) out[4 * g + i] = (float)(int8_t)(p[32 + 64 * g + 4 * r + i] ^ 0x80) * d;
+    }
+}
+
 /* ---------------------------------------------------------------- activations */
 
 /* Quants and scale exactly as quant_quantize_row_q8_0 makes them, plus d as float (of its f16)
@@ -160,6 +187,8 @@ PANEL_FN(panel_q8_0, false)
 
 void kernels_fill_avx512_panels(kernel_entry *t);
 void kernels_fill_avx512_panels(kernel_entry *t) {
-    t[GGML_TYPE_Q4_0].panel = (kernel_panel){KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, panel_q4_0};
-    t[GGML_TYPE_Q8_0].panel = (kernel_panel){KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, panel_q8_0};
+    t[GGML_TYPE_Q4_0].panel = (kernel_panel){KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
+                                                panel_q4_0};
+    t[GGML_TYPE_Q8_0].panel = (kernel_panel){KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, row_q8_0,
+                                                panel_q8_0};
 }
