@@ -19,6 +19,9 @@
 
 #define P_INLINE static inline __attribute__((always_inline))
 #define PR KERNEL_PANEL_ROWS
+#ifndef KERNEL_PREFETCH
+#define KERNEL_PREFETCH 1024 /* bytes ahead */
+#endif
 
 static inline int32_t load_i32(const uint8_t *p) {
     int32_t v;
@@ -132,6 +135,8 @@ P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t x
     FOR_TT(NT) acc[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++, p += blk) {
+        if (NT <= 2) /* decode streams the weights once: fetch ahead (past the panel's end too) */
+            for (size_t o = 0; o < blk; o += 64) _mm_prefetch((const char *)p + KERNEL_PREFETCH + o, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         __m512i w[8];
         if (q4) {
