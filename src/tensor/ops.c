@@ -49,7 +49,7 @@ static void quantize_worker(void *arg, int ith, int nth) {
 static void matmul_panel_worker(matmul_task *t) {
     const kw_weight *w = t->w;
     const kernel_panel_fn dot = t->k->panel.dot;
-    const size_t panel_bytes = (size_t)w->row_bytes * KERNEL_PANEL_ROWS;
+    const size_t panel_bytes = KERNEL_PANEL_BYTES(&t->k->panel, w->n_in);
     const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
     for (;;) {
         const int64_t c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
@@ -168,7 +168,7 @@ size_t op_weight_panel_bytes(const kw_weight *w) {
     const kernel_entry *k = kernels_get(w->type);
     if (!k || !k->panel.dot || w->n_out < 1) return 0;
     const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
-    return (size_t)n_panels * KERNEL_PANEL_ROWS * (size_t)w->row_bytes;
+    return (size_t)n_panels * KERNEL_PANEL_BYTES(&k->panel, w->n_in);
 }
 
 typedef struct repack_task {
@@ -187,7 +187,7 @@ static void repack_worker(void *arg, int ith, int nth) {
         const int64_t r0 = p * KERNEL_PANEL_ROWS;
         const int nr = (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
         r->k->panel.repack((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, (size_t)w->row_bytes, nr, w->n_in,
-                           r->dst + (size_t)p * KERNEL_PANEL_ROWS * (size_t)w->row_bytes);
+                           r->dst + (size_t)p * KERNEL_PANEL_BYTES(&r->k->panel, w->n_in));
     }
 }
 
@@ -203,8 +203,9 @@ void op_weight_vector(float *out, const kw_weight *w) { op_weight_row(out, w, 0)
 void op_weight_row(float *out, const kw_weight *w, int64_t row) {
     if (w->panel) { /* the file's pages of a repacked matrix may have been dropped: read the panel */
         const int64_t p = row / KERNEL_PANEL_ROWS;
-        kernels_get(w->type)->panel.row((const uint8_t *)w->panel + (size_t)p * KERNEL_PANEL_ROWS * (size_t)w->row_bytes,
-                                        (int)(row % KERNEL_PANEL_ROWS), w->n_in, out);
+        const kernel_panel *kp = &kernels_get(w->type)->panel;
+        kp->row((const uint8_t *)w->panel + (size_t)p * KERNEL_PANEL_BYTES(kp, w->n_in), (int)(row % KERNEL_PANEL_ROWS),
+                w->n_in, out);
         return;
     }
     const uint8_t *src = (const uint8_t *)w->data + (uint64_t)row * w->row_bytes;

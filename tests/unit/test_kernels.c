@@ -146,11 +146,12 @@ static void test_dot_kernels(void) {
 static void test_panel_kernels(void) {
     static kernel_entry table[GGML_TYPE_COUNT];
     const int64_t nblocks[] = {1, 7, 33};
-    const int64_t max_n = 33 * 32;
+    const int64_t max_n = 33 * 256;
     const int PR = KERNEL_PANEL_ROWS, MT = KERNEL_PANEL_MAX_NT;
     float *xf = malloc(sizeof(float) * (size_t)(MT * max_n)), *tw = malloc(sizeof(float) * (size_t)max_n);
     float *tx = malloc(sizeof(float) * (size_t)max_n);
     uint8_t *wq = malloc((size_t)max_n * 2 * (size_t)PR), *panel = malloc((size_t)max_n * 2 * (size_t)PR);
+    if (!xf || !tw || !tx || !wq || !panel) abort();
     uint8_t *xq = malloc((size_t)max_n * 2 * (size_t)MT), *ref = malloc((size_t)max_n * 2);
     float out[KERNEL_PANEL_MAX_NT * KERNEL_PANEL_ROWS];
     for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
@@ -161,8 +162,10 @@ static void test_panel_kernels(void) {
             const kernel_panel *kp = &table[type].panel;
             if (!kp->dot) continue;
             const int offset = type == GGML_TYPE_Q4_0 ? 8 : 128;
+            const uint32_t ref_act = quant_vec_dot_type(type);
+            const int64_t bsz = ggml_type_get(type)->block_size;
             for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++) {
-                const int64_t n = nblocks[bi] * 32, nb = nblocks[bi];
+                const int64_t n = nblocks[bi] * bsz, nb = n / 32;
                 const size_t rb = (size_t)ggml_row_bytes(type, n);
                 const size_t xs = kernels_act_row_bytes(kp->act_type, n);
                 for (int t = 0; t < MT; t++) {
@@ -170,19 +173,33 @@ static void test_panel_kernels(void) {
                     if (t == 2) memset(xf + t * n, 0, sizeof(float) * 32); /* an all-zero block */
                     uint8_t *a = xq + (size_t)t * xs;
                     kp->quantize(xf + t * n, a, n);
-                    quant_quantize_row(GGML_TYPE_Q8_0, xf + t * n, ref, n, NULL);
+                    quant_quantize_row(ref_act, xf + t * n, ref, n, NULL);
                     int bad = 0;
-                    for (int64_t b = 0; b < nb; b++) {
-                        const block_q8_0 *y = (const block_q8_0 *)ref + b;
-                        float d;
-                        int32_t init, sum = 0;
-                        memcpy(&d, a + n + 4 * b, 4);
-                        memcpy(&init, a + n + 4 * nb + 4 * b, 4);
-                        for (int j = 0; j < 32; j++) sum += y->qs[j];
-                        bad += memcmp(a + 32 * b, y->qs, 32) != 0 || d != kw_f16_to_f32(y->d) || init != -offset * sum;
+                    if (ref_act == GGML_TYPE_Q8_0) {
+                        for (int64_t b = 0; b < nb; b++) {
+                            const block_q8_0 *y = (const block_q8_0 *)ref + b;
+                            float d;
+                            int32_t init, sum = 0;
+                            memcpy(&d, a + n + 4 * b, 4);
+                            memcpy(&init, a + n + 4 * nb + 4 * b, 4);
+                            for (int j = 0; j < 32; j++) sum += y->qs[j];
+                            bad += memcmp(a + 32 * b, y->qs, 32) != 0 || d != kw_f16_to_f32(y->d) || init != -offset * sum;
+                        }
+                    } else { /* Q8_K: quants, float scale per 256, int16 sums per 32 */
+                        for (int64_t b = 0; b < n / 256; b++) {
+                            const block_q8_K *y = (const block_q8_K *)ref + b;
+                            float d;
+                            memcpy(&d, a + n + 4 * b, 4);
+                            bad += memcmp(a + 256 * b, y->qs, 256) != 0 || d != y->d;
+                            for (int j = 0; j < 8; j++) {
+                                int16_t s2;
+                                memcpy(&s2, a + n + 4 * (n / 256) + 2 * (8 * b + j), 2);
+                                bad += s2 != y->bsums[2 * j] + y->bsums[2 * j + 1];
+                            }
+                        }
                     }
-                    CHECK(bad == 0, "ISA %s panel quantizer for %s (n %lld, row %d): %d blocks differ from Q8_0",
-                          isa_names[isa], ggml_type_get(type)->name, (long long)n, t, bad);
+                    CHECK(bad == 0, "ISA %s panel quantizer for %s (n %lld, row %d): %d blocks differ from %s",
+                          isa_names[isa], ggml_type_get(type)->name, (long long)n, t, bad, ggml_type_get(ref_act)->name);
                 }
                 const int nrs[] = {PR, 5, 1};
                 for (int ri = 0; ri < 3; ri++) {
@@ -208,7 +225,7 @@ static void test_panel_kernels(void) {
                         kp->dot(n, panel, xq, xs, nt, out, (size_t)PR, nr);
                         int bad = 0, stray = 0;
                         for (int t = 0; t < MT; t++) {
-                            quant_quantize_row(GGML_TYPE_Q8_0, xf + t * n, ref, n, NULL);
+                            quant_quantize_row(ref_act, xf + t * n, ref, n, NULL);
                             for (int r = 0; r < PR; r++) {
                                 const float got = out[t * PR + r];
                                 if (t >= nt || r >= nr) {
@@ -216,8 +233,8 @@ static void test_panel_kernels(void) {
                                     continue;
                                 }
                                 const void *wr = wq + (size_t)r * rb;
-                                const float want = ref_dot(type, GGML_TYPE_Q8_0, wr, ref, n);
-                                const double tol = KERNEL_REL_TOL * magnitude(type, GGML_TYPE_Q8_0, wr, ref, n, tw, tx) + 1e-30;
+                                const float want = ref_dot(type, ref_act, wr, ref, n);
+                                const double tol = KERNEL_REL_TOL * magnitude(type, ref_act, wr, ref, n, tw, tx) + 1e-30;
                                 if (fabs((double)got - want) > tol && bad++ < 2)
                                     printf("    %s row %d token %d: %.9g vs %.9g\n", ggml_type_get(type)->name, r, t, got, want);
                                 n_checked++;

@@ -30,7 +30,8 @@ typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
  * so one vector load brings the same 4 values of every row: a kernel multiplies it with one
  * token's 4 activation bytes broadcast, and so reuses each weight vector across a tile of tokens
  * and each activation load across the panel's rows. The last panel of a matrix is padded with
- * zero rows. Panel kernels pair with their own activation formats (KERNEL_ACT_*, below). */
+ * zero rows. A panel has the same bytes as its rows, except for k-quants, whose scales are
+ * stored unpacked (Q4_K: 2368 instead of 2304 bytes per 256 values). Panel kernels pair with their own activation formats (KERNEL_ACT_*, below). */
 #define KERNEL_PANEL_ROWS 16
 /* Tokens a panel kernel takes per call. */
 #define KERNEL_PANEL_MAX_NT 8
@@ -42,6 +43,12 @@ typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
  * The row is padded to a multiple of 64 bytes. */
 #define KERNEL_ACT_PANEL_Q4_0 0x100u
 #define KERNEL_ACT_PANEL_Q8_0 0x101u
+/* For k-quant panels: n int8 quants and n/256 float scales exactly as quant_quantize_row_q8_K
+ * makes them, then n/32 int16 sums of each 32 quants; padded to a multiple of 64 bytes. */
+#define KERNEL_ACT_PANEL_Q8_K 0x102u
+
+/* Bytes of one panel (KERNEL_PANEL_ROWS rows of n values) in p's layout. */
+#define KERNEL_PANEL_BYTES(p, n) ((size_t)((n) / (p)->block) * (p)->block_bytes)
 
 /* Repacks rows [0, nr) (nr <= KERNEL_PANEL_ROWS, rows row_bytes apart) of n values into one panel;
  * rows nr.. of the panel are zero. */
@@ -54,6 +61,8 @@ typedef void (*kernel_panel_fn)(int64_t n, const void *panel, const void *x, siz
 typedef void (*kernel_panel_row_fn)(const void *panel, int r, int64_t n, float *out);
 
 typedef struct kernel_panel {
+    uint32_t block;              /* values per block of the layout */
+    uint32_t block_bytes;        /* bytes of one block of all KERNEL_PANEL_ROWS rows */
     uint32_t act_type;           /* a KERNEL_ACT_PANEL_* format */
     kernel_quantize_fn quantize; /* float -> act_type */
     kernel_repack_fn repack;

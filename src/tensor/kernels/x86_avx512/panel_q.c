@@ -191,9 +191,11 @@ PANEL_FN(panel_q4_0, true)
 PANEL_FN(panel_q8_0, false)
 
 void kernels_fill_avx512_panels(kernel_entry *t);
+void kernels_fill_avx512_panels_k(kernel_entry *t);
 void kernels_fill_avx512_panels(kernel_entry *t) {
-    t[GGML_TYPE_Q4_0].panel = (kernel_panel){KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
+    kernels_fill_avx512_panels_k(t);
+    t[GGML_TYPE_Q4_0].panel = (kernel_panel){QK4_0, 18 * PR, KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
                                                 panel_q4_0};
-    t[GGML_TYPE_Q8_0].panel = (kernel_panel){KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, row_q8_0,
+    t[GGML_TYPE_Q8_0].panel = (kernel_panel){QK8_0, 34 * PR, KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, row_q8_0,
                                                 panel_q8_0};
 }
