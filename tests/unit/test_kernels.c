@@ -161,7 +161,7 @@ static void test_panel_kernels(void) {
             const uint32_t type = types[ti];
             const kernel_panel *kp = &table[type].panel;
             if (!kp->dot) continue;
-            const int offset = type == GGML_TYPE_Q4_0 ? 8 : 128;
+            const int offset = type == GGML_TYPE_Q4_0 ? 8 : type == GGML_TYPE_Q5_0 ? 16 : 128;
             const uint32_t ref_act = quant_vec_dot_type(type);
             const int64_t bsz = ggml_type_get(type)->block_size;
             for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++) {

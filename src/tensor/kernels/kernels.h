@@ -39,10 +39,11 @@ typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
 /* Panel activation formats (act_type values beyond the ggml types): per row of n values, n int8
  * quants (the Q8_0 quants of each 32-value block, as the reference quantizer makes them), then
  * n/32 floats d (the Q8_0 block scale, f16-rounded), then n/32 int32 "init" = -offset * sum of the
- * block's quants, the weight type's unsigned offset (Q4_0: 8, Q8_0: 128) taken out in advance.
+ * block's quants, the weight type's unsigned offset (Q4_0: 8, Q5_0: 16, Q8_0: 128) taken out in advance.
  * The row is padded to a multiple of 64 bytes. */
 #define KERNEL_ACT_PANEL_Q4_0 0x100u
 #define KERNEL_ACT_PANEL_Q8_0 0x101u
+#define KERNEL_ACT_PANEL_Q5_0 0x103u /* as Q4_0's, offset 16 */
 /* For k-quant panels: n int8 quants and n/256 float scales exactly as quant_quantize_row_q8_K
  * makes them, then n/32 int16 sums of each 32 quants; padded to a multiple of 64 bytes. */
 #define KERNEL_ACT_PANEL_Q8_K 0x102u

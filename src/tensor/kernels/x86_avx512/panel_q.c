@@ -5,10 +5,12 @@
  * 64-byte vectors whose byte 4r+i is value 4g+i of row r (group g of 4 values):
  *   Q4_0: 4 vectors of nibbles: vector v holds group v in its low nibbles and group v+4 in its high
  *         nibbles (a plain transposition of Q4_0's bytes qs[4v..4v+3]); 288 bytes = 16 x 18.
+ *   Q5_0: as Q4_0, then one vector of 5th bits: byte 4r+i holds in bit v the 5th bit of value
+ *         4v+i and in bit 4+v that of value 16+4v+i; 352 bytes = 16 x 22.
  *   Q8_0: 8 vectors, group g, each quant stored + 128 (unsigned); 544 bytes = 16 x 34.
  * vpdpbusd(unsigned weight vector, 4 activation bytes broadcast) adds 4 products to each row's
  * int32 lane: 8 of them make one block's 16 row sums for one token, started from the activation
- * format's init = -offset * sum(activation quants) (the weights' unsigned offset: 8 or 128), so
+ * format's init = -offset * sum(activation quants) (the weights' unsigned offset: 8, 16 or 128), so
  * the integer sums equal the reference's exactly; they are scaled by d_w * d_x in float and
  * accumulated per row (float order differs from the reference: rounding only).
  * Each weight block is unpacked once per call and used for up to 8 tokens; the tokens' chains of
@@ -43,6 +45,26 @@ static void repack_q4_0(const void *rows, size_t rb, int nr, int64_t n, void *pa
     }
 }
 
+static void repack_q5_0(const void *rows, size_t rb, int nr, int64_t n, void *panel) {
+    uint8_t *dst = panel;
+    for (int64_t b = 0; b < n / QK5_0; b++, dst += 22 * PR) {
+        memset(dst, 0, 22 * PR);
+        for (int r = 0; r < nr; r++) {
+            const block_q5_0 *w = (const block_q5_0 *)((const uint8_t *)rows + (size_t)r * rb) + b;
+            uint32_t qh;
+            memcpy(&qh, w->qh, 4);
+            memcpy(dst + 2 * r, &w->d, 2);
+            for (int v = 0; v < 4; v++) memcpy(dst + 32 + 64 * v + 4 * r, w->qs + 4 * v, 4);
+            for (int i = 0; i < 4; i++) {
+                uint8_t h = 0;
+                for (int v = 0; v < 4; v++)
+                    h |= (uint8_t)(((qh >> (4 * v + i)) & 1) << v | ((qh >> (16 + 4 * v + i)) & 1) << (4 + v));
+                dst[32 + 256 + 4 * r + i] = h;
+            }
+        }
+    }
+}
+
 static void repack_q8_0(const void *rows, size_t rb, int nr, int64_t n, void *panel) {
     uint8_t *dst = panel;
     for (int64_t b = 0; b < n / QK8_0; b++, dst += 34 * PR) {
@@ -69,6 +91,21 @@ static void row_q4_0(const void *panel, int r, int64_t n, float *out) {
                 const uint8_t q = p[32 + 64 * v + 4 * r + i];
                 out[4 * v + i] = (float)((q & 0x0F) - 8) * d;
                 out[16 + 4 * v + i] = (float)((q >> 4) - 8) * d;
+            }
+    }
+}
+
+static void row_q5_0(const void *panel, int r, int64_t n, float *out) {
+    const uint8_t *p = panel;
+    for (int64_t b = 0; b < n / QK5_0; b++, p += 22 * PR, out += QK5_0) {
+        uint16_t dh;
+        memcpy(&dh, p + 2 * r, 2);
+        const float d = kw_f16_to_f32(dh);
+        for (int v = 0; v < 4; v++)
+            for (int i = 0; i < 4; i++) {
+                const uint8_t q = p[32 + 64 * v + 4 * r + i], h = p[32 + 256 + 4 * r + i];
+                out[4 * v + i] = (float)(((q & 0x0F) | ((h >> v) & 1) << 4) - 16) * d;
+                out[16 + 4 * v + i] = (float)(((q >> 4) | ((h >> (4 + v)) & 1) << 4) - 16) * d;
             }
     }
 }
@@ -122,15 +159,19 @@ P_INLINE void quantize_panel(const float *src, void *dst, int64_t n, int offset)
 
 static void quantize_panel_q4_0(const float *src, void *dst, int64_t n) { quantize_panel(src, dst, n, 8); }
 static void quantize_panel_q8_0(const float *src, void *dst, int64_t n) { quantize_panel(src, dst, n, 128); }
+static void quantize_panel_q5_0(const float *src, void *dst, int64_t n) { quantize_panel(src, dst, n, 16); }
 
 /* ---------------------------------------------------------------- dot */
 
 #define FOR_TT(NT) _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)
 
+enum { K_Q4_0, K_Q8_0, K_Q5_0 };
+
 P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out, size_t os, int nr,
-                         const int NT, const bool q4) {
+                         const int NT, const int kind) {
     const int64_t nb = n / 32;
-    const size_t blk = q4 ? 18 * PR : 34 * PR;
+    const size_t blk = kind == K_Q4_0 ? 18 * PR : kind == K_Q5_0 ? 22 * PR : 34 * PR;
+    const bool q4 = kind != K_Q8_0;
     __m512 acc[KERNEL_PANEL_MAX_NT];
     FOR_TT(NT) acc[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
@@ -144,6 +185,13 @@ P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t x
                 const __m512i raw = _mm512_loadu_si512(p + 32 + 64 * v);
                 w[v] = _mm512_and_si512(raw, m4);
                 w[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+            }
+            if (kind == K_Q5_0) { /* 5th bits: bit v / 4+v of each byte of the last vector -> bit 4 */
+                const __m512i h = _mm512_loadu_si512(p + 32 + 256), m10 = _mm512_set1_epi8(0x10);
+                _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+                    w[v] = _mm512_ternarylogic_epi32(w[v], _mm512_slli_epi16(h, 4 - v), m10, 0xF8);
+                    w[v + 4] = _mm512_ternarylogic_epi32(w[v + 4], v ? _mm512_srli_epi16(h, v) : h, m10, 0xF8);
+                }
             }
         } else {
             _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(p + 32 + 64 * g);
@@ -187,8 +235,9 @@ P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t x
         }                                                                                                    \
     }
 
-PANEL_FN(panel_q4_0, true)
-PANEL_FN(panel_q8_0, false)
+PANEL_FN(panel_q4_0, K_Q4_0)
+PANEL_FN(panel_q8_0, K_Q8_0)
+PANEL_FN(panel_q5_0, K_Q5_0)
 
 void kernels_fill_avx512_panels(kernel_entry *t);
 void kernels_fill_avx512_panels_k(kernel_entry *t);
@@ -196,6 +245,8 @@ void kernels_fill_avx512_panels(kernel_entry *t) {
     kernels_fill_avx512_panels_k(t);
     t[GGML_TYPE_Q4_0].panel = (kernel_panel){QK4_0, 18 * PR, KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
                                                 panel_q4_0};
+    t[GGML_TYPE_Q5_0].panel = (kernel_panel){QK5_0, 22 * PR, KERNEL_ACT_PANEL_Q5_0, quantize_panel_q5_0, repack_q5_0, row_q5_0,
+                                                panel_q5_0};
     t[GGML_TYPE_Q8_0].panel = (kernel_panel){QK8_0, 34 * PR, KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, row_q8_0,
                                                 panel_q8_0};
 }
