@@ -232,19 +232,20 @@ void op_add_bias(float *y, const float *b, int64_t n_tok, int64_t n) {
 void op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t pos, const rope_params *p) {
     const float theta_scale = powf(p->base, -2.0f / (float)p->n_rot);
     const int32_t half = p->n_rot / 2;
-    for (int32_t h = 0; h < n_head; h++) {
-        float *v = x + (int64_t)h * head_dim;
-        float theta = (float)pos;
-        for (int32_t i = 0; i < half; i++) {
-            float ff = p->factors ? p->factors[i] : 1.0f;
-            float angle = p->freq_scale * (theta / ff);
-            float c = cosf(angle) * p->mscale, s = sinf(angle) * p->mscale;
-            int32_t a = p->neox ? i : 2 * i, b = p->neox ? i + half : 2 * i + 1;
+    float theta = (float)pos;
+    /* each pair's angle once for all heads (the same float steps as before, pair by pair) */
+    for (int32_t i = 0; i < half; i++) {
+        float ff = p->factors ? p->factors[i] : 1.0f;
+        float angle = p->freq_scale * (theta / ff);
+        float c = cosf(angle) * p->mscale, sn = sinf(angle) * p->mscale;
+        int32_t a = p->neox ? i : 2 * i, b = p->neox ? i + half : 2 * i + 1;
+        for (int32_t h = 0; h < n_head; h++) {
+            float *v = x + (int64_t)h * head_dim;
             float x0 = v[a], x1 = v[b];
-            v[a] = x0 * c - x1 * s;
-            v[b] = x0 * s + x1 * c;
-            theta *= theta_scale;
+            v[a] = x0 * c - x1 * sn;
+            v[b] = x0 * sn + x1 * c;
         }
+        theta *= theta_scale;
     }
 }
 
