@@ -12,6 +12,7 @@
  * Nothing here allocates: every buffer was sized in kw_context_create.
  */
 #include "model/model.h"
+#include "tensor/kernels/kernels.h"
 #include "tensor/quants.h"
 
 #include <math.h>
@@ -51,10 +52,13 @@ typedef struct attn_task {
     int32_t n, p0;
 } attn_task;
 
-/* One (token, head) pair: softmax(q·Kᵀ * scale [soft-capped]) V over the visible positions. */
+/* One (token, head) pair: softmax(q·Kᵀ * scale [soft-capped]) V over the visible positions. The
+ * cache is a ring (position p in slot p % n_slots): the kernels see it as at most two runs of
+ * consecutive slots. */
 static void attend_one(const attn_task *a, int32_t t, int32_t h, float *scores) {
     const kw_context *ctx = a->ctx;
     const kw_hparams *hp = &ctx->model->hp;
+    const kernel_attn *ka = kernels_attn();
     const int32_t hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
     const int32_t g = h / group;
     const int64_t k_stride = (int64_t)hp->n_head_kv * hd, v_stride = (int64_t)hp->n_head_kv * hdv;
@@ -63,12 +67,14 @@ static void attend_one(const attn_task *a, int32_t t, int32_t h, float *scores) 
     int32_t lo = 0;
     if (a->swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
     const int32_t n_slots = a->kv->n_slots;
+    for (int32_t p = lo; p <= pos;) {
+        const int32_t slot = p % n_slots, cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
+        ka->qk(q, a->kv->k + (int64_t)slot * k_stride + (int64_t)g * hd, (size_t)k_stride, hd, cnt, scores + (p - lo));
+        p += cnt;
+    }
     float max = -INFINITY;
     for (int32_t p = lo; p <= pos; p++) {
-        const float *k = a->kv->k + (int64_t)(p % n_slots) * k_stride + (int64_t)g * hd;
-        float s = 0;
-        for (int32_t i = 0; i < hd; i++) s += q[i] * k[i];
-        s *= hp->attn_scale;
+        float s = scores[p - lo] * hp->attn_scale;
         if (hp->attn_softcap > 0) s = hp->attn_softcap * tanhf(s / hp->attn_softcap);
         scores[p - lo] = s;
         if (s > max) max = s;
@@ -80,12 +86,14 @@ static void attend_one(const attn_task *a, int32_t t, int32_t h, float *scores) 
         sum += e;
     }
     const float inv = (float)(1.0 / sum);
+    for (int32_t p = lo; p <= pos; p++) scores[p - lo] *= inv;
     float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)h * hdv;
     memset(out, 0, sizeof(float) * (size_t)hdv);
-    for (int32_t p = lo; p <= pos; p++) {
-        const float *v = a->kv->v + (int64_t)(p % n_slots) * v_stride + (int64_t)g * hdv;
-        const float w = scores[p - lo] * inv;
-        for (int32_t i = 0; i < hdv; i++) out[i] += w * v[i];
+    for (int32_t p = lo; p <= pos;) {
+        const int32_t slot = p % n_slots, cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
+        ka->av(scores + (p - lo), a->kv->v + (int64_t)slot * v_stride + (int64_t)g * hdv, (size_t)v_stride, hdv, cnt,
+               out);
+        p += cnt;
     }
 }
 

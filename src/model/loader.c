@@ -3,7 +3,8 @@
  *
  * Every required key and tensor is checked here, so the forward pass never meets a missing or
  * misshapen weight: errors name the key or tensor, and the expected and found values.
- * Weights are never copied: kw_weight.data points into the mapping the kw_gguf owns.
+ * kw_weight.data points into the mapping the kw_gguf owns; the matrices this CPU's kernels have a
+ * panel layout for are also copied once into that layout (kw_weight.panel, kw_model.panels).
  */
 #include "model/model.h"
 #include "tensor/quants.h"
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- metadata */
 
@@ -264,6 +267,64 @@ static kw_status load_weights(loader *L) {
     return KW_OK;
 }
 
+/* ---------------------------------------------------------------- repacking */
+
+/* The matrices a forward pass multiplies with, and the token embeddings (op_weight_row reads a
+ * repacked matrix's rows from its panels). */
+static int matrices(kw_model *m, kw_weight **out, int cap) {
+    int n = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        kw_layer *ly = &m->layers[il];
+        kw_weight *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wqkv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
+            if (ws[i]->data && n < cap) out[n++] = ws[i];
+    }
+    if (m->output.data && m->output.data != m->tok_embd.data && n < cap) out[n++] = &m->output;
+    if (n < cap) out[n++] = &m->tok_embd;
+    return n;
+}
+
+/* Copies every matrix the CPU's kernels have a panel layout for into one 64-byte aligned buffer
+ * in that layout (same bytes as the file's rows, up to 15 padding rows per matrix), and drops
+ * the file pages they came from (MAP_PRIVATE and never written: they would be read back from the
+ * file if ever touched again). Costs one pass over those weights at load. */
+static kw_status repack_weights(kw_model *m) {
+    const int cap = 8 * m->hp.n_layer + 2;
+    const bool tied = m->output.data == m->tok_embd.data;
+    kw_weight **ws = kw_calloc((size_t)cap, sizeof *ws, "weight list");
+    if (!ws) return KW_ERR_NOMEM;
+    const int n = matrices(m, ws, cap);
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) total += (op_weight_panel_bytes(ws[i]) + 63) / 64 * 64;
+    if (total == 0) {
+        free(ws);
+        return KW_OK;
+    }
+    m->panels = kw_malloc_aligned((size_t)total, "repacked weights");
+    if (!m->panels) {
+        free(ws);
+        return KW_ERR_NOMEM;
+    }
+    m->panel_bytes = total;
+    uint8_t *dst = m->panels;
+    const long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < n; i++) {
+        const size_t bytes = op_weight_panel_bytes(ws[i]);
+        if (!bytes) continue;
+        op_weight_repack(NULL, ws[i], dst);
+        dst += (bytes + 63) / 64 * 64;
+        if (page > 0) {
+            const uintptr_t a = (uintptr_t)ws[i]->data, e = a + (uintptr_t)(ws[i]->row_bytes * (uint64_t)ws[i]->n_out);
+            const uintptr_t a1 = (a + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+            const uintptr_t e1 = e / (uintptr_t)page * (uintptr_t)page;
+            if (e1 > a1) madvise((void *)a1, e1 - a1, MADV_DONTNEED);
+        }
+    }
+    if (tied) m->output.panel = m->tok_embd.panel;
+    free(ws);
+    return KW_OK;
+}
+
 /* ---------------------------------------------------------------- public */
 
 static kw_status load(kw_model *m, const char *path) {
@@ -290,7 +351,8 @@ static kw_status load(kw_model *m, const char *path) {
     if ((st = gguf_get_str_opt(L.g, "tokenizer.chat_template", &s))) return st;
     if (s.ptr && !(m->chat_template = kw_strndup(s.ptr, s.len))) return KW_ERR_NOMEM;
     if (!m->name) return KW_ERR_NOMEM;
-    return load_weights(&L);
+    if ((st = load_weights(&L))) return st;
+    return repack_weights(m);
 }
 
 kw_status kw_model_load(const char *path, const kw_model_params *params, kw_model **out) {
@@ -312,6 +374,7 @@ void kw_model_free(kw_model *m) {
     tok_vocab_free(m->vocab);
     kw_gguf_close(m->gguf);
     free(m->layers);
+    kw_free_aligned(m->panels);
     free(m->name);
     free(m->chat_template);
     free(m);

@@ -41,7 +41,9 @@ struct kw_model {
     kw_weight rope_long, rope_short; /* optional LongRoPE factors, F32 */
     kw_layer *layers; /* n_layer, owned */
     uint64_t n_params;
-    uint64_t weight_bytes;
+    uint64_t weight_bytes; /* of the file's tensors */
+    void *panels;          /* owned: matrices repacked for the panel kernels (kw_weight.panel), or NULL */
+    uint64_t panel_bytes;  /* its size: these bytes replace the file pages of those matrices */
 };
 
 /* ---------------------------------------------------------------- context */

@@ -26,6 +26,8 @@ typedef struct matmul_task {
     const kernel_entry *k;
     const float *x;     /* float input (quantize phase) */
     const uint8_t *act; /* activations in the kernel's format */
+    kernel_quantize_fn quantize; /* into the activation format used */
+    bool panels;        /* w->panel with k->panel: chunks are panels of KERNEL_PANEL_ROWS rows */
     size_t act_stride;  /* bytes per activation row */
     int64_t n_tok, n_chunks;
     atomic_llong next; /* next chunk of rows to take */
@@ -36,11 +38,43 @@ static void quantize_worker(void *arg, int ith, int nth) {
     int64_t t0, t1;
     kw_split_range(t->n_tok, ith, nth, &t0, &t1);
     for (int64_t i = t0; i < t1; i++)
-        t->k->quantize(t->x + i * t->w->n_in, (uint8_t *)t->act + (size_t)i * t->act_stride, t->w->n_in);
+        t->quantize(t->x + i * t->w->n_in, (uint8_t *)t->act + (size_t)i * t->act_stride, t->w->n_in);
+}
+
+/* Panels: each chunk is MM_PANELS_PER_CHUNK panels; a tile of up to KERNEL_PANEL_MAX_NT tokens
+ * (their activations stay in L1/L2) is run through every panel of the chunk (which stay in L2
+ * across tiles). */
+#define MM_PANELS_PER_CHUNK 2
+
+static void matmul_panel_worker(matmul_task *t) {
+    const kw_weight *w = t->w;
+    const kernel_panel_fn dot = t->k->panel.dot;
+    const size_t panel_bytes = KERNEL_PANEL_BYTES(&t->k->panel, w->n_in);
+    const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
+    for (;;) {
+        const int64_t c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
+        if (c >= t->n_chunks) break;
+        const int64_t p0 = c * MM_PANELS_PER_CHUNK;
+        const int64_t p1 = p0 + MM_PANELS_PER_CHUNK < n_panels ? p0 + MM_PANELS_PER_CHUNK : n_panels;
+        for (int64_t t0 = 0; t0 < t->n_tok; t0 += KERNEL_PANEL_MAX_NT) {
+            const int nt = (int)(t->n_tok - t0 < KERNEL_PANEL_MAX_NT ? t->n_tok - t0 : KERNEL_PANEL_MAX_NT);
+            const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
+            for (int64_t p = p0; p < p1; p++) {
+                const int64_t r0 = p * KERNEL_PANEL_ROWS;
+                const int nr = (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
+                dot(w->n_in, (const uint8_t *)w->panel + (size_t)p * panel_bytes, a, t->act_stride, nt,
+                    t->out + t0 * w->n_out + r0, (size_t)w->n_out, nr);
+            }
+        }
+    }
 }
 
 static void matmul_worker(void *arg, int ith, int nth) {
     matmul_task *t = arg;
+    if (t->panels) {
+        matmul_panel_worker(t);
+        return;
+    }
     const kw_weight *w = t->w;
     const kernel_dot_fn dot = t->k->dot;
     const uint8_t *wdata = w->data;
@@ -67,7 +101,9 @@ size_t op_matmul_scratch_bytes(int64_t n_tok, int64_t max_n_in) {
     /* the largest per-value size of the 8-bit formats, rounded up to whole blocks */
     const int64_t n0 = (max_n_in + 31) / 32 * 32, nk = (max_n_in + QK_K - 1) / QK_K * QK_K;
     size_t a = kernels_act_row_bytes(GGML_TYPE_Q8_1, n0), b = kernels_act_row_bytes(GGML_TYPE_Q8_K, nk);
-    return (size_t)n_tok * (a > b ? a : b);
+    size_t c = kernels_act_row_bytes(KERNEL_ACT_PANEL_Q4_0, n0);
+    a = a > b ? a : b;
+    return (size_t)n_tok * (a > c ? a : c);
 }
 
 /* The slow path when the scratch cannot hold one activation row: float dot products. */
@@ -84,6 +120,14 @@ void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, in
     assert(k && k->dot);
     matmul_task t = {.out = out, .w = w, .k = k, .x = x, .n_tok = n_tok};
     t.n_chunks = (w->n_out + MM_ROWS_PER_CHUNK - 1) / MM_ROWS_PER_CHUNK;
+    uint32_t act_type = k->act_type;
+    kernel_quantize_fn quantize = k->quantize;
+    if (w->panel && k->panel.dot) {
+        const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
+        t.panels = true;
+        t.n_chunks = (n_panels + MM_PANELS_PER_CHUNK - 1) / MM_PANELS_PER_CHUNK;
+        act_type = k->panel.act_type, quantize = k->panel.quantize;
+    }
     if (k->act_type == GGML_TYPE_F32) {
         t.act = (const uint8_t *)x;
         t.act_stride = sizeof(float) * (size_t)w->n_in;
@@ -91,7 +135,8 @@ void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, in
         kw_pool_run(pool, matmul_worker, &t);
         return;
     }
-    t.act_stride = kernels_act_row_bytes(k->act_type, w->n_in);
+    t.act_stride = kernels_act_row_bytes(act_type, w->n_in);
+    t.quantize = quantize;
     const int64_t fit = (int64_t)(scr->act_cap / t.act_stride);
     if (fit < 1) {
         scr->src = NULL;
@@ -99,7 +144,7 @@ void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, in
         return;
     }
     const bool reuse = same_input && scr->src == x && scr->n_tok == n_tok && scr->n_in == w->n_in &&
-                       scr->act_type == k->act_type && fit >= n_tok;
+                       scr->act_type == act_type && fit >= n_tok;
     t.act = scr->act;
     for (int64_t c0 = 0; c0 < n_tok; c0 += fit) {
         t.n_tok = n_tok - c0 < fit ? n_tok - c0 : fit;
@@ -107,7 +152,7 @@ void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, in
         t.out = out + c0 * w->n_out;
         if (!reuse) {
             if (t.n_tok == 1)
-                k->quantize(t.x, scr->act, w->n_in);
+                quantize(t.x, scr->act, w->n_in);
             else
                 kw_pool_run(pool, quantize_worker, &t);
         }
@@ -116,12 +161,53 @@ void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, in
     }
     const bool whole = fit >= n_tok;
     scr->src = whole ? x : NULL;
-    scr->n_tok = n_tok, scr->n_in = w->n_in, scr->act_type = k->act_type;
+    scr->n_tok = n_tok, scr->n_in = w->n_in, scr->act_type = act_type;
+}
+
+size_t op_weight_panel_bytes(const kw_weight *w) {
+    const kernel_entry *k = kernels_get(w->type);
+    if (!k || !k->panel.dot || w->n_out < 1) return 0;
+    const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
+    return (size_t)n_panels * KERNEL_PANEL_BYTES(&k->panel, w->n_in);
+}
+
+typedef struct repack_task {
+    const kw_weight *w;
+    const kernel_entry *k;
+    uint8_t *dst;
+} repack_task;
+
+static void repack_worker(void *arg, int ith, int nth) {
+    const repack_task *r = arg;
+    const kw_weight *w = r->w;
+    const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
+    int64_t p0, p1;
+    kw_split_range(n_panels, ith, nth, &p0, &p1);
+    for (int64_t p = p0; p < p1; p++) {
+        const int64_t r0 = p * KERNEL_PANEL_ROWS;
+        const int nr = (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
+        r->k->panel.repack((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, (size_t)w->row_bytes, nr, w->n_in,
+                           r->dst + (size_t)p * KERNEL_PANEL_BYTES(&r->k->panel, w->n_in));
+    }
+}
+
+void op_weight_repack(kw_pool *pool, kw_weight *w, void *dst) {
+    repack_task r = {w, kernels_get(w->type), dst};
+    assert(r.k && r.k->panel.repack);
+    kw_pool_run(pool, repack_worker, &r);
+    w->panel = dst;
 }
 
 void op_weight_vector(float *out, const kw_weight *w) { op_weight_row(out, w, 0); }
 
 void op_weight_row(float *out, const kw_weight *w, int64_t row) {
+    if (w->panel) { /* the file's pages of a repacked matrix may have been dropped: read the panel */
+        const int64_t p = row / KERNEL_PANEL_ROWS;
+        const kernel_panel *kp = &kernels_get(w->type)->panel;
+        kp->row((const uint8_t *)w->panel + (size_t)p * KERNEL_PANEL_BYTES(kp, w->n_in), (int)(row % KERNEL_PANEL_ROWS),
+                w->n_in, out);
+        return;
+    }
     const uint8_t *src = (const uint8_t *)w->data + (uint64_t)row * w->row_bytes;
     quant_dequantize_row(w->type, src, out, w->n_in);
 }
@@ -146,19 +232,20 @@ void op_add_bias(float *y, const float *b, int64_t n_tok, int64_t n) {
 void op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t pos, const rope_params *p) {
     const float theta_scale = powf(p->base, -2.0f / (float)p->n_rot);
     const int32_t half = p->n_rot / 2;
-    for (int32_t h = 0; h < n_head; h++) {
-        float *v = x + (int64_t)h * head_dim;
-        float theta = (float)pos;
-        for (int32_t i = 0; i < half; i++) {
-            float ff = p->factors ? p->factors[i] : 1.0f;
-            float angle = p->freq_scale * (theta / ff);
-            float c = cosf(angle) * p->mscale, s = sinf(angle) * p->mscale;
-            int32_t a = p->neox ? i : 2 * i, b = p->neox ? i + half : 2 * i + 1;
+    float theta = (float)pos;
+    /* each pair's angle once for all heads (the same float steps as before, pair by pair) */
+    for (int32_t i = 0; i < half; i++) {
+        float ff = p->factors ? p->factors[i] : 1.0f;
+        float angle = p->freq_scale * (theta / ff);
+        float c = cosf(angle) * p->mscale, sn = sinf(angle) * p->mscale;
+        int32_t a = p->neox ? i : 2 * i, b = p->neox ? i + half : 2 * i + 1;
+        for (int32_t h = 0; h < n_head; h++) {
+            float *v = x + (int64_t)h * head_dim;
             float x0 = v[a], x1 = v[b];
-            v[a] = x0 * c - x1 * s;
-            v[b] = x0 * s + x1 * c;
-            theta *= theta_scale;
+            v[a] = x0 * c - x1 * sn;
+            v[b] = x0 * sn + x1 * c;
         }
+        theta *= theta_scale;
     }
 }
 

@@ -18,7 +18,15 @@ typedef struct kw_weight {
     int64_t n_out;    /* ne[1]: rows (1 for vectors) */
     uint64_t row_bytes;
     const void *data; /* into the mapping; NULL for an absent optional weight */
+    const void *panel; /* the same rows repacked for this CPU's panel kernels (op_weight_repack), or NULL */
 } kw_weight;
+
+/* Bytes of w's rows in the panel layout of this CPU's kernels (rows padded to whole panels); 0
+ * when the kernels have no panel layout for its type (then op_weight_repack must not be called). */
+size_t op_weight_panel_bytes(const kw_weight *w);
+/* Writes w's rows into dst (op_weight_panel_bytes(w) bytes, 64-byte aligned) in panel layout and
+ * points w->panel at it; op_matmul then uses the panel kernels. Rows are split among the pool. */
+void op_weight_repack(kw_pool *pool, kw_weight *w, void *dst);
 
 /* Scratch of op_matmul: room for the activations quantized to a kernel's format, and what they
  * were made from, so consecutive matmuls over one input quantize it once. Zero-initialise; the

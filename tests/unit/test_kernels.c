@@ -15,6 +15,7 @@
  * by ~1/sqrt(n) of the magnitude or more (1e-2 .. 1e-1 here).
  */
 #include "base/base.h"
+#include "tensor/blocks.h"
 #include "tensor/kernels/kernels.h"
 #include "tensor/ops.h"
 #include "tensor/quants.h"
@@ -138,8 +139,157 @@ static void test_dot_kernels(void) {
     free(xf), free(tw), free(tx), free(wq), free(xq), free(xq2);
 }
 
+/* Panel kernels (weights repacked KERNEL_PANEL_ROWS rows at a time): the panel activation
+ * quantizer against the reference Q8_0 quantizer (quants, scale, init = -offset * sum), and the
+ * dot products of full and partial panels for 1..8 tokens against reference dots of the original
+ * rows; the outputs of missing rows must stay untouched. */
+static void test_panel_kernels(void) {
+    static kernel_entry table[GGML_TYPE_COUNT];
+    const int64_t nblocks[] = {1, 7, 33};
+    const int64_t max_n = 33 * 256;
+    const int PR = KERNEL_PANEL_ROWS, MT = KERNEL_PANEL_MAX_NT;
+    float *xf = malloc(sizeof(float) * (size_t)(MT * max_n)), *tw = malloc(sizeof(float) * (size_t)max_n);
+    float *tx = malloc(sizeof(float) * (size_t)max_n);
+    uint8_t *wq = malloc((size_t)max_n * 2 * (size_t)PR), *panel = malloc((size_t)max_n * 2 * (size_t)PR);
+    if (!xf || !tw || !tx || !wq || !panel) abort();
+    uint8_t *xq = malloc((size_t)max_n * 2 * (size_t)MT), *ref = malloc((size_t)max_n * 2);
+    float out[KERNEL_PANEL_MAX_NT * KERNEL_PANEL_ROWS];
+    for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
+        if (!kernels_build_table((kernel_isa)isa, table)) continue;
+        int n_checked = 0;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const uint32_t type = types[ti];
+            const kernel_panel *kp = &table[type].panel;
+            if (!kp->dot) continue;
+            const int offset = type == GGML_TYPE_Q4_0 ? 8 : type == GGML_TYPE_Q5_0 ? 16 : 128;
+            const uint32_t ref_act = quant_vec_dot_type(type);
+            const int64_t bsz = ggml_type_get(type)->block_size;
+            for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0]; bi++) {
+                const int64_t n = nblocks[bi] * bsz, nb = n / 32;
+                const size_t rb = (size_t)ggml_row_bytes(type, n);
+                const size_t xs = kernels_act_row_bytes(kp->act_type, n);
+                for (int t = 0; t < MT; t++) {
+                    for (int64_t i = 0; i < n; i++) xf[t * n + i] = rand_value();
+                    if (t == 2) memset(xf + t * n, 0, sizeof(float) * 32); /* an all-zero block */
+                    uint8_t *a = xq + (size_t)t * xs;
+                    kp->quantize(xf + t * n, a, n);
+                    quant_quantize_row(ref_act, xf + t * n, ref, n, NULL);
+                    int bad = 0;
+                    if (ref_act == GGML_TYPE_Q8_0) {
+                        for (int64_t b = 0; b < nb; b++) {
+                            const block_q8_0 *y = (const block_q8_0 *)ref + b;
+                            float d;
+                            int32_t init, sum = 0;
+                            memcpy(&d, a + n + 4 * b, 4);
+                            memcpy(&init, a + n + 4 * nb + 4 * b, 4);
+                            for (int j = 0; j < 32; j++) sum += y->qs[j];
+                            bad += memcmp(a + 32 * b, y->qs, 32) != 0 || d != kw_f16_to_f32(y->d) || init != -offset * sum;
+                        }
+                    } else { /* Q8_K: quants, float scale per 256, int16 sums per 32 */
+                        for (int64_t b = 0; b < n / 256; b++) {
+                            const block_q8_K *y = (const block_q8_K *)ref + b;
+                            float d;
+                            memcpy(&d, a + n + 4 * b, 4);
+                            bad += memcmp(a + 256 * b, y->qs, 256) != 0 || d != y->d;
+                            for (int j = 0; j < 8; j++) {
+                                int16_t s2;
+                                memcpy(&s2, a + n + 4 * (n / 256) + 2 * (8 * b + j), 2);
+                                bad += s2 != y->bsums[2 * j] + y->bsums[2 * j + 1];
+                            }
+                        }
+                    }
+                    CHECK(bad == 0, "ISA %s panel quantizer for %s (n %lld, row %d): %d blocks differ from %s",
+                          isa_names[isa], ggml_type_get(type)->name, (long long)n, t, bad, ggml_type_get(ref_act)->name);
+                }
+                const int nrs[] = {PR, 5, 1};
+                for (int ri = 0; ri < 3; ri++) {
+                    const int nr = nrs[ri];
+                    for (int r = 0; r < nr; r++) {
+                        for (int64_t i = 0; i < n; i++) tw[i] = rand_value() * 0.05f;
+                        quant_quantize_row(type, tw, wq + (size_t)r * rb, n, NULL);
+                    }
+                    kp->repack(wq, rb, nr, n, panel);
+                    int row_bad = 0;
+                    for (int r = 0; r < nr; r++) {
+                        quant_dequantize_row(type, wq + (size_t)r * rb, tw, n);
+                        kp->row(panel, r, n, tx);
+                        row_bad += memcmp(tw, tx, sizeof(float) * (size_t)n) != 0;
+                    }
+                    CHECK(row_bad == 0, "ISA %s panel %s (n %lld, %d rows): rows read back from the panel equal the "
+                          "file rows dequantized (%d differ)", isa_names[isa], ggml_type_get(type)->name, (long long)n,
+                          nr, row_bad);
+                    const int nts[] = {1, 2, 3, 5, 8};
+                    for (int ni = 0; ni < 5; ni++) {
+                        const int nt = nts[ni];
+                        for (int i = 0; i < MT * PR; i++) out[i] = 12345.0f;
+                        kp->dot(n, panel, xq, xs, nt, out, (size_t)PR, nr);
+                        int bad = 0, stray = 0;
+                        for (int t = 0; t < MT; t++) {
+                            quant_quantize_row(ref_act, xf + t * n, ref, n, NULL);
+                            for (int r = 0; r < PR; r++) {
+                                const float got = out[t * PR + r];
+                                if (t >= nt || r >= nr) {
+                                    stray += got != 12345.0f;
+                                    continue;
+                                }
+                                const void *wr = wq + (size_t)r * rb;
+                                const float want = ref_dot(type, ref_act, wr, ref, n);
+                                const double tol = KERNEL_REL_TOL * magnitude(type, ref_act, wr, ref, n, tw, tx) + 1e-30;
+                                if (fabs((double)got - want) > tol && bad++ < 2)
+                                    printf("    %s row %d token %d: %.9g vs %.9g\n", ggml_type_get(type)->name, r, t, got, want);
+                                n_checked++;
+                            }
+                        }
+                        CHECK(bad == 0 && stray == 0,
+                              "ISA %s panel %s (n %lld, %d rows, %d tokens): %d outputs off the reference, %d written "
+                              "outside the tile", isa_names[isa], ggml_type_get(type)->name, (long long)n, nr, nt, bad, stray);
+                    }
+                }
+            }
+        }
+        if (n_checked) printf("  kernels: ISA %s: %d panel dot products checked\n", isa_names[isa], n_checked);
+    }
+    free(xf), free(tw), free(tx), free(wq), free(panel), free(xq), free(ref);
+}
+
+/* The attention kernels of the chosen ISA against the reference ones: head sizes with and without
+ * a tail, runs of 1..9 positions, rows further apart than a head. */
+static void test_attn_kernels(void) {
+    kernel_attn ref;
+    kernels_fill_attn_ref(&ref);
+    const kernel_attn *ka = kernels_attn();
+    const int ns[] = {64, 128, 80, 13, 7};
+    const size_t stride = 300;
+    float *k = malloc(sizeof(float) * stride * 9), q[128], s1[9], s2[9], o1[128], o2[128];
+    for (size_t i = 0; i < stride * 9; i++) k[i] = rand_value();
+    for (int i = 0; i < 128; i++) q[i] = rand_value();
+    int bad = 0, checked = 0;
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+        for (int np = 1; np <= 9; np++) {
+            ref.qk(q, k, stride, ns[ni], np, s1);
+            ka->qk(q, k, stride, ns[ni], np, s2);
+            for (int p = 0; p < np; p++) {
+                double mag = 0;
+                for (int i = 0; i < ns[ni]; i++) mag += fabs((double)q[i] * k[(size_t)p * stride + i]);
+                bad += fabs((double)s1[p] - s2[p]) > KERNEL_REL_TOL * mag, checked++;
+            }
+            for (int p = 0; p < np; p++) s1[p] = fabsf(rand_value());
+            for (int i = 0; i < ns[ni]; i++) o1[i] = o2[i] = q[i];
+            ref.av(s1, k, stride, ns[ni], np, o1);
+            ka->av(s1, k, stride, ns[ni], np, o2);
+            for (int i = 0; i < ns[ni]; i++) {
+                double mag = fabs(q[i]);
+                for (int p = 0; p < np; p++) mag += fabs((double)s1[p] * k[(size_t)p * stride + i]);
+                bad += fabs((double)o1[i] - o2[i]) > KERNEL_REL_TOL * mag, checked++;
+            }
+        }
+    }
+    CHECK(bad == 0, "attention kernels (%s) match the reference: %d of %d values off", kernels_isa_name(), bad, checked);
+    free(k);
+}
+
 /* op_matmul with the best ISA against reference dots element by element. */
-static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_in, int64_t n_tok) {
+static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_in, int64_t n_tok, bool pack) {
     const kernel_entry *k = kernels_get(type);
     const size_t rb = (size_t)ggml_row_bytes(type, n_in);
     uint8_t *w = malloc(rb * (size_t)n_out);
@@ -155,6 +305,11 @@ static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_
     scr.act_cap = op_matmul_scratch_bytes(n_tok, n_in);
     scr.act = malloc(scr.act_cap);
     kw_weight wt = {.name = "w", .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .data = w};
+    void *panel = NULL;
+    if (pack && op_weight_panel_bytes(&wt)) {
+        panel = kw_malloc_aligned(op_weight_panel_bytes(&wt), "test panel");
+        op_weight_repack(pool, &wt, panel);
+    }
     op_matmul(pool, out, &wt, x, n_tok, &scr, false);
     op_matmul(pool, out2, &wt, x, n_tok, &scr, true); /* reuses the quantized input */
     int bad = 0, bad2 = 0;
@@ -173,32 +328,42 @@ static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_
             if (out2[t * n_out + r] != got) bad2++;
         }
     }
-    CHECK(bad == 0, "matmul %s (%lld rows, %lld tokens, %s kernels): all %lld outputs match the reference (%d differ)",
-          ggml_type_get(type)->name, (long long)n_out, (long long)n_tok, k->isa, (long long)(n_out * n_tok), bad);
+    CHECK(bad == 0, "matmul %s (%lld rows, %lld tokens, %s kernels%s): all %lld outputs match the reference (%d differ)",
+          ggml_type_get(type)->name, (long long)n_out, (long long)n_tok, k->isa, panel ? ", panels" : "",
+          (long long)(n_out * n_tok), bad);
     CHECK(bad2 == 0, "matmul %s: reusing the quantized input gives identical outputs (%d differ)",
           ggml_type_get(type)->name, bad2);
     /* a scratch too small for all tokens: processed in chunks, same results */
-    scr.act_cap = kernels_act_row_bytes(k->act_type, n_in) * 2;
+    scr.act_cap = kernels_act_row_bytes(panel ? k->panel.act_type : k->act_type, n_in) * 2;
     op_matmul(pool, out2, &wt, x, n_tok, &scr, false);
     bad2 = 0;
     for (int64_t i = 0; i < n_out * n_tok; i++) bad2 += out2[i] != out[i];
     CHECK(bad2 == 0, "matmul %s with a 2-token scratch matches the full one (%d differ)", ggml_type_get(type)->name, bad2);
     free(w), free(row), free(x), free(out), free(out2), free(xq), free(scr.act), free(tw), free(tx);
+    kw_free_aligned(panel);
 }
 
 static void test_matmul(void) {
     kw_pool *pool = NULL;
     CHECK(kw_pool_create(3, &pool) == KW_OK, "a 3-thread pool starts");
     printf("  kernels: op_matmul uses ISA %s\n", kernels_isa_name());
-    check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 1);
-    check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 7);
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) check_matmul(pool, types[ti], 67, 512, 6);
-    check_matmul(pool, GGML_TYPE_F16, 4097, 96, 5);
+    check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 1, false);
+    check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 7, false);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) check_matmul(pool, types[ti], 67, 512, 6, false);
+    check_matmul(pool, GGML_TYPE_F16, 4097, 96, 5, false);
+    /* repacked weights (where this CPU's kernels have panels): 4097 = 256 panels + 1 row */
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        if (!kernels_get(types[ti])->panel.dot) continue;
+        check_matmul(pool, types[ti], 4097, 256, 1, true);
+        check_matmul(pool, types[ti], 67, 512, 19, true);
+    }
     kw_pool_free(pool);
 }
 
 int main(void) {
     RUN_TEST(test_dot_kernels);
+    RUN_TEST(test_panel_kernels);
+    RUN_TEST(test_attn_kernels);
     RUN_TEST(test_matmul);
     return test_report();
 }

@@ -19,6 +19,8 @@
 #endif
 
 static kernel_entry best[GGML_TYPE_COUNT];
+static kernel_attn best_attn;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const char *best_name = "ref";
 
 static bool cpu_has(kernel_isa isa) {
@@ -55,14 +57,21 @@ bool kernels_build_table(kernel_isa isa, kernel_entry *table) {
 
 static void choose(void) {
     static const char *names[KERNEL_ISA_COUNT] = {"ref", "avx2", "avx512", "neon"};
+    kernels_fill_attn_ref(&best_attn);
     for (int isa = KERNEL_ISA_COUNT - 1; isa >= 0; isa--)
         if (kernels_build_table((kernel_isa)isa, best)) {
             best_name = names[isa];
+#if defined(__x86_64__)
+            if (isa == KERNEL_ISA_AVX2 || isa == KERNEL_ISA_AVX512) kernels_fill_attn_avx2(&best_attn);
+#endif
             return;
         }
 }
 
-static pthread_once_t once = PTHREAD_ONCE_INIT;
+const kernel_attn *kernels_attn(void) {
+    pthread_once(&once, choose);
+    return &best_attn;
+}
 
 const kernel_entry *kernels_get(uint32_t type) {
     pthread_once(&once, choose);
@@ -76,5 +85,8 @@ const char *kernels_isa_name(void) {
 
 size_t kernels_act_row_bytes(uint32_t act_type, int64_t n) {
     if (act_type == GGML_TYPE_F32) return sizeof(float) * (size_t)n;
+    if (act_type == KERNEL_ACT_PANEL_Q4_0 || act_type == KERNEL_ACT_PANEL_Q8_0 || act_type == KERNEL_ACT_PANEL_Q5_0)
+        return ((size_t)n + 8 * (size_t)(n / 32) + 63) / 64 * 64;
+    if (act_type == KERNEL_ACT_PANEL_Q8_K) return ((size_t)n + 4 * (size_t)(n / 256) + 2 * (size_t)(n / 32) + 63) / 64 * 64;
     return (size_t)ggml_row_bytes(act_type, n);
 }

@@ -25,14 +25,75 @@ typedef void (*kernel_dot_fn)(int64_t n, const void *w, const void *x, size_t x_
 /* Converts n floats into one activation row of the paired format (n a multiple of its block). */
 typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
 
+/* ---- panels: weights repacked at load time, KERNEL_PANEL_ROWS rows interleaved ----
+ * A panel holds the same blocks as KERNEL_PANEL_ROWS consecutive rows (same byte count), laid out
+ * so one vector load brings the same 4 values of every row: a kernel multiplies it with one
+ * token's 4 activation bytes broadcast, and so reuses each weight vector across a tile of tokens
+ * and each activation load across the panel's rows. The last panel of a matrix is padded with
+ * zero rows. A panel has the same bytes as its rows, except for k-quants, whose scales are
+ * stored unpacked (Q4_K: 2368 instead of 2304 bytes per 256 values). Panel kernels pair with their own activation formats (KERNEL_ACT_*, below). */
+#define KERNEL_PANEL_ROWS 16
+/* Tokens a panel kernel takes per call. */
+#define KERNEL_PANEL_MAX_NT 8
+
+/* Panel activation formats (act_type values beyond the ggml types): per row of n values, n int8
+ * quants (the Q8_0 quants of each 32-value block, as the reference quantizer makes them), then
+ * n/32 floats d (the Q8_0 block scale, f16-rounded), then n/32 int32 "init" = -offset * sum of the
+ * block's quants, the weight type's unsigned offset (Q4_0: 8, Q5_0: 16, Q8_0: 128) taken out in advance.
+ * The row is padded to a multiple of 64 bytes. */
+#define KERNEL_ACT_PANEL_Q4_0 0x100u
+#define KERNEL_ACT_PANEL_Q8_0 0x101u
+#define KERNEL_ACT_PANEL_Q5_0 0x103u /* as Q4_0's, offset 16 */
+/* For k-quant panels: n int8 quants and n/256 float scales exactly as quant_quantize_row_q8_K
+ * makes them, then n/32 int16 sums of each 32 quants; padded to a multiple of 64 bytes. */
+#define KERNEL_ACT_PANEL_Q8_K 0x102u
+
+/* Bytes of one panel (KERNEL_PANEL_ROWS rows of n values) in p's layout. */
+#define KERNEL_PANEL_BYTES(p, n) ((size_t)((n) / (p)->block) * (p)->block_bytes)
+
+/* Repacks rows [0, nr) (nr <= KERNEL_PANEL_ROWS, rows row_bytes apart) of n values into one panel;
+ * rows nr.. of the panel are zero. */
+typedef void (*kernel_repack_fn)(const void *rows, size_t row_bytes, int nr, int64_t n, void *panel);
+/* out[t * out_stride + r] = row r of the panel · activation row t, for t < nt (1..8), r < nr. */
+typedef void (*kernel_panel_fn)(int64_t n, const void *panel, const void *x, size_t x_stride, int nt, float *out,
+                                size_t out_stride, int nr);
+
+/* Dequantizes row r (< KERNEL_PANEL_ROWS) of a panel of n values into out. */
+typedef void (*kernel_panel_row_fn)(const void *panel, int r, int64_t n, float *out);
+
+typedef struct kernel_panel {
+    uint32_t block;              /* values per block of the layout */
+    uint32_t block_bytes;        /* bytes of one block of all KERNEL_PANEL_ROWS rows */
+    uint32_t act_type;           /* a KERNEL_ACT_PANEL_* format */
+    kernel_quantize_fn quantize; /* float -> act_type */
+    kernel_repack_fn repack;
+    kernel_panel_row_fn row;
+    kernel_panel_fn dot; /* NULL: no panel layout for this type on this ISA */
+} kernel_panel;
+
 typedef struct kernel_entry {
     uint32_t act_type;           /* activation format: GGML_TYPE_Q8_0/Q8_1/Q8_K, or F32 (float) */
     kernel_quantize_fn quantize; /* float -> act_type; NULL when act_type is F32 */
     kernel_dot_fn dot;           /* NULL: the type cannot be multiplied */
     const char *isa;             /* which table the dot kernel came from ("ref", "avx2", ...) */
+    kernel_panel panel;          /* repacked-weight kernels (only where they pay) */
 } kernel_entry;
 
 typedef enum kernel_isa { KERNEL_ISA_REF, KERNEL_ISA_AVX2, KERNEL_ISA_AVX512, KERNEL_ISA_NEON, KERNEL_ISA_COUNT } kernel_isa;
+
+/* Float kernels of attention over the KV cache (keys/values of one head, rows `stride` floats
+ * apart). av adds into out (the caller zeroes it). */
+typedef struct kernel_attn {
+    /* scores[p] = q · k_p, k_p = k + p * k_stride, n values each, p < np */
+    void (*qk)(const float *q, const float *k, size_t k_stride, int n, int np, float *scores);
+    /* out[i] += sum_p w[p] * v_p[i], v_p = v + p * v_stride, i < n */
+    void (*av)(const float *w, const float *v, size_t v_stride, int n, int np, float *out);
+} kernel_attn;
+
+/* The attention kernels of the ISA kernels_get uses. */
+const kernel_attn *kernels_attn(void);
+void kernels_fill_attn_ref(kernel_attn *a);
+void kernels_fill_attn_avx2(kernel_attn *a);
 
 /* The kernel for weight type `type` of the best ISA this CPU runs (KAIWU_ISA may lower it). */
 const kernel_entry *kernels_get(uint32_t type);
@@ -43,7 +104,7 @@ const char *kernels_isa_name(void);
  * false when this CPU (or build) cannot run that ISA. For tests comparing ISAs. */
 bool kernels_build_table(kernel_isa isa, kernel_entry *table);
 
-/* Bytes of one activation row of n values in the format act_type. */
+/* Bytes of one activation row of n values in the format act_type (ggml or KERNEL_ACT_PANEL_*). */
 size_t kernels_act_row_bytes(uint32_t act_type, int64_t n);
 
 /* Per-ISA fillers (each defined in its directory; a filler only sets the types it implements). */

@@ -64,3 +64,24 @@ void kernels_fill_ref(kernel_entry *t) {
         }
     }
 }
+
+/* ---------------------------------------------------------------- attention */
+
+static void qk_ref(const float *q, const float *k, size_t ks, int n, int np, float *scores) {
+    for (int p = 0; p < np; p++) {
+        const float *kp = k + (size_t)p * ks;
+        float s = 0;
+        for (int i = 0; i < n; i++) s += q[i] * kp[i];
+        scores[p] = s;
+    }
+}
+
+static void av_ref(const float *w, const float *v, size_t vs, int n, int np, float *out) {
+    for (int p = 0; p < np; p++)
+        for (int i = 0; i < n; i++) out[i] += w[p] * v[(size_t)p * vs + i];
+}
+
+void kernels_fill_attn_ref(kernel_attn *a) {
+    a->qk = qk_ref;
+    a->av = av_ref;
+}

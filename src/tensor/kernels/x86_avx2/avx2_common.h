@@ -54,6 +54,16 @@ AVX2_INLINE float avx2_hsum(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+/* roundf (half away from zero) of each lane, exactly: t = trunc(v); t +/- 1 when |v - t| >= 0.5. */
+AVX2_INLINE __m256 avx2_round_away(__m256 v) {
+    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
+    const __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
+    const __m256 step = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
+                                      _mm256_or_ps(sign, _mm256_set1_ps(1.0f)));
+    return _mm256_add_ps(t, step);
+}
+
 /* Defines the kernel_dot_fn `name` from an always-inline body fn(nb, w, x, x_stride, s, NT): the
  * 4-token form when nt == 4 (each weight block unpacked once for 4 tokens), else one token at a
  * time. */

@@ -102,16 +102,6 @@ AVX2_DOT_NT(dot_q8_0, q8_0_body, QK8_0)
 
 /* ---------------------------------------------------------------- activation quantizer */
 
-/* roundf (half away from zero) of each lane, exactly: t = trunc(v); t +/- 1 when |v - t| >= 0.5. */
-AVX2_INLINE __m256 round_away(__m256 v) {
-    const __m256 t = _mm256_round_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m256 sign = _mm256_and_ps(v, _mm256_set1_ps(-0.0f));
-    const __m256 frac = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), _mm256_sub_ps(v, t));
-    const __m256 step = _mm256_and_ps(_mm256_cmp_ps(frac, _mm256_set1_ps(0.5f), _CMP_GE_OQ),
-                                      _mm256_or_ps(sign, _mm256_set1_ps(1.0f)));
-    return _mm256_add_ps(t, step);
-}
-
 /* Byte for byte quant_quantize_row_q8_0 (d = amax / 127, q = roundf(x / d)), for finite x. */
 static void quantize_q8_0(const float *src, void *dst, int64_t n) {
     block_q8_0 *y = dst;
@@ -129,7 +119,7 @@ static void quantize_q8_0(const float *src, void *dst, int64_t n) {
         y[i].d = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
         __m256i r[4];
         for (int k = 0; k < 4; k++)
-            r[k] = _mm256_cvttps_epi32(round_away(_mm256_mul_ps(v[k], _mm256_set1_ps(id))));
+            r[k] = _mm256_cvttps_epi32(avx2_round_away(_mm256_mul_ps(v[k], _mm256_set1_ps(id))));
         /* pack 32 int32 -> 32 int8 in order (packs interleave 128-bit lanes: fix with a permute) */
         const __m256i a = _mm256_packs_epi32(r[0], r[1]), b = _mm256_packs_epi32(r[2], r[3]);
         __m256i q = _mm256_packs_epi16(a, b);

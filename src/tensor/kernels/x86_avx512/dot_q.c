@@ -97,7 +97,9 @@ AVX512_INLINE void q8_0_body(int64_t nb, const void *w, const uint8_t *x, size_t
 AVX2_DOT_NT(dot_q4_0, q4_0_body, QK4_0)
 AVX2_DOT_NT(dot_q8_0, q8_0_body, QK8_0)
 
+void kernels_fill_avx512_panels(kernel_entry *t);
 void kernels_fill_avx512(kernel_entry *t) {
+    kernels_fill_avx512_panels(t);
     t[GGML_TYPE_Q4_0].dot = dot_q4_0;
     t[GGML_TYPE_Q8_0].dot = dot_q8_0;
     t[GGML_TYPE_Q4_0].isa = t[GGML_TYPE_Q8_0].isa = "avx512";
