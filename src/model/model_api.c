@@ -57,6 +57,10 @@ size_t kw_model_describe(const kw_model *m, char *buf, size_t cap) {
         e += snprintf(extra + e, sizeof extra - (size_t)e,
                       "sliding window     %d tokens on %d of %d layers (local RoPE base %g)\n", hp->n_swa,
                       n_swa_layers, hp->n_layer, hp->rope_base_swa);
+    if (m->rope_long.data)
+        e += snprintf(extra + e, sizeof extra - (size_t)e,
+                      "LongRoPE           long factors above a context of %d, else short; attn factor %g\n",
+                      hp->rope_orig_ctx, hp->rope_attn_factor);
     if (hp->rope_freq_scale != 1.0f)
         e += snprintf(extra + e, sizeof extra - (size_t)e, "RoPE scaling       linear, factor %g\n",
                       1.0 / hp->rope_freq_scale);

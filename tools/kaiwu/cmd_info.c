@@ -127,9 +127,7 @@ static void print_model(const kw_model *m) {
     printf("  kaiwu family:  %s\n", kw_model_family(m));
     const char *name = kw_model_name(m);
     if (name && name[0]) printf("  name:          %s\n", name);
-    printf("  context (train): %d\n", kw_model_n_ctx_train(m));
-    printf("  embedding:     %d, layers %d, heads %d (kv %d), head dim %d, ffn %d\n", kw_model_n_embd(m),
-           kw_model_n_layer(m), kw_model_n_head(m), kw_model_n_head_kv(m), kw_model_head_dim(m), kw_model_n_ff(m));
+    /* hyperparameters: kw_model_describe gives them all, one per line */
     size_t cap = 4096;
     char *desc = malloc(cap);
     size_t want = desc ? kw_model_describe(m, desc, cap) : 0;
