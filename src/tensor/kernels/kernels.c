@@ -62,7 +62,10 @@ static void choose(void) {
         if (kernels_build_table((kernel_isa)isa, best)) {
             best_name = names[isa];
 #if defined(__x86_64__)
-            if (isa == KERNEL_ISA_AVX2 || isa == KERNEL_ISA_AVX512) kernels_fill_attn_avx2(&best_attn);
+            if (isa == KERNEL_ISA_AVX2 || isa == KERNEL_ISA_AVX512) {
+                kernels_fill_attn_avx2(&best_attn);
+                kernels_fill_vec_avx2(&best_attn);
+            }
 #endif
             return;
         }

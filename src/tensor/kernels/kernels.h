@@ -88,12 +88,24 @@ typedef struct kernel_attn {
     void (*qk)(const float *q, const float *k, size_t k_stride, int n, int np, float *scores);
     /* out[i] += sum_p w[p] * v_p[i], v_p = v + p * v_stride, i < n */
     void (*av)(const float *w, const float *v, size_t v_stride, int n, int np, float *out);
+    /* x[i] = exp(x[i] * scale - max(x * scale)) / sum, over n values (softmax of scaled scores;
+     * the sum is accumulated in double by the reference, in float lanes by SIMD versions) */
+    void (*softmax)(float *x, int n, float scale);
+    /* ---- elementwise kernels of the forward pass (not attention-specific, share the table) */
+    /* gate[i] = SiLU(gate[i]) * up[i] */
+    void (*swiglu)(float *gate, const float *up, int64_t n);
+    /* y = x / sqrt(mean(x²) + eps) * g (g may be NULL); squares summed in double */
+    void (*rmsnorm)(float *y, const float *x, const float *g, int64_t n, float eps);
+    /* y[i] += x[i] * s (the product rounded to float before the add, as the scalar loop does) */
+    void (*add_scaled)(float *y, const float *x, float s, int64_t n);
 } kernel_attn;
 
 /* The attention kernels of the ISA kernels_get uses. */
 const kernel_attn *kernels_attn(void);
 void kernels_fill_attn_ref(kernel_attn *a);
 void kernels_fill_attn_avx2(kernel_attn *a);
+/* The softmax and elementwise entries of kernel_attn (x86_avx2/vec.c). */
+void kernels_fill_vec_avx2(kernel_attn *a);
 
 /* The kernel for weight type `type` of the best ISA this CPU runs (KAIWU_ISA may lower it). */
 const kernel_entry *kernels_get(uint32_t type);
