@@ -185,6 +185,14 @@ static void test_panel_kernels(void) {
                             for (int j = 0; j < 32; j++) sum += y->qs[j];
                             bad += memcmp(a + 32 * b, y->qs, 32) != 0 || d != kw_f16_to_f32(y->d) || init != -offset * sum;
                         }
+                    } else if (kp->act_type == KERNEL_ACT_PANEL_Q8_K16) { /* int16 sums per 16 */
+                        for (int64_t b = 0; b < n / 256; b++) {
+                            const block_q8_K *y = (const block_q8_K *)ref + b;
+                            float d;
+                            memcpy(&d, a + n + 4 * b, 4);
+                            bad += memcmp(a + 256 * b, y->qs, 256) != 0 || d != y->d ||
+                                   memcmp(a + n + 4 * (n / 256) + 32 * b, y->bsums, 32) != 0;
+                        }
                     } else { /* Q8_K: quants, float scale per 256, int16 sums per 32 */
                         for (int64_t b = 0; b < n / 256; b++) {
                             const block_q8_K *y = (const block_q8_K *)ref + b;

@@ -47,6 +47,8 @@ typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
 /* For k-quant panels: n int8 quants and n/256 float scales exactly as quant_quantize_row_q8_K
  * makes them, then n/32 int16 sums of each 32 quants; padded to a multiple of 64 bytes. */
 #define KERNEL_ACT_PANEL_Q8_K 0x102u
+/* As KERNEL_ACT_PANEL_Q8_K but with n/16 int16 sums of each 16 quants (the Q8_K bsums; Q6_K panels). */
+#define KERNEL_ACT_PANEL_Q8_K16 0x104u
 
 /* Bytes of one panel (KERNEL_PANEL_ROWS rows of n values) in p's layout. */
 #define KERNEL_PANEL_BYTES(p, n) ((size_t)((n) / (p)->block) * (p)->block_bytes)
