@@ -72,21 +72,13 @@ static void attend_one(const attn_task *a, int32_t t, int32_t h, float *scores) 
         ka->qk(q, a->kv->k + (int64_t)slot * k_stride + (int64_t)g * hd, (size_t)k_stride, hd, cnt, scores + (p - lo));
         p += cnt;
     }
-    float max = -INFINITY;
-    for (int32_t p = lo; p <= pos; p++) {
-        float s = scores[p - lo] * hp->attn_scale;
-        if (hp->attn_softcap > 0) s = hp->attn_softcap * tanhf(s / hp->attn_softcap);
-        scores[p - lo] = s;
-        if (s > max) max = s;
+    if (hp->attn_softcap > 0) {
+        for (int32_t p = lo; p <= pos; p++)
+            scores[p - lo] = hp->attn_softcap * tanhf(scores[p - lo] * hp->attn_scale / hp->attn_softcap);
+        op_softmax(scores, pos - lo + 1, 1.0f);
+    } else {
+        op_softmax(scores, pos - lo + 1, hp->attn_scale);
     }
-    double sum = 0;
-    for (int32_t p = lo; p <= pos; p++) {
-        float e = expf(scores[p - lo] - max);
-        scores[p - lo] = e;
-        sum += e;
-    }
-    const float inv = (float)(1.0 / sum);
-    for (int32_t p = lo; p <= pos; p++) scores[p - lo] *= inv;
     float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)h * hdv;
     memset(out, 0, sizeof(float) * (size_t)hdv);
     for (int32_t p = lo; p <= pos;) {
@@ -176,7 +168,7 @@ static void attention_block(kw_context *ctx, int il, int32_t n, int32_t p0, floa
     if (ly->bo.data) op_add_bias(ctx->h, vec(&ly->bo, tmp), n, E);
     if (d->post_attn_norm) norm_rows(ctx->h, ctx->h, &ly->post_attn_norm, n, E, hp->norm_eps, tmp);
     /* residual */
-    for (int64_t i = 0; i < (int64_t)n * E; i++) ctx->x[i] += ctx->h[i] * hp->residual_scale;
+    op_add_scaled(ctx->x, ctx->h, hp->residual_scale, (int64_t)n * E);
 }
 
 static void ffn_block(kw_context *ctx, int il, int32_t n, float *tmp) {
@@ -205,7 +197,7 @@ static void ffn_block(kw_context *ctx, int il, int32_t n, float *tmp) {
         op_swiglu(ctx->ff, ctx->ff2, (int64_t)n * F);
     matmul(ctx, ctx->h, &ly->w_down, ctx->ff, n);
     if (d->post_ffn_norm) norm_rows(ctx->h, ctx->h, &ly->post_ffn_norm, n, E, hp->norm_eps, tmp);
-    for (int64_t i = 0; i < (int64_t)n * E; i++) ctx->x[i] += ctx->h[i] * hp->residual_scale;
+    op_add_scaled(ctx->x, ctx->h, hp->residual_scale, (int64_t)n * E);
 }
 
 /* ---------------------------------------------------------------- the pass */

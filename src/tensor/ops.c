@@ -215,19 +215,17 @@ void op_weight_row(float *out, const kw_weight *w, int64_t row) {
 /* ---------------------------------------------------------------- elementwise */
 
 void op_rmsnorm(float *y, const float *x, const float *g, int64_t n, float eps) {
-    double sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
-    float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
-    if (g)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * g[i];
-    else
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+    kernels_attn()->rmsnorm(y, x, g, n, eps);
 }
 
 void op_add_bias(float *y, const float *b, int64_t n_tok, int64_t n) {
-    for (int64_t t = 0; t < n_tok; t++)
-        for (int64_t i = 0; i < n; i++) y[t * n + i] += b[i];
+    const kernel_attn *k = kernels_attn();
+    for (int64_t t = 0; t < n_tok; t++) k->add_scaled(y + t * n, b, 1.0f, n);
 }
+
+void op_add_scaled(float *y, const float *x, float s, int64_t n) { kernels_attn()->add_scaled(y, x, s, n); }
+
+void op_softmax(float *x, int n, float scale) { kernels_attn()->softmax(x, n, scale); }
 
 void op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t pos, const rope_params *p) {
     const float theta_scale = powf(p->base, -2.0f / (float)p->n_rot);
@@ -249,12 +247,7 @@ void op_rope(float *x, int32_t n_head, int32_t head_dim, int32_t pos, const rope
     }
 }
 
-void op_swiglu(float *gate, const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float g = gate[i];
-        gate[i] = g / (1.0f + expf(-g)) * up[i];
-    }
-}
+void op_swiglu(float *gate, const float *up, int64_t n) { kernels_attn()->swiglu(gate, up, n); }
 
 void op_geglu_tanh(float *gate, const float *up, int64_t n) {
     const float sqrt_2_over_pi = 0.79788456080286535588f;

@@ -59,6 +59,10 @@ void op_weight_row(float *out, const kw_weight *w, int64_t row);
 void op_rmsnorm(float *y, const float *x, const float *g, int64_t n, float eps);
 /* y += b over n_tok rows of n values. */
 void op_add_bias(float *y, const float *b, int64_t n_tok, int64_t n);
+/* y[i] += x[i] * s over n values. */
+void op_add_scaled(float *y, const float *x, float s, int64_t n);
+/* x = softmax(x * scale) over n values (sum in double for the reference kernels). */
+void op_softmax(float *x, int n, float scale);
 
 typedef struct rope_params {
     int32_t n_rot;       /* rotated dims per head (<= head_dim) */

@@ -185,6 +185,14 @@ static void test_panel_kernels(void) {
                             for (int j = 0; j < 32; j++) sum += y->qs[j];
                             bad += memcmp(a + 32 * b, y->qs, 32) != 0 || d != kw_f16_to_f32(y->d) || init != -offset * sum;
                         }
+                    } else if (kp->act_type == KERNEL_ACT_PANEL_Q8_K16) { /* int16 sums per 16 */
+                        for (int64_t b = 0; b < n / 256; b++) {
+                            const block_q8_K *y = (const block_q8_K *)ref + b;
+                            float d;
+                            memcpy(&d, a + n + 4 * b, 4);
+                            bad += memcmp(a + 256 * b, y->qs, 256) != 0 || d != y->d ||
+                                   memcmp(a + n + 4 * (n / 256) + 32 * b, y->bsums, 32) != 0;
+                        }
                     } else { /* Q8_K: quants, float scale per 256, int16 sums per 32 */
                         for (int64_t b = 0; b < n / 256; b++) {
                             const block_q8_K *y = (const block_q8_K *)ref + b;
@@ -288,6 +296,56 @@ static void test_attn_kernels(void) {
     free(k);
 }
 
+/* The softmax and elementwise kernels of the chosen ISA against the reference ones (which use
+ * expf): SiLU over the whole range where exp neither overflows nor underflows, and the extremes;
+ * softmax of scores that span the underflow edge; RMSNorm and the scaled add with tails. */
+static void test_vec_kernels(void) {
+    kernel_attn ref;
+    kernels_fill_attn_ref(&ref);
+    const kernel_attn *ka = kernels_attn();
+    enum { N = 4099 };
+    float *g1 = malloc(sizeof(float) * N), *g2 = malloc(sizeof(float) * N), *up = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) g1[i] = g2[i] = -85.0f + 170.0f * (float)i / (N - 1), up[i] = 1.0f;
+    g1[0] = g2[0] = -200.0f, g1[1] = g2[1] = 150.0f, g1[2] = g2[2] = 0.0f;
+    ref.swiglu(g1, up, N);
+    ka->swiglu(g2, up, N);
+    double worst = 0;
+    for (int i = 3; i < N; i++) {
+        double e = fabs((double)g1[i] - g2[i]) / (fabs((double)g1[i]) + 1e-30);
+        if (e > worst) worst = e;
+    }
+    CHECK(worst < 1e-6, "SwiGLU (%s) within 1e-6 relative of expf's: worst %.3g", kernels_isa_name(), worst);
+    CHECK(fabsf(g2[0]) < 1e-30f && g2[1] == 150.0f && g2[2] == 0.0f,
+          "SwiGLU extremes: silu(-200) = %g (~0), silu(150) = %g (150), silu(0) = %g", g2[0], g2[1], g2[2]);
+    for (int n = 1; n <= 70; n += 23) {
+        for (int i = 0; i < n; i++) g1[i] = g2[i] = rand_value() * 300.0f;
+        ref.softmax(g1, n, 0.5f);
+        ka->softmax(g2, n, 0.5f);
+        int bad = 0;
+        double sum = 0;
+        for (int i = 0; i < n; i++) bad += fabs((double)g1[i] - g2[i]) > 1e-6 * g1[i] + 1e-38, sum += g2[i];
+        CHECK(bad == 0 && fabs(sum - 1) < 1e-5, "softmax of %d scores (%s): %d off, sum %.7f", n, kernels_isa_name(), bad,
+              sum);
+    }
+    for (int n = 5; n <= 900; n += 179) {
+        for (int i = 0; i < n; i++) g1[i] = rand_value() * 3, up[i] = rand_value();
+        float *y1 = g2, *y2 = g2 + 1000;
+        ref.rmsnorm(y1, g1, up, n, 1e-6f);
+        ka->rmsnorm(y2, g1, up, n, 1e-6f);
+        int bad = 0;
+        for (int i = 0; i < n; i++) bad += fabsf(y1[i] - y2[i]) > 1e-6f * fabsf(y1[i]) + 1e-30f;
+        ka->rmsnorm(y2, g1, NULL, n, 1e-6f);
+        ref.rmsnorm(y1, g1, NULL, n, 1e-6f);
+        for (int i = 0; i < n; i++) bad += fabsf(y1[i] - y2[i]) > 1e-6f * fabsf(y1[i]) + 1e-30f;
+        for (int i = 0; i < n; i++) y1[i] = y2[i] = g1[i];
+        ref.add_scaled(y1, up, 0.3f, n);
+        ka->add_scaled(y2, up, 0.3f, n);
+        for (int i = 0; i < n; i++) bad += y1[i] != y2[i];
+        CHECK(bad == 0, "RMSNorm and scaled add of %d values (%s) match the reference: %d off", n, kernels_isa_name(), bad);
+    }
+    free(g1), free(g2), free(up);
+}
+
 /* op_matmul with the best ISA against reference dots element by element. */
 static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_in, int64_t n_tok, bool pack) {
     const kernel_entry *k = kernels_get(type);
@@ -364,6 +422,7 @@ int main(void) {
     RUN_TEST(test_dot_kernels);
     RUN_TEST(test_panel_kernels);
     RUN_TEST(test_attn_kernels);
+    RUN_TEST(test_vec_kernels);
     RUN_TEST(test_matmul);
     return test_report();
 }

@@ -62,7 +62,10 @@ static void choose(void) {
         if (kernels_build_table((kernel_isa)isa, best)) {
             best_name = names[isa];
 #if defined(__x86_64__)
-            if (isa == KERNEL_ISA_AVX2 || isa == KERNEL_ISA_AVX512) kernels_fill_attn_avx2(&best_attn);
+            if (isa == KERNEL_ISA_AVX2 || isa == KERNEL_ISA_AVX512) {
+                kernels_fill_attn_avx2(&best_attn);
+                kernels_fill_vec_avx2(&best_attn);
+            }
 #endif
             return;
         }
@@ -87,6 +90,7 @@ size_t kernels_act_row_bytes(uint32_t act_type, int64_t n) {
     if (act_type == GGML_TYPE_F32) return sizeof(float) * (size_t)n;
     if (act_type == KERNEL_ACT_PANEL_Q4_0 || act_type == KERNEL_ACT_PANEL_Q8_0 || act_type == KERNEL_ACT_PANEL_Q5_0)
         return ((size_t)n + 8 * (size_t)(n / 32) + 63) / 64 * 64;
+    if (act_type == KERNEL_ACT_PANEL_Q8_K16) return ((size_t)n + 4 * (size_t)(n / 256) + 2 * (size_t)(n / 16) + 63) / 64 * 64;
     if (act_type == KERNEL_ACT_PANEL_Q8_K) return ((size_t)n + 4 * (size_t)(n / 256) + 2 * (size_t)(n / 32) + 63) / 64 * 64;
     return (size_t)ggml_row_bytes(act_type, n);
 }

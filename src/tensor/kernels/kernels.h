@@ -47,6 +47,8 @@ typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
 /* For k-quant panels: n int8 quants and n/256 float scales exactly as quant_quantize_row_q8_K
  * makes them, then n/32 int16 sums of each 32 quants; padded to a multiple of 64 bytes. */
 #define KERNEL_ACT_PANEL_Q8_K 0x102u
+/* As KERNEL_ACT_PANEL_Q8_K but with n/16 int16 sums of each 16 quants (the Q8_K bsums; Q6_K panels). */
+#define KERNEL_ACT_PANEL_Q8_K16 0x104u
 
 /* Bytes of one panel (KERNEL_PANEL_ROWS rows of n values) in p's layout. */
 #define KERNEL_PANEL_BYTES(p, n) ((size_t)((n) / (p)->block) * (p)->block_bytes)
@@ -88,12 +90,24 @@ typedef struct kernel_attn {
     void (*qk)(const float *q, const float *k, size_t k_stride, int n, int np, float *scores);
     /* out[i] += sum_p w[p] * v_p[i], v_p = v + p * v_stride, i < n */
     void (*av)(const float *w, const float *v, size_t v_stride, int n, int np, float *out);
+    /* x[i] = exp(x[i] * scale - max(x * scale)) / sum, over n values (softmax of scaled scores;
+     * the sum is accumulated in double by the reference, in float lanes by SIMD versions) */
+    void (*softmax)(float *x, int n, float scale);
+    /* ---- elementwise kernels of the forward pass (not attention-specific, share the table) */
+    /* gate[i] = SiLU(gate[i]) * up[i] */
+    void (*swiglu)(float *gate, const float *up, int64_t n);
+    /* y = x / sqrt(mean(x²) + eps) * g (g may be NULL); squares summed in double */
+    void (*rmsnorm)(float *y, const float *x, const float *g, int64_t n, float eps);
+    /* y[i] += x[i] * s (the product rounded to float before the add, as the scalar loop does) */
+    void (*add_scaled)(float *y, const float *x, float s, int64_t n);
 } kernel_attn;
 
 /* The attention kernels of the ISA kernels_get uses. */
 const kernel_attn *kernels_attn(void);
 void kernels_fill_attn_ref(kernel_attn *a);
 void kernels_fill_attn_avx2(kernel_attn *a);
+/* The softmax and elementwise entries of kernel_attn (x86_avx2/vec.c). */
+void kernels_fill_vec_avx2(kernel_attn *a);
 
 /* The kernel for weight type `type` of the best ISA this CPU runs (KAIWU_ISA may lower it). */
 const kernel_entry *kernels_get(uint32_t type);

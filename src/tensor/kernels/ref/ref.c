@@ -5,6 +5,7 @@
 #include "tensor/kernels/kernels.h"
 #include "tensor/quants.h"
 
+#include <math.h>
 #include <stdint.h>
 
 static void dot_q8_ref(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride, int nt,
@@ -81,7 +82,49 @@ static void av_ref(const float *w, const float *v, size_t vs, int n, int np, flo
         for (int i = 0; i < n; i++) out[i] += w[p] * v[(size_t)p * vs + i];
 }
 
+static void softmax_ref(float *x, int n, float scale) {
+    float max = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        x[i] *= scale;
+        if (x[i] > max) max = x[i];
+    }
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    const float inv = (float)(1.0 / sum);
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+static void swiglu_ref(float *gate, const float *up, int64_t n) {
+    for (int64_t i = 0; i < n; i++) {
+        float g = gate[i];
+        gate[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+static void rmsnorm_ref(float *y, const float *x, const float *g, int64_t n, float eps) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
+    if (g)
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * g[i];
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+}
+
+static void add_scaled_ref(float *y, const float *x, float s, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] += x[i] * s;
+}
+
 void kernels_fill_attn_ref(kernel_attn *a) {
     a->qk = qk_ref;
     a->av = av_ref;
+    a->softmax = softmax_ref;
+    a->swiglu = swiglu_ref;
+    a->rmsnorm = rmsnorm_ref;
+    a->add_scaled = add_scaled_ref;
 }

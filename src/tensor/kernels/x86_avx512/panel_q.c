@@ -241,8 +241,10 @@ PANEL_FN(panel_q5_0, K_Q5_0)
 
 void kernels_fill_avx512_panels(kernel_entry *t);
 void kernels_fill_avx512_panels_k(kernel_entry *t);
+void kernels_fill_avx512_panels_q6k(kernel_entry *t);
 void kernels_fill_avx512_panels(kernel_entry *t) {
     kernels_fill_avx512_panels_k(t);
+    kernels_fill_avx512_panels_q6k(t);
     t[GGML_TYPE_Q4_0].panel = (kernel_panel){QK4_0, 18 * PR, KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
                                                 panel_q4_0};
     t[GGML_TYPE_Q5_0].panel = (kernel_panel){QK5_0, 22 * PR, KERNEL_ACT_PANEL_Q5_0, quantize_panel_q5_0, repack_q5_0, row_q5_0,
