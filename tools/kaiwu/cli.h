@@ -55,6 +55,38 @@ bool cli_parse_u64(const char *cmd, const char *opt, const char *s, uint64_t *ou
 bool cli_parse_float(const char *cmd, const char *opt, const char *s, float min, float max,
                      float *out);
 
+/* Table-driven options: each entry stores its parsed value at base + offset. */
+typedef enum cli_kind { CLI_STR, CLI_I32, CLI_F32, CLI_U64 } cli_kind;
+typedef struct cli_opt {
+    const char *name, *short_name; /* "--top-k", NULL */
+    cli_kind kind;
+    size_t offset;   /* of the field in the struct passed as base */
+    double min, max; /* range for CLI_I32 / CLI_F32 */
+} cli_opt;
+
+/* Tries argv[*i] against the n entries of table (see cli_opt_value for the accepted forms).
+ * Returns the index of the matched entry (its value stored, *i advanced past it), -1 when argv[*i]
+ * is none of them, -2 after printing a usage error (missing or bad value). */
+int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char **argv, int *i,
+                  void *base);
+
+/* The sampling options every generating command takes, stored into a kw_sampler_params:
+ * --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --presence-penalty
+ * --frequency-penalty --seed. CLI_SAMPLING_HELP is their help text. */
+extern const cli_opt cli_sampling_opts[];
+extern const int cli_n_sampling_opts;
+#define CLI_SAMPLING_HELP                                                                          \
+    "  --temp T                 temperature (default 0.8; 0 = greedy)\n"                           \
+    "  --top-k K                keep the K most likely tokens (default 40; 0 = off)\n"             \
+    "  --top-p P                nucleus sampling threshold (default 0.95; 1 = off)\n"              \
+    "  --min-p M                drop tokens below M x the best probability (default 0.05;\n"      \
+    "                           0 = off)\n"                                                       \
+    "  --repeat-penalty R       penalize repeated tokens (default 1.0 = off)\n"                    \
+    "  --repeat-last-n N        window of the penalties (default 64; 0 = off; -1 = all)\n"        \
+    "  --presence-penalty P     OpenAI-style presence penalty (default 0)\n"                       \
+    "  --frequency-penalty F    OpenAI-style frequency penalty (default 0)\n"                      \
+    "  --seed S                 random seed (default: random, printed on stderr)\n"
+
 /* Reads a whole file (or stdin for "-") into a malloc'd NUL-terminated buffer (caller frees);
  * prints "error: ..." naming the path and returns NULL on failure. */
 char *cli_read_file(const char *path, size_t *len_out);

@@ -88,12 +88,7 @@ static void chat_usage(FILE *f) {
             "                           the answer or a full context)\n"
             "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
             "  -t, --threads N          worker threads (default: all cores)\n"
-            "  --temp T                 temperature (default 0.8; 0 = greedy)\n"
-            "  --top-k K                keep the K most likely tokens (default 40; 0 = off)\n"
-            "  --top-p P                nucleus sampling threshold (default 0.95; 1 = off)\n"
-            "  --min-p M                drop tokens below M x the best probability (default 0.05)\n"
-            "  --repeat-penalty R       penalize repeated tokens (default 1.0 = off)\n"
-            "  --seed S                 random seed (default: random)\n"
+            CLI_SAMPLING_HELP
             "  --verbose                print model and context details on stderr\n"
             "  -h, --help               show this help\n"
             "\n"
@@ -101,29 +96,15 @@ static void chat_usage(FILE *f) {
             kw_chat_format_names());
 }
 
-typedef enum chat_kind { OPT_STR, OPT_I32, OPT_F32, OPT_U64 } chat_kind;
-typedef struct chat_opt {
-    const char *name, *short_name;
-    chat_kind kind;
-    size_t offset; /* of the field in chat_opts */
-    double min, max;
-} chat_opt;
-
 #define F(field) offsetof(chat_opts, field)
-static const chat_opt chat_table[] = {
-    {"--model", "-m", OPT_STR, F(model_path), 0, 0},
-    {"--prompt", "-p", OPT_STR, F(prompt), 0, 0},
-    {"--system", NULL, OPT_STR, F(system), 0, 0},
-    {"--format", NULL, OPT_STR, F(format), 0, 0},
-    {"--n-predict", "-n", OPT_I32, F(n_predict), -1, INT32_MAX},
-    {"--ctx-size", "-c", OPT_I32, F(n_ctx), 1, INT32_MAX},
-    {"--threads", "-t", OPT_I32, F(n_threads), 1, 1024},
-    {"--temp", NULL, OPT_F32, F(sp.temperature), 0, 1e6},
-    {"--top-k", NULL, OPT_I32, F(sp.top_k), 0, INT32_MAX},
-    {"--top-p", NULL, OPT_F32, F(sp.top_p), 0, 1},
-    {"--min-p", NULL, OPT_F32, F(sp.min_p), 0, 1},
-    {"--repeat-penalty", NULL, OPT_F32, F(sp.repeat_penalty), 1e-3, 1e3},
-    {"--seed", NULL, OPT_U64, F(sp.seed), 0, 0},
+static const cli_opt chat_table[] = {
+    {"--model", "-m", CLI_STR, F(model_path), 0, 0},
+    {"--prompt", "-p", CLI_STR, F(prompt), 0, 0},
+    {"--system", NULL, CLI_STR, F(system), 0, 0},
+    {"--format", NULL, CLI_STR, F(format), 0, 0},
+    {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
+    {"--ctx-size", "-c", CLI_I32, F(n_ctx), 1, INT32_MAX},
+    {"--threads", "-t", CLI_I32, F(n_threads), 1, 1024},
 };
 #undef F
 enum { CHAT_N_OPTS = sizeof chat_table / sizeof chat_table[0] };
@@ -139,17 +120,6 @@ static const struct {
     {"--verbose", offsetof(chat_opts, verbose)},
     {"--ignore-eos", offsetof(chat_opts, ignore_eos)},
 };
-
-static bool chat_set(chat_opts *o, const chat_opt *opt, const char *v) {
-    void *dst = (char *)o + opt->offset;
-    switch (opt->kind) {
-    case OPT_STR: *(const char **)dst = v; return true;
-    case OPT_I32: return cli_parse_i32("chat", opt->name, v, (int32_t)opt->min, (int32_t)opt->max, dst);
-    case OPT_F32: return cli_parse_float("chat", opt->name, v, (float)opt->min, (float)opt->max, dst);
-    case OPT_U64: o->seed_given = true; return cli_parse_u64("chat", opt->name, v, dst);
-    }
-    return false;
-}
 
 /* CLI_EXIT_OK, the code of a usage error (printed), or -1 after --help. */
 static int chat_parse(int argc, char **argv, chat_opts *o) {
@@ -168,13 +138,14 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
                 *(bool *)((char *)o + chat_flags[k].offset) = true;
                 matched = true;
             }
-        for (int k = 0; k < CHAT_N_OPTS && !matched; k++) {
-            const char *v = NULL;
-            int r = cli_opt_value("chat", argc, argv, &i, chat_table[k].name, chat_table[k].short_name, &v);
-            if (r < 0) return CLI_EXIT_USAGE;
-            if (r == 0) continue;
-            if (!chat_set(o, &chat_table[k], v)) return CLI_EXIT_USAGE;
-            matched = true;
+        if (!matched) {
+            int k = cli_match_opt("chat", chat_table, CHAT_N_OPTS, argc, argv, &i, o);
+            if (k == -1) {
+                k = cli_match_opt("chat", cli_sampling_opts, cli_n_sampling_opts, argc, argv, &i, &o->sp);
+                if (k >= 0 && strcmp(cli_sampling_opts[k].name, "--seed") == 0) o->seed_given = true;
+            }
+            if (k == -2) return CLI_EXIT_USAGE;
+            matched = k >= 0;
         }
         if (matched) continue;
         if (a[0] == '-' && a[1]) return cli_usage_error("chat", "unknown option '%s'", a);

@@ -49,16 +49,7 @@ static void run_usage(FILE *f) {
           "                           generation or a full context)\n"
           "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
           "  -t, --threads N          worker threads (default: all cores)\n"
-          "  --temp T                 temperature (default 0.8; 0 = greedy)\n"
-          "  --top-k K                keep the K most likely tokens (default 40; 0 = off)\n"
-          "  --top-p P                nucleus sampling threshold (default 0.95; 1 = off)\n"
-          "  --min-p M                drop tokens below M x the best probability (default 0.05;\n"
-          "                           0 = off)\n"
-          "  --repeat-penalty R       penalize repeated tokens (default 1.0 = off)\n"
-          "  --repeat-last-n N        window of the penalties (default 64; 0 = off; -1 = all)\n"
-          "  --presence-penalty P     OpenAI-style presence penalty (default 0)\n"
-          "  --frequency-penalty F    OpenAI-style frequency penalty (default 0)\n"
-          "  --seed S                 random seed (default: random, printed on stderr)\n"
+          CLI_SAMPLING_HELP
           "  --stop STR               stop before STR (not printed); may be repeated\n"
           "  --verbose                print model and run details on stderr\n"
           "  -h, --help               show this help\n"
@@ -68,60 +59,30 @@ static void run_usage(FILE *f) {
           f);
 }
 
-typedef enum run_kind { RUN_STR, RUN_I32, RUN_F32, RUN_U64, RUN_STOP } run_kind;
-
-typedef struct run_opt {
-    const char *name, *short_name;
-    run_kind kind;
-    size_t offset; /* of the field in run_opts */
-    double min, max;
-} run_opt;
-
 #define F(field) offsetof(run_opts, field)
-static const run_opt run_table[] = {
-    {"--model", "-m", RUN_STR, F(model_path), 0, 0},
-    {"--prompt", "-p", RUN_STR, F(prompt), 0, 0},
-    {"--file", "-f", RUN_STR, F(prompt_file), 0, 0},
-    {"--n-predict", "-n", RUN_I32, F(n_predict), -1, INT32_MAX},
-    {"--ctx-size", "-c", RUN_I32, F(n_ctx), 1, INT32_MAX},
-    {"--threads", "-t", RUN_I32, F(n_threads), 1, 1024},
-    {"--temp", NULL, RUN_F32, F(sp.temperature), 0, 1e6},
-    {"--top-k", NULL, RUN_I32, F(sp.top_k), 0, INT32_MAX},
-    {"--top-p", NULL, RUN_F32, F(sp.top_p), 0, 1},
-    {"--min-p", NULL, RUN_F32, F(sp.min_p), 0, 1},
-    {"--repeat-penalty", NULL, RUN_F32, F(sp.repeat_penalty), 1e-3, 1e3},
-    {"--repeat-last-n", NULL, RUN_I32, F(sp.repeat_last_n), -1, 1 << 20},
-    {"--presence-penalty", NULL, RUN_F32, F(sp.presence_penalty), -100, 100},
-    {"--frequency-penalty", NULL, RUN_F32, F(sp.frequency_penalty), -100, 100},
-    {"--seed", NULL, RUN_U64, F(sp.seed), 0, 0},
-    {"--stop", NULL, RUN_STOP, 0, 0, 0},
+static const cli_opt run_table[] = {
+    {"--model", "-m", CLI_STR, F(model_path), 0, 0},
+    {"--prompt", "-p", CLI_STR, F(prompt), 0, 0},
+    {"--file", "-f", CLI_STR, F(prompt_file), 0, 0},
+    {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
+    {"--ctx-size", "-c", CLI_I32, F(n_ctx), 1, INT32_MAX},
+    {"--threads", "-t", CLI_I32, F(n_threads), 1, 1024},
 };
 #undef F
 enum { RUN_N_OPTS = sizeof run_table / sizeof run_table[0] };
 
-/* Stores one option's value; false after printing a usage error. */
-static bool run_set(run_opts *o, const run_opt *opt, const char *v) {
-    void *dst = (char *)o + opt->offset;
-    switch (opt->kind) {
-    case RUN_STR: *(const char **)dst = v; return true;
-    case RUN_I32: return cli_parse_i32("run", opt->name, v, (int32_t)opt->min, (int32_t)opt->max, dst);
-    case RUN_F32: return cli_parse_float("run", opt->name, v, (float)opt->min, (float)opt->max, dst);
-    case RUN_U64:
-        o->seed_given = true;
-        return cli_parse_u64("run", opt->name, v, dst);
-    case RUN_STOP:
-        if (!*v) {
-            cli_usage_error("run", "--stop: the stop string is empty");
-            return false;
-        }
-        if (o->n_stops == RUN_MAX_STOPS) {
-            cli_usage_error("run", "--stop: at most %d stop strings", RUN_MAX_STOPS);
-            return false;
-        }
-        o->stops[o->n_stops++] = v;
-        return true;
+/* Adds a --stop string; false after printing a usage error. */
+static bool add_stop(run_opts *o, const char *v) {
+    if (!*v) {
+        cli_usage_error("run", "--stop: the stop string is empty");
+        return false;
     }
-    return false;
+    if (o->n_stops == RUN_MAX_STOPS) {
+        cli_usage_error("run", "--stop: at most %d stop strings", RUN_MAX_STOPS);
+        return false;
+    }
+    o->stops[o->n_stops++] = v;
+    return true;
 }
 
 /* Returns CLI_EXIT_OK, or the exit code of a usage error (already printed); -1 for --help. */
@@ -139,16 +100,17 @@ static int run_parse(int argc, char **argv, run_opts *o) {
             o->verbose = true;
             continue;
         }
-        bool matched = false;
-        for (int k = 0; k < RUN_N_OPTS && !matched; k++) {
-            const char *v = NULL;
-            int r = cli_opt_value("run", argc, argv, &i, run_table[k].name, run_table[k].short_name, &v);
-            if (r < 0) return CLI_EXIT_USAGE;
-            if (r == 0) continue;
-            if (!run_set(o, &run_table[k], v)) return CLI_EXIT_USAGE;
-            matched = true;
+        const char *stop = NULL;
+        int r = cli_opt_value("run", argc, argv, &i, "--stop", NULL, &stop);
+        if (r < 0 || (r > 0 && !add_stop(o, stop))) return CLI_EXIT_USAGE;
+        if (r > 0) continue;
+        int k = cli_match_opt("run", run_table, RUN_N_OPTS, argc, argv, &i, o);
+        if (k == -1) {
+            k = cli_match_opt("run", cli_sampling_opts, cli_n_sampling_opts, argc, argv, &i, &o->sp);
+            if (k >= 0 && strcmp(cli_sampling_opts[k].name, "--seed") == 0) o->seed_given = true;
         }
-        if (matched) continue;
+        if (k == -2) return CLI_EXIT_USAGE;
+        if (k >= 0) continue;
         if (a[0] == '-' && a[1]) return cli_usage_error("run", "unknown option '%s'", a);
         return cli_usage_error("run", "unexpected argument '%s' (the prompt goes after -p)", a);
     }

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -50,6 +51,45 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *na
     *value = argv[++*i];
     return 1;
 }
+
+int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char **argv, int *i,
+                  void *base) {
+    for (int k = 0; k < n; k++) {
+        const char *v = NULL;
+        int r = cli_opt_value(cmd, argc, argv, i, table[k].name, table[k].short_name, &v);
+        if (r < 0) return -2;
+        if (r == 0) continue;
+        void *dst = (char *)base + table[k].offset;
+        bool ok = true;
+        switch (table[k].kind) {
+        case CLI_STR: *(const char **)dst = v; break;
+        case CLI_I32:
+            ok = cli_parse_i32(cmd, table[k].name, v, (int32_t)table[k].min, (int32_t)table[k].max, dst);
+            break;
+        case CLI_F32:
+            ok = cli_parse_float(cmd, table[k].name, v, (float)table[k].min, (float)table[k].max, dst);
+            break;
+        case CLI_U64: ok = cli_parse_u64(cmd, table[k].name, v, dst); break;
+        }
+        return ok ? k : -2;
+    }
+    return -1;
+}
+
+#define SP(field) offsetof(kw_sampler_params, field)
+const cli_opt cli_sampling_opts[] = {
+    {"--temp", NULL, CLI_F32, SP(temperature), 0, 1e6},
+    {"--top-k", NULL, CLI_I32, SP(top_k), 0, INT32_MAX},
+    {"--top-p", NULL, CLI_F32, SP(top_p), 0, 1},
+    {"--min-p", NULL, CLI_F32, SP(min_p), 0, 1},
+    {"--repeat-penalty", NULL, CLI_F32, SP(repeat_penalty), 1e-3, 1e3},
+    {"--repeat-last-n", NULL, CLI_I32, SP(repeat_last_n), -1, 1 << 20},
+    {"--presence-penalty", NULL, CLI_F32, SP(presence_penalty), -100, 100},
+    {"--frequency-penalty", NULL, CLI_F32, SP(frequency_penalty), -100, 100},
+    {"--seed", NULL, CLI_U64, SP(seed), 0, 0},
+};
+#undef SP
+const int cli_n_sampling_opts = sizeof cli_sampling_opts / sizeof cli_sampling_opts[0];
 
 bool cli_parse_i32(const char *cmd, const char *opt, const char *s, int32_t min, int32_t max,
                    int32_t *out) {
