@@ -26,6 +26,19 @@ AVX2_INLINE __m256i pair16(int a, int b) {
 
 #define Y_K(t) ((const block_q8_K *)(x + (size_t)(t) * xs) + i)
 
+/* Closes one super-block of a k-quant with mins (Q2_K, Q4_K, Q5_K) for NT activation rows:
+ * acc[t] += d * d_x * sumi[t] - dmin * d_x * sum_j(mins16[j] * bsums[j]), the min term taken
+ * from the Q8_K block's 16-value sums. */
+AVX2_INLINE void acc_scale_minus_mins(__m256 *acc, const __m256i *sumi, __m256i mins16, float d, float dmin,
+                                      const uint8_t *x, size_t xs, int64_t i, const int NT) {
+    FOR_T(NT) {
+        const block_q8_K *y = Y_K(t);
+        const __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins16);
+        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+        acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(msum), acc[t]);
+    }
+}
+
 /* Q4_K (five = false) and Q5_K: per 64 values, 32 bytes of nibbles (low: first 32, high: next
  * 32) and for Q5_K bits 2k / 2k+1 of qh. */
 AVX2_INLINE void k45_body(int64_t nb, const uint8_t *wb, const uint8_t *x, size_t xs, float *s, const int NT,
@@ -68,12 +81,7 @@ AVX2_INLINE void k45_body(int64_t nb, const uint8_t *wb, const uint8_t *x, size_
             }
         }
         const float d = avx2_h2f(d16), dmin = avx2_h2f(dmin16);
-        FOR_T(NT) {
-            const block_q8_K *y = Y_K(t);
-            const __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins16);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(msum), acc[t]);
-        }
+        acc_scale_minus_mins(acc, sumi, mins16, d, dmin, x, xs, i, NT);
     }
     FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
@@ -146,12 +154,7 @@ AVX2_INLINE void q2_K_body(int64_t nb, const block_q2_K *w, const uint8_t *x, si
         const __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
         const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0F)));
         const float d = avx2_h2f(w[i].d), dmin = avx2_h2f(w[i].dmin);
-        FOR_T(NT) {
-            const block_q8_K *y = Y_K(t);
-            const __m256i msum = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y->bsums), mins16);
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * y->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-            acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * y->d), _mm256_cvtepi32_ps(msum), acc[t]);
-        }
+        acc_scale_minus_mins(acc, sumi, mins16, d, dmin, x, xs, i, NT);
     }
     FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
