@@ -17,18 +17,11 @@
  * F/BW/VL/DQ/VNNI.
  */
 #include "../x86_avx2/avx2_common.h"
+#include "panel_common.h"
 #include "tensor/quants.h"
 
-#define P_INLINE static inline __attribute__((always_inline))
-#define PR KERNEL_PANEL_ROWS
 #define SB_BYTES 2368
-#define FOR_TT(NT) _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)
 
-static inline int32_t load_i32(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 static void repack_q4_K(const void *rows, size_t rb, int nr, int64_t n, void *panel) {
     uint8_t *dst = panel;
@@ -144,17 +137,7 @@ P_INLINE void q4k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs,
 }
 
 static void panel_q4_K(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out, size_t os, int nr) {
-    const uint8_t *p = panel, *xb = x;
-    switch (nt) {
-    case 1: q4k_body(n, p, xb, xs, out, os, nr, 1); break;
-    case 2: q4k_body(n, p, xb, xs, out, os, nr, 2); break;
-    case 3: q4k_body(n, p, xb, xs, out, os, nr, 3); break;
-    case 4: q4k_body(n, p, xb, xs, out, os, nr, 4); break;
-    case 5: q4k_body(n, p, xb, xs, out, os, nr, 5); break;
-    case 6: q4k_body(n, p, xb, xs, out, os, nr, 6); break;
-    case 7: q4k_body(n, p, xb, xs, out, os, nr, 7); break;
-    default: q4k_body(n, p, xb, xs, out, os, nr, 8); break;
-    }
+    PANEL_DISPATCH_NT(nt, q4k_body, n, panel, x, xs, out, os, nr)
 }
 
 void kernels_fill_avx512_panels_k(kernel_entry *t);

@@ -18,18 +18,12 @@
  * Relies on: ../x86_avx2/avx2_common.h. Must not: run without AVX-512 F/BW/VL/DQ/VNNI.
  */
 #include "../x86_avx2/avx2_common.h"
+#include "panel_common.h"
 
-#define P_INLINE static inline __attribute__((always_inline))
-#define PR KERNEL_PANEL_ROWS
 #ifndef KERNEL_PREFETCH
 #define KERNEL_PREFETCH 1024 /* bytes ahead */
 #endif
 
-static inline int32_t load_i32(const uint8_t *p) {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* ---------------------------------------------------------------- repack */
 
@@ -163,12 +157,11 @@ static void quantize_panel_q5_0(const float *src, void *dst, int64_t n) { quanti
 
 /* ---------------------------------------------------------------- dot */
 
-#define FOR_TT(NT) _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)
 
 enum { K_Q4_0, K_Q8_0, K_Q5_0 };
 
 P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out, size_t os, int nr,
-                         const int NT, const int kind) {
+                         const int kind, const int NT) {
     const int64_t nb = n / 32;
     const size_t blk = kind == K_Q4_0 ? 18 * PR : kind == K_Q5_0 ? 22 * PR : 34 * PR;
     const bool q4 = kind != K_Q8_0;
@@ -219,20 +212,10 @@ P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t x
     FOR_TT(NT) _mm512_mask_storeu_ps(out + (size_t)t * os, mask, acc[t]);
 }
 
-#define PANEL_FN(name, q4)                                                                                  \
+#define PANEL_FN(name, kind)                                                                       \
     static void name(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out, size_t os,  \
                      int nr) {                                                                               \
-        const uint8_t *p = panel, *xb = x;                                                                   \
-        switch (nt) {                                                                                        \
-        case 1: panel_body(n, p, xb, xs, out, os, nr, 1, q4); break;                                         \
-        case 2: panel_body(n, p, xb, xs, out, os, nr, 2, q4); break;                                         \
-        case 3: panel_body(n, p, xb, xs, out, os, nr, 3, q4); break;                                         \
-        case 4: panel_body(n, p, xb, xs, out, os, nr, 4, q4); break;                                         \
-        case 5: panel_body(n, p, xb, xs, out, os, nr, 5, q4); break;                                         \
-        case 6: panel_body(n, p, xb, xs, out, os, nr, 6, q4); break;                                         \
-        case 7: panel_body(n, p, xb, xs, out, os, nr, 7, q4); break;                                         \
-        default: panel_body(n, p, xb, xs, out, os, nr, 8, q4); break;                                        \
-        }                                                                                                    \
+        PANEL_DISPATCH_NT(nt, panel_body, n, panel, x, xs, out, os, nr, kind)                                \
     }
 
 PANEL_FN(panel_q4_0, K_Q4_0)
