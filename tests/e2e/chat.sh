@@ -9,26 +9,12 @@
 # Plain POSIX sh; JSON is checked with python3 (or node) when present, else with grep.
 # Prints "FAIL chat.sh: ..." per failed check and ends with "N passed, N failed".
 
-BUILD=${BUILD:-build}
-KAIWU=$BUILD/kaiwu
-DATA=${KAIWU_TEST_DATA:-tests/data}
+TEST_NAME=chat.sh
+. tests/check.sh
 QWEN=$DATA/models/tiny-qwen3-f16.gguf
 PHI=$DATA/models/tiny-phi3-f16.gguf
 
-TEST_NAME=chat.sh
-. tests/check.sh
-finish() {
-    rm -rf "$tmp"
-    report
-    exit $?
-}
-tmp=$(mktemp -d)
-out=$tmp/out
-err=$tmp/err
-if [ ! -x "$KAIWU" ]; then
-    bad "$KAIWU is not built"
-    finish
-fi
+require_kaiwu
 
 # ------------------------------------------------------------------ help and usage
 

@@ -11,32 +11,18 @@
 # generation with -n 5000 is still running when Ctrl-C is sent). Uses a private tmux server
 # (-L) so no other session is touched. Skips (0 passed, 0 failed) only when tmux is missing.
 
-BUILD=${BUILD:-build}
-KAIWU=$BUILD/kaiwu
-DATA=${KAIWU_TEST_DATA:-tests/data}
-QWEN=$DATA/models/tiny-qwen3-f16.gguf
-
 TEST_NAME=chat_tmux.sh
 . tests/check.sh
+QWEN=$DATA/models/tiny-qwen3-f16.gguf
 
 if ! command -v tmux >/dev/null 2>&1; then
     echo "SKIP chat_tmux.sh: tmux is not installed (scripts/install-deps.sh installs it)"
-    echo "0 passed, 0 failed"
-    exit 0
-fi
-tmp=$(mktemp -d)
-sock=kaiwu-chat-test-$$
-T() { tmux -L "$sock" "$@"; }
-finish() {
-    T kill-server 2>/dev/null
-    rm -rf "$tmp"
-    report
-    exit $?
-}
-if [ ! -x "$KAIWU" ]; then
-    bad "$KAIWU is not built"
     finish
 fi
+sock=kaiwu-chat-test-$$
+T() { tmux -L "$sock" "$@"; }
+CLEANUP="T kill-server"
+require_kaiwu
 
 # The screen so far (history included, wrapped lines joined).
 screen() { T capture-pane -p -J -S -1000 -t "$1" 2>/dev/null; }

@@ -8,28 +8,12 @@
 # with sed. Run from the repo root: BUILD=build sh tests/e2e/cli.sh (tests/run.sh does this).
 # Prints "FAIL cli.sh: ..." per failed check and ends with "N passed, N failed".
 
-BUILD=${BUILD:-build}
-KAIWU=$BUILD/kaiwu
-DATA=${KAIWU_TEST_DATA:-tests/data}
+TEST_NAME=cli.sh
+. tests/check.sh
 MODEL=$DATA/models/tiny-llama3-f16.gguf
 GOLDEN=$DATA/golden/tiny-llama3-f16/en.json
 
-TEST_NAME=cli.sh
-. tests/check.sh
-finish() {
-    rm -rf "$tmp"
-    report
-    exit $?
-}
-
-tmp=$(mktemp -d)
-out=$tmp/out
-err=$tmp/err
-
-if [ ! -x "$KAIWU" ]; then
-    bad "$KAIWU is not built"
-    finish
-fi
+require_kaiwu
 
 # Bytes of a file as one lowercase hex string.
 hex_of() { od -An -v -tx1 "$1" | tr -d ' \n'; }

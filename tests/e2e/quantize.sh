@@ -7,28 +7,12 @@
 # Plain POSIX sh. Run from the repo root: BUILD=build sh tests/e2e/quantize.sh (tests/run.sh does
 # this). Prints "FAIL quantize.sh: ..." per failed check and ends with "N passed, N failed".
 
-BUILD=${BUILD:-build}
-KAIWU=$BUILD/kaiwu
-DATA=${KAIWU_TEST_DATA:-tests/data}
+TEST_NAME=quantize.sh
+. tests/check.sh
 BASE=$DATA/models/quant-base-f16.gguf
 TEXT=$DATA/text/heldout-en-zh.txt
 
-TEST_NAME=quantize.sh
-. tests/check.sh
-finish() {
-    rm -rf "$tmp"
-    report
-    exit $?
-}
-
-tmp=$(mktemp -d)
-out=$tmp/out
-err=$tmp/err
-
-if [ ! -x "$KAIWU" ]; then
-    bad "$KAIWU is not built"
-    finish
-fi
+require_kaiwu
 
 # ------------------------------------------------------------------ help and usage errors
 
