@@ -580,8 +580,18 @@ static jnode *parse_for(parser *p, const jtok *at) {
     return n;
 }
 
+/* The body of a block that only ends with its end tag ({% set %}..{% endset %}, macro, call,
+ * filter): parsed into n->list / n->n, then the end tag is consumed. */
+static void parse_closed_body(parser *p, jnode *n, const jtok *at, const char *block, const char *end) {
+    const char *const stop[] = {end, NULL};
+    nlist body = {0};
+    parse_body(p, &body, stop, at, block);
+    end_tag(p, end);
+    n->list = body.v;
+    n->n = body.n;
+}
+
 static jnode *parse_set(parser *p, const jtok *at) {
-    static const char *const stop[] = {"endset", NULL};
     jnode *n = node(p, N_SET, at);
     n->a = parse_seq(p, true);
     if (n->a->kind != N_IDENT && n->a->kind != N_TUPLE && n->a->kind != N_MEMBER)
@@ -593,11 +603,7 @@ static jnode *parse_set(parser *p, const jtok *at) {
         return n;
     }
     expect(p, T_CLOSE_STMT, "'=' or '%}' after the set target");
-    nlist body = {0};
-    parse_body(p, &body, stop, at, "set");
-    end_tag(p, "endset");
-    n->list = body.v;
-    n->n = body.n;
+    parse_closed_body(p, n, at, "set", "endset");
     return n;
 }
 
@@ -609,44 +615,35 @@ static void parse_params(parser *p, nlist *params) {
 }
 
 static jnode *parse_macro(parser *p, const jtok *at) {
-    static const char *const stop[] = {"endmacro", NULL};
     jnode *n = node(p, N_MACRO, at);
     const jtok *name = expect(p, T_IDENT, "a macro name");
     n->str = name->s;
     n->len = name->len;
-    nlist params = {0}, body = {0};
+    nlist params = {0};
     parse_params(p, &params);
     expect(p, T_CLOSE_STMT, "'%}' after the macro header");
-    parse_body(p, &body, stop, at, "macro");
-    end_tag(p, "endmacro");
-    n->list = body.v;
-    n->n = body.n;
+    parse_closed_body(p, n, at, "macro", "endmacro");
     n->list2 = params.v;
     n->n2 = params.n;
     return n;
 }
 
 static jnode *parse_call_block(parser *p, const jtok *at) {
-    static const char *const stop[] = {"endcall", NULL};
     jnode *n = node(p, N_CALLBLOCK, at);
-    nlist params = {0}, body = {0};
+    nlist params = {0};
     if (is_kind(p, T_LPAREN))
         parse_params(p, &params);
     n->a = parse_postfix(p, parse_primary(p));
     if (n->a->kind != N_CALL)
         perr(p, at, KW_ERR_FORMAT, "{%% call %%} needs a macro call");
     expect(p, T_CLOSE_STMT, "'%}' after call");
-    parse_body(p, &body, stop, at, "call");
-    end_tag(p, "endcall");
-    n->list = body.v;
-    n->n = body.n;
+    parse_closed_body(p, n, at, "call", "endcall");
     n->list2 = params.v;
     n->n2 = params.n;
     return n;
 }
 
 static jnode *parse_filter_block(parser *p, const jtok *at) {
-    static const char *const stop[] = {"endfilter", NULL};
     jnode *n = node(p, N_FILTERBLOCK, at);
     const jtok *name = expect(p, T_IDENT, "a filter name");
     jnode *f = node(p, N_FILTER, name);
@@ -661,11 +658,7 @@ static jnode *parse_filter_block(parser *p, const jtok *at) {
     }
     n->a = f;
     expect(p, T_CLOSE_STMT, "'%}' after filter");
-    nlist body = {0};
-    parse_body(p, &body, stop, at, "filter");
-    end_tag(p, "endfilter");
-    n->list = body.v;
-    n->n = body.n;
+    parse_closed_body(p, n, at, "filter", "endfilter");
     return n;
 }
 
