@@ -87,6 +87,9 @@ extern const int cli_n_sampling_opts;
     "  --frequency-penalty F    OpenAI-style frequency penalty (default 0)\n"                      \
     "  --seed S                 random seed (default: random, printed on stderr)\n"
 
+/* A seed for runs that were given none: from /dev/urandom, else time and pid. */
+uint64_t cli_random_seed(void);
+
 /* Reads a whole file (or stdin for "-") into a malloc'd NUL-terminated buffer (caller frees);
  * prints "error: ..." naming the path and returns NULL on failure. */
 char *cli_read_file(const char *path, size_t *len_out);

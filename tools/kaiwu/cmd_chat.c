@@ -717,17 +717,6 @@ static int chat_repl(chat_session *s) {
  * Entry point
  * ---------------------------------------------------------------------------------------------- */
 
-static uint64_t random_seed(void) {
-    uint64_t seed = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(&seed, sizeof seed, 1, f) != 1) seed = 0;
-        fclose(f);
-    }
-    if (!seed) seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock();
-    return seed;
-}
-
 /* Loads the model, the chat format, a context and a sampler. */
 static bool session_open(chat_session *s) {
     kw_model_params mp = {.verbose = s->o.verbose};
@@ -767,7 +756,7 @@ int cmd_chat(int argc, char **argv) {
     memset(&s, 0, sizeof s);
     int rc = chat_parse(argc, argv, &s.o);
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
-    if (!s.o.seed_given) s.o.sp.seed = random_seed();
+    if (!s.o.seed_given) s.o.sp.seed = cli_random_seed();
     char *question = NULL;
     s.interactive = !s.o.prompt && isatty(STDIN_FILENO);
     if (!s.o.prompt && !s.interactive) { /* a question piped in */

@@ -178,17 +178,6 @@ static void on_sigint(int sig) {
     run_interrupted = 1;
 }
 
-static uint64_t random_seed(void) {
-    uint64_t seed = 0;
-    FILE *f = fopen("/dev/urandom", "rb");
-    if (f) {
-        if (fread(&seed, sizeof seed, 1, f) != 1) seed = 0;
-        fclose(f);
-    }
-    if (!seed) seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock();
-    return seed;
-}
-
 /* Tokenizes text, growing the buffer once when the first guess is too small. */
 static kw_status tokenize_all(const kw_model *model, const char *text, size_t len, kw_token **out,
                               int32_t *n_out) {
@@ -218,7 +207,7 @@ int cmd_run(int argc, char **argv) {
     int rc = run_parse(argc, argv, &o);
     if (rc < 0) return CLI_EXIT_OK;
     if (rc) return rc;
-    if (!o.seed_given) o.sp.seed = random_seed();
+    if (!o.seed_given) o.sp.seed = cli_random_seed();
 
     char *file_text = NULL;
     size_t prompt_len = 0;

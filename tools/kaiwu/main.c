@@ -12,6 +12,8 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <time.h>
 
 /* ------------------------------------------------------------------------------------------------
  * Shared helpers (cli.h)
@@ -50,6 +52,17 @@ int cli_opt_value(const char *cmd, int argc, char **argv, int *i, const char *na
     }
     *value = argv[++*i];
     return 1;
+}
+
+uint64_t cli_random_seed(void) {
+    uint64_t seed = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&seed, sizeof seed, 1, f) != 1) seed = 0;
+        fclose(f);
+    }
+    if (!seed) seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)clock();
+    return seed;
 }
 
 int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char **argv, int *i,
