@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 extern int test_n_passed;
@@ -41,5 +42,18 @@ const char *test_data_path(const char *rel);
 
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (caller frees); NULL on error. */
 char *test_read_file(const char *path, size_t *len_out);
+
+/* A growing byte buffer for crafting raw GGUF bytes (little-endian, as the format is). Free .p
+ * when done. Exits the test binary on out-of-memory. */
+typedef struct test_bytes {
+    uint8_t *p;
+    size_t n, cap;
+} test_bytes;
+void tb_put(test_bytes *b, const void *p, size_t n);
+void tb_u8(test_bytes *b, uint8_t v);
+void tb_u32(test_bytes *b, uint32_t v);
+void tb_u64(test_bytes *b, uint64_t v);
+void tb_str(test_bytes *b, const char *s); /* GGUF string: u64 length + bytes */
+void tb_key(test_bytes *b, const char *key, uint32_t type); /* metadata key + value type */
 
 #endif

@@ -61,3 +61,27 @@ char *test_read_file(const char *path, size_t *len_out) {
     if (len_out) *len_out = (size_t)n;
     return buf;
 }
+
+void tb_put(test_bytes *b, const void *p, size_t n) {
+    if (b->n + n > b->cap) {
+        b->cap = (b->n + n) * 2 + 256;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) {
+            fprintf(stderr, "test: out of memory growing a byte buffer to %zu bytes\n", b->cap);
+            exit(1);
+        }
+    }
+    if (n) memcpy(b->p + b->n, p, n);
+    b->n += n;
+}
+void tb_u8(test_bytes *b, uint8_t v) { tb_put(b, &v, 1); }
+void tb_u32(test_bytes *b, uint32_t v) { tb_put(b, &v, 4); }
+void tb_u64(test_bytes *b, uint64_t v) { tb_put(b, &v, 8); }
+void tb_str(test_bytes *b, const char *s) {
+    tb_u64(b, strlen(s));
+    tb_put(b, s, strlen(s));
+}
+void tb_key(test_bytes *b, const char *key, uint32_t type) {
+    tb_str(b, key);
+    tb_u32(b, type);
+}

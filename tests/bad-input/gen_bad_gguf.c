@@ -14,6 +14,7 @@
  * that is not seeded, or write anywhere but OUTDIR.
  */
 #include "gguf/gguf.h"
+#include "test.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -26,40 +27,13 @@ static int n_files, n_errors;
 
 /* ---------------------------------------------------------------- byte buffers */
 
-typedef struct buf {
-    uint8_t *p;
-    size_t n, cap;
-} buf;
-
-static void b_put(buf *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 256;
-        b->p = realloc(b->p, b->cap);
-        if (!b->p) {
-            fprintf(stderr, "gen_bad_gguf: out of memory\n");
-            exit(1);
-        }
-    }
-    if (n) memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-static void b_u32(buf *b, uint32_t v) { b_put(b, &v, 4); }
-static void b_u64(buf *b, uint64_t v) { b_put(b, &v, 8); }
-static void b_str(buf *b, const char *s) {
-    b_u64(b, strlen(s));
-    b_put(b, s, strlen(s));
-}
-static void b_key(buf *b, const char *key, uint32_t type) {
-    b_str(b, key);
-    b_u32(b, type);
-}
-static buf b_copy(const uint8_t *p, size_t n) {
-    buf b = {0};
-    b_put(&b, p, n);
+static test_bytes b_copy(const uint8_t *p, size_t n) {
+    test_bytes b = {0};
+    tb_put(&b, p, n);
     return b;
 }
-static void set_u32(buf *b, uint64_t off, uint32_t v) { memcpy(b->p + off, &v, 4); }
-static void set_u64(buf *b, uint64_t off, uint64_t v) { memcpy(b->p + off, &v, 8); }
+static void set_u32(test_bytes *b, uint64_t off, uint32_t v) { memcpy(b->p + off, &v, 4); }
+static void set_u64(test_bytes *b, uint64_t off, uint64_t v) { memcpy(b->p + off, &v, 8); }
 
 /* ---------------------------------------------------------------- output */
 
@@ -83,7 +57,7 @@ static void emit(const char *name, const void *p, size_t n, const char *fragment
     expect(name, fragment, offset);
 }
 
-static void emit_buf(const char *name, buf *b, const char *fragment, int64_t offset) {
+static void emit_buf(const char *name, test_bytes *b, const char *fragment, int64_t offset) {
     emit(name, b->p, b->n, fragment, offset);
     free(b->p);
 }
@@ -267,22 +241,22 @@ static uint64_t ti_type_at(const gguf_tensor *t) { return ti_ne_at(t, (int)t->n_
 static uint64_t ti_offset_at(const gguf_tensor *t) { return ti_type_at(t) + 4; }
 
 /* Rebuilds the base with extra raw kv entries appended after its own (data re-padded). */
-static buf assemble(const base *b, const buf *extra, uint64_t n_extra) {
-    buf o = {0};
-    b_put(&o, b->p, 8);
-    b_u64(&o, (uint64_t)b->g->n_tensors);
-    b_u64(&o, (uint64_t)b->g->n_kv + n_extra);
-    b_put(&o, b->p + 24, b->kv_end - 24);
-    if (extra) b_put(&o, extra->p, extra->n);
-    b_put(&o, b->p + b->kv_end, b->infos_end - b->kv_end);
+static test_bytes assemble(const base *b, const test_bytes *extra, uint64_t n_extra) {
+    test_bytes o = {0};
+    tb_put(&o, b->p, 8);
+    tb_u64(&o, (uint64_t)b->g->n_tensors);
+    tb_u64(&o, (uint64_t)b->g->n_kv + n_extra);
+    tb_put(&o, b->p + 24, b->kv_end - 24);
+    if (extra) tb_put(&o, extra->p, extra->n);
+    tb_put(&o, b->p + b->kv_end, b->infos_end - b->kv_end);
     static const uint8_t zero[32];
-    b_put(&o, zero, (32 - o.n % 32) % 32);
-    b_put(&o, b->p + b->g->data_offset, b->n - b->g->data_offset);
+    tb_put(&o, zero, (32 - o.n % 32) % 32);
+    tb_put(&o, b->p + b->g->data_offset, b->n - b->g->data_offset);
     return o;
 }
 
-static void extra_kv(const base *b, const char *name, buf *kv, const char *fragment, int64_t offset) {
-    buf o = assemble(b, kv, 1);
+static void extra_kv(const base *b, const char *name, test_bytes *kv, const char *fragment, int64_t offset) {
+    test_bytes o = assemble(b, kv, 1);
     emit_buf(name, &o, fragment, offset);
     free(kv->p);
 }
@@ -293,7 +267,7 @@ static void extra_kv(const base *b, const char *name, buf *kv, const char *fragm
  * reader's up-front count checks pass and the cut is found inside the section it falls in. */
 static void trunc_counts(const base *b, const char *name, uint64_t cut, uint64_t n_kv, uint64_t n_tensors,
                          const char *fragment, int64_t offset) {
-    buf o = b_copy(b->p, cut);
+    test_bytes o = b_copy(b->p, cut);
     if (cut >= 24) set_u64(&o, 16, n_kv);
     if (cut >= 16) set_u64(&o, 8, n_tensors);
     emit_buf(name, &o, fragment, offset);
@@ -344,7 +318,7 @@ static void truncations(const base *b) {
 }
 
 static void header_defects(const base *b) {
-    buf o = b_copy(b->p, b->n);
+    test_bytes o = b_copy(b->p, b->n);
     memcpy(o.p, "GGUX", 4);
     emit_buf("bad-magic", &o, "expected \"GGUF\"", -1);
     o = b_copy(b->p, b->n), set_u32(&o, 4, 1);
@@ -368,7 +342,7 @@ static void value_defects(const base *b) {
     uint64_t tokens_val = kv_value_at(b, "tokenizer.ggml.tokens");
     uint64_t scores_val = kv_value_at(b, "tokenizer.ggml.scores");
     uint64_t bos_val = kv_value_at(b, "tokenizer.ggml.add_bos_token");
-    buf o = b_copy(b->p, b->n);
+    test_bytes o = b_copy(b->p, b->n);
     set_u64(&o, name_val, UINT64_MAX - 3);
     emit_buf("huge-string-length", &o, "claims 18446744073709551612 bytes", (int64_t)name_val);
     o = b_copy(b->p, b->n), set_u64(&o, tokens_val + 4, 1ull << 62);
@@ -386,33 +360,33 @@ static void value_defects(const base *b) {
     o = b_copy(b->p, b->n), set_u64(&o, kv_key_at(b, "general.name"), 0);
     emit_buf("empty-key", &o, "has an empty key", -1);
 
-    buf kv = {0};
-    b_key(&kv, "general.name", GGUF_VT_STRING), b_str(&kv, "again");
+    test_bytes kv = {0};
+    tb_key(&kv, "general.name", GGUF_VT_STRING), tb_str(&kv, "again");
     extra_kv(b, "duplicate-key", &kv, "duplicate metadata key 'general.name'", -1);
-    kv = (buf){0};
-    b_key(&kv, "general.alignment", GGUF_VT_U32), b_u32(&kv, 3);
+    kv = (test_bytes){0};
+    tb_key(&kv, "general.alignment", GGUF_VT_U32), tb_u32(&kv, 3);
     extra_kv(b, "alignment-not-power-of-two", &kv, "general.alignment is 3", -1);
-    kv = (buf){0};
-    b_key(&kv, "general.alignment", GGUF_VT_U32), b_u32(&kv, 0);
+    kv = (test_bytes){0};
+    tb_key(&kv, "general.alignment", GGUF_VT_U32), tb_u32(&kv, 0);
     extra_kv(b, "alignment-zero", &kv, "general.alignment is 0", -1);
-    kv = (buf){0};
-    b_key(&kv, "general.alignment", GGUF_VT_STRING), b_str(&kv, "32");
+    kv = (test_bytes){0};
+    tb_key(&kv, "general.alignment", GGUF_VT_STRING), tb_str(&kv, "32");
     extra_kv(b, "alignment-wrong-type", &kv, "general.alignment has type string", -1);
-    kv = (buf){0};
-    b_key(&kv, "test.deep", GGUF_VT_ARRAY);
-    for (int d = 0; d < 10; d++) b_u32(&kv, GGUF_VT_ARRAY), b_u64(&kv, 1);
-    b_u32(&kv, GGUF_VT_U8), b_u64(&kv, 0);
+    kv = (test_bytes){0};
+    tb_key(&kv, "test.deep", GGUF_VT_ARRAY);
+    for (int d = 0; d < 10; d++) tb_u32(&kv, GGUF_VT_ARRAY), tb_u64(&kv, 1);
+    tb_u32(&kv, GGUF_VT_U8), tb_u64(&kv, 0);
     extra_kv(b, "arrays-nested-too-deep", &kv, "arrays nested deeper than 8", -1);
-    kv = (buf){0};
-    b_key(&kv, "test.nested", GGUF_VT_ARRAY), b_u32(&kv, GGUF_VT_ARRAY), b_u64(&kv, 1);
-    b_u32(&kv, 77), b_u64(&kv, 0);
+    kv = (test_bytes){0};
+    tb_key(&kv, "test.nested", GGUF_VT_ARRAY), tb_u32(&kv, GGUF_VT_ARRAY), tb_u64(&kv, 1);
+    tb_u32(&kv, 77), tb_u64(&kv, 0);
     extra_kv(b, "nested-array-unknown-type", &kv, "unknown value type 77", -1);
 }
 
 static void tensor_defects(const base *b) {
     const gguf_tensor *emb = tensor_of(b, "token_embd.weight"), *norm = tensor_of(b, "blk.0.attn_norm.weight");
     const gguf_tensor *q = tensor_of(b, "blk.0.attn_q.weight"), *k = tensor_of(b, "blk.0.attn_k.weight");
-    buf o = b_copy(b->p, b->n);
+    test_bytes o = b_copy(b->p, b->n);
     set_u64(&o, ti_offset_at(q), 1ull << 40);
     emit_buf("tensor-offset-past-end", &o, "'blk.0.attn_q.weight': data at offset", -1);
     o = b_copy(b->p, b->n), set_u64(&o, ti_offset_at(q), UINT64_MAX - 31);

@@ -25,32 +25,6 @@ static const char *tmp_path(const char *name) {
 
 static bool contains(const char *hay, const char *needle) { return strstr(hay, needle) != NULL; }
 
-/* A growing byte buffer for crafting raw GGUF bytes. */
-typedef struct bytes {
-    uint8_t *p;
-    size_t n, cap;
-} bytes;
-
-static void b_put(bytes *b, const void *p, size_t n) {
-    if (b->n + n > b->cap) {
-        b->cap = (b->n + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-    }
-    memcpy(b->p + b->n, p, n);
-    b->n += n;
-}
-static void b_u8(bytes *b, uint8_t v) { b_put(b, &v, 1); }
-static void b_u32(bytes *b, uint32_t v) { b_put(b, &v, 4); }
-static void b_u64(bytes *b, uint64_t v) { b_put(b, &v, 8); }
-static void b_str(bytes *b, const char *s) {
-    b_u64(b, strlen(s));
-    b_put(b, s, strlen(s));
-}
-static void b_key(bytes *b, const char *key, uint32_t type) {
-    b_str(b, key);
-    b_u32(b, type);
-}
-
 static bool write_bytes(const char *path, const void *p, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return false;
@@ -433,33 +407,33 @@ static void test_gguf_writer_reports_path_and_errno(void) {
 
 /* Nested arrays and every scalar type, built as raw bytes, then copied through the writer. */
 static void test_gguf_copy_kv_keeps_nested_arrays_and_all_scalars(void) {
-    bytes b = {0};
-    b_put(&b, "GGUF", 4);
-    b_u32(&b, 3);
-    b_u64(&b, 0);
-    b_u64(&b, 14);
-    b_key(&b, "s.u8", GGUF_VT_U8), b_u8(&b, 200);
-    b_key(&b, "s.i8", GGUF_VT_I8), b_u8(&b, 0x80);
-    b_key(&b, "s.u16", GGUF_VT_U16), b_put(&b, &(uint16_t){60000}, 2);
-    b_key(&b, "s.i16", GGUF_VT_I16), b_put(&b, &(int16_t){-300}, 2);
-    b_key(&b, "s.u32", GGUF_VT_U32), b_u32(&b, 5);
-    b_key(&b, "s.i32", GGUF_VT_I32), b_put(&b, &(int32_t){-7}, 4);
-    b_key(&b, "s.f32", GGUF_VT_F32), b_put(&b, &(float){0.25f}, 4);
-    b_key(&b, "s.bool", GGUF_VT_BOOL), b_u8(&b, 1);
-    b_key(&b, "s.str", GGUF_VT_STRING), b_str(&b, "ok");
-    b_key(&b, "s.u64", GGUF_VT_U64), b_u64(&b, 1ull << 40);
-    b_key(&b, "s.i64", GGUF_VT_I64), b_put(&b, &(int64_t){-(1ll << 40)}, 8);
-    b_key(&b, "s.f64", GGUF_VT_F64), b_put(&b, &(double){2.5}, 8);
+    test_bytes b = {0};
+    tb_put(&b, "GGUF", 4);
+    tb_u32(&b, 3);
+    tb_u64(&b, 0);
+    tb_u64(&b, 14);
+    tb_key(&b, "s.u8", GGUF_VT_U8), tb_u8(&b, 200);
+    tb_key(&b, "s.i8", GGUF_VT_I8), tb_u8(&b, 0x80);
+    tb_key(&b, "s.u16", GGUF_VT_U16), tb_put(&b, &(uint16_t){60000}, 2);
+    tb_key(&b, "s.i16", GGUF_VT_I16), tb_put(&b, &(int16_t){-300}, 2);
+    tb_key(&b, "s.u32", GGUF_VT_U32), tb_u32(&b, 5);
+    tb_key(&b, "s.i32", GGUF_VT_I32), tb_put(&b, &(int32_t){-7}, 4);
+    tb_key(&b, "s.f32", GGUF_VT_F32), tb_put(&b, &(float){0.25f}, 4);
+    tb_key(&b, "s.bool", GGUF_VT_BOOL), tb_u8(&b, 1);
+    tb_key(&b, "s.str", GGUF_VT_STRING), tb_str(&b, "ok");
+    tb_key(&b, "s.u64", GGUF_VT_U64), tb_u64(&b, 1ull << 40);
+    tb_key(&b, "s.i64", GGUF_VT_I64), tb_put(&b, &(int64_t){-(1ll << 40)}, 8);
+    tb_key(&b, "s.f64", GGUF_VT_F64), tb_put(&b, &(double){2.5}, 8);
     /* [[1, 2], [3]] of u16 */
-    b_key(&b, "n.ints", GGUF_VT_ARRAY), b_u32(&b, GGUF_VT_ARRAY), b_u64(&b, 2);
-    b_u32(&b, GGUF_VT_U16), b_u64(&b, 2), b_put(&b, &(uint16_t){1}, 2), b_put(&b, &(uint16_t){2}, 2);
-    b_u32(&b, GGUF_VT_U16), b_u64(&b, 1), b_put(&b, &(uint16_t){3}, 2);
+    tb_key(&b, "n.ints", GGUF_VT_ARRAY), tb_u32(&b, GGUF_VT_ARRAY), tb_u64(&b, 2);
+    tb_u32(&b, GGUF_VT_U16), tb_u64(&b, 2), tb_put(&b, &(uint16_t){1}, 2), tb_put(&b, &(uint16_t){2}, 2);
+    tb_u32(&b, GGUF_VT_U16), tb_u64(&b, 1), tb_put(&b, &(uint16_t){3}, 2);
     /* [[["a"], []]] */
-    b_key(&b, "n.deep", GGUF_VT_ARRAY), b_u32(&b, GGUF_VT_ARRAY), b_u64(&b, 1);
-    b_u32(&b, GGUF_VT_ARRAY), b_u64(&b, 2);
-    b_u32(&b, GGUF_VT_STRING), b_u64(&b, 1), b_str(&b, "a");
-    b_u32(&b, GGUF_VT_STRING), b_u64(&b, 0);
-    while (b.n % 32) b_u8(&b, 0);
+    tb_key(&b, "n.deep", GGUF_VT_ARRAY), tb_u32(&b, GGUF_VT_ARRAY), tb_u64(&b, 1);
+    tb_u32(&b, GGUF_VT_ARRAY), tb_u64(&b, 2);
+    tb_u32(&b, GGUF_VT_STRING), tb_u64(&b, 1), tb_str(&b, "a");
+    tb_u32(&b, GGUF_VT_STRING), tb_u64(&b, 0);
+    while (b.n % 32) tb_u8(&b, 0);
     const char *src = tmp_path("nested-src.gguf"), *dst_name = "nested-dst.gguf";
     char src_path[600];
     snprintf(src_path, sizeof src_path, "%s", src);
