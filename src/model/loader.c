@@ -7,6 +7,7 @@
  * panel layout for are also copied once into that layout (kw_weight.panel, kw_model.panels).
  */
 #include "model/model.h"
+#include "tensor/kernels/kernels.h"
 #include "tensor/quants.h"
 
 #include <inttypes.h>
@@ -284,6 +285,59 @@ static int matrices(kw_model *m, kw_weight **out, int cap) {
     return n;
 }
 
+/* Panels repacked between two releases of the file pages they came from (1-2 MB of weights). */
+#define REPACK_SLICE_PANELS 128
+
+/* Drops the whole pages inside [a, e) of the (private, never written) file mapping from memory;
+ * they would be read back from the file if touched again. */
+static void release_pages(uintptr_t a, uintptr_t e, long page) {
+    if (page <= 0) return;
+    const uintptr_t a1 = (a + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+    const uintptr_t e1 = e / (uintptr_t)page * (uintptr_t)page;
+    if (e1 > a1) madvise((void *)a1, e1 - a1, MADV_DONTNEED);
+}
+
+/* After repacking: copies the 1-row weights (norms, biases, RoPE factors: a few hundred KB) out of
+ * the mapping and drops the whole tensor-data section of the file from memory. Without this the
+ * pages at tensor edges stay resident: the file may be mapped in 2 MB folios, and touching a
+ * norm maps its whole folio again (60 MB for a 1B model). What stays in the file (matrices
+ * without a panel layout) is read back from it on use (MAP_PRIVATE, never written). */
+static kw_status own_vectors_and_release(kw_model *m, long page) {
+    enum { PER_LAYER = 11 };
+    const int cap = PER_LAYER * m->hp.n_layer + 4;
+    kw_weight **vs = kw_calloc((size_t)cap, sizeof *vs, "vector list");
+    if (!vs) return KW_ERR_NOMEM;
+    int n = 0;
+    for (int il = 0; il < m->hp.n_layer; il++) {
+        kw_layer *ly = &m->layers[il];
+        kw_weight *ws[PER_LAYER] = {&ly->attn_norm, &ly->bq,     &ly->bk,       &ly->bv,       &ly->bqkv,         &ly->q_norm,
+                                    &ly->k_norm,    &ly->bo,     &ly->post_attn_norm, &ly->ffn_norm, &ly->post_ffn_norm};
+        for (int i = 0; i < PER_LAYER; i++) vs[n++] = ws[i];
+    }
+    vs[n++] = &m->output_norm, vs[n++] = &m->rope_freqs, vs[n++] = &m->rope_long, vs[n++] = &m->rope_short;
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++)
+        if (vs[i]->data) total += (vs[i]->row_bytes * (uint64_t)vs[i]->n_out + 63) / 64 * 64;
+    if (total > 0 && !(m->vectors = kw_malloc_aligned((size_t)total, "vector weights"))) {
+        free(vs);
+        return KW_ERR_NOMEM;
+    }
+    uint8_t *dst = m->vectors;
+    for (int i = 0; i < n; i++) {
+        if (!vs[i]->data) continue;
+        const uint64_t bytes = vs[i]->row_bytes * (uint64_t)vs[i]->n_out;
+        memcpy(dst, vs[i]->data, (size_t)bytes);
+        vs[i]->data = dst;
+        dst += (bytes + 63) / 64 * 64;
+    }
+    free(vs);
+    const kw_mapped_file *f = &m->gguf->file;
+    if (m->gguf->data_offset < f->size)
+        release_pages((uintptr_t)f->data + (uintptr_t)m->gguf->data_offset, (uintptr_t)f->data + (uintptr_t)f->size,
+                      page);
+    return KW_OK;
+}
+
 /* Copies every matrix the CPU's kernels have a panel layout for into one 64-byte aligned buffer
  * in that layout (same bytes as the file's rows, up to 15 padding rows per matrix), and drops
  * the file pages they came from (MAP_PRIVATE and never written: they would be read back from the
@@ -311,18 +365,23 @@ static kw_status repack_weights(kw_model *m) {
     for (int i = 0; i < n; i++) {
         const size_t bytes = op_weight_panel_bytes(ws[i]);
         if (!bytes) continue;
-        op_weight_repack(NULL, ws[i], dst);
-        dst += (bytes + 63) / 64 * 64;
-        if (page > 0) {
-            const uintptr_t a = (uintptr_t)ws[i]->data, e = a + (uintptr_t)(ws[i]->row_bytes * (uint64_t)ws[i]->n_out);
-            const uintptr_t a1 = (a + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
-            const uintptr_t e1 = e / (uintptr_t)page * (uintptr_t)page;
-            if (e1 > a1) madvise((void *)a1, e1 - a1, MADV_DONTNEED);
+        /* in slices, each slice's file pages dropped once copied: the peak holds one slice twice,
+         * not the largest matrix (the token embeddings: 280 MB in a 1B Q8_0 file) */
+        const int64_t n_panels = op_weight_n_panels(ws[i]);
+        for (int64_t p0 = 0; p0 < n_panels; p0 += REPACK_SLICE_PANELS) {
+            const int64_t p1 = p0 + REPACK_SLICE_PANELS < n_panels ? p0 + REPACK_SLICE_PANELS : n_panels;
+            op_weight_repack_panels(ws[i], dst, p0, p1);
+            const int64_t r1 = p1 * KERNEL_PANEL_ROWS < ws[i]->n_out ? p1 * KERNEL_PANEL_ROWS : ws[i]->n_out;
+            const uintptr_t base = (uintptr_t)ws[i]->data;
+            release_pages(base + (uintptr_t)((uint64_t)p0 * KERNEL_PANEL_ROWS * ws[i]->row_bytes),
+                          base + (uintptr_t)((uint64_t)r1 * ws[i]->row_bytes), page);
         }
+        ws[i]->panel = dst;
+        dst += (bytes + 63) / 64 * 64;
     }
     if (tied) m->output.panel = m->tok_embd.panel;
     free(ws);
-    return KW_OK;
+    return own_vectors_and_release(m, page);
 }
 
 /* ---------------------------------------------------------------- public */
@@ -375,6 +434,7 @@ void kw_model_free(kw_model *m) {
     kw_gguf_close(m->gguf);
     free(m->layers);
     kw_free_aligned(m->panels);
+    kw_free_aligned(m->vectors);
     free(m->name);
     free(m->chat_template);
     free(m);

@@ -44,6 +44,7 @@ struct kw_model {
     uint64_t weight_bytes; /* of the file's tensors */
     void *panels;          /* owned: matrices repacked for the panel kernels (kw_weight.panel), or NULL */
     uint64_t panel_bytes;  /* its size: these bytes replace the file pages of those matrices */
+    void *vectors;         /* owned when panels are: copies of the 1-row weights (norms, biases) */
 };
 
 /* ---------------------------------------------------------------- context */

@@ -177,18 +177,24 @@ typedef struct repack_task {
     uint8_t *dst;
 } repack_task;
 
-static void repack_worker(void *arg, int ith, int nth) {
-    const repack_task *r = arg;
-    const kw_weight *w = r->w;
-    const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
-    int64_t p0, p1;
-    kw_split_range(n_panels, ith, nth, &p0, &p1);
+int64_t op_weight_n_panels(const kw_weight *w) { return (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS; }
+
+void op_weight_repack_panels(const kw_weight *w, void *dst, int64_t p0, int64_t p1) {
+    const kernel_entry *k = kernels_get(w->type);
+    assert(k && k->panel.repack);
     for (int64_t p = p0; p < p1; p++) {
         const int64_t r0 = p * KERNEL_PANEL_ROWS;
         const int nr = (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
-        r->k->panel.repack((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, (size_t)w->row_bytes, nr, w->n_in,
-                           r->dst + (size_t)p * KERNEL_PANEL_BYTES(&r->k->panel, w->n_in));
+        k->panel.repack((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, (size_t)w->row_bytes, nr, w->n_in,
+                        (uint8_t *)dst + (size_t)p * KERNEL_PANEL_BYTES(&k->panel, w->n_in));
     }
+}
+
+static void repack_worker(void *arg, int ith, int nth) {
+    const repack_task *r = arg;
+    int64_t p0, p1;
+    kw_split_range(op_weight_n_panels(r->w), ith, nth, &p0, &p1);
+    op_weight_repack_panels(r->w, r->dst, p0, p1);
 }
 
 void op_weight_repack(kw_pool *pool, kw_weight *w, void *dst) {

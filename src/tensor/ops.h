@@ -27,6 +27,11 @@ size_t op_weight_panel_bytes(const kw_weight *w);
 /* Writes w's rows into dst (op_weight_panel_bytes(w) bytes, 64-byte aligned) in panel layout and
  * points w->panel at it; op_matmul then uses the panel kernels. Rows are split among the pool. */
 void op_weight_repack(kw_pool *pool, kw_weight *w, void *dst);
+/* The part of op_weight_repack for panels [p0, p1) only, on the calling thread (w->panel is not
+ * set): the loader repacks a large matrix in slices and releases each slice's file pages. */
+void op_weight_repack_panels(const kw_weight *w, void *dst, int64_t p0, int64_t p1);
+/* Panels of w (KERNEL_PANEL_ROWS rows each, the last one padded). */
+int64_t op_weight_n_panels(const kw_weight *w);
 
 /* Scratch of op_matmul: room for the activations quantized to a kernel's format, and what they
  * were made from, so consecutive matmuls over one input quantize it once. Zero-initialise; the
