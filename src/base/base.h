@@ -18,7 +18,8 @@
  * function can `return kw_error(KW_ERR_FORMAT, "tensor '%s': ...", name);`. */
 kw_status kw_error(kw_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prepends context to the current message: "loading 'x.gguf': <old message>". Returns status. */
-kw_status kw_error_wrap(kw_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+kw_status kw_error_wrap(kw_status status, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void kw_error_clear(void);
 
 /* ---------------------------------------------------------------- memory */
@@ -81,16 +82,24 @@ const kw_cpu *kw_cpu_get(void);
 
 /* ---------------------------------------------------------------- threads */
 
-/* A pool of workers created once. kw_pool_run runs fn(arg, i, n) for i in [0, n) on n threads
- * (the caller is thread 0) and returns when all are done. No allocation per call; workers spin
- * briefly, then sleep on a condition variable. */
+/* A pool of workers created once. No allocation per call; workers spin briefly, then sleep on a
+ * condition variable.
+ * kw_pool_run runs fn(arg, i, n) for i in [0, n) on n threads (the caller is thread 0), each part
+ * on its own thread, and returns when all are done: for work that needs every thread (probes).
+ * kw_pool_for runs fn(arg, c, ith) for every chunk c in [0, n_chunks), chunks taken in order by
+ * whichever thread is free (ith: the index of the thread running it, for per-thread scratch), and
+ * returns when all chunks are done. The caller does not wait for a worker that took no chunk,
+ * so a worker descheduled by another process does not stall the pass: prefer it for the forward
+ * pass. */
 typedef struct kw_pool kw_pool;
 typedef void (*kw_pool_fn)(void *arg, int ith, int nth);
+typedef void (*kw_pool_chunk_fn)(void *arg, int64_t chunk, int ith);
 
 kw_status kw_pool_create(int n_threads, kw_pool **out);
 void kw_pool_free(kw_pool *pool);
 int kw_pool_n_threads(const kw_pool *pool);
 void kw_pool_run(kw_pool *pool, kw_pool_fn fn, void *arg);
+void kw_pool_for(kw_pool *pool, int64_t n_chunks, kw_pool_chunk_fn fn, void *arg);
 
 /* Splits [0, n) into nth nearly equal parts; sets [*begin, *end) of part ith. */
 static inline void kw_split_range(int64_t n, int ith, int nth, int64_t *begin, int64_t *end) {

@@ -1,18 +1,29 @@
 /* threadpool.c - one pool of worker threads, created once, reused for every op.
  *
- * kw_pool_run publishes (fn, arg) under a new generation number; workers spin on the generation
- * for a short while (ops follow each other within microseconds during a forward pass), then sleep
- * on a condition variable. The caller runs part 0 itself and waits for the others to finish.
- * A run costs two atomic operations per thread while the workers are spinning: the mutex and the
- * broadcast are only taken when some worker has gone to sleep (n_sleeping, checked after the
- * generation is bumped; a worker counts itself asleep before its last look at the generation, both
- * sequentially consistent, so one of the two always sees the other). Nothing is allocated per call.
+ * A call publishes a job under a new generation number; workers spin on the generation for a
+ * short while (ops follow each other within microseconds during a forward pass), then sleep on a
+ * condition variable. The mutex and the broadcast are only taken when some worker has gone to
+ * sleep (n_sleeping, checked after the generation is bumped; a worker counts itself asleep before
+ * its last look at the generation, both sequentially consistent, so one of the two always sees
+ * the other). Nothing is allocated per call.
+ *
+ * Two kinds of job, told apart by bit 0 of the generation:
+ * - kw_pool_run (bit 0 clear): every worker runs its part; the caller waits for all of them.
+ * - kw_pool_for (bit 0 set): threads take chunks from `ticket` = generation << 32 | next chunk,
+ *   by compare-and-swap, and the caller waits until `chunks_done` reaches the count. A worker that
+ *   wakes after the job ended sees another generation in the ticket (or no chunk left) and takes
+ *   nothing. The job's fields are read before the CAS; the CAS succeeding on (generation, chunk)
+ *   proves that job was still running (that chunk was not done), so the caller had not yet
+ *   rewritten them. They are relaxed atomics because a late reader may race with the rewrite (its
+ *   CAS then fails and the values are dropped).
  */
 #include "base/base.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #define SPIN_ITERS 20000
@@ -22,12 +33,19 @@ struct kw_pool {
     pthread_t *threads;
     pthread_mutex_t mutex;
     pthread_cond_t wake;
-    atomic_uint generation; /* bumped once per kw_pool_run */
-    atomic_int n_done;      /* workers finished with the current generation */
+    atomic_uint generation; /* bumped by 2 per job; bit 0 set for kw_pool_for jobs */
     atomic_bool stop;
     atomic_int n_sleeping; /* workers inside (or entering) the condition wait */
+    /* kw_pool_run */
+    atomic_llong n_done; /* workers finished with the current job */
     kw_pool_fn fn;
     void *arg;
+    /* kw_pool_for */
+    _Atomic uint64_t ticket;
+    atomic_llong chunks_done;
+    atomic_llong n_chunks;
+    _Atomic(kw_pool_chunk_fn) chunk_fn;
+    _Atomic(void *) chunk_arg;
     struct worker_arg *worker_args; /* one per worker, owned */
 };
 
@@ -35,6 +53,30 @@ typedef struct worker_arg {
     kw_pool *pool;
     int ith;
 } worker_arg;
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#endif
+}
+
+/* Takes and runs chunks of the kw_pool_for job of generation gen until none is left. */
+static void take_chunks(kw_pool *pool, unsigned gen, int ith) {
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&pool->ticket, memory_order_acquire);
+        if ((unsigned)(t >> 32) != gen) return;
+        const long long n = atomic_load_explicit(&pool->n_chunks, memory_order_relaxed);
+        const kw_pool_chunk_fn fn = atomic_load_explicit(&pool->chunk_fn, memory_order_relaxed);
+        void *arg = atomic_load_explicit(&pool->chunk_arg, memory_order_relaxed);
+        const uint32_t chunk = (uint32_t)t;
+        if ((long long)chunk >= n) return;
+        if (!atomic_compare_exchange_weak_explicit(&pool->ticket, &t, t + 1, memory_order_acq_rel,
+                                                   memory_order_relaxed))
+            continue;
+        fn(arg, chunk, ith);
+        atomic_fetch_add_explicit(&pool->chunks_done, 1, memory_order_release);
+    }
+}
 
 static void *worker_main(void *p) {
     worker_arg *wa = p;
@@ -46,9 +88,7 @@ static void *worker_main(void *p) {
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
                !atomic_load(&pool->stop)) {
             if (++spins < SPIN_ITERS) {
-#if defined(__x86_64__)
-                __builtin_ia32_pause();
-#endif
+                cpu_relax();
                 continue;
             }
             pthread_mutex_lock(&pool->mutex);
@@ -61,14 +101,19 @@ static void *worker_main(void *p) {
         }
         if (atomic_load(&pool->stop)) return NULL;
         seen = gen;
-        pool->fn(pool->arg, wa->ith, pool->n_threads);
-        atomic_fetch_add_explicit(&pool->n_done, 1, memory_order_acq_rel);
+        if (gen & 1u) {
+            take_chunks(pool, gen, wa->ith);
+        } else {
+            pool->fn(pool->arg, wa->ith, pool->n_threads);
+            atomic_fetch_add_explicit(&pool->n_done, 1, memory_order_acq_rel);
+        }
     }
 }
 
 kw_status kw_pool_create(int n_threads, kw_pool **out) {
     if (n_threads < 1) n_threads = 1;
-    if (n_threads > 256) return kw_error(KW_ERR_INVALID_ARG, "thread count %d is above 256", n_threads);
+    if (n_threads > 256)
+        return kw_error(KW_ERR_INVALID_ARG, "thread count %d is above 256", n_threads);
     kw_pool *pool = kw_calloc(1, sizeof *pool, "thread pool");
     if (!pool) return KW_ERR_NOMEM;
     pool->n_threads = n_threads;
@@ -90,7 +135,8 @@ kw_status kw_pool_create(int n_threads, kw_pool **out) {
                 pool->n_threads = i;
                 pool->worker_args = args;
                 kw_pool_free(pool);
-                return kw_error(KW_ERR_INTERNAL, "cannot start worker thread %d of %d", i, n_threads);
+                return kw_error(KW_ERR_INTERNAL, "cannot start worker thread %d of %d", i,
+                                n_threads);
             }
         }
         pool->worker_args = args;
@@ -105,7 +151,8 @@ void kw_pool_free(kw_pool *pool) {
     atomic_store(&pool->stop, true);
     pthread_cond_broadcast(&pool->wake);
     pthread_mutex_unlock(&pool->mutex);
-    for (int i = 1; i < pool->n_threads; i++) pthread_join(pool->threads[i], NULL);
+    for (int i = 1; i < pool->n_threads; i++)
+        pthread_join(pool->threads[i], NULL);
     pthread_mutex_destroy(&pool->mutex);
     pthread_cond_destroy(&pool->wake);
     free(pool->threads);
@@ -115,6 +162,28 @@ void kw_pool_free(kw_pool *pool) {
 
 int kw_pool_n_threads(const kw_pool *pool) { return pool ? pool->n_threads : 1; }
 
+/* Publishes generation gen (the job's fields are already written) and wakes sleepers. */
+static void publish(kw_pool *pool, unsigned gen) {
+    atomic_store(&pool->generation, gen);
+    if (atomic_load(&pool->n_sleeping) > 0) {
+        pthread_mutex_lock(&pool->mutex);
+        pthread_cond_broadcast(&pool->wake);
+        pthread_mutex_unlock(&pool->mutex);
+    }
+}
+
+/* Spins briefly, then yields: on a loaded machine a worker may be descheduled, and spinning would
+ * only keep it off the core. */
+static void wait_until(atomic_llong *counter, long long target) {
+    int spins = 0;
+    while (atomic_load_explicit(counter, memory_order_acquire) < target) {
+        if (++spins > 2000)
+            sched_yield();
+        else
+            cpu_relax();
+    }
+}
+
 void kw_pool_run(kw_pool *pool, kw_pool_fn fn, void *arg) {
     if (!pool || pool->n_threads == 1) {
         fn(arg, 0, 1);
@@ -123,23 +192,29 @@ void kw_pool_run(kw_pool *pool, kw_pool_fn fn, void *arg) {
     pool->fn = fn;
     pool->arg = arg;
     atomic_store_explicit(&pool->n_done, 0, memory_order_relaxed);
-    atomic_fetch_add(&pool->generation, 1);
-    if (atomic_load(&pool->n_sleeping) > 0) {
-        pthread_mutex_lock(&pool->mutex);
-        pthread_cond_broadcast(&pool->wake);
-        pthread_mutex_unlock(&pool->mutex);
-    }
+    const unsigned gen =
+        (atomic_load_explicit(&pool->generation, memory_order_relaxed) | 1u) + 1u; /* even */
+    publish(pool, gen);
     fn(arg, 0, pool->n_threads);
-    /* spin briefly (the others usually finish within microseconds), then yield: on a loaded
-     * machine a worker may be descheduled and spinning would only keep it off the core */
-    int spins = 0;
-    while (atomic_load_explicit(&pool->n_done, memory_order_acquire) < pool->n_threads - 1) {
-        if (++spins > 2000) {
-            sched_yield();
-            continue;
-        }
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
+    wait_until(&pool->n_done, pool->n_threads - 1);
+}
+
+void kw_pool_for(kw_pool *pool, int64_t n_chunks, kw_pool_chunk_fn fn, void *arg) {
+    if (n_chunks <= 0) return;
+    if (!pool || pool->n_threads == 1 || n_chunks == 1) {
+        for (int64_t c = 0; c < n_chunks; c++)
+            fn(arg, c, 0);
+        return;
     }
+    const unsigned gen =
+        (atomic_load_explicit(&pool->generation, memory_order_relaxed) + 2u) | 1u; /* odd */
+    assert(n_chunks < UINT32_MAX); /* the chunk index is the low half of the ticket */
+    atomic_store_explicit(&pool->n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&pool->chunk_fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&pool->chunk_arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&pool->chunks_done, 0, memory_order_relaxed);
+    atomic_store_explicit(&pool->ticket, (uint64_t)gen << 32, memory_order_release);
+    publish(pool, gen);
+    take_chunks(pool, gen, 0);
+    wait_until(&pool->chunks_done, atomic_load_explicit(&pool->n_chunks, memory_order_relaxed));
 }
