@@ -22,9 +22,10 @@ static kw_status alloc_scratch(kw_context *c) {
     const kw_hparams *hp = &c->model->hp;
     const int64_t B = c->n_batch, E = hp->n_embd;
     const int64_t Q = (int64_t)hp->n_head * hp->head_dim, K = (int64_t)hp->n_head_kv * hp->head_dim;
-    const int64_t V = (int64_t)hp->n_head_kv * hp->head_dim_v, O = (int64_t)hp->n_head * hp->head_dim_v;
+    const int64_t V = (int64_t)hp->n_head_kv * hp->head_dim_v,
+                  O = (int64_t)hp->n_head * hp->head_dim_v;
     const int64_t F = hp->n_ff;
-    int64_t max_row = max64(max64(E, F), max64(O, max64(Q + K + V, 2 * F)));
+    const int64_t S = B < FFN_SUB_BATCH ? B : FFN_SUB_BATCH; /* FFN rows at a time (forward.c) */
     struct {
         float **p;
         int64_t n;
@@ -37,10 +38,9 @@ static kw_status alloc_scratch(kw_context *c) {
         {&c->v, B * V, "values"},
         {&c->qkv, c->model->desc->fused_qkv ? B * (Q + K + V) : 1, "fused qkv"},
         {&c->attn, B * O, "attention output"},
-        {&c->ff, B * 2 * F, "ffn gate/up"},
-        {&c->ff2, B * F, "ffn up"},
+        {&c->ff, S * 2 * F, "ffn gate/up"},
+        {&c->ff2, S * F, "ffn up"},
         {&c->scores, (int64_t)c->n_threads * c->n_ctx, "attention scores"},
-        {&c->vecbuf, max_row, "vector weights"},
         {&c->out_h, B * E, "output states"},
         {&c->logits, hp->n_vocab, "logits"},
     };
@@ -48,7 +48,10 @@ static kw_status alloc_scratch(kw_context *c) {
         *bufs[i].p = kw_malloc_aligned(sizeof(float) * (size_t)bufs[i].n, bufs[i].what);
         if (!*bufs[i].p) return KW_ERR_NOMEM;
     }
-    c->mm.act_cap = op_matmul_scratch_bytes(B, max_row);
+    /* the FFN's n_ff-wide inputs come S rows at a time, the others n_batch rows */
+    const size_t act_a = op_matmul_scratch_bytes(B, max64(E, max64(O, Q + K + V))),
+                 act_f = op_matmul_scratch_bytes(S, F);
+    c->mm.act_cap = act_a > act_f ? act_a : act_f;
     c->mm.act = kw_malloc_aligned(c->mm.act_cap, "quantized activations");
     if (!c->mm.act) return KW_ERR_NOMEM;
     c->logits_cap = 1;
@@ -60,7 +63,8 @@ static kw_status alloc_scratch(kw_context *c) {
 
 static kw_status alloc_kv(kw_context *c) {
     const kw_hparams *hp = &c->model->hp;
-    const int64_t K = (int64_t)hp->n_head_kv * hp->head_dim, V = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    const int64_t K = (int64_t)hp->n_head_kv * hp->head_dim,
+                  V = (int64_t)hp->n_head_kv * hp->head_dim_v;
     c->kv = kw_calloc((size_t)hp->n_layer, sizeof(kw_kv_layer), "kv cache");
     if (!c->kv) return KW_ERR_NOMEM;
     for (int il = 0; il < hp->n_layer; il++) {
@@ -82,14 +86,16 @@ kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw
     kw_context_params p = params ? *params : kw_context_default_params();
     const kw_hparams *hp = &model->hp;
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
-        return kw_error(KW_ERR_INVALID_ARG, "context: negative size (n_ctx %d, n_batch %d, n_threads %d)", p.n_ctx,
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "context: negative size (n_ctx %d, n_batch %d, n_threads %d)", p.n_ctx,
                         p.n_batch, p.n_threads);
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
     if (p.n_threads == 0) p.n_threads = kw_cpu_get()->n_cores;
     if (p.n_ctx > hp->n_ctx_train)
-        kw_log(1, "kaiwu: context %d is larger than the model's training context %d\n", p.n_ctx, hp->n_ctx_train);
+        kw_log(1, "kaiwu: context %d is larger than the model's training context %d\n", p.n_ctx,
+               hp->n_ctx_train);
     kw_context *c = kw_calloc(1, sizeof *c, "context");
     if (!c) return KW_ERR_NOMEM;
     c->model = model;
@@ -99,7 +105,8 @@ kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw
     /* LongRoPE: llama.cpp picks the long factors when the context exceeds the original one */
     c->rope_factors = model->rope_freqs.data;
     if (model->rope_long.data && model->rope_short.data)
-        c->rope_factors = c->n_ctx > hp->rope_orig_ctx ? model->rope_long.data : model->rope_short.data;
+        c->rope_factors =
+            c->n_ctx > hp->rope_orig_ctx ? model->rope_long.data : model->rope_short.data;
     kw_status st = kw_pool_create(p.n_threads, &c->pool);
     if (!st) st = alloc_kv(c);
     if (!st) st = alloc_scratch(c);
@@ -120,8 +127,10 @@ void kw_context_free(kw_context *c) {
             kw_free_aligned(c->kv[il].v);
         }
     free(c->kv);
-    float *bufs[] = {c->x, c->h, c->q, c->k, c->v, c->qkv, c->attn, c->ff, c->ff2, c->scores, c->vecbuf, c->out_h, c->logits};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) kw_free_aligned(bufs[i]);
+    float *bufs[] = {c->x,    c->h,  c->q,   c->k,      c->v,     c->qkv,
+                     c->attn, c->ff, c->ff2, c->scores, c->out_h, c->logits};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        kw_free_aligned(bufs[i]);
     kw_free_aligned(c->mm.act);
     free(c->row_of);
     free(c);
@@ -168,12 +177,15 @@ static kw_status ensure_rows(kw_context *c, int32_t n_rows, int32_t n) {
 
 kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, int32_t n,
                     const bool *want_logits) {
-    if (!c || !tokens || n <= 0) return kw_error(KW_ERR_INVALID_ARG, "kw_decode: no tokens (n = %d)", n);
+    if (!c || !tokens || n <= 0)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_decode: no tokens (n = %d)", n);
     const int32_t n_vocab = c->model->hp.n_vocab;
     for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
-            return kw_error(KW_ERR_INVALID_ARG, "kw_decode: token %d at batch index %d is outside the vocabulary (0..%d)",
-                            tokens[i], i, n_vocab - 1);
+            return kw_error(
+                KW_ERR_INVALID_ARG,
+                "kw_decode: token %d at batch index %d is outside the vocabulary (0..%d)",
+                tokens[i], i, n_vocab - 1);
         if (pos && pos[i] != c->n_past + i)
             return kw_error(KW_ERR_INVALID_ARG,
                             "kw_decode: token %d has position %d, but the cache holds %d positions "
@@ -185,7 +197,8 @@ kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, i
                         "the context is full: %d cached + %d new tokens exceed the context size %d",
                         c->n_past, n, c->n_ctx);
     int32_t n_rows = 0;
-    for (int32_t i = 0; i < n; i++) n_rows += want_logits ? want_logits[i] : (i == n - 1);
+    for (int32_t i = 0; i < n; i++)
+        n_rows += want_logits ? want_logits[i] : (i == n - 1);
     kw_status st = ensure_rows(c, n_rows > 0 ? n_rows : 1, n);
     if (st) return st;
     int32_t row = 0;

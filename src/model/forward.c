@@ -15,12 +15,14 @@
 #include "tensor/kernels/kernels.h"
 #include "tensor/quants.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
 /* x · Wᵀ for n tokens; shows the inputs to an observer first (importance-matrix statistics).
  * same_input: x has not changed since the previous matmul (its quantized copy is reused). */
-static void matmul_x(kw_context *ctx, float *out, const kw_weight *w, const float *x, int32_t n, bool same_input) {
+static void matmul_x(kw_context *ctx, float *out, const kw_weight *w, const float *x, int32_t n,
+                     bool same_input) {
     if (ctx->observer) ctx->observer(ctx->observer_user, w->name, x, w->n_in, n);
     op_matmul(ctx->pool, out, w, x, n, &ctx->mm, same_input);
 }
@@ -29,52 +31,128 @@ static void matmul(kw_context *ctx, float *out, const kw_weight *w, const float 
     matmul_x(ctx, out, w, x, n, false);
 }
 
-/* A vector weight as float: F32 data is used in place, others are converted into tmp. */
-static const float *vec(const kw_weight *w, float *tmp) {
-    if (!w->data) return NULL;
-    if (w->type == GGML_TYPE_F32) return w->data;
-    op_weight_vector(tmp, w);
-    return tmp;
+/* A vector weight (norm, bias, RoPE factors): the loader keeps them as F32. */
+static const float *vec(const kw_weight *w) {
+    assert(!w->data || w->type == GGML_TYPE_F32);
+    return w->data;
 }
 
-static void norm_rows(float *y, const float *x, const kw_weight *g, int32_t n, int64_t width, float eps,
-                      float *tmp) {
-    const float *gv = vec(g, tmp);
-    for (int32_t t = 0; t < n; t++) op_rmsnorm(y + t * width, x + t * width, gv, width, eps);
-}
+/* ---------------------------------------------------------------- per-token steps */
 
-/* ---------------------------------------------------------------- attention */
+/* The steps between matmuls work on each token's rows alone; they run on the pool in chunks of
+ * TOKENS_PER_CHUNK tokens (a single chunk, on the calling thread, when decoding). */
+#define TOKENS_PER_CHUNK 4
 
-typedef struct attn_task {
+typedef struct layer_step {
     kw_context *ctx;
+    const kw_layer *ly;
+    const kw_layer
+        *next; /* the next layer (its attention norm is fused into this one's end), or NULL */
     const kw_kv_layer *kv;
-    bool swa;
+    rope_params rp;
     int32_t n, p0;
-} attn_task;
+    /* FFN activation: gate/up rows of one sub-batch, and where the product goes */
+    const float *gate, *up;
+    float *act_out;
+    int64_t gu_stride;
+} layer_step;
+
+static void for_tokens(kw_context *ctx, int32_t n, kw_pool_chunk_fn fn, layer_step *st) {
+    kw_pool_for(ctx->pool, (n + TOKENS_PER_CHUNK - 1) / TOKENS_PER_CHUNK, fn, st);
+}
+
+static void token_range(const layer_step *st, int64_t c, int32_t *t0, int32_t *t1) {
+    *t0 = (int32_t)(c * TOKENS_PER_CHUNK);
+    *t1 = *t0 + TOKENS_PER_CHUNK < st->n ? *t0 + TOKENS_PER_CHUNK : st->n;
+}
+
+/* h = norm(x) * attn_norm of the first layer (later layers get theirs from step_ffn_out). */
+static void step_attn_norm(void *arg, int64_t c, int ith) {
+    const layer_step *st = arg;
+    const kw_hparams *hp = &st->ctx->model->hp;
+    const int64_t E = hp->n_embd;
+    int32_t t0, t1;
+    token_range(st, c, &t0, &t1);
+    (void)ith;
+    for (int32_t t = t0; t < t1; t++)
+        op_rmsnorm(st->ctx->h + t * E, st->ctx->x + t * E, vec(&st->ly->attn_norm), E,
+                   hp->norm_eps);
+}
+
+/* After the q/k/v projections: split a fused qkv, biases, per-head q/k norm, RoPE, then k and v
+ * into the cache. */
+static void step_qkv(void *arg, int64_t c, int ith) {
+    const layer_step *st = arg;
+    kw_context *ctx = st->ctx;
+    const kw_layer *ly = st->ly;
+    const arch_desc *d = ctx->model->desc;
+    const kw_hparams *hp = &ctx->model->hp;
+    const int64_t Q = (int64_t)hp->n_head * hp->head_dim, K = (int64_t)hp->n_head_kv * hp->head_dim;
+    const int64_t V = (int64_t)hp->n_head_kv * hp->head_dim_v;
+    int32_t t0, t1;
+    token_range(st, c, &t0, &t1);
+    (void)ith;
+    for (int32_t t = t0; t < t1; t++) {
+        float *q = ctx->q + t * Q, *k = ctx->k + t * K, *v = ctx->v + t * V;
+        if (d->fused_qkv) {
+            const float *src = ctx->qkv + t * (Q + K + V);
+            memcpy(q, src, sizeof(float) * (size_t)Q);
+            memcpy(k, src + Q, sizeof(float) * (size_t)K);
+            memcpy(v, src + Q + K, sizeof(float) * (size_t)V);
+            if (ly->bqkv.data) {
+                const float *b = vec(&ly->bqkv);
+                op_add_bias(q, b, 1, Q);
+                op_add_bias(k, b + Q, 1, K);
+                op_add_bias(v, b + Q + K, 1, V);
+            }
+        } else {
+            if (ly->bq.data) op_add_bias(q, vec(&ly->bq), 1, Q);
+            if (ly->bk.data) op_add_bias(k, vec(&ly->bk), 1, K);
+            if (ly->bv.data) op_add_bias(v, vec(&ly->bv), 1, V);
+        }
+        if (d->qk_norm) {
+            for (int32_t h = 0; h < hp->n_head; h++)
+                op_rmsnorm(q + h * hp->head_dim, q + h * hp->head_dim, vec(&ly->q_norm),
+                           hp->head_dim, hp->norm_eps);
+            for (int32_t h = 0; h < hp->n_head_kv; h++)
+                op_rmsnorm(k + h * hp->head_dim, k + h * hp->head_dim, vec(&ly->k_norm),
+                           hp->head_dim, hp->norm_eps);
+        }
+        op_rope(q, hp->n_head, hp->head_dim, st->p0 + t, &st->rp);
+        op_rope(k, hp->n_head_kv, hp->head_dim, st->p0 + t, &st->rp);
+        const int64_t slot = (st->p0 + t) % st->kv->n_slots;
+        memcpy(st->kv->k + slot * K, k, sizeof(float) * (size_t)K);
+        memcpy(st->kv->v + slot * V, v, sizeof(float) * (size_t)V);
+    }
+}
 
 /* One (token, head) pair: softmax(q·Kᵀ * scale [soft-capped]) V over the visible positions. The
  * cache is a ring (position p in slot p % n_slots): the kernels see it as at most two runs of
  * consecutive slots. */
-static void attend_one(const attn_task *a, int32_t t, int32_t h, float *scores) {
-    const kw_context *ctx = a->ctx;
+static void attend_one(const layer_step *st, int32_t t, int32_t h, float *scores) {
+    const kw_context *ctx = st->ctx;
     const kw_hparams *hp = &ctx->model->hp;
     const kernel_attn *ka = kernels_attn();
     const int32_t hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
     const int32_t g = h / group;
     const int64_t k_stride = (int64_t)hp->n_head_kv * hd, v_stride = (int64_t)hp->n_head_kv * hdv;
     const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)h * hd;
-    const int32_t pos = a->p0 + t;
+    const int32_t pos = st->p0 + t;
     int32_t lo = 0;
-    if (a->swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
-    const int32_t n_slots = a->kv->n_slots;
+    if (st->ly->is_swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
+    const kw_kv_layer *kv = st->kv;
+    const int32_t n_slots = kv->n_slots;
     for (int32_t p = lo; p <= pos;) {
-        const int32_t slot = p % n_slots, cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
-        ka->qk(q, a->kv->k + (int64_t)slot * k_stride + (int64_t)g * hd, (size_t)k_stride, hd, cnt, scores + (p - lo));
+        const int32_t slot = p % n_slots,
+                      cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
+        ka->qk(q, kv->k + (int64_t)slot * k_stride + (int64_t)g * hd, (size_t)k_stride, hd, cnt,
+               scores + (p - lo));
         p += cnt;
     }
     if (hp->attn_softcap > 0) {
         for (int32_t p = lo; p <= pos; p++)
-            scores[p - lo] = hp->attn_softcap * tanhf(scores[p - lo] * hp->attn_scale / hp->attn_softcap);
+            scores[p - lo] =
+                hp->attn_softcap * tanhf(scores[p - lo] * hp->attn_scale / hp->attn_softcap);
         op_softmax(scores, pos - lo + 1, 1.0f);
     } else {
         op_softmax(scores, pos - lo + 1, hp->attn_scale);
@@ -82,20 +160,78 @@ static void attend_one(const attn_task *a, int32_t t, int32_t h, float *scores) 
     float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)h * hdv;
     memset(out, 0, sizeof(float) * (size_t)hdv);
     for (int32_t p = lo; p <= pos;) {
-        const int32_t slot = p % n_slots, cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
-        ka->av(scores + (p - lo), a->kv->v + (int64_t)slot * v_stride + (int64_t)g * hdv, (size_t)v_stride, hdv, cnt,
-               out);
+        const int32_t slot = p % n_slots,
+                      cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
+        ka->av(scores + (p - lo), kv->v + (int64_t)slot * v_stride + (int64_t)g * hdv,
+               (size_t)v_stride, hdv, cnt, out);
         p += cnt;
     }
 }
 
-static void attn_worker(void *arg, int ith, int nth) {
-    const attn_task *a = arg;
-    const int32_t n_head = a->ctx->model->hp.n_head;
-    float *scores = a->ctx->scores + (int64_t)ith * a->ctx->n_ctx;
-    int64_t j0, j1;
-    kw_split_range((int64_t)a->n * n_head, ith, nth, &j0, &j1);
-    for (int64_t j = j0; j < j1; j++) attend_one(a, (int32_t)(j / n_head), (int32_t)(j % n_head), scores);
+/* Chunk c is one (token, head) pair, the last token first: later tokens see more positions, so
+ * the long items go out first and the short ones fill the end evenly. */
+static void step_attention(void *arg, int64_t c, int ith) {
+    const layer_step *st = arg;
+    const int32_t n_head = st->ctx->model->hp.n_head;
+    const int32_t t = st->n - 1 - (int32_t)(c / n_head), h = (int32_t)(c % n_head);
+    attend_one(st, t, h, st->ctx->scores + (int64_t)ith * st->ctx->n_ctx);
+}
+
+/* After the output projection (in h): bias, post norm, residual; then h = norm(x) * ffn_norm. */
+static void step_attn_out(void *arg, int64_t c, int ith) {
+    const layer_step *st = arg;
+    kw_context *ctx = st->ctx;
+    const kw_layer *ly = st->ly;
+    const kw_hparams *hp = &ctx->model->hp;
+    const int64_t E = hp->n_embd;
+    int32_t t0, t1;
+    token_range(st, c, &t0, &t1);
+    (void)ith;
+    for (int32_t t = t0; t < t1; t++) {
+        float *h = ctx->h + t * E, *x = ctx->x + t * E;
+        if (ly->bo.data) op_add_bias(h, vec(&ly->bo), 1, E);
+        if (ctx->model->desc->post_attn_norm)
+            op_rmsnorm(h, h, vec(&ly->post_attn_norm), E, hp->norm_eps);
+        op_add_scaled(x, h, hp->residual_scale, E);
+        op_rmsnorm(h, x, vec(&ly->ffn_norm), E, hp->norm_eps);
+    }
+}
+
+/* act(gate) * up for the tokens of one FFN sub-batch. */
+static void step_ffn_act(void *arg, int64_t c, int ith) {
+    const layer_step *st = arg;
+    const kw_hparams *hp = &st->ctx->model->hp;
+    const int64_t F = hp->n_ff;
+    int32_t t0, t1;
+    token_range(st, c, &t0, &t1);
+    (void)ith;
+    for (int32_t t = t0; t < t1; t++) {
+        float *out = st->act_out + t * F;
+        if (out != st->gate + t * st->gu_stride)
+            memcpy(out, st->gate + t * st->gu_stride, sizeof(float) * (size_t)F);
+        if (st->ctx->model->desc->act == FFN_GELU_TANH)
+            op_geglu_tanh(out, st->up + t * st->gu_stride, F);
+        else
+            op_swiglu(out, st->up + t * st->gu_stride, F);
+    }
+}
+
+/* After the down projection (in h): post norm, residual; then the next layer's attention norm. */
+static void step_ffn_out(void *arg, int64_t c, int ith) {
+    const layer_step *st = arg;
+    kw_context *ctx = st->ctx;
+    const kw_hparams *hp = &ctx->model->hp;
+    const int64_t E = hp->n_embd;
+    int32_t t0, t1;
+    token_range(st, c, &t0, &t1);
+    (void)ith;
+    for (int32_t t = t0; t < t1; t++) {
+        float *h = ctx->h + t * E, *x = ctx->x + t * E;
+        if (ctx->model->desc->post_ffn_norm)
+            op_rmsnorm(h, h, vec(&st->ly->post_ffn_norm), E, hp->norm_eps);
+        op_add_scaled(x, h, hp->residual_scale, E);
+        if (st->next) op_rmsnorm(h, x, vec(&st->next->attn_norm), E, hp->norm_eps);
+    }
 }
 
 /* ---------------------------------------------------------------- one layer */
@@ -110,94 +246,49 @@ static void rope_for_layer(const kw_context *ctx, const kw_layer *ly, rope_param
     rp->factors = ctx->rope_factors;
 }
 
-static void attention_block(kw_context *ctx, int il, int32_t n, int32_t p0, float *tmp) {
+/* Expects h = norm(x) * attn_norm; leaves h = norm(x) * ffn_norm after the residual. */
+static void attention_block(kw_context *ctx, layer_step *st) {
     const kw_model *m = ctx->model;
-    const arch_desc *d = m->desc;
-    const kw_hparams *hp = &m->hp;
-    const kw_layer *ly = &m->layers[il];
-    const int64_t E = hp->n_embd, Q = (int64_t)hp->n_head * hp->head_dim;
-    const int64_t K = (int64_t)hp->n_head_kv * hp->head_dim, V = (int64_t)hp->n_head_kv * hp->head_dim_v;
-    const int64_t O = (int64_t)hp->n_head * hp->head_dim_v;
-
-    /* norm */
-    norm_rows(ctx->h, ctx->x, &ly->attn_norm, n, E, hp->norm_eps, tmp);
-    /* q, k, v projections */
-    if (d->fused_qkv) {
+    const kw_layer *ly = st->ly;
+    const int32_t n = st->n;
+    if (m->desc->fused_qkv) {
         matmul(ctx, ctx->qkv, &ly->wqkv, ctx->h, n);
-        if (ly->bqkv.data) op_add_bias(ctx->qkv, vec(&ly->bqkv, tmp), n, Q + K + V);
-        for (int32_t t = 0; t < n; t++) {
-            const float *src = ctx->qkv + t * (Q + K + V);
-            memcpy(ctx->q + t * Q, src, sizeof(float) * (size_t)Q);
-            memcpy(ctx->k + t * K, src + Q, sizeof(float) * (size_t)K);
-            memcpy(ctx->v + t * V, src + Q + K, sizeof(float) * (size_t)V);
-        }
     } else {
         matmul(ctx, ctx->q, &ly->wq, ctx->h, n);
         matmul_x(ctx, ctx->k, &ly->wk, ctx->h, n, true);
         matmul_x(ctx, ctx->v, &ly->wv, ctx->h, n, true);
-        if (ly->bq.data) op_add_bias(ctx->q, vec(&ly->bq, tmp), n, Q);
-        if (ly->bk.data) op_add_bias(ctx->k, vec(&ly->bk, tmp), n, K);
-        if (ly->bv.data) op_add_bias(ctx->v, vec(&ly->bv, tmp), n, V);
     }
-    /* per-head q/k norm, before RoPE */
-    if (d->qk_norm) {
-        const float *qn = vec(&ly->q_norm, tmp);
-        for (int64_t r = 0; r < (int64_t)n * hp->n_head; r++)
-            op_rmsnorm(ctx->q + r * hp->head_dim, ctx->q + r * hp->head_dim, qn, hp->head_dim, hp->norm_eps);
-        const float *kn = vec(&ly->k_norm, tmp);
-        for (int64_t r = 0; r < (int64_t)n * hp->n_head_kv; r++)
-            op_rmsnorm(ctx->k + r * hp->head_dim, ctx->k + r * hp->head_dim, kn, hp->head_dim, hp->norm_eps);
-    }
-    /* RoPE, then k and v into the cache */
-    rope_params rp;
-    rope_for_layer(ctx, ly, &rp);
-    const kw_kv_layer *kv = &ctx->kv[il];
-    for (int32_t t = 0; t < n; t++) {
-        op_rope(ctx->q + t * Q, hp->n_head, hp->head_dim, p0 + t, &rp);
-        op_rope(ctx->k + t * K, hp->n_head_kv, hp->head_dim, p0 + t, &rp);
-        int64_t slot = (p0 + t) % kv->n_slots;
-        memcpy(kv->k + slot * K, ctx->k + t * K, sizeof(float) * (size_t)K);
-        memcpy(kv->v + slot * V, ctx->v + t * V, sizeof(float) * (size_t)V);
-    }
-    /* attention */
-    attn_task at = {ctx, kv, ly->is_swa, n, p0};
-    kw_pool_run(ctx->pool, attn_worker, &at);
-    /* output projection */
+    for_tokens(ctx, n, step_qkv, st);
+    kw_pool_for(ctx->pool, (int64_t)n * m->hp.n_head, step_attention, st);
     matmul(ctx, ctx->h, &ly->wo, ctx->attn, n);
-    (void)O;
-    if (ly->bo.data) op_add_bias(ctx->h, vec(&ly->bo, tmp), n, E);
-    if (d->post_attn_norm) norm_rows(ctx->h, ctx->h, &ly->post_attn_norm, n, E, hp->norm_eps, tmp);
-    /* residual */
-    op_add_scaled(ctx->x, ctx->h, hp->residual_scale, (int64_t)n * E);
+    for_tokens(ctx, n, step_attn_out, st);
 }
 
-static void ffn_block(kw_context *ctx, int il, int32_t n, float *tmp) {
+/* Expects h = norm(x) * ffn_norm; leaves h = the next layer's attention input. The tokens go
+ * through gate/up/down FFN_SUB_BATCH at a time; each sub-batch's down projection overwrites its own
+ * rows of h, which gate/up no longer need. */
+static void ffn_block(kw_context *ctx, layer_step *st) {
     const kw_model *m = ctx->model;
-    const arch_desc *d = m->desc;
-    const kw_hparams *hp = &m->hp;
-    const kw_layer *ly = &m->layers[il];
-    const int64_t E = hp->n_embd, F = hp->n_ff;
-
-    norm_rows(ctx->h, ctx->x, &ly->ffn_norm, n, E, hp->norm_eps, tmp);
-    /* gate and up: ff holds (n, F) gate then ff2 holds (n, F) up */
-    if (d->fused_gate_up) {
-        matmul(ctx, ctx->ff, &ly->w_up, ctx->h, n); /* (n, 2F): [gate | up] */
-        /* compact in place, first token first: token t's halves only move down over tokens < t */
-        for (int32_t t = 0; t < n; t++) {
-            memcpy(ctx->ff2 + t * F, ctx->ff + t * 2 * F + F, sizeof(float) * (size_t)F);
-            memmove(ctx->ff + t * F, ctx->ff + t * 2 * F, sizeof(float) * (size_t)F);
+    const kw_layer *ly = st->ly;
+    const int64_t E = m->hp.n_embd, F = m->hp.n_ff;
+    const int32_t n = st->n;
+    for (int32_t s0 = 0; s0 < n; s0 += FFN_SUB_BATCH) {
+        const int32_t ns = n - s0 < FFN_SUB_BATCH ? n - s0 : FFN_SUB_BATCH;
+        float *hs = ctx->h + (int64_t)s0 * E;
+        layer_step sub = *st;
+        sub.n = ns;
+        if (m->desc->fused_gate_up) {
+            matmul(ctx, ctx->ff, &ly->w_up, hs, ns); /* (ns, 2F): [gate | up] */
+            sub.gate = ctx->ff, sub.up = ctx->ff + F, sub.gu_stride = 2 * F, sub.act_out = ctx->ff2;
+        } else {
+            matmul(ctx, ctx->ff, &ly->w_gate, hs, ns);
+            matmul_x(ctx, ctx->ff2, &ly->w_up, hs, ns, true);
+            sub.gate = ctx->ff, sub.up = ctx->ff2, sub.gu_stride = F, sub.act_out = ctx->ff;
         }
-    } else {
-        matmul(ctx, ctx->ff, &ly->w_gate, ctx->h, n);
-        matmul_x(ctx, ctx->ff2, &ly->w_up, ctx->h, n, true);
+        for_tokens(ctx, ns, step_ffn_act, &sub);
+        matmul(ctx, hs, &ly->w_down, sub.act_out, ns);
     }
-    if (d->act == FFN_GELU_TANH)
-        op_geglu_tanh(ctx->ff, ctx->ff2, (int64_t)n * F);
-    else
-        op_swiglu(ctx->ff, ctx->ff2, (int64_t)n * F);
-    matmul(ctx, ctx->h, &ly->w_down, ctx->ff, n);
-    if (d->post_ffn_norm) norm_rows(ctx->h, ctx->h, &ly->post_ffn_norm, n, E, hp->norm_eps, tmp);
-    op_add_scaled(ctx->x, ctx->h, hp->residual_scale, (int64_t)n * E);
+    for_tokens(ctx, n, step_ffn_out, st);
 }
 
 /* ---------------------------------------------------------------- the pass */
@@ -207,29 +298,36 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
     const kw_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd;
     const int32_t p0 = ctx->n_past;
-    float *tmp = ctx->vecbuf;
 
     /* embeddings */
     for (int32_t t = 0; t < n; t++) {
         op_weight_row(ctx->x + t * E, &m->tok_embd, tokens[t]);
         if (hp->embd_scale != 1.0f)
-            for (int64_t i = 0; i < E; i++) ctx->x[t * E + i] *= hp->embd_scale;
+            for (int64_t i = 0; i < E; i++)
+                ctx->x[t * E + i] *= hp->embd_scale;
     }
+    layer_step st = {.ctx = ctx, .ly = &m->layers[0], .n = n, .p0 = p0};
+    for_tokens(ctx, n, step_attn_norm, &st);
     for (int il = 0; il < hp->n_layer; il++) {
-        attention_block(ctx, il, n, p0, tmp);
-        ffn_block(ctx, il, n, tmp);
+        st.ly = &m->layers[il];
+        st.next = il + 1 < hp->n_layer ? &m->layers[il + 1] : NULL;
+        st.kv = &ctx->kv[il];
+        rope_for_layer(ctx, st.ly, &st.rp);
+        attention_block(ctx, &st);
+        ffn_block(ctx, &st);
     }
     ctx->n_past = p0 + n;
 
     /* final norm and logits for the rows that want them */
     int32_t n_out = 0, first_row = -1;
-    const float *on = vec(&m->output_norm, tmp);
+    const float *on = vec(&m->output_norm);
     for (int32_t t = 0; t < n; t++) {
         if (row_of[t] < 0) continue;
         if (first_row < 0) first_row = row_of[t];
         op_rmsnorm(ctx->out_h + n_out * E, ctx->x + t * E, on, E, hp->norm_eps);
         if (hp->logit_scale != 1.0f)
-            for (int64_t i = 0; i < E; i++) ctx->out_h[n_out * E + i] /= hp->logit_scale;
+            for (int64_t i = 0; i < E; i++)
+                ctx->out_h[n_out * E + i] /= hp->logit_scale;
         n_out++;
     }
     if (n_out == 0) return KW_OK;

@@ -32,8 +32,8 @@ static const char *akey(const loader *L, const char *suffix) {
     return buf;
 }
 
-static kw_status get_i32(const loader *L, const char *suffix, int32_t *out, bool required, int32_t lo,
-                         int32_t hi) {
+static kw_status get_i32(const loader *L, const char *suffix, int32_t *out, bool required,
+                         int32_t lo, int32_t hi) {
     const char *key = akey(L, suffix);
     uint32_t v;
     kw_status st;
@@ -45,8 +45,8 @@ static kw_status get_i32(const loader *L, const char *suffix, int32_t *out, bool
     }
     if (st) return st;
     if ((int64_t)v < lo || (int64_t)v > hi)
-        return kw_error(KW_ERR_FORMAT, "'%s': %s = %u is out of range [%d, %d]", L->g->file.path, key, v,
-                        lo, hi);
+        return kw_error(KW_ERR_FORMAT, "'%s': %s = %u is out of range [%d, %d]", L->g->file.path,
+                        key, v, lo, hi);
     *out = (int32_t)v;
     return KW_OK;
 }
@@ -69,24 +69,29 @@ static kw_status read_hparams(loader *L) {
     hp->n_head_kv = hp->n_head;
     if ((st = get_i32(L, "attention.head_count_kv", &hp->n_head_kv, false, 1, 4096))) return st;
     if (hp->n_head % hp->n_head_kv != 0)
-        return kw_error(KW_ERR_FORMAT, "'%s': %d query heads are not a multiple of %d key/value heads",
+        return kw_error(KW_ERR_FORMAT,
+                        "'%s': %d query heads are not a multiple of %d key/value heads",
                         L->g->file.path, hp->n_head, hp->n_head_kv);
     hp->head_dim = hp->n_embd / hp->n_head;
     if ((st = get_i32(L, "attention.key_length", &hp->head_dim, false, 1, 65536))) return st;
     hp->head_dim_v = hp->head_dim;
     if ((st = get_i32(L, "attention.value_length", &hp->head_dim_v, false, 1, 65536))) return st;
     if (hp->head_dim < 1 || hp->head_dim % 2 != 0)
-        return kw_error(KW_ERR_FORMAT, "'%s': head dimension %d must be even and positive (n_embd %d, %d heads)",
+        return kw_error(KW_ERR_FORMAT,
+                        "'%s': head dimension %d must be even and positive (n_embd %d, %d heads)",
                         L->g->file.path, hp->head_dim, hp->n_embd, hp->n_head);
     hp->norm_eps = 1e-5f;
-    if ((st = gguf_get_f32(L->g, akey(L, "attention.layer_norm_rms_epsilon"), &hp->norm_eps))) return st;
+    if ((st = gguf_get_f32(L->g, akey(L, "attention.layer_norm_rms_epsilon"), &hp->norm_eps)))
+        return st;
     hp->n_rot = hp->head_dim;
     if ((st = get_i32(L, "rope.dimension_count", &hp->n_rot, false, 2, hp->head_dim))) return st;
     if (hp->n_rot % 2 != 0)
-        return kw_error(KW_ERR_FORMAT, "'%s': rope.dimension_count %d is odd", L->g->file.path, hp->n_rot);
+        return kw_error(KW_ERR_FORMAT, "'%s': rope.dimension_count %d is odd", L->g->file.path,
+                        hp->n_rot);
     hp->rope_base = 10000.0f;
     if ((st = get_f32(L, "rope.freq_base", &hp->rope_base))) return st;
-    hp->rope_base_swa = m->desc->rope_base_swa_default > 0 ? m->desc->rope_base_swa_default : hp->rope_base;
+    hp->rope_base_swa =
+        m->desc->rope_base_swa_default > 0 ? m->desc->rope_base_swa_default : hp->rope_base;
     if ((st = get_f32(L, "rope.freq_base_swa", &hp->rope_base_swa))) return st;
     hp->rope_freq_scale = 1.0f;
     gguf_str scaling = {0};
@@ -96,11 +101,15 @@ static kw_status read_hparams(loader *L) {
     if (scaling.ptr && gguf_str_eq(scaling, "linear")) {
         if (factor > 0) hp->rope_freq_scale = 1.0f / factor;
     } else if (scaling.ptr && !gguf_str_eq(scaling, "none") && !gguf_str_eq(scaling, "longrope")) {
-        return kw_error(KW_ERR_UNSUPPORTED, "'%s': %s = '%.*s' is not supported (kaiwu supports none, linear, longrope and rope_freqs factors)",
-                        L->g->file.path, akey(L, "rope.scaling.type"), (int)scaling.len, scaling.ptr);
+        return kw_error(KW_ERR_UNSUPPORTED,
+                        "'%s': %s = '%.*s' is not supported (kaiwu supports none, linear, longrope "
+                        "and rope_freqs factors)",
+                        L->g->file.path, akey(L, "rope.scaling.type"), (int)scaling.len,
+                        scaling.ptr);
     }
     hp->rope_orig_ctx = hp->n_ctx_train;
-    if ((st = get_i32(L, "rope.scaling.original_context_length", &hp->rope_orig_ctx, false, 1, INT32_MAX)))
+    if ((st = get_i32(L, "rope.scaling.original_context_length", &hp->rope_orig_ctx, false, 1,
+                      INT32_MAX)))
         return st;
     hp->rope_attn_factor = 1.0f;
     if ((st = get_f32(L, "rope.scaling.attn_factor", &hp->rope_attn_factor))) return st;
@@ -109,8 +118,10 @@ static kw_status read_hparams(loader *L) {
         return st;
     hp->swa_period = m->desc->swa_period;
     if (hp->swa_period > 0) {
-        if ((st = get_i32(L, "attention.sliding_window", &hp->n_swa, false, 0, INT32_MAX))) return st;
-        if ((st = get_i32(L, "attention.sliding_window_pattern", &hp->swa_period, false, 1, 4096))) return st;
+        if ((st = get_i32(L, "attention.sliding_window", &hp->n_swa, false, 0, INT32_MAX)))
+            return st;
+        if ((st = get_i32(L, "attention.sliding_window_pattern", &hp->swa_period, false, 1, 4096)))
+            return st;
     }
     hp->embd_scale = m->desc->embd_scale_sqrt ? sqrtf((float)hp->n_embd) : 1.0f;
     hp->residual_scale = 1.0f;
@@ -130,8 +141,8 @@ static kw_status read_hparams(loader *L) {
     }
     hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
     if (!(hp->norm_eps >= 0) || !(hp->rope_base > 0) || !(hp->rope_base_swa > 0))
-        return kw_error(KW_ERR_FORMAT, "'%s': invalid norm epsilon %g or RoPE base %g/%g", L->g->file.path,
-                        hp->norm_eps, hp->rope_base, hp->rope_base_swa);
+        return kw_error(KW_ERR_FORMAT, "'%s': invalid norm epsilon %g or RoPE base %g/%g",
+                        L->g->file.path, hp->norm_eps, hp->rope_base, hp->rope_base_swa);
     return KW_OK;
 }
 
@@ -139,8 +150,8 @@ static kw_status read_hparams(loader *L) {
 
 /* Finds a tensor and checks its shape (ne0 = n_in, ne1 = n_out; n_out 0 = a vector).
  * A missing optional tensor leaves w zeroed and returns KW_OK. */
-static kw_status weight(const loader *L, kw_weight *w, const char *name, int64_t n_in, int64_t n_out,
-                        bool required) {
+static kw_status weight(const loader *L, kw_weight *w, const char *name, int64_t n_in,
+                        int64_t n_out, bool required) {
     const gguf_tensor *t = gguf_find_tensor(L->g, name);
     memset(w, 0, sizeof *w);
     if (!t) {
@@ -157,18 +168,20 @@ static kw_status weight(const loader *L, kw_weight *w, const char *name, int64_t
         else
             snprintf(want, sizeof want, "[%" PRId64 ", %" PRId64 "]", n_in, n_out);
         return kw_error(KW_ERR_FORMAT,
-                        "'%s': tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64
-                        "], expected %s",
+                        "'%s': tensor '%s' has shape [%" PRId64 ", %" PRId64 ", %" PRId64
+                        ", %" PRId64 "], expected %s",
                         L->g->file.path, name, t->ne[0], t->ne[1], t->ne[2], t->ne[3], want);
     }
-    bool ok_type = vector ? (t->type == GGML_TYPE_F32 || t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16)
-                          : quant_type_can_compute(t->type);
+    bool ok_type =
+        vector ? (t->type == GGML_TYPE_F32 || t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16)
+               : quant_type_can_compute(t->type);
     if (!ok_type)
-        return kw_error(KW_ERR_UNSUPPORTED,
-                        "'%s': tensor '%s' has type %s, which kaiwu cannot compute with%s",
-                        L->g->file.path, name, ggml_type_get(t->type)->name ? ggml_type_get(t->type)->name : "?",
-                        vector ? " for a vector (expected F32, F16 or BF16)"
-                               : " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K)");
+        return kw_error(
+            KW_ERR_UNSUPPORTED, "'%s': tensor '%s' has type %s, which kaiwu cannot compute with%s",
+            L->g->file.path, name,
+            ggml_type_get(t->type)->name ? ggml_type_get(t->type)->name : "?",
+            vector ? " for a vector (expected F32, F16 or BF16)"
+                   : " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K)");
     w->name = t->name;
     w->type = t->type;
     w->n_in = t->ne[0];
@@ -178,8 +191,8 @@ static kw_status weight(const loader *L, kw_weight *w, const char *name, int64_t
     return KW_OK;
 }
 
-static kw_status layer_weight(const loader *L, kw_weight *w, int il, const char *suffix, int64_t n_in,
-                              int64_t n_out, bool required) {
+static kw_status layer_weight(const loader *L, kw_weight *w, int il, const char *suffix,
+                              int64_t n_in, int64_t n_out, bool required) {
     char name[96];
     snprintf(name, sizeof name, "blk.%d.%s", il, suffix);
     return weight(L, w, name, n_in, n_out, required);
@@ -235,13 +248,16 @@ static kw_status load_weights(loader *L) {
     kw_status st;
     const gguf_tensor *te = gguf_find_tensor(L->g, "token_embd.weight");
     if (!te)
-        return kw_error(KW_ERR_FORMAT, "'%s': required tensor 'token_embd.weight' is missing", L->g->file.path);
+        return kw_error(KW_ERR_FORMAT, "'%s': required tensor 'token_embd.weight' is missing",
+                        L->g->file.path);
     hp->n_vocab = (int32_t)te->ne[1];
     if (te->ne[1] > INT32_MAX || hp->n_vocab != tok_n_vocab(m->vocab))
         return kw_error(KW_ERR_FORMAT,
-                        "'%s': token_embd.weight has %" PRId64 " rows but the vocabulary has %d tokens",
+                        "'%s': token_embd.weight has %" PRId64
+                        " rows but the vocabulary has %d tokens",
                         L->g->file.path, te->ne[1], tok_n_vocab(m->vocab));
-    if ((st = weight(L, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true))) return st;
+    if ((st = weight(L, &m->tok_embd, "token_embd.weight", hp->n_embd, hp->n_vocab, true)))
+        return st;
     if ((st = weight(L, &m->output_norm, "output_norm.weight", hp->n_embd, 0, true))) return st;
     if ((st = weight(L, &m->output, "output.weight", hp->n_embd, hp->n_vocab, false))) return st;
     if (!m->output.data) m->output = m->tok_embd; /* tied LM head */
@@ -253,15 +269,16 @@ static kw_status load_weights(loader *L) {
     const kw_weight *factors[] = {&m->rope_freqs, &m->rope_long, &m->rope_short};
     for (int i = 0; i < 3; i++)
         if (factors[i]->data && factors[i]->type != GGML_TYPE_F32)
-            return kw_error(KW_ERR_UNSUPPORTED, "'%s': RoPE factor tensor '%s' must be F32", L->g->file.path,
-                            factors[i]->name);
+            return kw_error(KW_ERR_UNSUPPORTED, "'%s': RoPE factor tensor '%s' must be F32",
+                            L->g->file.path, factors[i]->name);
     m->layers = kw_calloc((size_t)hp->n_layer, sizeof(kw_layer), "layers");
     if (!m->layers) return KW_ERR_NOMEM;
     for (int il = 0; il < hp->n_layer; il++)
         if ((st = load_layer(L, il))) return st;
     for (int64_t i = 0; i < L->g->n_tensors; i++) {
         const gguf_tensor *t = &L->g->tensors[i];
-        uint64_t n = (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
+        uint64_t n =
+            (uint64_t)t->ne[0] * (uint64_t)t->ne[1] * (uint64_t)t->ne[2] * (uint64_t)t->ne[3];
         m->n_params += n;
         m->weight_bytes += t->n_bytes;
     }
@@ -276,7 +293,8 @@ static int matrices(kw_model *m, kw_weight **out, int cap) {
     int n = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         kw_layer *ly = &m->layers[il];
-        kw_weight *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wqkv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        kw_weight *ws[] = {&ly->wq, &ly->wk,     &ly->wv,   &ly->wqkv,
+                           &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++)
             if (ws[i]->data && n < cap) out[n++] = ws[i];
     }
@@ -297,12 +315,12 @@ static void release_pages(uintptr_t a, uintptr_t e, long page) {
     if (e1 > a1) madvise((void *)a1, e1 - a1, MADV_DONTNEED);
 }
 
-/* After repacking: copies the 1-row weights (norms, biases, RoPE factors: a few hundred KB) out of
- * the mapping and drops the whole tensor-data section of the file from memory. Without this the
- * pages at tensor edges stay resident: the file may be mapped in 2 MB folios, and touching a
- * norm maps its whole folio again (60 MB for a 1B model). What stays in the file (matrices
- * without a panel layout) is read back from it on use (MAP_PRIVATE, never written). */
-static kw_status own_vectors_and_release(kw_model *m, long page) {
+/* Copies the 1-row weights (norms, biases, RoPE factors: a few hundred KB) out of the mapping,
+ * as F32 (what the forward pass reads them as, on every thread, with no per-use conversion).
+ * This also lets repack_weights drop the whole tensor-data section of the file: otherwise the
+ * pages at tensor edges stay resident, since the file may be mapped in 2 MB folios and touching
+ * a norm maps its whole folio again (60 MB for a 1B model). */
+static kw_status own_vectors(kw_model *m) {
     enum { PER_LAYER = 11 };
     const int cap = PER_LAYER * m->hp.n_layer + 4;
     kw_weight **vs = kw_calloc((size_t)cap, sizeof *vs, "vector list");
@@ -310,31 +328,36 @@ static kw_status own_vectors_and_release(kw_model *m, long page) {
     int n = 0;
     for (int il = 0; il < m->hp.n_layer; il++) {
         kw_layer *ly = &m->layers[il];
-        kw_weight *ws[PER_LAYER] = {&ly->attn_norm, &ly->bq,     &ly->bk,       &ly->bv,       &ly->bqkv,         &ly->q_norm,
-                                    &ly->k_norm,    &ly->bo,     &ly->post_attn_norm, &ly->ffn_norm, &ly->post_ffn_norm};
-        for (int i = 0; i < PER_LAYER; i++) vs[n++] = ws[i];
+        kw_weight *ws[PER_LAYER] = {&ly->attn_norm,      &ly->bq,       &ly->bk,           &ly->bv,
+                                    &ly->bqkv,           &ly->q_norm,   &ly->k_norm,       &ly->bo,
+                                    &ly->post_attn_norm, &ly->ffn_norm, &ly->post_ffn_norm};
+        for (int i = 0; i < PER_LAYER; i++)
+            vs[n++] = ws[i];
     }
-    vs[n++] = &m->output_norm, vs[n++] = &m->rope_freqs, vs[n++] = &m->rope_long, vs[n++] = &m->rope_short;
+    vs[n++] = &m->output_norm, vs[n++] = &m->rope_freqs, vs[n++] = &m->rope_long,
+    vs[n++] = &m->rope_short;
     uint64_t total = 0;
     for (int i = 0; i < n; i++)
-        if (vs[i]->data) total += (vs[i]->row_bytes * (uint64_t)vs[i]->n_out + 63) / 64 * 64;
+        if (vs[i]->data)
+            total +=
+                (sizeof(float) * (uint64_t)vs[i]->n_in * (uint64_t)vs[i]->n_out + 63) / 64 * 64;
     if (total > 0 && !(m->vectors = kw_malloc_aligned((size_t)total, "vector weights"))) {
         free(vs);
         return KW_ERR_NOMEM;
     }
     uint8_t *dst = m->vectors;
     for (int i = 0; i < n; i++) {
-        if (!vs[i]->data) continue;
-        const uint64_t bytes = vs[i]->row_bytes * (uint64_t)vs[i]->n_out;
-        memcpy(dst, vs[i]->data, (size_t)bytes);
-        vs[i]->data = dst;
-        dst += (bytes + 63) / 64 * 64;
+        kw_weight *w = vs[i];
+        if (!w->data) continue;
+        float *f = (float *)dst;
+        for (int64_t r = 0; r < w->n_out; r++)
+            op_weight_row(f + r * w->n_in, w, r);
+        w->data = f;
+        w->type = GGML_TYPE_F32;
+        w->row_bytes = sizeof(float) * (uint64_t)w->n_in;
+        dst += (sizeof(float) * (uint64_t)w->n_in * (uint64_t)w->n_out + 63) / 64 * 64;
     }
     free(vs);
-    const kw_mapped_file *f = &m->gguf->file;
-    if (m->gguf->data_offset < f->size)
-        release_pages((uintptr_t)f->data + (uintptr_t)m->gguf->data_offset, (uintptr_t)f->data + (uintptr_t)f->size,
-                      page);
     return KW_OK;
 }
 
@@ -349,7 +372,8 @@ static kw_status repack_weights(kw_model *m) {
     if (!ws) return KW_ERR_NOMEM;
     const int n = matrices(m, ws, cap);
     uint64_t total = 0;
-    for (int i = 0; i < n; i++) total += (op_weight_panel_bytes(ws[i]) + 63) / 64 * 64;
+    for (int i = 0; i < n; i++)
+        total += (op_weight_panel_bytes(ws[i]) + 63) / 64 * 64;
     if (total == 0) {
         free(ws);
         return KW_OK;
@@ -369,9 +393,11 @@ static kw_status repack_weights(kw_model *m) {
          * not the largest matrix (the token embeddings: 280 MB in a 1B Q8_0 file) */
         const int64_t n_panels = op_weight_n_panels(ws[i]);
         for (int64_t p0 = 0; p0 < n_panels; p0 += REPACK_SLICE_PANELS) {
-            const int64_t p1 = p0 + REPACK_SLICE_PANELS < n_panels ? p0 + REPACK_SLICE_PANELS : n_panels;
+            const int64_t p1 =
+                p0 + REPACK_SLICE_PANELS < n_panels ? p0 + REPACK_SLICE_PANELS : n_panels;
             op_weight_repack_panels(ws[i], dst, p0, p1);
-            const int64_t r1 = p1 * KERNEL_PANEL_ROWS < ws[i]->n_out ? p1 * KERNEL_PANEL_ROWS : ws[i]->n_out;
+            const int64_t r1 =
+                p1 * KERNEL_PANEL_ROWS < ws[i]->n_out ? p1 * KERNEL_PANEL_ROWS : ws[i]->n_out;
             const uintptr_t base = (uintptr_t)ws[i]->data;
             release_pages(base + (uintptr_t)((uint64_t)p0 * KERNEL_PANEL_ROWS * ws[i]->row_bytes),
                           base + (uintptr_t)((uint64_t)r1 * ws[i]->row_bytes), page);
@@ -381,7 +407,13 @@ static kw_status repack_weights(kw_model *m) {
     }
     if (tied) m->output.panel = m->tok_embd.panel;
     free(ws);
-    return own_vectors_and_release(m, page);
+    /* the per-slice releases leave the pages at tensor edges: drop the whole data section (the
+     * vectors were copied out by own_vectors; matrices without panels are read back on use) */
+    const kw_mapped_file *f = &m->gguf->file;
+    if (m->gguf->data_offset < f->size)
+        release_pages((uintptr_t)f->data + (uintptr_t)m->gguf->data_offset,
+                      (uintptr_t)f->data + (uintptr_t)f->size, page);
+    return KW_OK;
 }
 
 /* ---------------------------------------------------------------- public */
@@ -393,14 +425,16 @@ static kw_status load(kw_model *m, const char *path) {
     gguf_str arch;
     if ((st = gguf_get_str(L.g, "general.architecture", &arch))) return st;
     if (arch.len == 0 || arch.len >= sizeof L.arch || memchr(arch.ptr, 0, arch.len))
-        return kw_error(KW_ERR_FORMAT, "'%s': general.architecture has an invalid value (%" PRIu64 " bytes)",
-                        path, arch.len);
+        return kw_error(KW_ERR_FORMAT,
+                        "'%s': general.architecture has an invalid value (%" PRIu64 " bytes)", path,
+                        arch.len);
     memcpy(L.arch, arch.ptr, arch.len);
     L.arch[arch.len] = 0;
     m->desc = arch_find(arch.ptr, arch.len);
     if (!m->desc)
-        return kw_error(KW_ERR_UNSUPPORTED, "'%s': architecture '%s' is not supported (kaiwu runs: %s)", path,
-                        L.arch, kw_supported_architectures());
+        return kw_error(KW_ERR_UNSUPPORTED,
+                        "'%s': architecture '%s' is not supported (kaiwu runs: %s)", path, L.arch,
+                        kw_supported_architectures());
     if ((st = read_hparams(&L))) return st;
     if ((st = tok_vocab_load(L.g, &m->vocab))) return kw_error_wrap(st, "'%s': vocabulary", path);
     gguf_str s = {0};
@@ -411,6 +445,7 @@ static kw_status load(kw_model *m, const char *path) {
     if (s.ptr && !(m->chat_template = kw_strndup(s.ptr, s.len))) return KW_ERR_NOMEM;
     if (!m->name) return KW_ERR_NOMEM;
     if ((st = load_weights(&L))) return st;
+    if ((st = own_vectors(m))) return st;
     return repack_weights(m);
 }
 

@@ -1,7 +1,8 @@
 /* model.h - the loaded model (immutable: description, hyperparameters, weights, vocabulary) and
  * the context (per-user state: KV cache, scratch buffers, thread pool).
  *
- * Weights are views into the mmapped GGUF file; nothing is copied at load time.
+ * Matrices are views into the mmapped GGUF file, or copies in this CPU's panel layout (whose file
+ * pages are then dropped); 1-row weights are copied as F32.
  */
 #ifndef KAIWU_MODEL_H
 #define KAIWU_MODEL_H
@@ -31,60 +32,63 @@ struct kw_model {
     kw_gguf *gguf; /* owned; weights point into its mapping */
     const arch_desc *desc;
     kw_hparams hp;
-    tok_vocab *vocab; /* owned */
-    char *name;       /* general.name, owned */
+    tok_vocab *vocab;    /* owned */
+    char *name;          /* general.name, owned */
     char *chat_template; /* owned, NULL when absent */
     kw_weight tok_embd;  /* (n_embd, n_vocab) */
     kw_weight output_norm;
-    kw_weight output; /* = tok_embd when tied */
-    kw_weight rope_freqs;       /* optional per-pair divisors (llama3 scaling), F32 */
+    kw_weight output;                /* = tok_embd when tied */
+    kw_weight rope_freqs;            /* optional per-pair divisors (llama3 scaling), F32 */
     kw_weight rope_long, rope_short; /* optional LongRoPE factors, F32 */
-    kw_layer *layers; /* n_layer, owned */
+    kw_layer *layers;                /* n_layer, owned */
     uint64_t n_params;
     uint64_t weight_bytes; /* of the file's tensors */
-    void *panels;          /* owned: matrices repacked for the panel kernels (kw_weight.panel), or NULL */
-    uint64_t panel_bytes;  /* its size: these bytes replace the file pages of those matrices */
-    void *vectors;         /* owned when panels are: copies of the 1-row weights (norms, biases) */
+    void *panels; /* owned: matrices repacked for the panel kernels (kw_weight.panel), or NULL */
+    uint64_t panel_bytes; /* its size: these bytes replace the file pages of those matrices */
+    void *vectors;        /* owned: the 1-row weights (norms, biases, RoPE factors) as F32 */
 };
 
 /* ---------------------------------------------------------------- context */
 
+/* FFN tokens per pass through the gate/up/down matmuls: bounds the FFN scratch (n_ff wide) to this
+ * many rows instead of n_batch, while each weight panel still serves many tokens per load. */
+#define FFN_SUB_BATCH 128
+
 typedef struct kw_kv_layer {
-    float *k;     /* (n_slots, n_head_kv * head_dim), position p at slot p % n_slots */
-    float *v;     /* (n_slots, n_head_kv * head_dim_v) */
+    float *k; /* (n_slots, n_head_kv * head_dim), position p at slot p % n_slots */
+    float *v; /* (n_slots, n_head_kv * head_dim_v) */
     int32_t n_slots;
 } kw_kv_layer;
 
 struct kw_context {
     kw_model *model; /* borrowed */
     int32_t n_ctx, n_batch, n_threads;
-    kw_pool *pool;   /* owned */
-    kw_kv_layer *kv; /* n_layer, owned */
-    int32_t *slot_pos;   /* per layer with a ring: position held by each slot (-1 empty) */
+    kw_pool *pool;     /* owned */
+    kw_kv_layer *kv;   /* n_layer, owned */
+    int32_t *slot_pos; /* per layer with a ring: position held by each slot (-1 empty) */
     int32_t n_past;
     uint64_t kv_bytes;
     const float *rope_factors; /* the LongRoPE table chosen for this context size, or rope_freqs */
     /* scratch, sized for n_batch tokens at creation (no allocation per token) */
-    float *x;      /* (n_batch, n_embd) residual stream */
-    float *h;      /* (n_batch, max(n_embd, attn width)) normed input / attention output */
-    float *q;      /* (n_batch, n_head*head_dim) */
-    float *k;      /* (n_batch, n_head_kv*head_dim) */
-    float *v;      /* (n_batch, n_head_kv*head_dim_v) */
-    float *qkv;    /* (n_batch, fused qkv width) */
-    float *attn;   /* (n_batch, n_head*head_dim_v) */
-    float *ff;     /* (n_batch, 2*n_ff) gate|up, then activated */
-    float *ff2;    /* (n_batch, n_ff) */
-    float *scores; /* (n_threads, n_ctx) attention scores per thread */
+    float *x;             /* (n_batch, n_embd) residual stream */
+    float *h;             /* (n_batch, max(n_embd, attn width)) normed input / attention output */
+    float *q;             /* (n_batch, n_head*head_dim) */
+    float *k;             /* (n_batch, n_head_kv*head_dim) */
+    float *v;             /* (n_batch, n_head_kv*head_dim_v) */
+    float *qkv;           /* (n_batch, fused qkv width) */
+    float *attn;          /* (n_batch, n_head*head_dim_v) */
+    float *ff;            /* (FFN_SUB_BATCH, 2*n_ff) gate|up, then activated */
+    float *ff2;           /* (FFN_SUB_BATCH, n_ff) */
+    float *scores;        /* (n_threads, n_ctx) attention scores per thread */
     op_matmul_scratch mm; /* activations quantized for the matmul kernels, (n_batch, max row) */
-    float *vecbuf; /* (max row length) a norm or bias vector converted to float */
-    float *out_h;  /* (n_batch, n_embd) final normed states of rows that want logits */
-    int32_t *out_rows;  /* (n_batch) batch index of each logits row */
+    float *out_h;         /* (n_batch, n_embd) final normed states of rows that want logits */
+    int32_t *out_rows;    /* (n_batch) batch index of each logits row */
     /* logits of the last kw_decode: row_of[i] = index into logits or -1 */
-    float *logits;       /* (logits_cap, n_vocab) */
-    int32_t logits_cap;  /* rows allocated (grows only when a call asks for more rows) */
-    int32_t *row_of;     /* (rows_cap) */
+    float *logits;      /* (logits_cap, n_vocab) */
+    int32_t logits_cap; /* rows allocated (grows only when a call asks for more rows) */
+    int32_t *row_of;    /* (rows_cap) */
     int32_t rows_cap;
-    int32_t n_rows_last; /* rows of the last kw_decode call */
+    int32_t n_rows_last;         /* rows of the last kw_decode call */
     kw_matmul_observer observer; /* optional, sees every weight matmul's input */
     void *observer_user;
 };

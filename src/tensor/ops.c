@@ -16,91 +16,104 @@
 
 /* ---------------------------------------------------------------- matmul */
 
-/* Output rows per work item: a multiple of 16 so two threads never write the same 64-byte line of
- * an output row, small enough that a decode step still has several items per thread. */
+/* Output rows per work item at least: a multiple of 16 so two threads never write the same 64-byte
+ * line of an output row. */
 #define MM_ROWS_PER_CHUNK 16
+/* Panels per work item at least (prefill: a chunk's panels stay in L2 while all tokens pass). */
+#define MM_PANELS_PER_CHUNK 2
+/* Work items per thread when decoding (few tokens): few enough that each is a long run of
+ * contiguous weights (the hardware prefetcher keeps streaming, the shared counter is rarely
+ * touched), enough that a thread held up by another process leaves little for the other. */
+#define MM_DECODE_CHUNKS_PER_THREAD 8
 
 typedef struct matmul_task {
     float *out;
     const kw_weight *w;
     const kernel_entry *k;
-    const float *x;     /* float input (quantize phase) */
-    const uint8_t *act; /* activations in the kernel's format */
+    const float *x;              /* float input (quantize phase) */
+    const uint8_t *act;          /* activations in the kernel's format */
     kernel_quantize_fn quantize; /* into the activation format used */
-    bool panels;        /* w->panel with k->panel: chunks are panels of KERNEL_PANEL_ROWS rows */
-    size_t act_stride;  /* bytes per activation row */
-    int64_t n_tok, n_chunks;
-    atomic_llong next; /* next chunk of rows to take */
+    bool panels;       /* w->panel with k->panel: chunks are runs of KERNEL_PANEL_ROWS-row panels */
+    size_t act_stride; /* bytes per activation row */
+    int64_t n_tok;
+    int64_t per_chunk;     /* panels or rows per chunk */
+    int64_t tok_per_chunk; /* quantize phase */
 } matmul_task;
 
-static void quantize_worker(void *arg, int ith, int nth) {
+static void quantize_chunk(void *arg, int64_t c, int ith) {
     matmul_task *t = arg;
-    int64_t t0, t1;
-    kw_split_range(t->n_tok, ith, nth, &t0, &t1);
-    for (int64_t i = t0; i < t1; i++)
-        t->quantize(t->x + i * t->w->n_in, (uint8_t *)t->act + (size_t)i * t->act_stride, t->w->n_in);
+    (void)ith;
+    const int64_t i0 = c * t->tok_per_chunk,
+                  i1 = i0 + t->tok_per_chunk < t->n_tok ? i0 + t->tok_per_chunk : t->n_tok;
+    for (int64_t i = i0; i < i1; i++)
+        t->quantize(t->x + i * t->w->n_in, (uint8_t *)t->act + (size_t)i * t->act_stride,
+                    t->w->n_in);
 }
 
-/* Panels: each chunk is MM_PANELS_PER_CHUNK panels; a tile of up to KERNEL_PANEL_MAX_NT tokens
- * (their activations stay in L1/L2) is run through every panel of the chunk (which stay in L2
- * across tiles). */
-#define MM_PANELS_PER_CHUNK 2
-
-static void matmul_panel_worker(matmul_task *t) {
+/* Panels [c * per_chunk, ...): a tile of up to KERNEL_PANEL_MAX_NT tokens (their activations stay
+ * in L1/L2) is run through every panel of the chunk (which stay in L2 across tiles). */
+static void matmul_panel_chunk(const matmul_task *t, int64_t c) {
     const kw_weight *w = t->w;
     const kernel_panel_fn dot = t->k->panel.dot;
     const size_t panel_bytes = KERNEL_PANEL_BYTES(&t->k->panel, w->n_in);
     const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
-    for (;;) {
-        const int64_t c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
-        if (c >= t->n_chunks) break;
-        const int64_t p0 = c * MM_PANELS_PER_CHUNK;
-        const int64_t p1 = p0 + MM_PANELS_PER_CHUNK < n_panels ? p0 + MM_PANELS_PER_CHUNK : n_panels;
-        for (int64_t t0 = 0; t0 < t->n_tok; t0 += KERNEL_PANEL_MAX_NT) {
-            const int nt = (int)(t->n_tok - t0 < KERNEL_PANEL_MAX_NT ? t->n_tok - t0 : KERNEL_PANEL_MAX_NT);
-            const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
-            for (int64_t p = p0; p < p1; p++) {
-                const int64_t r0 = p * KERNEL_PANEL_ROWS;
-                const int nr = (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
-                dot(w->n_in, (const uint8_t *)w->panel + (size_t)p * panel_bytes, a, t->act_stride, nt,
-                    t->out + t0 * w->n_out + r0, (size_t)w->n_out, nr);
-            }
+    const int64_t p0 = c * t->per_chunk,
+                  p1 = p0 + t->per_chunk < n_panels ? p0 + t->per_chunk : n_panels;
+    for (int64_t t0 = 0; t0 < t->n_tok; t0 += KERNEL_PANEL_MAX_NT) {
+        const int nt =
+            (int)(t->n_tok - t0 < KERNEL_PANEL_MAX_NT ? t->n_tok - t0 : KERNEL_PANEL_MAX_NT);
+        const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
+        for (int64_t p = p0; p < p1; p++) {
+            const int64_t r0 = p * KERNEL_PANEL_ROWS;
+            const int nr =
+                (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
+            dot(w->n_in, (const uint8_t *)w->panel + (size_t)p * panel_bytes, a, t->act_stride, nt,
+                t->out + t0 * w->n_out + r0, (size_t)w->n_out, nr);
         }
     }
 }
 
-static void matmul_worker(void *arg, int ith, int nth) {
-    matmul_task *t = arg;
+static void matmul_chunk(void *arg, int64_t c, int ith) {
+    const matmul_task *t = arg;
+    (void)ith;
     if (t->panels) {
-        matmul_panel_worker(t);
+        matmul_panel_chunk(t, c);
         return;
     }
     const kw_weight *w = t->w;
     const kernel_dot_fn dot = t->k->dot;
     const uint8_t *wdata = w->data;
     float s[KERNEL_MAX_NT];
-    for (;;) {
-        const int64_t c = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
-        if (c >= t->n_chunks) break;
-        const int64_t r0 = c * MM_ROWS_PER_CHUNK;
-        const int64_t r1 = r0 + MM_ROWS_PER_CHUNK < w->n_out ? r0 + MM_ROWS_PER_CHUNK : w->n_out;
-        /* tokens outside, rows inside: the chunk's weight rows stay in cache across token groups */
-        for (int64_t t0 = 0; t0 < t->n_tok; t0 += KERNEL_MAX_NT) {
-            const int nt = (int)(t->n_tok - t0 < KERNEL_MAX_NT ? t->n_tok - t0 : KERNEL_MAX_NT);
-            const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
-            float *o = t->out + t0 * w->n_out;
-            for (int64_t r = r0; r < r1; r++) {
-                dot(w->n_in, wdata + (uint64_t)r * w->row_bytes, a, t->act_stride, nt, s);
-                for (int j = 0; j < nt; j++) o[j * w->n_out + r] = s[j];
-            }
+    const int64_t r0 = c * t->per_chunk,
+                  r1 = r0 + t->per_chunk < w->n_out ? r0 + t->per_chunk : w->n_out;
+    /* tokens outside, rows inside: the chunk's weight rows stay in cache across token groups */
+    for (int64_t t0 = 0; t0 < t->n_tok; t0 += KERNEL_MAX_NT) {
+        const int nt = (int)(t->n_tok - t0 < KERNEL_MAX_NT ? t->n_tok - t0 : KERNEL_MAX_NT);
+        const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
+        float *o = t->out + t0 * w->n_out;
+        for (int64_t r = r0; r < r1; r++) {
+            dot(w->n_in, wdata + (uint64_t)r * w->row_bytes, a, t->act_stride, nt, s);
+            for (int j = 0; j < nt; j++)
+                o[j * w->n_out + r] = s[j];
         }
     }
+}
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+/* Units (panels or rows) per chunk: for prefill the minimum (the chunks are the cache tiles); for
+ * decode about MM_DECODE_CHUNKS_PER_THREAD chunks per thread, a multiple of the minimum. */
+static int64_t units_per_chunk(int64_t n_units, int64_t min_units, int64_t n_tok, int nth) {
+    if (n_tok > KERNEL_PANEL_MAX_NT) return min_units;
+    return ceil_div(ceil_div(n_units, (int64_t)nth * MM_DECODE_CHUNKS_PER_THREAD), min_units) *
+           min_units;
 }
 
 size_t op_matmul_scratch_bytes(int64_t n_tok, int64_t max_n_in) {
     /* the largest per-value size of the 8-bit formats, rounded up to whole blocks */
     const int64_t n0 = (max_n_in + 31) / 32 * 32, nk = (max_n_in + QK_K - 1) / QK_K * QK_K;
-    size_t a = kernels_act_row_bytes(GGML_TYPE_Q8_1, n0), b = kernels_act_row_bytes(GGML_TYPE_Q8_K, nk);
+    size_t a = kernels_act_row_bytes(GGML_TYPE_Q8_1, n0),
+           b = kernels_act_row_bytes(GGML_TYPE_Q8_K, nk);
     size_t c = kernels_act_row_bytes(KERNEL_ACT_PANEL_Q4_0, n0);
     a = a > b ? a : b;
     return (size_t)n_tok * (a > c ? a : c);
@@ -110,29 +123,31 @@ size_t op_matmul_scratch_bytes(int64_t n_tok, int64_t max_n_in) {
 static void matmul_unscratched(float *out, const kw_weight *w, const float *x, int64_t n_tok) {
     for (int64_t r = 0; r < w->n_out; r++)
         for (int64_t i = 0; i < n_tok; i++)
-            out[i * w->n_out + r] = quant_vec_dot_f32_ref(w->type, (const uint8_t *)w->data + (uint64_t)r * w->row_bytes,
-                                                          x + i * w->n_in, w->n_in);
+            out[i * w->n_out + r] = quant_vec_dot_f32_ref(
+                w->type, (const uint8_t *)w->data + (uint64_t)r * w->row_bytes, x + i * w->n_in,
+                w->n_in);
 }
 
 void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, int64_t n_tok,
                op_matmul_scratch *scr, bool same_input) {
     const kernel_entry *k = kernels_get(w->type);
     assert(k && k->dot);
+    const int nth = kw_pool_n_threads(pool);
     matmul_task t = {.out = out, .w = w, .k = k, .x = x, .n_tok = n_tok};
-    t.n_chunks = (w->n_out + MM_ROWS_PER_CHUNK - 1) / MM_ROWS_PER_CHUNK;
+    int64_t n_units = w->n_out, min_units = MM_ROWS_PER_CHUNK;
     uint32_t act_type = k->act_type;
     kernel_quantize_fn quantize = k->quantize;
     if (w->panel && k->panel.dot) {
-        const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
         t.panels = true;
-        t.n_chunks = (n_panels + MM_PANELS_PER_CHUNK - 1) / MM_PANELS_PER_CHUNK;
+        n_units = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
+        min_units = MM_PANELS_PER_CHUNK;
         act_type = k->panel.act_type, quantize = k->panel.quantize;
     }
     if (k->act_type == GGML_TYPE_F32) {
         t.act = (const uint8_t *)x;
         t.act_stride = sizeof(float) * (size_t)w->n_in;
-        atomic_init(&t.next, 0);
-        kw_pool_run(pool, matmul_worker, &t);
+        t.per_chunk = units_per_chunk(n_units, min_units, n_tok, nth);
+        kw_pool_for(pool, ceil_div(n_units, t.per_chunk), matmul_chunk, &t);
         return;
     }
     t.act_stride = kernels_act_row_bytes(act_type, w->n_in);
@@ -151,13 +166,11 @@ void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, in
         t.x = x + c0 * w->n_in;
         t.out = out + c0 * w->n_out;
         if (!reuse) {
-            if (t.n_tok == 1)
-                quantize(t.x, scr->act, w->n_in);
-            else
-                kw_pool_run(pool, quantize_worker, &t);
+            t.tok_per_chunk = ceil_div(t.n_tok, 4 * (int64_t)nth);
+            kw_pool_for(pool, ceil_div(t.n_tok, t.tok_per_chunk), quantize_chunk, &t);
         }
-        atomic_init(&t.next, 0);
-        kw_pool_run(pool, matmul_worker, &t);
+        t.per_chunk = units_per_chunk(n_units, min_units, t.n_tok, nth);
+        kw_pool_for(pool, ceil_div(n_units, t.per_chunk), matmul_chunk, &t);
     }
     const bool whole = fit >= n_tok;
     scr->src = whole ? x : NULL;
@@ -177,7 +190,9 @@ typedef struct repack_task {
     uint8_t *dst;
 } repack_task;
 
-int64_t op_weight_n_panels(const kw_weight *w) { return (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS; }
+int64_t op_weight_n_panels(const kw_weight *w) {
+    return (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
+}
 
 void op_weight_repack_panels(const kw_weight *w, void *dst, int64_t p0, int64_t p1) {
     const kernel_entry *k = kernels_get(w->type);
@@ -185,7 +200,8 @@ void op_weight_repack_panels(const kw_weight *w, void *dst, int64_t p0, int64_t 
     for (int64_t p = p0; p < p1; p++) {
         const int64_t r0 = p * KERNEL_PANEL_ROWS;
         const int nr = (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
-        k->panel.repack((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes, (size_t)w->row_bytes, nr, w->n_in,
+        k->panel.repack((const uint8_t *)w->data + (uint64_t)r0 * w->row_bytes,
+                        (size_t)w->row_bytes, nr, w->n_in,
                         (uint8_t *)dst + (size_t)p * KERNEL_PANEL_BYTES(&k->panel, w->n_in));
     }
 }
@@ -207,11 +223,12 @@ void op_weight_repack(kw_pool *pool, kw_weight *w, void *dst) {
 void op_weight_vector(float *out, const kw_weight *w) { op_weight_row(out, w, 0); }
 
 void op_weight_row(float *out, const kw_weight *w, int64_t row) {
-    if (w->panel) { /* the file's pages of a repacked matrix may have been dropped: read the panel */
+    if (w->panel) { /* the file's pages of a repacked matrix may have been dropped: read the panel
+                     */
         const int64_t p = row / KERNEL_PANEL_ROWS;
         const kernel_panel *kp = &kernels_get(w->type)->panel;
-        kp->row((const uint8_t *)w->panel + (size_t)p * KERNEL_PANEL_BYTES(kp, w->n_in), (int)(row % KERNEL_PANEL_ROWS),
-                w->n_in, out);
+        kp->row((const uint8_t *)w->panel + (size_t)p * KERNEL_PANEL_BYTES(kp, w->n_in),
+                (int)(row % KERNEL_PANEL_ROWS), w->n_in, out);
         return;
     }
     const uint8_t *src = (const uint8_t *)w->data + (uint64_t)row * w->row_bytes;
@@ -226,10 +243,13 @@ void op_rmsnorm(float *y, const float *x, const float *g, int64_t n, float eps) 
 
 void op_add_bias(float *y, const float *b, int64_t n_tok, int64_t n) {
     const kernel_attn *k = kernels_attn();
-    for (int64_t t = 0; t < n_tok; t++) k->add_scaled(y + t * n, b, 1.0f, n);
+    for (int64_t t = 0; t < n_tok; t++)
+        k->add_scaled(y + t * n, b, 1.0f, n);
 }
 
-void op_add_scaled(float *y, const float *x, float s, int64_t n) { kernels_attn()->add_scaled(y, x, s, n); }
+void op_add_scaled(float *y, const float *x, float s, int64_t n) {
+    kernels_attn()->add_scaled(y, x, s, n);
+}
 
 void op_softmax(float *x, int n, float scale) { kernels_attn()->softmax(x, n, scale); }
 
@@ -265,5 +285,6 @@ void op_geglu_tanh(float *gate, const float *up, int64_t n) {
 }
 
 void op_softcap(float *x, int64_t n, float cap) {
-    for (int64_t i = 0; i < n; i++) x[i] = cap * tanhf(x[i] / cap);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = cap * tanhf(x[i] / cap);
 }

@@ -18,7 +18,8 @@ typedef struct kw_weight {
     int64_t n_out;    /* ne[1]: rows (1 for vectors) */
     uint64_t row_bytes;
     const void *data; /* into the mapping; NULL for an absent optional weight */
-    const void *panel; /* the same rows repacked for this CPU's panel kernels (op_weight_repack), or NULL */
+    const void *
+        panel; /* the same rows repacked for this CPU's panel kernels (op_weight_repack), or NULL */
 } kw_weight;
 
 /* Bytes of w's rows in the panel layout of this CPU's kernels (rows padded to whole panels); 0
@@ -70,11 +71,11 @@ void op_add_scaled(float *y, const float *x, float s, int64_t n);
 void op_softmax(float *x, int n, float scale);
 
 typedef struct rope_params {
-    int32_t n_rot;       /* rotated dims per head (<= head_dim) */
-    bool neox;           /* pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
-    float base;          /* theta_i = pos * freq_scale * base^(-2i/n_rot) / factors[i] */
+    int32_t n_rot; /* rotated dims per head (<= head_dim) */
+    bool neox;     /* pairs (i, i + n_rot/2) instead of (2i, 2i+1) */
+    float base;    /* theta_i = pos * freq_scale * base^(-2i/n_rot) / factors[i] */
     float freq_scale;
-    float mscale;        /* multiplies cos and sin (LongRoPE attn_factor) */
+    float mscale;         /* multiplies cos and sin (LongRoPE attn_factor) */
     const float *factors; /* n_rot/2 divisors, or NULL */
 } rope_params;
 
