@@ -40,7 +40,8 @@ static kw_status alloc_scratch(kw_context *c) {
         {&c->attn, B * O, "attention output"},
         {&c->ff, S * 2 * F, "ffn gate/up"},
         {&c->ff2, S * F, "ffn up"},
-        {&c->scores, (int64_t)c->n_threads * c->n_ctx, "attention scores"},
+        {&c->scores, (int64_t)c->n_threads * (hp->n_head / hp->n_head_kv) * c->n_ctx,
+         "attention scores"},
         {&c->out_h, B * E, "output states"},
         {&c->logits, hp->n_vocab, "logits"},
     };

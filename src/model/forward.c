@@ -126,55 +126,69 @@ static void step_qkv(void *arg, int64_t c, int ith) {
     }
 }
 
-/* One (token, head) pair: softmax(q·Kᵀ * scale [soft-capped]) V over the visible positions. The
- * cache is a ring (position p in slot p % n_slots): the kernels see it as at most two runs of
- * consecutive slots. */
-static void attend_one(const layer_step *st, int32_t t, int32_t h, float *scores) {
+/* Keys (and values) per block of the attention loops: the block stays in L1 while every query
+ * head of the group goes over it (64 rows of 128 floats = 32 KB). */
+#define ATTN_KEY_BLOCK 64
+
+/* The run of consecutive cache slots from position p (in slot p % n_slots: the cache is a ring)
+ * up to pos, at most ATTN_KEY_BLOCK long: its length, and its first slot in *slot. */
+static inline int32_t key_run(int32_t p, int32_t pos, int32_t n_slots, int32_t *slot) {
+    *slot = p % n_slots;
+    const int32_t cnt = pos - p + 1 < n_slots - *slot ? pos - p + 1 : n_slots - *slot;
+    return cnt < ATTN_KEY_BLOCK ? cnt : ATTN_KEY_BLOCK;
+}
+
+/* One token and one KV head: softmax(q·Kᵀ * scale [soft-capped]) V over the visible positions for
+ * each query head sharing that KV head (grouped-query attention: each key and value block is
+ * read from L2 once for the whole group, not once per head). */
+static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scores) {
     const kw_context *ctx = st->ctx;
     const kw_hparams *hp = &ctx->model->hp;
     const kernel_attn *ka = kernels_attn();
     const int32_t hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const int32_t g = h / group;
     const int64_t k_stride = (int64_t)hp->n_head_kv * hd, v_stride = (int64_t)hp->n_head_kv * hdv;
-    const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)h * hd;
     const int32_t pos = st->p0 + t;
     int32_t lo = 0;
     if (st->ly->is_swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
     const kw_kv_layer *kv = st->kv;
-    const int32_t n_slots = kv->n_slots;
-    for (int32_t p = lo; p <= pos;) {
-        const int32_t slot = p % n_slots,
-                      cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
-        ka->qk(q, kv->k + (int64_t)slot * k_stride + (int64_t)g * hd, (size_t)k_stride, hd, cnt,
-               scores + (p - lo));
-        p += cnt;
+    const int32_t n_slots = kv->n_slots, n_pos = pos - lo + 1;
+    const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)g * group * hd;
+    for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
+        cnt = key_run(p, pos, n_slots, &slot);
+        const float *k = kv->k + (int64_t)slot * k_stride + (int64_t)g * hd;
+        for (int32_t j = 0; j < group; j++)
+            ka->qk(q + (int64_t)j * hd, k, (size_t)k_stride, hd, cnt,
+                   scores + (int64_t)j * ctx->n_ctx + (p - lo));
     }
-    if (hp->attn_softcap > 0) {
-        for (int32_t p = lo; p <= pos; p++)
-            scores[p - lo] =
-                hp->attn_softcap * tanhf(scores[p - lo] * hp->attn_scale / hp->attn_softcap);
-        op_softmax(scores, pos - lo + 1, 1.0f);
-    } else {
-        op_softmax(scores, pos - lo + 1, hp->attn_scale);
+    for (int32_t j = 0; j < group; j++) {
+        float *sj = scores + (int64_t)j * ctx->n_ctx;
+        if (hp->attn_softcap > 0) {
+            for (int32_t i = 0; i < n_pos; i++)
+                sj[i] = hp->attn_softcap * tanhf(sj[i] * hp->attn_scale / hp->attn_softcap);
+            op_softmax(sj, n_pos, 1.0f);
+        } else {
+            op_softmax(sj, n_pos, hp->attn_scale);
+        }
     }
-    float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)h * hdv;
-    memset(out, 0, sizeof(float) * (size_t)hdv);
-    for (int32_t p = lo; p <= pos;) {
-        const int32_t slot = p % n_slots,
-                      cnt = pos - p + 1 < n_slots - slot ? pos - p + 1 : n_slots - slot;
-        ka->av(scores + (p - lo), kv->v + (int64_t)slot * v_stride + (int64_t)g * hdv,
-               (size_t)v_stride, hdv, cnt, out);
-        p += cnt;
+    float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)g * group * hdv;
+    memset(out, 0, sizeof(float) * (size_t)hdv * (size_t)group);
+    for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
+        cnt = key_run(p, pos, n_slots, &slot);
+        const float *v = kv->v + (int64_t)slot * v_stride + (int64_t)g * hdv;
+        for (int32_t j = 0; j < group; j++)
+            ka->av(scores + (int64_t)j * ctx->n_ctx + (p - lo), v, (size_t)v_stride, hdv, cnt,
+                   out + (int64_t)j * hdv);
     }
 }
 
-/* Chunk c is one (token, head) pair, the last token first: later tokens see more positions, so
- * the long items go out first and the short ones fill the end evenly. */
+/* Chunk c is one (token, KV head) pair, the last token first: later tokens see more positions,
+ * so the long items go out first and the short ones fill the end evenly. */
 static void step_attention(void *arg, int64_t c, int ith) {
     const layer_step *st = arg;
-    const int32_t n_head = st->ctx->model->hp.n_head;
-    const int32_t t = st->n - 1 - (int32_t)(c / n_head), h = (int32_t)(c % n_head);
-    attend_one(st, t, h, st->ctx->scores + (int64_t)ith * st->ctx->n_ctx);
+    const kw_hparams *hp = &st->ctx->model->hp;
+    const int32_t n_kv = hp->n_head_kv, group = hp->n_head / n_kv;
+    const int32_t t = st->n - 1 - (int32_t)(c / n_kv), g = (int32_t)(c % n_kv);
+    attend_group(st, t, g, st->ctx->scores + (int64_t)ith * group * st->ctx->n_ctx);
 }
 
 /* After the output projection (in h): bias, post norm, residual; then h = norm(x) * ffn_norm. */
@@ -259,7 +273,7 @@ static void attention_block(kw_context *ctx, layer_step *st) {
         matmul_x(ctx, ctx->v, &ly->wv, ctx->h, n, true);
     }
     for_tokens(ctx, n, step_qkv, st);
-    kw_pool_for(ctx->pool, (int64_t)n * m->hp.n_head, step_attention, st);
+    kw_pool_for(ctx->pool, (int64_t)n * m->hp.n_head_kv, step_attention, st);
     matmul(ctx, ctx->h, &ly->wo, ctx->attn, n);
     for_tokens(ctx, n, step_attn_out, st);
 }

@@ -79,7 +79,7 @@ struct kw_context {
     float *attn;          /* (n_batch, n_head*head_dim_v) */
     float *ff;            /* (FFN_SUB_BATCH, 2*n_ff) gate|up, then activated */
     float *ff2;           /* (FFN_SUB_BATCH, n_ff) */
-    float *scores;        /* (n_threads, n_ctx) attention scores per thread */
+    float *scores;        /* (n_threads, n_head / n_head_kv, n_ctx) attention scores per thread */
     op_matmul_scratch mm; /* activations quantized for the matmul kernels, (n_batch, max row) */
     float *out_h;         /* (n_batch, n_embd) final normed states of rows that want logits */
     int32_t *out_rows;    /* (n_batch) batch index of each logits row */
