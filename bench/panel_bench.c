@@ -6,7 +6,7 @@
  *
  * Build: cc -std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc -o build/bench/panel_bench bench/panel_bench.c \
  *           build/libkaiwu.a $(pkg-config --libs libpcre2-8 libutf8proc jansson) -lm -pthread
- * Run:   build/bench/panel_bench [q4_0|q8_0|q4_k|q6_k|q5_0] [rows] [cols] [tokens] [reps] [panels per call: 1|2]
+ * Run:   build/bench/panel_bench [q4_0|q8_0|q4_k|q6_k|q5_0] [rows] [cols] [tokens] [reps]
  */
 #include "tensor/kernels/kernels.h"
 #include "tensor/probe.h"
@@ -33,7 +33,6 @@ int main(int argc, char **argv) {
     const int64_t rows = argc > 2 ? atoll(argv[2]) : 4864, cols = argc > 3 ? atoll(argv[3]) : 896;
     const int64_t ntok = argc > 4 ? atoll(argv[4]) : 512;
     const int reps = argc > 5 ? atoi(argv[5]) : 5;
-    const int pair = argc > 6 ? atoi(argv[6]) : 1; /* panels per kernel call (nr up to 16 x pair) */
     uint32_t type = GGML_TYPE_Q4_0;
     if (!strcmp(tn, "q8_0")) type = GGML_TYPE_Q8_0;
     else if (!strcmp(tn, "q4_k")) type = GGML_TYPE_Q4_K;
@@ -76,9 +75,9 @@ int main(int argc, char **argv) {
             const int64_t p1 = c + 2 < np ? c + 2 : np;
             for (int64_t t0 = 0; t0 < ntok; t0 += KERNEL_PANEL_MAX_NT) {
                 const int nt = (int)(ntok - t0 < KERNEL_PANEL_MAX_NT ? ntok - t0 : KERNEL_PANEL_MAX_NT);
-                for (int64_t p = c; p < p1; p += pair) {
-                    const int64_t r0 = p * KERNEL_PANEL_ROWS, rc = (int64_t)pair * KERNEL_PANEL_ROWS;
-                    const int nr = (int)(rows - r0 < rc ? rows - r0 : rc);
+                for (int64_t p = c; p < p1; p++) {
+                    const int64_t r0 = p * KERNEL_PANEL_ROWS;
+                    const int nr = (int)(rows - r0 < KERNEL_PANEL_ROWS ? rows - r0 : KERNEL_PANEL_ROWS);
                     kp->dot(cols, panels + (size_t)p * pb, act + (size_t)t0 * as, as, nt, out + t0 * rows + r0,
                             (size_t)rows, nr);
                 }
@@ -102,9 +101,9 @@ int main(int argc, char **argv) {
         if (g > peak) peak = g;
     }
     const double med = tm[1], medq = tq[1]; /* best run: the machine is shared */
-    printf("%s %lldx%lld x %lld tokens, NT<=%d, %d panel(s)/call: matmul %.2f ms = %.1f Gop/s (%.1f%% of int8 probe %.1f Gop/s); "
+    printf("%s %lldx%lld x %lld tokens, NT<=%d: matmul %.2f ms = %.1f Gop/s (%.1f%% of int8 probe %.1f Gop/s); "
            "quantize %.3f ms (%.1f ns/token)\n",
-           tn, (long long)rows, (long long)cols, (long long)ntok, KERNEL_PANEL_MAX_NT, pair, med * 1e3, ops / med * 1e-9,
+           tn, (long long)rows, (long long)cols, (long long)ntok, KERNEL_PANEL_MAX_NT, med * 1e3, ops / med * 1e-9,
            100.0 * ops / med / peak, peak * 1e-9, medq * 1e3, medq / (double)ntok * 1e9);
     (void)sink;
     free(w), free(f), free(panels), free(act), free(out), free(fx);
