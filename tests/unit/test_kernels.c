@@ -139,6 +139,55 @@ static void test_dot_kernels(void) {
     free(xf), free(tw), free(tx), free(wq), free(xq), free(xq2);
 }
 
+/* The k-quant panel activation quantizers (SIMD ones are written to give the reference's bytes)
+ * on the inputs random data never hits: an all-zero 256-block, exact rounding ties, the largest
+ * magnitude met first with a negative then with a positive sign, and a block of subnormals whose
+ * scale -127 / max overflows to infinity. */
+static void test_panel_q8k_edges(void) {
+    static kernel_entry table[GGML_TYPE_COUNT];
+    enum { NB = 5, N = NB * 256 };
+    static float x[N];
+    static uint8_t ref[N * 2], a[N * 2];
+    for (int j = 0; j < 256; j++) {
+        x[j] = 0.0f;                                                  /* block 0: zeros */
+        x[256 + j] = (float)(j % 255 - 127) + (j % 2 ? 0.5f : -0.5f); /* block 1: ties at scale 1 */
+        x[512 + j] = (float)((j * 37) % 201 - 100) * 0.013f;          /* block 2: -max first */
+        x[768 + j] = (float)((j * 53) % 199 - 99) * 0.021f;           /* block 3: +max first */
+        x[1024 + j] = (float)(j % 5 - 2) * 1e-40f;                    /* block 4: subnormals */
+    }
+    x[256 + 3] = -127.0f, x[256 + 200] = 127.0f;
+    x[512 + 7] = -2.0f, x[512 + 9] = 2.0f;
+    x[768 + 4] = 2.5f, x[768 + 100] = -2.5f;
+    x[1024 + 11] = 3e-40f;
+    quant_quantize_row(GGML_TYPE_Q8_K, x, ref, N, NULL);
+    int n_checked = 0;
+    for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
+        if (!kernels_build_table((kernel_isa)isa, table)) continue;
+        for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+            const kernel_panel *kp = &table[types[ti]].panel;
+            if (!kp->dot || (kp->act_type != KERNEL_ACT_PANEL_Q8_K && kp->act_type != KERNEL_ACT_PANEL_Q8_K16)) continue;
+            kp->quantize(x, a, N);
+            const bool per16 = kp->act_type == KERNEL_ACT_PANEL_Q8_K16;
+            for (int b = 0; b < NB; b++) {
+                const block_q8_K *y = (const block_q8_K *)ref + b;
+                float d;
+                memcpy(&d, a + N + 4 * b, 4);
+                int bad = memcmp(a + 256 * b, y->qs, 256) != 0 || memcmp(&d, &y->d, 4) != 0;
+                for (int j = 0; j < (per16 ? 16 : 8); j++) {
+                    int16_t s;
+                    memcpy(&s, a + N + 4 * NB + 2 * ((per16 ? 16 : 8) * b + j), 2);
+                    bad += s != (per16 ? y->bsums[j] : y->bsums[2 * j] + y->bsums[2 * j + 1]);
+                }
+                CHECK(bad == 0, "ISA %s panel quantizer for %s, edge block %d: quants, scale (%g vs %g) and sums "
+                      "equal the reference Q8_K's", isa_names[isa], ggml_type_get(types[ti])->name, b, (double)d,
+                      (double)y->d);
+                n_checked++;
+            }
+        }
+    }
+    CHECK(n_checked > 0 || !kernels_build_table(KERNEL_ISA_AVX512, table), "some k-quant panel quantizer was checked");
+}
+
 /* Panel kernels (weights repacked KERNEL_PANEL_ROWS rows at a time): the panel activation
  * quantizer against the reference Q8_0 quantizer (quants, scale, init = -offset * sum), and the
  * dot products of full and partial panels for 1..8 tokens against reference dots of the original
@@ -421,6 +470,7 @@ static void test_matmul(void) {
 int main(void) {
     RUN_TEST(test_dot_kernels);
     RUN_TEST(test_panel_kernels);
+    RUN_TEST(test_panel_q8k_edges);
     RUN_TEST(test_attn_kernels);
     RUN_TEST(test_vec_kernels);
     RUN_TEST(test_matmul);

@@ -19,6 +19,10 @@ static inline int32_t load_i32(const uint8_t *p) {
     return v;
 }
 
+/* One 256-value block quantized exactly as quant_quantize_row_q8_K does (act_q8k.c): 256 quants,
+ * the scale d and the 16 sums of 16 quants (the reference's bsums). */
+void avx512_quantize_block_q8_K(const float *x, int8_t *qs, float *d, int16_t *sums16);
+
 /* Calls BODY(args..., NT) with NT the compile-time constant equal to nt (1..8; larger nt runs 8,
  * which callers never pass: the matmul hands at most KERNEL_PANEL_MAX_NT tokens per call). */
 #define PANEL_DISPATCH_NT(nt, BODY, ...)                                                           \

@@ -13,7 +13,7 @@
  * 16 rows' integer sums; they are scaled by d * sc in float. The mins enter once per super-block
  * and token: 4 vpdpwssd of the min pairs with the activation's 32-value sums, times dmin. Integer
  * parts are exact; float order differs from the reference (rounding only).
- * Relies on: ../x86_avx2/avx2_common.h, quant_quantize_row_q8_K. Must not: run without AVX-512
+ * Relies on: ../x86_avx2/avx2_common.h, avx512_quantize_block_q8_K (act_q8k.c). Must not: run without AVX-512
  * F/BW/VL/DQ/VNNI.
  */
 #include "../x86_avx2/avx2_common.h"
@@ -61,19 +61,19 @@ static void row_q4_K(const void *panel, int r, int64_t n, float *out) {
     }
 }
 
-/* The reference Q8_K quantizer, then its quants, scales and 32-value sums laid out as the panel
- * format wants them. */
+/* Q8_K quants and scales exactly as the reference quantizer makes them (act_q8k.c), and their
+ * 32-value sums, laid out as the panel format wants them. */
 static void quantize_panel_q8_K(const float *src, void *dst, int64_t n) {
     const int64_t nb = n / QK_K;
     uint8_t *qs = dst;
     uint8_t *dv = qs + n, *bs = qs + n + 4 * nb;
     for (int64_t i = 0; i < nb; i++) {
-        block_q8_K y;
-        quant_quantize_row_q8_K(src + i * QK_K, &y, QK_K);
-        memcpy(qs + i * QK_K, y.qs, QK_K);
-        memcpy(dv + 4 * i, &y.d, 4);
+        float d;
+        int16_t s16[16];
+        avx512_quantize_block_q8_K(src + i * QK_K, (int8_t *)qs + i * QK_K, &d, s16);
+        memcpy(dv + 4 * i, &d, 4);
         for (int j = 0; j < 8; j++) {
-            const int16_t s = (int16_t)(y.bsums[2 * j] + y.bsums[2 * j + 1]);
+            const int16_t s = (int16_t)(s16[2 * j] + s16[2 * j + 1]);
             memcpy(bs + 2 * (8 * i + j), &s, 2);
         }
     }

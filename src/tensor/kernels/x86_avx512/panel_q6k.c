@@ -15,7 +15,7 @@
  * -32 offset enters once per super-block: 8 vpdpwssd of the scale pairs with the activation's
  * 16-value sums, times 32. The super-block's integer total (|total| < 2^29) is exact; it is scaled
  * by d * dx in float (rounding differs from the reference's order only).
- * Relies on: ../x86_avx2/avx2_common.h, quant_quantize_row_q8_K. Must not: run without AVX-512
+ * Relies on: ../x86_avx2/avx2_common.h, avx512_quantize_block_q8_K (act_q8k.c). Must not: run without AVX-512
  * F/BW/VL/DQ/VNNI.
  */
 #include "../x86_avx2/avx2_common.h"
@@ -60,17 +60,17 @@ static void row_q6_K(const void *panel, int r, int64_t n, float *out) {
     }
 }
 
-/* The reference Q8_K quantizer, then its quants, scales and 16-value sums. */
+/* Q8_K quants, scales and 16-value sums exactly as the reference quantizer makes them (act_q8k.c). */
 static void quantize_panel_q8_K16(const float *src, void *dst, int64_t n) {
     const int64_t nb = n / QK_K;
     uint8_t *qs = dst;
     uint8_t *dv = qs + n, *bs = qs + n + 4 * nb;
     for (int64_t i = 0; i < nb; i++) {
-        block_q8_K y;
-        quant_quantize_row_q8_K(src + i * QK_K, &y, QK_K);
-        memcpy(qs + i * QK_K, y.qs, QK_K);
-        memcpy(dv + 4 * i, &y.d, 4);
-        memcpy(bs + 32 * i, y.bsums, 32);
+        float d;
+        int16_t s16[16];
+        avx512_quantize_block_q8_K(src + i * QK_K, (int8_t *)qs + i * QK_K, &d, s16);
+        memcpy(dv + 4 * i, &d, 4);
+        memcpy(bs + 32 * i, s16, 32);
     }
     const size_t used = (size_t)n + 4 * (size_t)nb + 2 * (size_t)(n / 16);
     memset(qs + used, 0, kernels_act_row_bytes(KERNEL_ACT_PANEL_Q8_K16, n) - used);
