@@ -116,7 +116,12 @@ $(BUILD)/bench/make_models: bench/make_models.c bench/bench_model.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-bench: all $(BUILD)/bench/make_models
+# One panel matmul on one thread, against the int8 probe (see bench/panel_bench.c).
+$(BUILD)/bench/panel_bench: bench/panel_bench.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
 

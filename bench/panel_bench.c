@@ -4,8 +4,7 @@
  * KERNEL_PANEL_MAX_NT). Prints the kernel's Gop/s (2 x rows x cols x tokens / s) next to the
  * AVX-512 VNNI int8 probe's. x86-64 with AVX-512 VNNI only.
  *
- * Build: cc -std=c17 -O2 -D_GNU_SOURCE -Iinclude -Isrc -o build/bench/panel_bench bench/panel_bench.c \
- *           build/libkaiwu.a $(pkg-config --libs libpcre2-8 libutf8proc jansson) -lm -pthread
+ * Build: make build/bench/panel_bench (also built by make bench)
  * Run:   build/bench/panel_bench [q4_0|q8_0|q4_k|q6_k|q5_0] [rows] [cols] [tokens] [reps]
  */
 #include "tensor/kernels/kernels.h"
@@ -34,10 +33,14 @@ int main(int argc, char **argv) {
     const int64_t ntok = argc > 4 ? atoll(argv[4]) : 512;
     const int reps = argc > 5 ? atoi(argv[5]) : 5;
     uint32_t type = GGML_TYPE_Q4_0;
-    if (!strcmp(tn, "q8_0")) type = GGML_TYPE_Q8_0;
-    else if (!strcmp(tn, "q4_k")) type = GGML_TYPE_Q4_K;
-    else if (!strcmp(tn, "q6_k")) type = GGML_TYPE_Q6_K;
-    else if (!strcmp(tn, "q5_0")) type = GGML_TYPE_Q5_0;
+    if (!strcmp(tn, "q8_0"))
+        type = GGML_TYPE_Q8_0;
+    else if (!strcmp(tn, "q4_k"))
+        type = GGML_TYPE_Q4_K;
+    else if (!strcmp(tn, "q6_k"))
+        type = GGML_TYPE_Q6_K;
+    else if (!strcmp(tn, "q5_0"))
+        type = GGML_TYPE_Q5_0;
     const kernel_entry *k = kernels_get(type);
     if (!k || !k->panel.dot) {
         fprintf(stderr, "no panel kernel for %s on %s\n", tn, kernels_isa_name());
@@ -49,7 +52,8 @@ int main(int argc, char **argv) {
     float *f = malloc(sizeof(float) * (size_t)cols);
     srand(1);
     for (int64_t r = 0; r < rows; r++) {
-        for (int64_t i = 0; i < cols; i++) f[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+        for (int64_t i = 0; i < cols; i++)
+            f[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
         quant_quantize_row(type, f, w + (size_t)r * rb, cols, NULL);
     }
     const int64_t np = (rows + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
@@ -63,35 +67,39 @@ int main(int argc, char **argv) {
     const size_t as = kernels_act_row_bytes(kp->act_type, cols);
     uint8_t *act = aligned_alloc(64, as * (size_t)ntok);
     float *fx = malloc(sizeof(float) * (size_t)cols * (size_t)ntok);
-    for (int64_t i = 0; i < cols * ntok; i++) fx[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
+    for (int64_t i = 0; i < cols * ntok; i++)
+        fx[i] = (float)rand() / RAND_MAX * 2.0f - 1.0f;
     float *out = malloc(sizeof(float) * (size_t)rows * (size_t)ntok);
     double tq[64], tm[64];
     for (int rep = 0; rep < reps + 1 && rep < 64; rep++) {
-        double t0 = now_s();
+        double ts = now_s();
         for (int64_t t = 0; t < ntok; t++) /* activation quantizer (as ops.c runs it per token) */
             kp->quantize(fx + (size_t)t * (size_t)cols, act + (size_t)t * as, cols);
         double t1 = now_s();
         for (int64_t c = 0; c < np; c += 2) {
             const int64_t p1 = c + 2 < np ? c + 2 : np;
             for (int64_t t0 = 0; t0 < ntok; t0 += KERNEL_PANEL_MAX_NT) {
-                const int nt = (int)(ntok - t0 < KERNEL_PANEL_MAX_NT ? ntok - t0 : KERNEL_PANEL_MAX_NT);
+                const int nt =
+                    (int)(ntok - t0 < KERNEL_PANEL_MAX_NT ? ntok - t0 : KERNEL_PANEL_MAX_NT);
                 for (int64_t p = c; p < p1; p++) {
                     const int64_t r0 = p * KERNEL_PANEL_ROWS;
-                    const int nr = (int)(rows - r0 < KERNEL_PANEL_ROWS ? rows - r0 : KERNEL_PANEL_ROWS);
-                    kp->dot(cols, panels + (size_t)p * pb, act + (size_t)t0 * as, as, nt, out + t0 * rows + r0,
-                            (size_t)rows, nr);
+                    const int nr =
+                        (int)(rows - r0 < KERNEL_PANEL_ROWS ? rows - r0 : KERNEL_PANEL_ROWS);
+                    kp->dot(cols, panels + (size_t)p * pb, act + (size_t)t0 * as, as, nt,
+                            out + t0 * rows + r0, (size_t)rows, nr);
                 }
             }
         }
         double t2 = now_s();
-        tq[rep] = t1 - t0, tm[rep] = t2 - t1;
+        tq[rep] = t1 - ts, tm[rep] = t2 - t1;
     }
     const int nrep = reps < 63 ? reps : 63;
     qsort(tq + 1, (size_t)nrep, sizeof(double), cmp_d);
     qsort(tm + 1, (size_t)nrep, sizeof(double), cmp_d);
     const double ops = 2.0 * (double)rows * (double)cols * (double)ntok;
     uint8_t seed[64];
-    for (int i = 0; i < 64; i++) seed[i] = (uint8_t)(i * 7 + 1);
+    for (int i = 0; i < 64; i++)
+        seed[i] = (uint8_t)(i * 7 + 1);
     int32_t sink;
     double peak = 0; /* best of 5 short runs: the machine is shared */
     for (int i = 0; i < 5; i++) {
@@ -101,10 +109,12 @@ int main(int argc, char **argv) {
         if (g > peak) peak = g;
     }
     const double med = tm[1], medq = tq[1]; /* best run: the machine is shared */
-    printf("%s %lldx%lld x %lld tokens, NT<=%d: matmul %.2f ms = %.1f Gop/s (%.1f%% of int8 probe %.1f Gop/s); "
+    printf("%s %lldx%lld x %lld tokens, NT<=%d: matmul %.2f ms = %.1f Gop/s (%.1f%% of int8 probe "
+           "%.1f Gop/s); "
            "quantize %.3f ms (%.1f ns/token)\n",
-           tn, (long long)rows, (long long)cols, (long long)ntok, KERNEL_PANEL_MAX_NT, med * 1e3, ops / med * 1e-9,
-           100.0 * ops / med / peak, peak * 1e-9, medq * 1e3, medq / (double)ntok * 1e9);
+           tn, (long long)rows, (long long)cols, (long long)ntok, KERNEL_PANEL_MAX_NT, med * 1e3,
+           ops / med * 1e-9, 100.0 * ops / med / peak, peak * 1e-9, medq * 1e3,
+           medq / (double)ntok * 1e9);
     (void)sink;
     free(w), free(f), free(panels), free(act), free(out), free(fx);
     return 0;

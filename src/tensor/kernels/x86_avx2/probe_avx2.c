@@ -17,16 +17,37 @@ uint64_t probe_int8_avx2(int64_t iters, const uint8_t *seed, int32_t *sink) {
     const __m256i ones = _mm256_set1_epi16(1);
     /* named accumulators, not an array: GCC -O2 keeps an array in memory (a store per step) */
     /* distinct starting values: identical chains would be merged by the compiler */
-    __m256i c0 = _mm256_set1_epi32(0), c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2), c3 = _mm256_set1_epi32(3), c4 = _mm256_set1_epi32(4), c5 = _mm256_set1_epi32(5), c6 = _mm256_set1_epi32(6), c7 = _mm256_set1_epi32(7), c8 = _mm256_set1_epi32(8), c9 = _mm256_set1_epi32(9);
+    __m256i c0 = _mm256_set1_epi32(0), c1 = _mm256_set1_epi32(1), c2 = _mm256_set1_epi32(2),
+            c3 = _mm256_set1_epi32(3), c4 = _mm256_set1_epi32(4), c5 = _mm256_set1_epi32(5),
+            c6 = _mm256_set1_epi32(6), c7 = _mm256_set1_epi32(7), c8 = _mm256_set1_epi32(8),
+            c9 = _mm256_set1_epi32(9);
     for (int64_t it = 0; it < iters; it++) {
         __asm__("" : "+x"(a)); /* a "changes": the products are not loop-invariant */
-#define STEP(c) c = _mm256_add_epi32(c, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones))
-        STEP(c0); STEP(c1); STEP(c2); STEP(c3); STEP(c4);
-        STEP(c5); STEP(c6); STEP(c7); STEP(c8); STEP(c9);
+/* in asm: written with intrinsics, GCC computes the (identical) product once per iteration and
+ * only the adds remain, which overstated the peak */
+#define STEP(acc)                                                                                  \
+    do {                                                                                           \
+        __m256i t_;                                                                                \
+        __asm__ volatile("vpmaddubsw %[b], %[a], %[t]\n\tvpmaddwd %[one], %[t], %[t]\n\tvpaddd "   \
+                         "%[t], %[c], %[c]"                                                        \
+                         : [c] "+x"(acc), [t] "=&x"(t_)                                            \
+                         : [a] "x"(a), [b] "x"(b), [one] "x"(ones));                               \
+    } while (0)
+        STEP(c0);
+        STEP(c1);
+        STEP(c2);
+        STEP(c3);
+        STEP(c4);
+        STEP(c5);
+        STEP(c6);
+        STEP(c7);
+        STEP(c8);
+        STEP(c9);
 #undef STEP
     }
-    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
-                                 _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)));
+    __m256i s =
+        _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
+                         _mm256_add_epi32(_mm256_add_epi32(c4, c5), _mm256_add_epi32(c6, c7)));
     s = _mm256_add_epi32(s, _mm256_add_epi32(c8, c9));
     *sink = _mm256_extract_epi32(s, 0) + _mm256_extract_epi32(s, 7);
     return (uint64_t)iters * N_ACC * 32 * 2;
@@ -34,11 +55,23 @@ uint64_t probe_int8_avx2(int64_t iters, const uint8_t *seed, int32_t *sink) {
 
 uint64_t probe_f32_avx2(int64_t iters, const float *seed, float *sink) {
     const __m256 a = _mm256_set1_ps(seed[8]), c = _mm256_set1_ps(seed[9]);
-    __m256 c0 = _mm256_set1_ps(seed[0] + 0.0f), c1 = _mm256_set1_ps(seed[0] + 1.0f), c2 = _mm256_set1_ps(seed[0] + 2.0f), c3 = _mm256_set1_ps(seed[0] + 3.0f), c4 = _mm256_set1_ps(seed[0] + 4.0f), c5 = _mm256_set1_ps(seed[0] + 5.0f), c6 = _mm256_set1_ps(seed[0] + 6.0f), c7 = _mm256_set1_ps(seed[0] + 7.0f), c8 = _mm256_set1_ps(seed[0] + 8.0f), c9 = _mm256_set1_ps(seed[0] + 9.0f);
+    __m256 c0 = _mm256_set1_ps(seed[0] + 0.0f), c1 = _mm256_set1_ps(seed[0] + 1.0f),
+           c2 = _mm256_set1_ps(seed[0] + 2.0f), c3 = _mm256_set1_ps(seed[0] + 3.0f),
+           c4 = _mm256_set1_ps(seed[0] + 4.0f), c5 = _mm256_set1_ps(seed[0] + 5.0f),
+           c6 = _mm256_set1_ps(seed[0] + 6.0f), c7 = _mm256_set1_ps(seed[0] + 7.0f),
+           c8 = _mm256_set1_ps(seed[0] + 8.0f), c9 = _mm256_set1_ps(seed[0] + 9.0f);
     for (int64_t it = 0; it < iters; it++) {
 #define STEP(x) x = _mm256_fmadd_ps(x, a, c)
-        STEP(c0); STEP(c1); STEP(c2); STEP(c3); STEP(c4);
-        STEP(c5); STEP(c6); STEP(c7); STEP(c8); STEP(c9);
+        STEP(c0);
+        STEP(c1);
+        STEP(c2);
+        STEP(c3);
+        STEP(c4);
+        STEP(c5);
+        STEP(c6);
+        STEP(c7);
+        STEP(c8);
+        STEP(c9);
 #undef STEP
     }
     __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(c0, c1), _mm256_add_ps(c2, c3)),
