@@ -9,6 +9,9 @@
  *   m = norm(x) * ffn_norm; f = Wdown act(Wgate m) * (Wup m); post norm; x += f * residual_scale
  * then logits = Woutput (norm(x) * output_norm / logit_scale), soft-capped (final_softcap).
  * A description flag appears as an `if` at its step; there is no branch on a family's name.
+ * Work runs on the context's pool as chunks (kw_pool_for): output rows of each matmul (ops.c),
+ * (token, KV head) pairs of attention, groups of tokens for the per-token steps between matmuls.
+ * The FFN goes FFN_SUB_BATCH tokens at a time (its n_ff-wide scratch holds only that many rows).
  * Nothing here allocates: every buffer was sized in kw_context_create.
  */
 #include "model/model.h"
