@@ -1,8 +1,8 @@
 /* panel_bench.c - microbenchmark of one panel matmul (not a test): a random weight matrix of a
  * given type and shape, repacked into panels, times N tokens of activations, run on one thread
- * the way tensor/ops.c's matmul_panel_worker tiles it (chunks of 2 panels, token tiles of
- * KERNEL_PANEL_MAX_NT). Prints the kernel's Gop/s (2 x rows x cols x tokens / s) next to the
- * AVX-512 VNNI int8 probe's. x86-64 with AVX-512 VNNI only.
+ * the way tensor/ops.c's matmul_panel_chunk tiles it (chunks of 2 panels, token tiles of
+ * the kernel's max_nt, rows_per_call rows per call). Prints the kernel's Gop/s (2 x rows x cols x
+ * tokens / s) next to the AVX-512 VNNI int8 probe's. x86-64 with AVX-512 VNNI only.
  *
  * Build: make build/bench/panel_bench (also built by make bench)
  * Run:   build/bench/panel_bench [q4_0|q8_0|q4_k|q6_k|q5_0] [rows] [cols] [tokens] [reps]
@@ -76,17 +76,19 @@ int main(int argc, char **argv) {
         for (int64_t t = 0; t < ntok; t++) /* activation quantizer (as ops.c runs it per token) */
             kp->quantize(fx + (size_t)t * (size_t)cols, act + (size_t)t * as, cols);
         double t1 = now_s();
+        /* as tensor/ops.c's matmul_panel_chunk: chunks of 2 panels, tiles of max_nt tokens, calls
+         * of rows_per_call rows */
+        const int64_t step = kp->rows_per_call / KERNEL_PANEL_ROWS, mt = kp->max_nt;
         for (int64_t c = 0; c < np; c += 2) {
             const int64_t p1 = c + 2 < np ? c + 2 : np;
-            for (int64_t t0 = 0; t0 < ntok; t0 += KERNEL_PANEL_MAX_NT) {
-                const int nt =
-                    (int)(ntok - t0 < KERNEL_PANEL_MAX_NT ? ntok - t0 : KERNEL_PANEL_MAX_NT);
-                for (int64_t p = c; p < p1; p++) {
+            for (int64_t t0 = 0; t0 < ntok; t0 += mt) {
+                const int nt = (int)(ntok - t0 < mt ? ntok - t0 : mt);
+                for (int64_t p = c; p < p1; p += step) {
                     const int64_t r0 = p * KERNEL_PANEL_ROWS;
-                    const int nr =
-                        (int)(rows - r0 < KERNEL_PANEL_ROWS ? rows - r0 : KERNEL_PANEL_ROWS);
+                    int64_t nr = (p + step < p1 ? step : p1 - p) * KERNEL_PANEL_ROWS;
+                    if (nr > rows - r0) nr = rows - r0;
                     kp->dot(cols, panels + (size_t)p * pb, act + (size_t)t0 * as, as, nt,
-                            out + t0 * rows + r0, (size_t)rows, nr);
+                            out + t0 * rows + r0, (size_t)rows, (int)nr);
                 }
             }
         }
@@ -112,7 +114,7 @@ int main(int argc, char **argv) {
     printf("%s %lldx%lld x %lld tokens, NT<=%d: matmul %.2f ms = %.1f Gop/s (%.1f%% of int8 probe "
            "%.1f Gop/s); "
            "quantize %.3f ms (%.1f ns/token)\n",
-           tn, (long long)rows, (long long)cols, (long long)ntok, KERNEL_PANEL_MAX_NT, med * 1e3,
+           tn, (long long)rows, (long long)cols, (long long)ntok, (int)kp->max_nt, med * 1e3,
            ops / med * 1e-9, 100.0 * ops / med / peak, peak * 1e-9, medq * 1e3,
            medq / (double)ntok * 1e9);
     (void)sink;

@@ -50,25 +50,26 @@ static void quantize_chunk(void *arg, int64_t c, int ith) {
                     t->w->n_in);
 }
 
-/* Panels [c * per_chunk, ...): a tile of up to KERNEL_PANEL_MAX_NT tokens (their activations stay
- * in L1/L2) is run through every panel of the chunk (which stay in L2 across tiles). */
+/* Panels [c * per_chunk, ...): a tile of up to max_nt tokens (their activations stay in L1/L2) is
+ * run through every panel of the chunk (which stay in L2 across tiles), rows_per_call rows (1 or
+ * 2 panels) per kernel call, never past the chunk's last panel. */
 static void matmul_panel_chunk(const matmul_task *t, int64_t c) {
     const kw_weight *w = t->w;
-    const kernel_panel_fn dot = t->k->panel.dot;
-    const size_t panel_bytes = KERNEL_PANEL_BYTES(&t->k->panel, w->n_in);
+    const kernel_panel *kp = &t->k->panel;
+    const size_t panel_bytes = KERNEL_PANEL_BYTES(kp, w->n_in);
     const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
     const int64_t p0 = c * t->per_chunk,
                   p1 = p0 + t->per_chunk < n_panels ? p0 + t->per_chunk : n_panels;
-    for (int64_t t0 = 0; t0 < t->n_tok; t0 += KERNEL_PANEL_MAX_NT) {
-        const int nt =
-            (int)(t->n_tok - t0 < KERNEL_PANEL_MAX_NT ? t->n_tok - t0 : KERNEL_PANEL_MAX_NT);
+    const int64_t step = kp->rows_per_call / KERNEL_PANEL_ROWS, max_nt = kp->max_nt;
+    for (int64_t t0 = 0; t0 < t->n_tok; t0 += max_nt) {
+        const int nt = (int)(t->n_tok - t0 < max_nt ? t->n_tok - t0 : max_nt);
         const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
-        for (int64_t p = p0; p < p1; p++) {
+        for (int64_t p = p0; p < p1; p += step) {
             const int64_t r0 = p * KERNEL_PANEL_ROWS;
-            const int nr =
-                (int)(w->n_out - r0 < KERNEL_PANEL_ROWS ? w->n_out - r0 : KERNEL_PANEL_ROWS);
-            dot(w->n_in, (const uint8_t *)w->panel + (size_t)p * panel_bytes, a, t->act_stride, nt,
-                t->out + t0 * w->n_out + r0, (size_t)w->n_out, nr);
+            int64_t nr = (p + step < p1 ? step : p1 - p) * KERNEL_PANEL_ROWS;
+            if (nr > w->n_out - r0) nr = w->n_out - r0;
+            kp->dot(w->n_in, (const uint8_t *)w->panel + (size_t)p * panel_bytes, a, t->act_stride,
+                    nt, t->out + t0 * w->n_out + r0, (size_t)w->n_out, (int)nr);
         }
     }
 }

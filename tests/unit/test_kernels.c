@@ -27,9 +27,10 @@
 
 #define KERNEL_REL_TOL 1e-5
 
-static const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0, GGML_TYPE_Q4_1,
-                                 GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0, GGML_TYPE_Q2_K, GGML_TYPE_Q3_K,
-                                 GGML_TYPE_Q4_K, GGML_TYPE_Q5_K, GGML_TYPE_Q6_K};
+static const uint32_t types[] = {GGML_TYPE_F32,  GGML_TYPE_F16,  GGML_TYPE_BF16, GGML_TYPE_Q4_0,
+                                 GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0,
+                                 GGML_TYPE_Q2_K, GGML_TYPE_Q3_K, GGML_TYPE_Q4_K, GGML_TYPE_Q5_K,
+                                 GGML_TYPE_Q6_K};
 static const char *isa_names[KERNEL_ISA_COUNT] = {"ref", "avx2", "avx512", "neon"};
 
 static uint64_t g_rng = 0x2545F4914F6CDD1Dull;
@@ -56,19 +57,21 @@ static void ref_quantize(uint32_t act_type, const float *x, void *y, int64_t n) 
 }
 
 static float ref_dot(uint32_t type, uint32_t act_type, const void *w, const void *xq, int64_t n) {
-    return act_type == GGML_TYPE_F32 ? quant_vec_dot_f32_ref(type, w, xq, n) : quant_vec_dot_q8_ref(type, w, xq, n);
+    return act_type == GGML_TYPE_F32 ? quant_vec_dot_f32_ref(type, w, xq, n)
+                                     : quant_vec_dot_q8_ref(type, w, xq, n);
 }
 
 /* sum_i |w_i| |x_i| over dequantized values: the scale of the accumulated rounding error. */
-static double magnitude(uint32_t type, uint32_t act_type, const void *w, const void *xq, int64_t n, float *tw,
-                        float *tx) {
+static double magnitude(uint32_t type, uint32_t act_type, const void *w, const void *xq, int64_t n,
+                        float *tw, float *tx) {
     quant_dequantize_row(type, w, tw, n);
     if (act_type == GGML_TYPE_F32)
         memcpy(tx, xq, sizeof(float) * (size_t)n);
     else
         quant_dequantize_row(act_type, xq, tx, n);
     double m = 0;
-    for (int64_t i = 0; i < n; i++) m += fabs((double)tw[i] * tx[i]);
+    for (int64_t i = 0; i < n; i++)
+        m += fabs((double)tw[i] * tx[i]);
     return m;
 }
 
@@ -76,9 +79,11 @@ static void test_dot_kernels(void) {
     static kernel_entry table[GGML_TYPE_COUNT];
     const int64_t nblocks[] = {1, 7, 31, 33};
     const int64_t max_n = 33 * 256 + 5;
-    float *xf = malloc(sizeof(float) * 4 * (size_t)max_n), *tw = malloc(sizeof(float) * (size_t)max_n);
+    float *xf = malloc(sizeof(float) * 4 * (size_t)max_n),
+          *tw = malloc(sizeof(float) * (size_t)max_n);
     float *tx = malloc(sizeof(float) * (size_t)max_n);
-    uint8_t *wq = malloc((size_t)max_n * 4), *xq = malloc((size_t)max_n * 4 * 4 + 64), *xq2 = malloc((size_t)max_n * 4);
+    uint8_t *wq = malloc((size_t)max_n * 4), *xq = malloc((size_t)max_n * 4 * 4 + 64),
+            *xq2 = malloc((size_t)max_n * 4);
     for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
         if (!kernels_build_table((kernel_isa)isa, table)) {
             printf("  kernels: ISA %s not available on this CPU/build, skipped\n", isa_names[isa]);
@@ -88,28 +93,38 @@ static void test_dot_kernels(void) {
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             const uint32_t type = types[ti];
             const kernel_entry *k = &table[type];
-            CHECK(k->dot != NULL, "ISA %s has a dot kernel for %s", isa_names[isa], ggml_type_get(type)->name);
+            CHECK(k->dot != NULL, "ISA %s has a dot kernel for %s", isa_names[isa],
+                  ggml_type_get(type)->name);
             if (!k->dot) continue;
-            CHECK(k->act_type == (quant_vec_dot_type(type) == GGML_TYPE_COUNT ? GGML_TYPE_F32 : quant_vec_dot_type(type)),
-                  "ISA %s pairs %s with the reference activation format", isa_names[isa], ggml_type_get(type)->name);
+            CHECK(k->act_type == (quant_vec_dot_type(type) == GGML_TYPE_COUNT
+                                      ? GGML_TYPE_F32
+                                      : quant_vec_dot_type(type)),
+                  "ISA %s pairs %s with the reference activation format", isa_names[isa],
+                  ggml_type_get(type)->name);
             for (size_t bi = 0; bi < sizeof nblocks / sizeof nblocks[0] + 1; bi++) {
                 /* the extra case: a float row length that is no multiple of any vector width */
                 int64_t n = bi < 4 ? nblocks[bi] * block_of(type) : 37;
                 if (bi == 4 && ggml_type_get(type)->block_size > 1) continue;
-                for (int64_t i = 0; i < n; i++) tw[i] = rand_value() * 0.05f;
+                for (int64_t i = 0; i < n; i++)
+                    tw[i] = rand_value() * 0.05f;
                 quant_quantize_row(type, tw, wq, n, NULL);
-                const size_t stride = kernels_act_row_bytes(k->act_type, n) + 4 * (size_t)isa; /* odd gaps too */
+                const size_t stride =
+                    kernels_act_row_bytes(k->act_type, n) + 4 * (size_t)isa; /* odd gaps too */
                 for (int t = 0; t < 4; t++) {
-                    for (int64_t i = 0; i < n; i++) xf[t * n + i] = rand_value();
+                    for (int64_t i = 0; i < n; i++)
+                        xf[t * n + i] = rand_value();
                     ref_quantize(k->act_type, xf + t * n, xq + (size_t)t * stride, n);
                     if (k->quantize) {
                         k->quantize(xf + t * n, xq2, n);
                         size_t nbytes = kernels_act_row_bytes(k->act_type, n);
                         size_t first = 0;
-                        while (first < nbytes && xq2[first] == xq[(size_t)t * stride + first]) first++;
-                        CHECK(first == nbytes, "ISA %s quantizer for %s (n %lld) matches the reference byte for byte "
-                              "(first difference at byte %zu of %zu)", isa_names[isa], ggml_type_get(type)->name,
-                              (long long)n, first, nbytes);
+                        while (first < nbytes && xq2[first] == xq[(size_t)t * stride + first])
+                            first++;
+                        CHECK(
+                            first == nbytes,
+                            "ISA %s quantizer for %s (n %lld) matches the reference byte for byte "
+                            "(first difference at byte %zu of %zu)",
+                            isa_names[isa], ggml_type_get(type)->name, (long long)n, first, nbytes);
                     }
                 }
                 const int nts[] = {1, 3, 4};
@@ -120,11 +135,14 @@ static void test_dot_kernels(void) {
                         const void *xt = xq + (size_t)t * stride;
                         const float want = ref_dot(type, k->act_type, wq, xt, n);
                         const double mag = magnitude(type, k->act_type, wq, xt, n, tw, tx);
-                        const double err = fabs((double)s[t] - want), tol = KERNEL_REL_TOL * mag + 1e-30;
+                        const double err = fabs((double)s[t] - want),
+                                     tol = KERNEL_REL_TOL * mag + 1e-30;
                         CHECK(err <= tol,
-                              "ISA %s type %s n %lld (nt %d, token %d): kernel %.9g vs reference %.9g "
+                              "ISA %s type %s n %lld (nt %d, token %d): kernel %.9g vs reference "
+                              "%.9g "
                               "(|diff| %.3g > tol %.3g)",
-                              isa_names[isa], ggml_type_get(type)->name, (long long)n, nts[ni], t, s[t], want, err, tol);
+                              isa_names[isa], ggml_type_get(type)->name, (long long)n, nts[ni], t,
+                              s[t], want, err, tol);
                         n_checked++;
                     }
                 }
@@ -133,8 +151,10 @@ static void test_dot_kernels(void) {
         char own[256] = "";
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
             if (table[types[ti]].isa && strcmp(table[types[ti]].isa, isa_names[isa]) == 0)
-                snprintf(own + strlen(own), sizeof own - strlen(own), " %s", ggml_type_get(types[ti])->name);
-        printf("  kernels: ISA %s: %d dot products checked; its own kernels:%s\n", isa_names[isa], n_checked, own);
+                snprintf(own + strlen(own), sizeof own - strlen(own), " %s",
+                         ggml_type_get(types[ti])->name);
+        printf("  kernels: ISA %s: %d dot products checked; its own kernels:%s\n", isa_names[isa],
+               n_checked, own);
     }
     free(xf), free(tw), free(tx), free(wq), free(xq), free(xq2);
 }
@@ -165,7 +185,9 @@ static void test_panel_q8k_edges(void) {
         if (!kernels_build_table((kernel_isa)isa, table)) continue;
         for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
             const kernel_panel *kp = &table[types[ti]].panel;
-            if (!kp->dot || (kp->act_type != KERNEL_ACT_PANEL_Q8_K && kp->act_type != KERNEL_ACT_PANEL_Q8_K16)) continue;
+            if (!kp->dot ||
+                (kp->act_type != KERNEL_ACT_PANEL_Q8_K && kp->act_type != KERNEL_ACT_PANEL_Q8_K16))
+                continue;
             kp->quantize(x, a, N);
             const bool per16 = kp->act_type == KERNEL_ACT_PANEL_Q8_K16;
             for (int b = 0; b < NB; b++) {
@@ -178,31 +200,37 @@ static void test_panel_q8k_edges(void) {
                     memcpy(&s, a + N + 4 * NB + 2 * ((per16 ? 16 : 8) * b + j), 2);
                     bad += s != (per16 ? y->bsums[j] : y->bsums[2 * j] + y->bsums[2 * j + 1]);
                 }
-                CHECK(bad == 0, "ISA %s panel quantizer for %s, edge block %d: quants, scale (%g vs %g) and sums "
-                      "equal the reference Q8_K's", isa_names[isa], ggml_type_get(types[ti])->name, b, (double)d,
-                      (double)y->d);
+                CHECK(bad == 0,
+                      "ISA %s panel quantizer for %s, edge block %d: quants, scale (%g vs %g) and "
+                      "sums "
+                      "equal the reference Q8_K's",
+                      isa_names[isa], ggml_type_get(types[ti])->name, b, (double)d, (double)y->d);
                 n_checked++;
             }
         }
     }
-    CHECK(n_checked > 0 || !kernels_build_table(KERNEL_ISA_AVX512, table), "some k-quant panel quantizer was checked");
+    CHECK(n_checked > 0 || !kernels_build_table(KERNEL_ISA_AVX512, table),
+          "some k-quant panel quantizer was checked");
 }
 
 /* Panel kernels (weights repacked KERNEL_PANEL_ROWS rows at a time): the panel activation
  * quantizer against the reference Q8_0 quantizer (quants, scale, init = -offset * sum), and the
- * dot products of full and partial panels for 1..8 tokens against reference dots of the original
- * rows; the outputs of missing rows must stay untouched. */
+ * dot products of full and partial calls (up to the kernel's rows_per_call rows: one or two
+ * panels) for 1..max_nt tokens against reference dots of the original rows; the outputs of
+ * missing rows and tokens must stay untouched. */
 static void test_panel_kernels(void) {
     static kernel_entry table[GGML_TYPE_COUNT];
     const int64_t nblocks[] = {1, 7, 33};
     const int64_t max_n = 33 * 256;
-    const int PR = KERNEL_PANEL_ROWS, MT = KERNEL_PANEL_MAX_NT;
-    float *xf = malloc(sizeof(float) * (size_t)(MT * max_n)), *tw = malloc(sizeof(float) * (size_t)max_n);
+    const int PR = KERNEL_PANEL_ROWS, MR = KERNEL_PANEL_MAX_ROWS, MT = KERNEL_PANEL_MAX_NT;
+    float *xf = malloc(sizeof(float) * (size_t)(MT * max_n)),
+          *tw = malloc(sizeof(float) * (size_t)max_n);
     float *tx = malloc(sizeof(float) * (size_t)max_n);
-    uint8_t *wq = malloc((size_t)max_n * 2 * (size_t)PR), *panel = malloc((size_t)max_n * 2 * (size_t)PR);
+    uint8_t *wq = malloc((size_t)max_n * 2 * (size_t)MR),
+            *panel = malloc((size_t)max_n * 2 * (size_t)MR);
     if (!xf || !tw || !tx || !wq || !panel) abort();
     uint8_t *xq = malloc((size_t)max_n * 2 * (size_t)MT), *ref = malloc((size_t)max_n * 2);
-    float out[KERNEL_PANEL_MAX_NT * KERNEL_PANEL_ROWS];
+    float out[KERNEL_PANEL_MAX_NT * KERNEL_PANEL_MAX_ROWS];
     for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
         if (!kernels_build_table((kernel_isa)isa, table)) continue;
         int n_checked = 0;
@@ -218,7 +246,8 @@ static void test_panel_kernels(void) {
                 const size_t rb = (size_t)ggml_row_bytes(type, n);
                 const size_t xs = kernels_act_row_bytes(kp->act_type, n);
                 for (int t = 0; t < MT; t++) {
-                    for (int64_t i = 0; i < n; i++) xf[t * n + i] = rand_value();
+                    for (int64_t i = 0; i < n; i++)
+                        xf[t * n + i] = rand_value();
                     if (t == 2) memset(xf + t * n, 0, sizeof(float) * 32); /* an all-zero block */
                     uint8_t *a = xq + (size_t)t * xs;
                     kp->quantize(xf + t * n, a, n);
@@ -231,8 +260,10 @@ static void test_panel_kernels(void) {
                             int32_t init, sum = 0;
                             memcpy(&d, a + n + 4 * b, 4);
                             memcpy(&init, a + n + 4 * nb + 4 * b, 4);
-                            for (int j = 0; j < 32; j++) sum += y->qs[j];
-                            bad += memcmp(a + 32 * b, y->qs, 32) != 0 || d != kw_f16_to_f32(y->d) || init != -offset * sum;
+                            for (int j = 0; j < 32; j++)
+                                sum += y->qs[j];
+                            bad += memcmp(a + 32 * b, y->qs, 32) != 0 || d != kw_f16_to_f32(y->d) ||
+                                   init != -offset * sum;
                         }
                     } else if (kp->act_type == KERNEL_ACT_PANEL_Q8_K16) { /* int16 sums per 16 */
                         for (int64_t b = 0; b < n / 256; b++) {
@@ -255,56 +286,79 @@ static void test_panel_kernels(void) {
                             }
                         }
                     }
-                    CHECK(bad == 0, "ISA %s panel quantizer for %s (n %lld, row %d): %d blocks differ from %s",
-                          isa_names[isa], ggml_type_get(type)->name, (long long)n, t, bad, ggml_type_get(ref_act)->name);
+                    CHECK(
+                        bad == 0,
+                        "ISA %s panel quantizer for %s (n %lld, row %d): %d blocks differ from %s",
+                        isa_names[isa], ggml_type_get(type)->name, (long long)n, t, bad,
+                        ggml_type_get(ref_act)->name);
                 }
-                const int nrs[] = {PR, 5, 1};
-                for (int ri = 0; ri < 3; ri++) {
+                const int rpc = (int)kp->rows_per_call, nrs[] = {rpc, rpc - 11, PR, 5, 1};
+                CHECK(rpc % PR == 0 && rpc <= MR && kp->max_nt >= 1 && (int)kp->max_nt <= MT,
+                      "ISA %s panel %s takes %d rows and %u tokens per call (within %d and %d)",
+                      isa_names[isa], ggml_type_get(type)->name, rpc, kp->max_nt, MR, MT);
+                const size_t pb = KERNEL_PANEL_BYTES(kp, n);
+                for (int ri = 0; ri < 5; ri++) {
                     const int nr = nrs[ri];
+                    if (nr < 1 || (ri > 0 && nr == nrs[ri - 1])) continue;
                     for (int r = 0; r < nr; r++) {
-                        for (int64_t i = 0; i < n; i++) tw[i] = rand_value() * 0.05f;
+                        for (int64_t i = 0; i < n; i++)
+                            tw[i] = rand_value() * 0.05f;
                         quant_quantize_row(type, tw, wq + (size_t)r * rb, n, NULL);
                     }
-                    kp->repack(wq, rb, nr, n, panel);
+                    /* rows 16.. go to the next panel, as the loader lays them out */
+                    for (int r0 = 0; r0 < nr; r0 += PR)
+                        kp->repack(wq + (size_t)r0 * rb, rb, nr - r0 < PR ? nr - r0 : PR, n,
+                                   panel + (size_t)(r0 / PR) * pb);
                     int row_bad = 0;
                     for (int r = 0; r < nr; r++) {
                         quant_dequantize_row(type, wq + (size_t)r * rb, tw, n);
-                        kp->row(panel, r, n, tx);
+                        kp->row(panel + (size_t)(r / PR) * pb, r % PR, n, tx);
                         row_bad += memcmp(tw, tx, sizeof(float) * (size_t)n) != 0;
                     }
-                    CHECK(row_bad == 0, "ISA %s panel %s (n %lld, %d rows): rows read back from the panel equal the "
-                          "file rows dequantized (%d differ)", isa_names[isa], ggml_type_get(type)->name, (long long)n,
-                          nr, row_bad);
-                    const int nts[] = {1, 2, 3, 5, 8};
+                    CHECK(row_bad == 0,
+                          "ISA %s panel %s (n %lld, %d rows): rows read back from the panel equal "
+                          "the "
+                          "file rows dequantized (%d differ)",
+                          isa_names[isa], ggml_type_get(type)->name, (long long)n, nr, row_bad);
+                    const int nts[] = {1, 2, 3, 5, (int)kp->max_nt};
                     for (int ni = 0; ni < 5; ni++) {
                         const int nt = nts[ni];
-                        for (int i = 0; i < MT * PR; i++) out[i] = 12345.0f;
-                        kp->dot(n, panel, xq, xs, nt, out, (size_t)PR, nr);
+                        if (nt > (int)kp->max_nt || (ni > 0 && nt == nts[ni - 1])) continue;
+                        for (int i = 0; i < MT * MR; i++)
+                            out[i] = 12345.0f;
+                        kp->dot(n, panel, xq, xs, nt, out, (size_t)MR, nr);
                         int bad = 0, stray = 0;
                         for (int t = 0; t < MT; t++) {
                             quant_quantize_row(ref_act, xf + t * n, ref, n, NULL);
-                            for (int r = 0; r < PR; r++) {
-                                const float got = out[t * PR + r];
+                            for (int r = 0; r < MR; r++) {
+                                const float got = out[t * MR + r];
                                 if (t >= nt || r >= nr) {
                                     stray += got != 12345.0f;
                                     continue;
                                 }
                                 const void *wr = wq + (size_t)r * rb;
                                 const float want = ref_dot(type, ref_act, wr, ref, n);
-                                const double tol = KERNEL_REL_TOL * magnitude(type, ref_act, wr, ref, n, tw, tx) + 1e-30;
+                                const double tol =
+                                    KERNEL_REL_TOL * magnitude(type, ref_act, wr, ref, n, tw, tx) +
+                                    1e-30;
                                 if (fabs((double)got - want) > tol && bad++ < 2)
-                                    printf("    %s row %d token %d: %.9g vs %.9g\n", ggml_type_get(type)->name, r, t, got, want);
+                                    printf("    %s row %d token %d: %.9g vs %.9g\n",
+                                           ggml_type_get(type)->name, r, t, got, want);
                                 n_checked++;
                             }
                         }
                         CHECK(bad == 0 && stray == 0,
-                              "ISA %s panel %s (n %lld, %d rows, %d tokens): %d outputs off the reference, %d written "
-                              "outside the tile", isa_names[isa], ggml_type_get(type)->name, (long long)n, nr, nt, bad, stray);
+                              "ISA %s panel %s (n %lld, %d rows, %d tokens): %d outputs off the "
+                              "reference, %d written "
+                              "outside the tile",
+                              isa_names[isa], ggml_type_get(type)->name, (long long)n, nr, nt, bad,
+                              stray);
                     }
                 }
             }
         }
-        if (n_checked) printf("  kernels: ISA %s: %d panel dot products checked\n", isa_names[isa], n_checked);
+        if (n_checked)
+            printf("  kernels: ISA %s: %d panel dot products checked\n", isa_names[isa], n_checked);
     }
     free(xf), free(tw), free(tx), free(wq), free(panel), free(xq), free(ref);
 }
@@ -318,8 +372,10 @@ static void test_attn_kernels(void) {
     const int ns[] = {64, 128, 80, 13, 7};
     const size_t stride = 300;
     float *k = malloc(sizeof(float) * stride * 9), q[128], s1[9], s2[9], o1[128], o2[128];
-    for (size_t i = 0; i < stride * 9; i++) k[i] = rand_value();
-    for (int i = 0; i < 128; i++) q[i] = rand_value();
+    for (size_t i = 0; i < stride * 9; i++)
+        k[i] = rand_value();
+    for (int i = 0; i < 128; i++)
+        q[i] = rand_value();
     int bad = 0, checked = 0;
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
         for (int np = 1; np <= 9; np++) {
@@ -327,21 +383,26 @@ static void test_attn_kernels(void) {
             ka->qk(q, k, stride, ns[ni], np, s2);
             for (int p = 0; p < np; p++) {
                 double mag = 0;
-                for (int i = 0; i < ns[ni]; i++) mag += fabs((double)q[i] * k[(size_t)p * stride + i]);
+                for (int i = 0; i < ns[ni]; i++)
+                    mag += fabs((double)q[i] * k[(size_t)p * stride + i]);
                 bad += fabs((double)s1[p] - s2[p]) > KERNEL_REL_TOL * mag, checked++;
             }
-            for (int p = 0; p < np; p++) s1[p] = fabsf(rand_value());
-            for (int i = 0; i < ns[ni]; i++) o1[i] = o2[i] = q[i];
+            for (int p = 0; p < np; p++)
+                s1[p] = fabsf(rand_value());
+            for (int i = 0; i < ns[ni]; i++)
+                o1[i] = o2[i] = q[i];
             ref.av(s1, k, stride, ns[ni], np, o1);
             ka->av(s1, k, stride, ns[ni], np, o2);
             for (int i = 0; i < ns[ni]; i++) {
                 double mag = fabs(q[i]);
-                for (int p = 0; p < np; p++) mag += fabs((double)s1[p] * k[(size_t)p * stride + i]);
+                for (int p = 0; p < np; p++)
+                    mag += fabs((double)s1[p] * k[(size_t)p * stride + i]);
                 bad += fabs((double)o1[i] - o2[i]) > KERNEL_REL_TOL * mag, checked++;
             }
         }
     }
-    CHECK(bad == 0, "attention kernels (%s) match the reference: %d of %d values off", kernels_isa_name(), bad, checked);
+    CHECK(bad == 0, "attention kernels (%s) match the reference: %d of %d values off",
+          kernels_isa_name(), bad, checked);
     free(k);
 }
 
@@ -353,8 +414,10 @@ static void test_vec_kernels(void) {
     kernels_fill_attn_ref(&ref);
     const kernel_attn *ka = kernels_attn();
     enum { N = 4099 };
-    float *g1 = malloc(sizeof(float) * N), *g2 = malloc(sizeof(float) * N), *up = malloc(sizeof(float) * N);
-    for (int i = 0; i < N; i++) g1[i] = g2[i] = -85.0f + 170.0f * (float)i / (N - 1), up[i] = 1.0f;
+    float *g1 = malloc(sizeof(float) * N), *g2 = malloc(sizeof(float) * N),
+          *up = malloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++)
+        g1[i] = g2[i] = -85.0f + 170.0f * (float)i / (N - 1), up[i] = 1.0f;
     g1[0] = g2[0] = -200.0f, g1[1] = g2[1] = 150.0f, g1[2] = g2[2] = 0.0f;
     ref.swiglu(g1, up, N);
     ka->swiglu(g2, up, N);
@@ -363,55 +426,71 @@ static void test_vec_kernels(void) {
         double e = fabs((double)g1[i] - g2[i]) / (fabs((double)g1[i]) + 1e-30);
         if (e > worst) worst = e;
     }
-    CHECK(worst < 1e-6, "SwiGLU (%s) within 1e-6 relative of expf's: worst %.3g", kernels_isa_name(), worst);
+    CHECK(worst < 1e-6, "SwiGLU (%s) within 1e-6 relative of expf's: worst %.3g",
+          kernels_isa_name(), worst);
     CHECK(fabsf(g2[0]) < 1e-30f && g2[1] == 150.0f && g2[2] == 0.0f,
-          "SwiGLU extremes: silu(-200) = %g (~0), silu(150) = %g (150), silu(0) = %g", g2[0], g2[1], g2[2]);
+          "SwiGLU extremes: silu(-200) = %g (~0), silu(150) = %g (150), silu(0) = %g", g2[0], g2[1],
+          g2[2]);
     for (int n = 1; n <= 70; n += 23) {
-        for (int i = 0; i < n; i++) g1[i] = g2[i] = rand_value() * 300.0f;
+        for (int i = 0; i < n; i++)
+            g1[i] = g2[i] = rand_value() * 300.0f;
         ref.softmax(g1, n, 0.5f);
         ka->softmax(g2, n, 0.5f);
         int bad = 0;
         double sum = 0;
-        for (int i = 0; i < n; i++) bad += fabs((double)g1[i] - g2[i]) > 1e-6 * g1[i] + 1e-38, sum += g2[i];
-        CHECK(bad == 0 && fabs(sum - 1) < 1e-5, "softmax of %d scores (%s): %d off, sum %.7f", n, kernels_isa_name(), bad,
-              sum);
+        for (int i = 0; i < n; i++)
+            bad += fabs((double)g1[i] - g2[i]) > 1e-6 * g1[i] + 1e-38, sum += g2[i];
+        CHECK(bad == 0 && fabs(sum - 1) < 1e-5, "softmax of %d scores (%s): %d off, sum %.7f", n,
+              kernels_isa_name(), bad, sum);
     }
     for (int n = 5; n <= 900; n += 179) {
-        for (int i = 0; i < n; i++) g1[i] = rand_value() * 3, up[i] = rand_value();
+        for (int i = 0; i < n; i++)
+            g1[i] = rand_value() * 3, up[i] = rand_value();
         float *y1 = g2, *y2 = g2 + 1000;
         ref.rmsnorm(y1, g1, up, n, 1e-6f);
         ka->rmsnorm(y2, g1, up, n, 1e-6f);
         int bad = 0;
-        for (int i = 0; i < n; i++) bad += fabsf(y1[i] - y2[i]) > 1e-6f * fabsf(y1[i]) + 1e-30f;
+        for (int i = 0; i < n; i++)
+            bad += fabsf(y1[i] - y2[i]) > 1e-6f * fabsf(y1[i]) + 1e-30f;
         ka->rmsnorm(y2, g1, NULL, n, 1e-6f);
         ref.rmsnorm(y1, g1, NULL, n, 1e-6f);
-        for (int i = 0; i < n; i++) bad += fabsf(y1[i] - y2[i]) > 1e-6f * fabsf(y1[i]) + 1e-30f;
-        for (int i = 0; i < n; i++) y1[i] = y2[i] = g1[i];
+        for (int i = 0; i < n; i++)
+            bad += fabsf(y1[i] - y2[i]) > 1e-6f * fabsf(y1[i]) + 1e-30f;
+        for (int i = 0; i < n; i++)
+            y1[i] = y2[i] = g1[i];
         ref.add_scaled(y1, up, 0.3f, n);
         ka->add_scaled(y2, up, 0.3f, n);
-        for (int i = 0; i < n; i++) bad += y1[i] != y2[i];
-        CHECK(bad == 0, "RMSNorm and scaled add of %d values (%s) match the reference: %d off", n, kernels_isa_name(), bad);
+        for (int i = 0; i < n; i++)
+            bad += y1[i] != y2[i];
+        CHECK(bad == 0, "RMSNorm and scaled add of %d values (%s) match the reference: %d off", n,
+              kernels_isa_name(), bad);
     }
     free(g1), free(g2), free(up);
 }
 
 /* op_matmul with the best ISA against reference dots element by element. */
-static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_in, int64_t n_tok, bool pack) {
+static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_in, int64_t n_tok,
+                         bool pack) {
     const kernel_entry *k = kernels_get(type);
     const size_t rb = (size_t)ggml_row_bytes(type, n_in);
     uint8_t *w = malloc(rb * (size_t)n_out);
-    float *row = malloc(sizeof(float) * (size_t)n_in), *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
-    float *out = malloc(sizeof(float) * (size_t)(n_out * n_tok)), *out2 = malloc(sizeof(float) * (size_t)(n_out * n_tok));
+    float *row = malloc(sizeof(float) * (size_t)n_in),
+          *x = malloc(sizeof(float) * (size_t)(n_in * n_tok));
+    float *out = malloc(sizeof(float) * (size_t)(n_out * n_tok)),
+          *out2 = malloc(sizeof(float) * (size_t)(n_out * n_tok));
     uint8_t *xq = malloc(kernels_act_row_bytes(k->act_type, n_in));
     for (int64_t r = 0; r < n_out; r++) {
-        for (int64_t i = 0; i < n_in; i++) row[i] = rand_value() * 0.05f;
+        for (int64_t i = 0; i < n_in; i++)
+            row[i] = rand_value() * 0.05f;
         quant_quantize_row(type, row, w + (size_t)r * rb, n_in, NULL);
     }
-    for (int64_t i = 0; i < n_in * n_tok; i++) x[i] = rand_value();
+    for (int64_t i = 0; i < n_in * n_tok; i++)
+        x[i] = rand_value();
     op_matmul_scratch scr = {0};
     scr.act_cap = op_matmul_scratch_bytes(n_tok, n_in);
     scr.act = malloc(scr.act_cap);
-    kw_weight wt = {.name = "w", .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .data = w};
+    kw_weight wt = {
+        .name = "w", .type = type, .n_in = n_in, .n_out = n_out, .row_bytes = rb, .data = w};
     void *panel = NULL;
     if (pack && op_weight_panel_bytes(&wt)) {
         panel = kw_malloc_aligned(op_weight_panel_bytes(&wt), "test panel");
@@ -427,25 +506,32 @@ static void check_matmul(kw_pool *pool, uint32_t type, int64_t n_out, int64_t n_
             const void *wr = w + (size_t)r * rb;
             const float want = ref_dot(type, k->act_type, wr, xq, n_in);
             const float got = out[t * n_out + r];
-            const double tol = KERNEL_REL_TOL * magnitude(type, k->act_type, wr, xq, n_in, tw, tx) + 1e-30;
+            const double tol =
+                KERNEL_REL_TOL * magnitude(type, k->act_type, wr, xq, n_in, tw, tx) + 1e-30;
             if (fabs((double)got - want) > tol && bad++ < 3)
-                CHECK(false, "matmul %s (%lld x %lld, %lld tokens) row %lld token %lld: %.9g vs reference %.9g",
-                      ggml_type_get(type)->name, (long long)n_out, (long long)n_in, (long long)n_tok, (long long)r,
-                      (long long)t, got, want);
+                CHECK(false,
+                      "matmul %s (%lld x %lld, %lld tokens) row %lld token %lld: %.9g vs reference "
+                      "%.9g",
+                      ggml_type_get(type)->name, (long long)n_out, (long long)n_in,
+                      (long long)n_tok, (long long)r, (long long)t, got, want);
             if (out2[t * n_out + r] != got) bad2++;
         }
     }
-    CHECK(bad == 0, "matmul %s (%lld rows, %lld tokens, %s kernels%s): all %lld outputs match the reference (%d differ)",
-          ggml_type_get(type)->name, (long long)n_out, (long long)n_tok, k->isa, panel ? ", panels" : "",
-          (long long)(n_out * n_tok), bad);
+    CHECK(bad == 0,
+          "matmul %s (%lld rows, %lld tokens, %s kernels%s): all %lld outputs match the reference "
+          "(%d differ)",
+          ggml_type_get(type)->name, (long long)n_out, (long long)n_tok, k->isa,
+          panel ? ", panels" : "", (long long)(n_out * n_tok), bad);
     CHECK(bad2 == 0, "matmul %s: reusing the quantized input gives identical outputs (%d differ)",
           ggml_type_get(type)->name, bad2);
     /* a scratch too small for all tokens: processed in chunks, same results */
     scr.act_cap = kernels_act_row_bytes(panel ? k->panel.act_type : k->act_type, n_in) * 2;
     op_matmul(pool, out2, &wt, x, n_tok, &scr, false);
     bad2 = 0;
-    for (int64_t i = 0; i < n_out * n_tok; i++) bad2 += out2[i] != out[i];
-    CHECK(bad2 == 0, "matmul %s with a 2-token scratch matches the full one (%d differ)", ggml_type_get(type)->name, bad2);
+    for (int64_t i = 0; i < n_out * n_tok; i++)
+        bad2 += out2[i] != out[i];
+    CHECK(bad2 == 0, "matmul %s with a 2-token scratch matches the full one (%d differ)",
+          ggml_type_get(type)->name, bad2);
     free(w), free(row), free(x), free(out), free(out2), free(xq), free(scr.act), free(tw), free(tx);
     kw_free_aligned(panel);
 }
@@ -456,7 +542,8 @@ static void test_matmul(void) {
     printf("  kernels: op_matmul uses ISA %s\n", kernels_isa_name());
     check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 1, false);
     check_matmul(pool, GGML_TYPE_Q4_0, 4097, 256, 7, false);
-    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) check_matmul(pool, types[ti], 67, 512, 6, false);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++)
+        check_matmul(pool, types[ti], 67, 512, 6, false);
     check_matmul(pool, GGML_TYPE_F16, 4097, 96, 5, false);
     /* repacked weights (where this CPU's kernels have panels): 4097 = 256 panels + 1 row */
     for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {

@@ -31,23 +31,27 @@ typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
  * token's 4 activation bytes broadcast, and so reuses each weight vector across a tile of tokens
  * and each activation load across the panel's rows. The last panel of a matrix is padded with
  * zero rows. A panel has the same bytes as its rows, except for k-quants, whose scales are
- * stored unpacked (Q4_K: 2368 instead of 2304 bytes per 256 values). Panel kernels pair with their own activation formats (KERNEL_ACT_*, below). */
+ * stored unpacked (Q4_K: 2368 instead of 2304 bytes per 256 values). Panel kernels pair with their
+ * own activation formats (KERNEL_ACT_*, below). */
 #define KERNEL_PANEL_ROWS 16
-/* Tokens a panel kernel takes per call. */
-#define KERNEL_PANEL_MAX_NT 8
+/* The most rows (consecutive panels) and tokens any panel kernel takes per call; each kernel says
+ * its own (kernel_panel.rows_per_call, max_nt). */
+#define KERNEL_PANEL_MAX_ROWS 32
+#define KERNEL_PANEL_MAX_NT   8
 
 /* Panel activation formats (act_type values beyond the ggml types): per row of n values, n int8
  * quants (the Q8_0 quants of each 32-value block, as the reference quantizer makes them), then
  * n/32 floats d (the Q8_0 block scale, f16-rounded), then n/32 int32 "init" = -offset * sum of the
- * block's quants, the weight type's unsigned offset (Q4_0: 8, Q5_0: 16, Q8_0: 128) taken out in advance.
- * The row is padded to a multiple of 64 bytes. */
+ * block's quants, the weight type's unsigned offset (Q4_0: 8, Q5_0: 16, Q8_0: 128) taken out in
+ * advance. The row is padded to a multiple of 64 bytes. */
 #define KERNEL_ACT_PANEL_Q4_0 0x100u
 #define KERNEL_ACT_PANEL_Q8_0 0x101u
 #define KERNEL_ACT_PANEL_Q5_0 0x103u /* as Q4_0's, offset 16 */
 /* For k-quant panels: n int8 quants and n/256 float scales exactly as quant_quantize_row_q8_K
  * makes them, then n/32 int16 sums of each 32 quants; padded to a multiple of 64 bytes. */
 #define KERNEL_ACT_PANEL_Q8_K 0x102u
-/* As KERNEL_ACT_PANEL_Q8_K but with n/16 int16 sums of each 16 quants (the Q8_K bsums; Q6_K panels). */
+/* As KERNEL_ACT_PANEL_Q8_K but with n/16 int16 sums of each 16 quants (the Q8_K bsums; Q6_K
+ * panels). */
 #define KERNEL_ACT_PANEL_Q8_K16 0x104u
 
 /* Bytes of one panel (KERNEL_PANEL_ROWS rows of n values) in p's layout. */
@@ -55,10 +59,12 @@ typedef void (*kernel_quantize_fn)(const float *x, void *y, int64_t n);
 
 /* Repacks rows [0, nr) (nr <= KERNEL_PANEL_ROWS, rows row_bytes apart) of n values into one panel;
  * rows nr.. of the panel are zero. */
-typedef void (*kernel_repack_fn)(const void *rows, size_t row_bytes, int nr, int64_t n, void *panel);
-/* out[t * out_stride + r] = row r of the panel · activation row t, for t < nt (1..8), r < nr. */
-typedef void (*kernel_panel_fn)(int64_t n, const void *panel, const void *x, size_t x_stride, int nt, float *out,
-                                size_t out_stride, int nr);
+typedef void (*kernel_repack_fn)(const void *rows, size_t row_bytes, int nr, int64_t n,
+                                 void *panel);
+/* out[t * out_stride + r] = row r · activation row t, for t < nt (1..max_nt) and r < nr (1..
+ * rows_per_call): rows 16.. are those of the next panel, which follows the first in memory. */
+typedef void (*kernel_panel_fn)(int64_t n, const void *panel, const void *x, size_t x_stride,
+                                int nt, float *out, size_t out_stride, int nr);
 
 /* Dequantizes row r (< KERNEL_PANEL_ROWS) of a panel of n values into out. */
 typedef void (*kernel_panel_row_fn)(const void *panel, int r, int64_t n, float *out);
@@ -71,6 +77,10 @@ typedef struct kernel_panel {
     kernel_repack_fn repack;
     kernel_panel_row_fn row;
     kernel_panel_fn dot; /* NULL: no panel layout for this type on this ISA */
+    uint32_t
+        rows_per_call; /* dot takes up to this many rows: KERNEL_PANEL_ROWS, or 2x (two
+                          consecutive panels: each activation load then feeds twice the rows) */
+    uint32_t max_nt;   /* dot takes up to this many tokens (<= KERNEL_PANEL_MAX_NT) */
 } kernel_panel;
 
 typedef struct kernel_entry {
@@ -81,7 +91,13 @@ typedef struct kernel_entry {
     kernel_panel panel;          /* repacked-weight kernels (only where they pay) */
 } kernel_entry;
 
-typedef enum kernel_isa { KERNEL_ISA_REF, KERNEL_ISA_AVX2, KERNEL_ISA_AVX512, KERNEL_ISA_NEON, KERNEL_ISA_COUNT } kernel_isa;
+typedef enum kernel_isa {
+    KERNEL_ISA_REF,
+    KERNEL_ISA_AVX2,
+    KERNEL_ISA_AVX512,
+    KERNEL_ISA_NEON,
+    KERNEL_ISA_COUNT
+} kernel_isa;
 
 /* Float kernels of attention over the KV cache (keys/values of one head, rows `stride` floats
  * apart). av adds into out (the caller zeroes it). */

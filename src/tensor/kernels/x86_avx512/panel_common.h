@@ -8,8 +8,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#define P_INLINE static inline __attribute__((always_inline))
-#define PR KERNEL_PANEL_ROWS
+#define P_INLINE   static inline __attribute__((always_inline))
+#define PR         KERNEL_PANEL_ROWS
 #define FOR_TT(NT) _Pragma("GCC unroll 8") for (int t = 0; t < (NT); t++)
 
 /* An unaligned little-endian int32 from a panel. */
@@ -24,7 +24,7 @@ static inline int32_t load_i32(const uint8_t *p) {
 void avx512_quantize_block_q8_K(const float *x, int8_t *qs, float *d, int16_t *sums16);
 
 /* Calls BODY(args..., NT) with NT the compile-time constant equal to nt (1..8; larger nt runs 8,
- * which callers never pass: the matmul hands at most KERNEL_PANEL_MAX_NT tokens per call). */
+ * which callers never pass: the matmul hands at most the kernel's max_nt tokens per call). */
 #define PANEL_DISPATCH_NT(nt, BODY, ...)                                                           \
     switch (nt) {                                                                                  \
     case 1: BODY(__VA_ARGS__, 1); break;                                                           \

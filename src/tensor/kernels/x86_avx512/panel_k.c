@@ -13,15 +13,14 @@
  * 16 rows' integer sums; they are scaled by d * sc in float. The mins enter once per super-block
  * and token: 4 vpdpwssd of the min pairs with the activation's 32-value sums, times dmin. Integer
  * parts are exact; float order differs from the reference (rounding only).
- * Relies on: ../x86_avx2/avx2_common.h, avx512_quantize_block_q8_K (act_q8k.c). Must not: run without AVX-512
- * F/BW/VL/DQ/VNNI.
+ * Relies on: ../x86_avx2/avx2_common.h, avx512_quantize_block_q8_K (act_q8k.c). Must not: run
+ * without AVX-512 F/BW/VL/DQ/VNNI.
  */
 #include "../x86_avx2/avx2_common.h"
 #include "panel_common.h"
 #include "tensor/quants.h"
 
 #define SB_BYTES 2368
-
 
 static void repack_q4_K(const void *rows, size_t rb, int nr, int64_t n, void *panel) {
     uint8_t *dst = panel;
@@ -37,7 +36,8 @@ static void repack_q4_K(const void *rows, size_t rb, int nr, int64_t n, void *pa
                 dst[64 + 16 * j + r] = sc;
                 dst[192 + 32 * (j / 2) + 2 * r + (j & 1)] = mn;
             }
-            for (int v = 0; v < 32; v++) memcpy(dst + 320 + 64 * v + 4 * r, w->qs + 4 * v, 4);
+            for (int v = 0; v < 32; v++)
+                memcpy(dst + 320 + 64 * v + 4 * r, w->qs + 4 * v, 4);
         }
     }
 }
@@ -51,7 +51,8 @@ static void row_q4_K(const void *panel, int r, int64_t n, float *out) {
         const float d = kw_f16_to_f32(dh), dmin = kw_f16_to_f32(mh);
         for (int j = 0; j < 8; j++) {
             /* the same float expressions as quant_dequantize_row_q4_K: d * sc * q - dmin * m */
-            const float d1 = d * p[64 + 16 * j + r], m1 = dmin * p[192 + 32 * (j / 2) + 2 * r + (j & 1)];
+            const float d1 = d * p[64 + 16 * j + r],
+                        m1 = dmin * p[192 + 32 * (j / 2) + 2 * r + (j & 1)];
             const int k = j / 2;
             for (int l = 0; l < 32; l++) {
                 const uint8_t q = p[320 + 64 * (8 * k + l / 4) + 4 * r + l % 4];
@@ -81,36 +82,39 @@ static void quantize_panel_q8_K(const float *src, void *dst, int64_t n) {
     memset(qs + used, 0, kernels_act_row_bytes(KERNEL_ACT_PANEL_Q8_K, n) - used);
 }
 
-P_INLINE void q4k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out, size_t os, int nr,
-                       const int NT) {
+P_INLINE void q4k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out,
+                       size_t os, int nr, const int NT) {
     const int64_t nb = n / QK_K;
     __m512 acc[KERNEL_PANEL_MAX_NT];
     FOR_TT(NT) acc[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++, p += SB_BYTES) {
         if (NT <= 2)
-            for (size_t o = 0; o < SB_BYTES; o += 64) _mm_prefetch((const char *)p + 1024 + o, _MM_HINT_T0);
+            for (size_t o = 0; o < SB_BYTES; o += 64)
+                _mm_prefetch((const char *)p + 1024 + o, _MM_HINT_T0);
         const __m512 dv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         const __m512 dmv = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
         /* mins: sum_j mn_j * bsum_j per row, as int32, then - dmin * dx * that */
         {
             __m512i mw[4];
-            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
-                mw[q] = _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + 192 + 32 * q)));
+            _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) mw[q] =
+                _mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *)(p + 192 + 32 * q)));
             FOR_TT(NT) {
                 const uint8_t *xt = x + (size_t)t * xs;
                 const uint8_t *bsum = xt + n + 4 * nb + 16 * b;
                 float dx;
                 memcpy(&dx, xt + n + 4 * b, 4);
                 __m512i ms = _mm512_setzero_si512();
-                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++)
-                    ms = _mm512_dpwssd_epi32(ms, mw[q], _mm512_set1_epi32(load_i32(bsum + 4 * q)));
-                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(dmv, _mm512_set1_ps(dx)), acc[t]);
+                _Pragma("GCC unroll 4") for (int q = 0; q < 4; q++) ms =
+                    _mm512_dpwssd_epi32(ms, mw[q], _mm512_set1_epi32(load_i32(bsum + 4 * q)));
+                acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms),
+                                          _mm512_mul_ps(dmv, _mm512_set1_ps(dx)), acc[t]);
             }
         }
         for (int j = 0; j < 8; j++) {
             const __m512 scf =
-                _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(p + 64 + 16 * j)))));
+                _mm512_mul_ps(dv, _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(
+                                      _mm_loadu_si128((const __m128i *)(p + 64 + 16 * j)))));
             const uint8_t *qv = p + 320 + 64 * 8 * (j / 2);
             __m512i w[8];
             _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
@@ -125,7 +129,8 @@ P_INLINE void q4k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs,
                 __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
                 _Pragma("GCC unroll 4") for (int g = 0; g < 8; g += 2) {
                     s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
-                    s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(load_i32(q + 4 * g + 4)));
+                    s1 = _mm512_dpbusd_epi32(s1, w[g + 1],
+                                             _mm512_set1_epi32(load_i32(q + 4 * g + 4)));
                 }
                 acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
                                          _mm512_mul_ps(scf, _mm512_set1_ps(dx)), acc[t]);
@@ -136,12 +141,14 @@ P_INLINE void q4k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs,
     FOR_TT(NT) _mm512_mask_storeu_ps(out + (size_t)t * os, mask, acc[t]);
 }
 
-static void panel_q4_K(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out, size_t os, int nr) {
+static void panel_q4_K(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out,
+                       size_t os, int nr) {
     PANEL_DISPATCH_NT(nt, q4k_body, n, panel, x, xs, out, os, nr)
 }
 
 void kernels_fill_avx512_panels_k(kernel_entry *t);
 void kernels_fill_avx512_panels_k(kernel_entry *t) {
-    t[GGML_TYPE_Q4_K].panel =
-        (kernel_panel){QK_K, SB_BYTES, KERNEL_ACT_PANEL_Q8_K, quantize_panel_q8_K, repack_q4_K, row_q4_K, panel_q4_K};
+    t[GGML_TYPE_Q4_K].panel = (kernel_panel){
+        QK_K,       SB_BYTES, KERNEL_ACT_PANEL_Q8_K, quantize_panel_q8_K, repack_q4_K, row_q4_K,
+        panel_q4_K, PR,       KERNEL_PANEL_MAX_NT};
 }

@@ -24,7 +24,6 @@
 #define KERNEL_PREFETCH 1024 /* bytes ahead */
 #endif
 
-
 /* ---------------------------------------------------------------- repack */
 
 static void repack_q4_0(const void *rows, size_t rb, int nr, int64_t n, void *panel) {
@@ -34,7 +33,8 @@ static void repack_q4_0(const void *rows, size_t rb, int nr, int64_t n, void *pa
         for (int r = 0; r < nr; r++) {
             const block_q4_0 *w = (const block_q4_0 *)((const uint8_t *)rows + (size_t)r * rb) + b;
             memcpy(dst + 2 * r, &w->d, 2);
-            for (int v = 0; v < 4; v++) memcpy(dst + 32 + 64 * v + 4 * r, w->qs + 4 * v, 4);
+            for (int v = 0; v < 4; v++)
+                memcpy(dst + 32 + 64 * v + 4 * r, w->qs + 4 * v, 4);
         }
     }
 }
@@ -48,11 +48,13 @@ static void repack_q5_0(const void *rows, size_t rb, int nr, int64_t n, void *pa
             uint32_t qh;
             memcpy(&qh, w->qh, 4);
             memcpy(dst + 2 * r, &w->d, 2);
-            for (int v = 0; v < 4; v++) memcpy(dst + 32 + 64 * v + 4 * r, w->qs + 4 * v, 4);
+            for (int v = 0; v < 4; v++)
+                memcpy(dst + 32 + 64 * v + 4 * r, w->qs + 4 * v, 4);
             for (int i = 0; i < 4; i++) {
                 uint8_t h = 0;
                 for (int v = 0; v < 4; v++)
-                    h |= (uint8_t)(((qh >> (4 * v + i)) & 1) << v | ((qh >> (16 + 4 * v + i)) & 1) << (4 + v));
+                    h |= (uint8_t)(((qh >> (4 * v + i)) & 1) << v | ((qh >> (16 + 4 * v + i)) & 1)
+                                                                        << (4 + v));
                 dst[32 + 256 + 4 * r + i] = h;
             }
         }
@@ -68,7 +70,8 @@ static void repack_q8_0(const void *rows, size_t rb, int nr, int64_t n, void *pa
             const block_q8_0 *w = (const block_q8_0 *)((const uint8_t *)rows + (size_t)r * rb) + b;
             memcpy(dst + 2 * r, &w->d, 2);
             for (int g = 0; g < 8; g++)
-                for (int i = 0; i < 4; i++) dst[32 + 64 * g + 4 * r + i] = (uint8_t)(w->qs[4 * g + i] ^ 0x80);
+                for (int i = 0; i < 4; i++)
+                    dst[32 + 64 * g + 4 * r + i] = (uint8_t)(w->qs[4 * g + i] ^ 0x80);
         }
     }
 }
@@ -111,7 +114,8 @@ static void row_q8_0(const void *panel, int r, int64_t n, float *out) {
         memcpy(&dh, p + 2 * r, 2);
         const float d = kw_f16_to_f32(dh);
         for (int g = 0; g < 8; g++)
-            for (int i = 0; i < 4; i++) out[4 * g + i] = (float)(int8_t)(p[32 + 64 * g + 4 * r + i] ^ 0x80) * d;
+            for (int i = 0; i < 4; i++)
+                out[4 * g + i] = (float)(int8_t)(p[32 + 64 * g + 4 * r + i] ^ 0x80) * d;
     }
 }
 
@@ -126,18 +130,21 @@ P_INLINE void quantize_panel(const float *src, void *dst, int64_t n, int offset)
     int32_t *init = (int32_t *)((uint8_t *)dst + n + 4 * nb);
     for (int64_t i = 0; i < nb; i++, src += 32) {
         const __m512 v0 = _mm512_loadu_ps(src), v1 = _mm512_loadu_ps(src + 16);
-        const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
+        const float amax =
+            _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(v0), _mm512_abs_ps(v1)));
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         const uint16_t dh = (uint16_t)_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT);
         __m256i r[4];
         for (int k = 0; k < 4; k++)
-            r[k] = _mm256_cvttps_epi32(avx2_round_away(_mm256_mul_ps(_mm256_loadu_ps(src + 8 * k), _mm256_set1_ps(id))));
+            r[k] = _mm256_cvttps_epi32(
+                avx2_round_away(_mm256_mul_ps(_mm256_loadu_ps(src + 8 * k), _mm256_set1_ps(id))));
         const __m256i a = _mm256_packs_epi32(r[0], r[1]), b = _mm256_packs_epi32(r[2], r[3]);
         __m256i q = _mm256_packs_epi16(a, b);
         q = _mm256_permutevar8x32_epi32(q, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(qs + 32 * i), q);
-        const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), q); /* 1 x signed: pair sums */
+        const __m256i s16 =
+            _mm256_maddubs_epi16(_mm256_set1_epi8(1), q); /* 1 x signed: pair sums */
         const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1));
         __m128i h = _mm_add_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
         h = _mm_add_epi32(h, _mm_shuffle_epi32(h, 0x4E));
@@ -147,75 +154,154 @@ P_INLINE void quantize_panel(const float *src, void *dst, int64_t n, int offset)
         const int32_t in = -offset * _mm_cvtsi128_si32(h);
         memcpy(init + i, &in, 4);
     }
-    const size_t used = (size_t)n + 8 * (size_t)nb, total = kernels_act_row_bytes(KERNEL_ACT_PANEL_Q4_0, n);
+    const size_t used = (size_t)n + 8 * (size_t)nb,
+                 total = kernels_act_row_bytes(KERNEL_ACT_PANEL_Q4_0, n);
     memset((uint8_t *)dst + used, 0, total - used);
 }
 
-static void quantize_panel_q4_0(const float *src, void *dst, int64_t n) { quantize_panel(src, dst, n, 8); }
-static void quantize_panel_q8_0(const float *src, void *dst, int64_t n) { quantize_panel(src, dst, n, 128); }
-static void quantize_panel_q5_0(const float *src, void *dst, int64_t n) { quantize_panel(src, dst, n, 16); }
+static void quantize_panel_q4_0(const float *src, void *dst, int64_t n) {
+    quantize_panel(src, dst, n, 8);
+}
+static void quantize_panel_q8_0(const float *src, void *dst, int64_t n) {
+    quantize_panel(src, dst, n, 128);
+}
+static void quantize_panel_q5_0(const float *src, void *dst, int64_t n) {
+    quantize_panel(src, dst, n, 16);
+}
 
 /* ---------------------------------------------------------------- dot */
 
-
 enum { K_Q4_0, K_Q8_0, K_Q5_0 };
 
-P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out, size_t os, int nr,
-                         const int kind, const int NT) {
+/* Bytes of one 32-value block of a panel's 16 rows. */
+#define BLOCK_BYTES(kind)                                                                          \
+    ((size_t)((kind) == K_Q4_0 ? 18 * PR : (kind) == K_Q5_0 ? 22 * PR : 34 * PR))
+/* Tokens per call: 6 x 2 panels = 12 integer + 12 float accumulators, with the weight vectors,
+ * fit the 32 vector registers. */
+#define PANEL_Q_MAX_NT 6
+
+/* Weight vector g (values 4g..4g+3 of each row, as unsigned bytes) of the block at p. */
+P_INLINE __m512i weight_group(const uint8_t *p, __m512i h, int g, const int kind) {
+    if (kind == K_Q8_0) return _mm512_loadu_si512(p + 32 + 64 * g);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), raw = _mm512_loadu_si512(p + 32 + 64 * (g & 3));
+    __m512i w = _mm512_and_si512(g < 4 ? raw : _mm512_srli_epi16(raw, 4), m4);
+    if (kind ==
+        K_Q5_0) { /* 5th bits: bit v (group v) / 4+v (group v+4) of each byte of h -> bit 4 */
+        const __m512i m10 = _mm512_set1_epi8(0x10);
+        const int v = g & 3;
+        const __m512i hb = g < 4 ? _mm512_slli_epi16(h, 4 - v) : v ? _mm512_srli_epi16(h, v) : h;
+        w = _mm512_ternarylogic_epi32(w, hb, m10, 0xF8);
+    }
+    return w;
+}
+
+/* Few tokens (decode), one panel: the block's 8 weight vectors are made once, then each token's
+ * sum runs in two chains so the vpdpbusd latency does not serialise. */
+P_INLINE void panel_body_few(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out,
+                             size_t os, int nr, const int kind, const int NT) {
     const int64_t nb = n / 32;
-    const size_t blk = kind == K_Q4_0 ? 18 * PR : kind == K_Q5_0 ? 22 * PR : 34 * PR;
-    const bool q4 = kind != K_Q8_0;
-    __m512 acc[KERNEL_PANEL_MAX_NT];
+    const size_t blk = BLOCK_BYTES(kind);
+    __m512 acc[PANEL_Q_MAX_NT];
     FOR_TT(NT) acc[t] = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
     for (int64_t b = 0; b < nb; b++, p += blk) {
-        if (NT <= 2) /* decode streams the weights once: fetch ahead (past the panel's end too) */
-            for (size_t o = 0; o < blk; o += 64) _mm_prefetch((const char *)p + KERNEL_PREFETCH + o, _MM_HINT_T0);
+        /* decode streams the weights once: fetch ahead (past the panel's end too) */
+        for (size_t o = 0; o < blk; o += 64)
+            _mm_prefetch((const char *)p + KERNEL_PREFETCH + o, _MM_HINT_T0);
         const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        const __m512i h =
+            kind == K_Q5_0 ? _mm512_loadu_si512(p + 32 + 256) : _mm512_setzero_si512();
         __m512i w[8];
-        if (q4) {
-            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
-                const __m512i raw = _mm512_loadu_si512(p + 32 + 64 * v);
-                w[v] = _mm512_and_si512(raw, m4);
-                w[v + 4] = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
-            }
-            if (kind == K_Q5_0) { /* 5th bits: bit v / 4+v of each byte of the last vector -> bit 4 */
-                const __m512i h = _mm512_loadu_si512(p + 32 + 256), m10 = _mm512_set1_epi8(0x10);
-                _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
-                    w[v] = _mm512_ternarylogic_epi32(w[v], _mm512_slli_epi16(h, 4 - v), m10, 0xF8);
-                    w[v + 4] = _mm512_ternarylogic_epi32(w[v + 4], v ? _mm512_srli_epi16(h, v) : h, m10, 0xF8);
-                }
-            }
-        } else {
-            _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) w[g] = _mm512_loadu_si512(p + 32 + 64 * g);
-        }
+        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) w[g] = weight_group(p, h, g, kind);
         FOR_TT(NT) {
             const uint8_t *xt = x + (size_t)t * xs;
             const uint8_t *q = xt + 32 * b;
             float dx;
             memcpy(&dx, xt + n + 4 * b, 4);
-            __m512i s0 = _mm512_set1_epi32(load_i32(xt + n + 4 * nb + 4 * b));
-            if (NT <= 2) { /* few tokens: two chains so vpdpbusd latency does not serialise */
-                __m512i s1 = _mm512_setzero_si512();
-                _Pragma("GCC unroll 4") for (int g = 0; g < 8; g += 2) {
-                    s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
-                    s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(load_i32(q + 4 * g + 4)));
-                }
-                s0 = _mm512_add_epi32(s0, s1);
-            } else {
-                _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
+            __m512i s0 = _mm512_set1_epi32(load_i32(xt + n + 4 * nb + 4 * b)),
+                    s1 = _mm512_setzero_si512();
+            _Pragma("GCC unroll 4") for (int g = 0; g < 8; g += 2) {
+                s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
+                s1 = _mm512_dpbusd_epi32(s1, w[g + 1], _mm512_set1_epi32(load_i32(q + 4 * g + 4)));
             }
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s0), _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(s0, s1)),
+                                     _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc[t]);
         }
     }
     const __mmask16 mask = (__mmask16)((1u << nr) - 1);
     FOR_TT(NT) _mm512_mask_storeu_ps(out + (size_t)t * os, mask, acc[t]);
 }
 
+/* Many tokens (prefill), NP (1 or 2) consecutive panels: group by group, the NP weight vectors of
+ * group g are made and every token's 4 activation bytes are broadcast once for all NP x 16 rows.
+ * The NT x NP integer sums are independent vpdpbusd chains side by side. Measured on Ice Lake-SP
+ * (bench/panel_bench.c): one activation broadcast per vpdpbusd kept the kernel near 30% of the
+ * int8 peak whatever the token order; two panels per broadcast are what pays. */
+P_INLINE void panel_body_many(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out,
+                              size_t os, int nr, const int kind, const int NP, const int NT) {
+    const int64_t nb = n / 32;
+    const size_t blk = BLOCK_BYTES(kind), pb = (size_t)nb * blk;
+    __m512 acc[PANEL_Q_MAX_NT][2];
+    FOR_TT(NT) acc[t][0] = acc[t][1] = _mm512_setzero_ps();
+    const size_t sc_off = (size_t)n, init_off = (size_t)n + 4 * (size_t)nb;
+    for (int64_t b = 0; b < nb; b++, p += blk) {
+        __m512i h[2];
+        _Pragma("GCC unroll 2") for (int k = 0; k < NP; k++) h[k] =
+            kind == K_Q5_0 ? _mm512_loadu_si512(p + k * pb + 32 + 256) : _mm512_setzero_si512();
+        __m512i s[PANEL_Q_MAX_NT][2];
+        FOR_TT(NT)
+        s[t][0] = s[t][1] = _mm512_set1_epi32(load_i32(x + (size_t)t * xs + init_off + 4 * b));
+        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
+            __m512i w[2];
+            _Pragma("GCC unroll 2") for (int k = 0; k < NP; k++) w[k] =
+                weight_group(p + k * pb, h[k], g, kind);
+            FOR_TT(NT) {
+                const __m512i a = _mm512_set1_epi32(load_i32(x + (size_t)t * xs + 32 * b + 4 * g));
+                _Pragma("GCC unroll 2") for (int k = 0; k < NP; k++) s[t][k] =
+                    _mm512_dpbusd_epi32(s[t][k], w[k], a);
+            }
+        }
+        _Pragma("GCC unroll 2") for (int k = 0; k < NP; k++) {
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + k * pb)));
+            FOR_TT(NT) {
+                float dx;
+                memcpy(&dx, x + (size_t)t * xs + sc_off + 4 * b, 4);
+                acc[t][k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(s[t][k]),
+                                            _mm512_mul_ps(dw, _mm512_set1_ps(dx)), acc[t][k]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 2") for (int k = 0; k < NP; k++) {
+        const int rows = nr - PR * k < PR ? nr - PR * k : PR;
+        const __mmask16 mask = (__mmask16)((1u << rows) - 1);
+        FOR_TT(NT) _mm512_mask_storeu_ps(out + (size_t)t * os + PR * k, mask, acc[t][k]);
+    }
+}
+
+/* Up to 2 panels (nr <= 32 rows) x NT tokens. */
+P_INLINE void panel_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out,
+                         size_t os, int nr, const int kind, const int NT) {
+    if (NT <= 2) {
+        const size_t pb = (size_t)(n / 32) * BLOCK_BYTES(kind);
+        panel_body_few(n, p, x, xs, out, os, nr < PR ? nr : PR, kind, NT);
+        if (nr > PR) panel_body_few(n, p + pb, x, xs, out + PR, os, nr - PR, kind, NT);
+    } else if (nr > PR) {
+        panel_body_many(n, p, x, xs, out, os, nr, kind, 2, NT);
+    } else {
+        panel_body_many(n, p, x, xs, out, os, nr, kind, 1, NT);
+    }
+}
+
 #define PANEL_FN(name, kind)                                                                       \
-    static void name(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out, size_t os,  \
-                     int nr) {                                                                               \
-        PANEL_DISPATCH_NT(nt, panel_body, n, panel, x, xs, out, os, nr, kind)                                \
+    static void name(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out,   \
+                     size_t os, int nr) {                                                          \
+        switch (nt) {                                                                              \
+        case 1: panel_body(n, panel, x, xs, out, os, nr, kind, 1); break;                          \
+        case 2: panel_body(n, panel, x, xs, out, os, nr, kind, 2); break;                          \
+        case 3: panel_body(n, panel, x, xs, out, os, nr, kind, 3); break;                          \
+        case 4: panel_body(n, panel, x, xs, out, os, nr, kind, 4); break;                          \
+        case 5: panel_body(n, panel, x, xs, out, os, nr, kind, 5); break;                          \
+        default: panel_body(n, panel, x, xs, out, os, nr, kind, 6); break;                         \
+        }                                                                                          \
     }
 
 PANEL_FN(panel_q4_0, K_Q4_0)
@@ -228,10 +314,13 @@ void kernels_fill_avx512_panels_q6k(kernel_entry *t);
 void kernels_fill_avx512_panels(kernel_entry *t) {
     kernels_fill_avx512_panels_k(t);
     kernels_fill_avx512_panels_q6k(t);
-    t[GGML_TYPE_Q4_0].panel = (kernel_panel){QK4_0, 18 * PR, KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
-                                                panel_q4_0};
-    t[GGML_TYPE_Q5_0].panel = (kernel_panel){QK5_0, 22 * PR, KERNEL_ACT_PANEL_Q5_0, quantize_panel_q5_0, repack_q5_0, row_q5_0,
-                                                panel_q5_0};
-    t[GGML_TYPE_Q8_0].panel = (kernel_panel){QK8_0, 34 * PR, KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, row_q8_0,
-                                                panel_q8_0};
+    t[GGML_TYPE_Q4_0].panel = (kernel_panel){
+        QK4_0,      18 * PR, KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
+        panel_q4_0, 2 * PR,  PANEL_Q_MAX_NT};
+    t[GGML_TYPE_Q5_0].panel = (kernel_panel){
+        QK5_0,      22 * PR, KERNEL_ACT_PANEL_Q5_0, quantize_panel_q5_0, repack_q5_0, row_q5_0,
+        panel_q5_0, 2 * PR,  PANEL_Q_MAX_NT};
+    t[GGML_TYPE_Q8_0].panel = (kernel_panel){
+        QK8_0,      34 * PR, KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, row_q8_0,
+        panel_q8_0, 2 * PR,  PANEL_Q_MAX_NT};
 }

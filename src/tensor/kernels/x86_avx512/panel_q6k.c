@@ -15,18 +15,17 @@
  * -32 offset enters once per super-block: 8 vpdpwssd of the scale pairs with the activation's
  * 16-value sums, times 32. The super-block's integer total (|total| < 2^29) is exact; it is scaled
  * by d * dx in float (rounding differs from the reference's order only).
- * Relies on: ../x86_avx2/avx2_common.h, avx512_quantize_block_q8_K (act_q8k.c). Must not: run without AVX-512
- * F/BW/VL/DQ/VNNI.
+ * Relies on: ../x86_avx2/avx2_common.h, avx512_quantize_block_q8_K (act_q8k.c). Must not: run
+ * without AVX-512 F/BW/VL/DQ/VNNI.
  */
 #include "../x86_avx2/avx2_common.h"
 #include "panel_common.h"
 #include "tensor/quants.h"
 
 #define SB_BYTES 3360
-#define OFF_SC 32
-#define OFF_QL 288
-#define OFF_QH 2336
-
+#define OFF_SC   32
+#define OFF_QL   288
+#define OFF_QH   2336
 
 static void repack_q6_K(const void *rows, size_t rb, int nr, int64_t n, void *panel) {
     uint8_t *dst = panel;
@@ -35,9 +34,12 @@ static void repack_q6_K(const void *rows, size_t rb, int nr, int64_t n, void *pa
         for (int r = 0; r < nr; r++) {
             const block_q6_K *w = (const block_q6_K *)((const uint8_t *)rows + (size_t)r * rb) + b;
             memcpy(dst + 2 * r, &w->d, 2);
-            for (int s = 0; s < 16; s++) dst[OFF_SC + 32 * (s / 2) + 2 * r + (s & 1)] = (uint8_t)w->scales[s];
-            for (int v = 0; v < 32; v++) memcpy(dst + OFF_QL + 64 * v + 4 * r, w->ql + 4 * v, 4);
-            for (int v = 0; v < 16; v++) memcpy(dst + OFF_QH + 64 * v + 4 * r, w->qh + 4 * v, 4);
+            for (int s = 0; s < 16; s++)
+                dst[OFF_SC + 32 * (s / 2) + 2 * r + (s & 1)] = (uint8_t)w->scales[s];
+            for (int v = 0; v < 32; v++)
+                memcpy(dst + OFF_QL + 64 * v + 4 * r, w->ql + 4 * v, 4);
+            for (int v = 0; v < 16; v++)
+                memcpy(dst + OFF_QH + 64 * v + 4 * r, w->qh + 4 * v, 4);
         }
     }
 }
@@ -60,7 +62,8 @@ static void row_q6_K(const void *panel, int r, int64_t n, float *out) {
     }
 }
 
-/* Q8_K quants, scales and 16-value sums exactly as the reference quantizer makes them (act_q8k.c). */
+/* Q8_K quants, scales and 16-value sums exactly as the reference quantizer makes them (act_q8k.c).
+ */
 static void quantize_panel_q8_K16(const float *src, void *dst, int64_t n) {
     const int64_t nb = n / QK_K;
     uint8_t *qs = dst;
@@ -76,41 +79,46 @@ static void quantize_panel_q8_K16(const float *src, void *dst, int64_t n) {
     memset(qs + used, 0, kernels_act_row_bytes(KERNEL_ACT_PANEL_Q8_K16, n) - used);
 }
 
-P_INLINE void q6k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out, size_t os, int nr,
-                       const int NT) {
+P_INLINE void q6k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs, float *out,
+                       size_t os, int nr, const int NT) {
     const int64_t nb = n / QK_K;
     __m512 acc[KERNEL_PANEL_MAX_NT];
     FOR_TT(NT) acc[t] = _mm512_setzero_ps();
     const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
     for (int64_t b = 0; b < nb; b++, p += SB_BYTES) {
         if (NT <= 2)
-            for (size_t o = 0; o < SB_BYTES; o += 64) _mm_prefetch((const char *)p + 1536 + o, _MM_HINT_T0);
+            for (size_t o = 0; o < SB_BYTES; o += 64)
+                _mm_prefetch((const char *)p + 1536 + o, _MM_HINT_T0);
         __m512i isum[KERNEL_PANEL_MAX_NT];
         __m512i scw[8];
-        _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++)
-            scw[q] = _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + OFF_SC + 32 * q)));
+        _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++) scw[q] =
+            _mm512_cvtepi8_epi16(_mm256_loadu_si256((const __m256i *)(p + OFF_SC + 32 * q)));
         /* offset: -32 * sum_s sc_s * bsum_s per row */
         FOR_TT(NT) {
             const uint8_t *bsum = x + (size_t)t * xs + n + 4 * nb + 32 * b;
             __m512i ms = _mm512_setzero_si512();
-            _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++)
-                ms = _mm512_dpwssd_epi32(ms, scw[q], _mm512_set1_epi32(load_i32(bsum + 4 * q)));
+            _Pragma("GCC unroll 8") for (int q = 0; q < 8; q++) ms =
+                _mm512_dpwssd_epi32(ms, scw[q], _mm512_set1_epi32(load_i32(bsum + 4 * q)));
             isum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(ms, 5));
         }
         for (int h = 0; h < 2; h++) {
             for (int j = 0; j < 4; j++) {
                 /* scales of sub-blocks s = 8h + 2j (+1): pair q = 4h + j, as int32 per row */
                 const __m512i pr = scw[4 * h + j];
-                const __m512i sc0 = _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16), sc1 = _mm512_srai_epi32(pr, 16);
+                const __m512i sc0 = _mm512_srai_epi32(_mm512_slli_epi32(pr, 16), 16),
+                              sc1 = _mm512_srai_epi32(pr, 16);
                 const uint8_t *qlv = p + OFF_QL + 64 * (16 * h + 8 * (j & 1));
                 const uint8_t *qhv = p + OFF_QH + 64 * (8 * h);
                 __m512i w[8];
                 _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++) {
-                    const __m512i lo = _mm512_loadu_si512(qlv + 64 * g), hi = _mm512_loadu_si512(qhv + 64 * g);
-                    const __m512i nib = _mm512_and_si512(j >= 2 ? _mm512_srli_epi16(lo, 4) : lo, m4);
+                    const __m512i lo = _mm512_loadu_si512(qlv + 64 * g),
+                                  hi = _mm512_loadu_si512(qhv + 64 * g);
+                    const __m512i nib =
+                        _mm512_and_si512(j >= 2 ? _mm512_srli_epi16(lo, 4) : lo, m4);
                     /* bits 2j..2j+1 of each byte to bits 4..5 (the shifts stay within each byte
                      * for the bits kept by the mask) */
-                    const __m512i hb = j == 3 ? _mm512_srli_epi16(hi, 2) : _mm512_slli_epi16(hi, 4 - 2 * j);
+                    const __m512i hb =
+                        j == 3 ? _mm512_srli_epi16(hi, 2) : _mm512_slli_epi16(hi, 4 - 2 * j);
                     w[g] = _mm512_or_si512(nib, _mm512_and_si512(hb, m30));
                 }
                 FOR_TT(NT) {
@@ -118,10 +126,12 @@ P_INLINE void q6k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs,
                     __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
                     _Pragma("GCC unroll 4") for (int g = 0; g < 4; g++) {
                         s0 = _mm512_dpbusd_epi32(s0, w[g], _mm512_set1_epi32(load_i32(q + 4 * g)));
-                        s1 = _mm512_dpbusd_epi32(s1, w[g + 4], _mm512_set1_epi32(load_i32(q + 16 + 4 * g)));
+                        s1 = _mm512_dpbusd_epi32(s1, w[g + 4],
+                                                 _mm512_set1_epi32(load_i32(q + 16 + 4 * g)));
                     }
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0),
-                                                                         _mm512_mullo_epi32(s1, sc1)));
+                    isum[t] =
+                        _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s0, sc0),
+                                                                   _mm512_mullo_epi32(s1, sc1)));
                 }
             }
         }
@@ -129,19 +139,22 @@ P_INLINE void q6k_body(int64_t n, const uint8_t *p, const uint8_t *x, size_t xs,
         FOR_TT(NT) {
             float dx;
             memcpy(&dx, x + (size_t)t * xs + n + 4 * b, 4);
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(dv, _mm512_set1_ps(dx)), acc[t]);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]),
+                                     _mm512_mul_ps(dv, _mm512_set1_ps(dx)), acc[t]);
         }
     }
     const __mmask16 mask = (__mmask16)((1u << nr) - 1);
     FOR_TT(NT) _mm512_mask_storeu_ps(out + (size_t)t * os, mask, acc[t]);
 }
 
-static void panel_q6_K(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out, size_t os, int nr) {
+static void panel_q6_K(int64_t n, const void *panel, const void *x, size_t xs, int nt, float *out,
+                       size_t os, int nr) {
     PANEL_DISPATCH_NT(nt, q6k_body, n, panel, x, xs, out, os, nr)
 }
 
 void kernels_fill_avx512_panels_q6k(kernel_entry *t);
 void kernels_fill_avx512_panels_q6k(kernel_entry *t) {
-    t[GGML_TYPE_Q6_K].panel = (kernel_panel){QK_K,      SB_BYTES, KERNEL_ACT_PANEL_Q8_K16, quantize_panel_q8_K16,
-                                             repack_q6_K, row_q6_K, panel_q6_K};
+    t[GGML_TYPE_Q6_K].panel = (kernel_panel){
+        QK_K,       SB_BYTES, KERNEL_ACT_PANEL_Q8_K16, quantize_panel_q8_K16, repack_q6_K, row_q6_K,
+        panel_q6_K, PR,       KERNEL_PANEL_MAX_NT};
 }
