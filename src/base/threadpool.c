@@ -9,17 +9,20 @@
  *
  * Two kinds of job, told apart by bit 0 of the generation:
  * - kw_pool_run (bit 0 clear): every worker runs its part; the caller waits for all of them.
- * - kw_pool_for (bit 0 set): threads take chunks from `ticket` = generation << 32 | next chunk,
- *   by compare-and-swap, and the caller waits until `chunks_done` reaches the count. A worker that
- *   wakes after the job ended sees another generation in the ticket (or no chunk left) and takes
- *   nothing. The job's fields are read before the CAS; the CAS succeeding on (generation, chunk)
- *   proves that job was still running (that chunk was not done), so the caller had not yet
- *   rewritten them. They are relaxed atomics because a late reader may race with the rewrite (its
- *   CAS then fails and the values are dropped).
+ * - kw_pool_for (bit 0 set): threads take chunks from `ticket` = generation << 32 | count << 16 |
+ *   next, by compare-and-swap, and the caller waits until `chunks_done` reaches the count. A worker
+ *   that wakes after the job ended sees another generation in the ticket, or no chunk left, and
+ *   takes nothing. The count lives in the ticket itself: read from a field, a late worker could
+ *   pair the old ticket with the next job's larger count and claim a chunk past the old end (it
+ *   did: one chunk of the next job then ran twice). A CAS that succeeds on (generation, count,
+ *   chunk < count) proves that job was still running, so the fields read before it (function,
+ *   argument, chunks per claim) were still that job's: the caller rewrites them only after every
+ *   chunk is done. They are relaxed atomics because a late reader may race with the rewrite (its
+ *   CAS then fails and the values are dropped). Jobs of more than 65535 chunks hand them out in
+ *   claims of several chunks.
  */
 #include "base/base.h"
 
-#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -44,6 +47,7 @@ struct kw_pool {
     _Atomic uint64_t ticket;
     atomic_llong chunks_done;
     atomic_llong n_chunks;
+    atomic_llong per_claim; /* chunks per claim (1 unless the job has more than MAX_CLAIMS) */
     _Atomic(kw_pool_chunk_fn) chunk_fn;
     _Atomic(void *) chunk_arg;
     struct worker_arg *worker_args; /* one per worker, owned */
@@ -60,20 +64,24 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-/* Takes and runs chunks of the kw_pool_for job of generation gen until none is left. */
+#define MAX_CLAIMS 0xFFFFu /* claims per kw_pool_for job: the 16-bit fields of the ticket */
+
+/* Takes and runs claims of the kw_pool_for job of generation gen until none is left. */
 static void take_chunks(kw_pool *pool, unsigned gen, int ith) {
     for (;;) {
         uint64_t t = atomic_load_explicit(&pool->ticket, memory_order_acquire);
-        if ((unsigned)(t >> 32) != gen) return;
+        const unsigned count = (unsigned)(t >> 16) & MAX_CLAIMS, claim = (unsigned)t & MAX_CLAIMS;
+        if ((unsigned)(t >> 32) != gen || claim >= count) return;
         const long long n = atomic_load_explicit(&pool->n_chunks, memory_order_relaxed);
+        const long long per = atomic_load_explicit(&pool->per_claim, memory_order_relaxed);
         const kw_pool_chunk_fn fn = atomic_load_explicit(&pool->chunk_fn, memory_order_relaxed);
         void *arg = atomic_load_explicit(&pool->chunk_arg, memory_order_relaxed);
-        const uint32_t chunk = (uint32_t)t;
-        if ((long long)chunk >= n) return;
         if (!atomic_compare_exchange_weak_explicit(&pool->ticket, &t, t + 1, memory_order_acq_rel,
                                                    memory_order_relaxed))
             continue;
-        fn(arg, chunk, ith);
+        const long long c1 = (long long)(claim + 1) * per < n ? (long long)(claim + 1) * per : n;
+        for (long long c = (long long)claim * per; c < c1; c++)
+            fn(arg, c, ith);
         atomic_fetch_add_explicit(&pool->chunks_done, 1, memory_order_release);
     }
 }
@@ -208,13 +216,16 @@ void kw_pool_for(kw_pool *pool, int64_t n_chunks, kw_pool_chunk_fn fn, void *arg
     }
     const unsigned gen =
         (atomic_load_explicit(&pool->generation, memory_order_relaxed) + 2u) | 1u; /* odd */
-    assert(n_chunks < UINT32_MAX); /* the chunk index is the low half of the ticket */
+    const long long per = (n_chunks + MAX_CLAIMS - 1) / MAX_CLAIMS;
+    const long long claims = (n_chunks + per - 1) / per;
     atomic_store_explicit(&pool->n_chunks, n_chunks, memory_order_relaxed);
+    atomic_store_explicit(&pool->per_claim, per, memory_order_relaxed);
     atomic_store_explicit(&pool->chunk_fn, fn, memory_order_relaxed);
     atomic_store_explicit(&pool->chunk_arg, arg, memory_order_relaxed);
     atomic_store_explicit(&pool->chunks_done, 0, memory_order_relaxed);
-    atomic_store_explicit(&pool->ticket, (uint64_t)gen << 32, memory_order_release);
+    atomic_store_explicit(&pool->ticket, (uint64_t)gen << 32 | (uint64_t)claims << 16,
+                          memory_order_release);
     publish(pool, gen);
     take_chunks(pool, gen, 0);
-    wait_until(&pool->chunks_done, atomic_load_explicit(&pool->n_chunks, memory_order_relaxed));
+    wait_until(&pool->chunks_done, claims);
 }

@@ -132,8 +132,63 @@ static void test_caller_takes_the_rest(void) {
     kw_pool_free(pool);
 }
 
+/* Back-to-back kw_pool_for jobs, small then large, with more threads than cores: a worker that
+ * wakes late must not take a chunk of the job that ended (nor carry it into the next one). The
+ * first pool version read the chunk count from a field and ran chunks twice here. */
+typedef struct seq_job {
+    atomic_int runs[64];
+} seq_job;
+
+static void seq_chunk(void *arg, int64_t c, int ith) {
+    seq_job *j = arg;
+    (void)ith;
+    atomic_fetch_add(&j->runs[c], 1);
+}
+
+static void many_chunk(void *arg, int64_t c, int ith) {
+    (void)ith;
+    atomic_fetch_add(&((atomic_char *)arg)[c], 1);
+}
+
+static void test_back_to_back_jobs(void) {
+    kw_pool *pool;
+    CHECK(kw_pool_create(3, &pool) == KW_OK, "a pool of 3 threads starts");
+    static seq_job jobs[2];
+    int wrong = 0;
+    for (int round = 0; round < 100000; round++) {
+        seq_job *j = &jobs[round & 1];
+        const int64_t n = round & 1 ? 64 : 2;
+        for (int c = 0; c < 64; c++)
+            atomic_store(&j->runs[c], 0);
+        kw_pool_for(pool, n, seq_chunk, j);
+        for (int c = 0; c < 64; c++)
+            wrong += atomic_load(&j->runs[c]) != (c < n);
+    }
+    CHECK(wrong == 0,
+          "100000 back-to-back jobs of 2 and 64 chunks ran each chunk once (%d wrong counts)",
+          wrong);
+    kw_pool_free(pool);
+}
+
+/* More chunks than one ticket counts: handed out several per claim, each still exactly once. */
+static void test_many_chunks(void) {
+    kw_pool *pool;
+    CHECK(kw_pool_create(2, &pool) == KW_OK, "a pool of 2 threads starts");
+    enum { N = 200003 };
+    static atomic_char runs[N];
+    memset(runs, 0, sizeof runs);
+    kw_pool_for(pool, N, many_chunk, runs);
+    int wrong = 0;
+    for (int i = 0; i < N; i++)
+        wrong += atomic_load(&runs[i]) != 1;
+    CHECK(wrong == 0, "a job of %d chunks ran each once (%d wrong)", N, wrong);
+    kw_pool_free(pool);
+}
+
 int main(void) {
     RUN_TEST(test_every_chunk_once);
     RUN_TEST(test_caller_takes_the_rest);
+    RUN_TEST(test_back_to_back_jobs);
+    RUN_TEST(test_many_chunks);
     return test_report();
 }
