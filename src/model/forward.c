@@ -124,7 +124,8 @@ static void step_qkv(void *arg, int64_t c, int ith) {
         op_rope(q, hp->n_head, hp->head_dim, st->p0 + t, &st->rp);
         op_rope(k, hp->n_head_kv, hp->head_dim, st->p0 + t, &st->rp);
         const int64_t slot = (st->p0 + t) % st->kv->n_slots;
-        memcpy(st->kv->k + slot * K, k, sizeof(float) * (size_t)K);
+        for (int64_t i = 0; i < K; i++)
+            st->kv->k[i * st->kv->n_slots + slot] = k[i]; /* keys transposed */
         memcpy(st->kv->v + slot * V, v, sizeof(float) * (size_t)V);
     }
 }
@@ -149,7 +150,7 @@ static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scor
     const kw_hparams *hp = &ctx->model->hp;
     const kernel_attn *ka = kernels_attn();
     const int32_t hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const int64_t k_stride = (int64_t)hp->n_head_kv * hd, v_stride = (int64_t)hp->n_head_kv * hdv;
+    const int64_t v_stride = (int64_t)hp->n_head_kv * hdv;
     const int32_t pos = st->p0 + t;
     int32_t lo = 0;
     if (st->ly->is_swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
@@ -158,10 +159,9 @@ static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scor
     const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)g * group * hd;
     for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
         cnt = key_run(p, pos, n_slots, &slot);
-        const float *k = kv->k + (int64_t)slot * k_stride + (int64_t)g * hd;
-        for (int32_t j = 0; j < group; j++)
-            ka->qk(q + (int64_t)j * hd, k, (size_t)k_stride, hd, cnt,
-                   scores + (int64_t)j * ctx->n_ctx + (p - lo));
+        const float *kt = kv->k + (int64_t)g * hd * n_slots + slot;
+        ka->qk(q, (size_t)hd, group, kt, (size_t)n_slots, hd, cnt, scores + (p - lo),
+               (size_t)ctx->n_ctx);
     }
     for (int32_t j = 0; j < group; j++) {
         float *sj = scores + (int64_t)j * ctx->n_ctx;
@@ -178,9 +178,8 @@ static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scor
     for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
         cnt = key_run(p, pos, n_slots, &slot);
         const float *v = kv->v + (int64_t)slot * v_stride + (int64_t)g * hdv;
-        for (int32_t j = 0; j < group; j++)
-            ka->av(scores + (int64_t)j * ctx->n_ctx + (p - lo), v, (size_t)v_stride, hdv, cnt,
-                   out + (int64_t)j * hdv);
+        ka->av(scores + (p - lo), (size_t)ctx->n_ctx, group, v, (size_t)v_stride, hdv, cnt, out,
+               (size_t)hdv);
     }
 }
 

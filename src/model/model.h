@@ -55,7 +55,8 @@ struct kw_model {
 #define FFN_SUB_BATCH 128
 
 typedef struct kw_kv_layer {
-    float *k; /* (n_slots, n_head_kv * head_dim), position p at slot p % n_slots */
+    float *k; /* (n_head_kv * head_dim, n_slots): transposed, value i of the key of position p at
+                 k[i * n_slots + p % n_slots] (attention runs along positions, kernels.h) */
     float *v; /* (n_slots, n_head_kv * head_dim_v) */
     int32_t n_slots;
 } kw_kv_layer;

@@ -364,46 +364,91 @@ static void test_panel_kernels(void) {
 }
 
 /* The attention kernels of the chosen ISA against the reference ones: head sizes with and without
- * a tail, runs of 1..9 positions, rows further apart than a head. */
+ * a tail; scores of 1..7 queries over 1..40 transposed keys (whole vectors and masked tails), rows
+ * of the transposed keys further apart than the run; weighted sums of 1..9 value rows into 1..7
+ * outputs (nothing written outside them). */
+static void check_attn_kernels(const kernel_attn *ka, const char *isa);
+
 static void test_attn_kernels(void) {
+#if defined(__x86_64__)
+    static kernel_entry table[GGML_TYPE_COUNT];
+    kernel_attn tab;
+    kernels_fill_attn_ref(&tab);
+    if (kernels_build_table(KERNEL_ISA_AVX2, table)) {
+        kernels_fill_attn_avx2(&tab);
+        kernels_fill_vec_avx2(&tab);
+        check_attn_kernels(&tab, "avx2");
+    }
+    if (kernels_build_table(KERNEL_ISA_AVX512, table)) {
+        kernels_fill_attn_avx512(&tab);
+        check_attn_kernels(&tab, "avx512");
+    }
+#endif
+    check_attn_kernels(kernels_attn(), kernels_isa_name());
+}
+
+static void check_attn_kernels(const kernel_attn *ka, const char *isa) {
     kernel_attn ref;
     kernels_fill_attn_ref(&ref);
-    const kernel_attn *ka = kernels_attn();
     const int ns[] = {64, 128, 80, 13, 7};
-    const size_t stride = 300;
-    float *k = malloc(sizeof(float) * stride * 9), q[128], s1[9], s2[9], o1[128], o2[128];
-    for (size_t i = 0; i < stride * 9; i++)
+    const size_t stride = 300, qs = 130, ss = 50;
+    float *k = malloc(sizeof(float) * stride * 128), *q = malloc(sizeof(float) * qs * 7);
+    float *s1 = malloc(sizeof(float) * ss * 7), *s2 = malloc(sizeof(float) * ss * 7);
+    for (size_t i = 0; i < stride * 128; i++)
         k[i] = rand_value();
-    for (int i = 0; i < 128; i++)
+    for (size_t i = 0; i < qs * 7; i++)
         q[i] = rand_value();
     int bad = 0, checked = 0;
     for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
-        for (int np = 1; np <= 9; np++) {
-            ref.qk(q, k, stride, ns[ni], np, s1);
-            ka->qk(q, k, stride, ns[ni], np, s2);
-            for (int p = 0; p < np; p++) {
-                double mag = 0;
-                for (int i = 0; i < ns[ni]; i++)
-                    mag += fabs((double)q[i] * k[(size_t)p * stride + i]);
-                bad += fabs((double)s1[p] - s2[p]) > KERNEL_REL_TOL * mag, checked++;
+        const int n = ns[ni];
+        for (int nq = 1; nq <= 7; nq++)
+            for (int np = 1; np <= 40; np += np < 18 ? 1 : 7) {
+                for (size_t i = 0; i < ss * 7; i++)
+                    s1[i] = s2[i] = -1.0f;
+                ref.qk(q, qs, nq, k + 3, stride, n, np, s1, ss);
+                ka->qk(q, qs, nq, k + 3, stride, n, np, s2, ss);
+                for (int j = 0; j < nq; j++) {
+                    for (int p = 0; p < np; p++) {
+                        double mag = 0;
+                        for (int i = 0; i < n; i++)
+                            mag += fabs((double)q[j * qs + i] * k[(size_t)i * stride + 3 + p]);
+                        bad += fabs((double)s1[j * ss + p] - s2[j * ss + p]) > KERNEL_REL_TOL * mag,
+                            checked++;
+                    }
+                    for (size_t p = (size_t)np; p < ss; p++)
+                        bad += s2[j * ss + p] != -1.0f, checked++;
+                }
             }
-            for (int p = 0; p < np; p++)
-                s1[p] = fabsf(rand_value());
-            for (int i = 0; i < ns[ni]; i++)
-                o1[i] = o2[i] = q[i];
-            ref.av(s1, k, stride, ns[ni], np, o1);
-            ka->av(s1, k, stride, ns[ni], np, o2);
-            for (int i = 0; i < ns[ni]; i++) {
-                double mag = fabs(q[i]);
-                for (int p = 0; p < np; p++)
-                    mag += fabs((double)s1[p] * k[(size_t)p * stride + i]);
-                bad += fabs((double)o1[i] - o2[i]) > KERNEL_REL_TOL * mag, checked++;
+        for (int nq = 1; nq <= 7; nq += 2)
+            for (int np = 1; np <= 9; np++) {
+                for (int j = 0; j < nq; j++)
+                    for (int p = 0; p < np; p++)
+                        s1[j * ss + p] = fabsf(rand_value());
+                float *o1 = malloc(sizeof(float) * 7 * 130), *o2 = malloc(sizeof(float) * 7 * 130);
+                for (int i = 0; i < 7 * 130; i++)
+                    o1[i] = o2[i] = q[i % (int)(qs * 7)];
+                ref.av(s1, ss, nq, k, stride, n, np, o1, 130);
+                ka->av(s1, ss, nq, k, stride, n, np, o2, 130);
+                for (int j = 0; j < 7; j++)
+                    for (int i = 0; i < 130; i++) {
+                        if (j >= nq || i >= n) { /* outside the outputs: untouched */
+                            bad += o2[j * 130 + i] != o1[j * 130 + i], checked++;
+                            continue;
+                        }
+                        double mag =
+                            fabs(q[(j * 130 + i) % (int)(qs * 7)]); /* the starting value */
+                        for (int p = 0; p < np; p++)
+                            mag += fabs((double)s1[j * ss + p] * k[(size_t)p * stride + i]);
+                        bad +=
+                            fabs((double)o1[j * 130 + i] - o2[j * 130 + i]) > KERNEL_REL_TOL * mag,
+                            checked++;
+                    }
+                free(o1), free(o2);
             }
-        }
     }
-    CHECK(bad == 0, "attention kernels (%s) match the reference: %d of %d values off",
-          kernels_isa_name(), bad, checked);
-    free(k);
+    CHECK(bad == 0, "attention kernels (%s) match the reference: %d of %d values off", isa, bad,
+          checked);
+    free(k), free(q), free(s1), free(s2);
 }
 
 /* The softmax and elementwise kernels of the chosen ISA against the reference ones (which use

@@ -30,12 +30,13 @@ static bool cpu_has(kernel_isa isa) {
 #if defined(__x86_64__)
     case KERNEL_ISA_AVX2: return c->avx2 && c->fma && c->f16c;
     case KERNEL_ISA_AVX512:
-        return c->avx2 && c->fma && c->f16c && c->avx512f && c->avx512bw && c->avx512vl && c->avx512dq &&
-               c->avx512vnni;
+        return c->avx2 && c->fma && c->f16c && c->avx512f && c->avx512bw && c->avx512vl &&
+               c->avx512dq && c->avx512vnni;
 #elif defined(__aarch64__) && defined(__linux__)
     case KERNEL_ISA_NEON: {
         const char *force = getenv("KAIWU_ISA"); /* base/cpu.c only reads it on x86 */
-        return c->n_cores > 0 && !(force && strcmp(force, "ref") == 0) && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+        return c->n_cores > 0 && !(force && strcmp(force, "ref") == 0) &&
+               (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
     }
 #endif
     default: (void)c; return false;
@@ -44,7 +45,8 @@ static bool cpu_has(kernel_isa isa) {
 
 bool kernels_build_table(kernel_isa isa, kernel_entry *table) {
     if (!cpu_has(isa)) return false;
-    for (int t = 0; t < GGML_TYPE_COUNT; t++) table[t] = (kernel_entry){.act_type = GGML_TYPE_COUNT};
+    for (int t = 0; t < GGML_TYPE_COUNT; t++)
+        table[t] = (kernel_entry){.act_type = GGML_TYPE_COUNT};
     kernels_fill_ref(table);
 #if defined(__x86_64__)
     if (isa >= KERNEL_ISA_AVX2 && isa <= KERNEL_ISA_AVX512) kernels_fill_avx2(table);
@@ -66,6 +68,7 @@ static void choose(void) {
                 kernels_fill_attn_avx2(&best_attn);
                 kernels_fill_vec_avx2(&best_attn);
             }
+            if (isa == KERNEL_ISA_AVX512) kernels_fill_attn_avx512(&best_attn);
 #endif
             return;
         }
@@ -88,9 +91,12 @@ const char *kernels_isa_name(void) {
 
 size_t kernels_act_row_bytes(uint32_t act_type, int64_t n) {
     if (act_type == GGML_TYPE_F32) return sizeof(float) * (size_t)n;
-    if (act_type == KERNEL_ACT_PANEL_Q4_0 || act_type == KERNEL_ACT_PANEL_Q8_0 || act_type == KERNEL_ACT_PANEL_Q5_0)
+    if (act_type == KERNEL_ACT_PANEL_Q4_0 || act_type == KERNEL_ACT_PANEL_Q8_0 ||
+        act_type == KERNEL_ACT_PANEL_Q5_0)
         return ((size_t)n + 8 * (size_t)(n / 32) + 63) / 64 * 64;
-    if (act_type == KERNEL_ACT_PANEL_Q8_K16) return ((size_t)n + 4 * (size_t)(n / 256) + 2 * (size_t)(n / 16) + 63) / 64 * 64;
-    if (act_type == KERNEL_ACT_PANEL_Q8_K) return ((size_t)n + 4 * (size_t)(n / 256) + 2 * (size_t)(n / 32) + 63) / 64 * 64;
+    if (act_type == KERNEL_ACT_PANEL_Q8_K16)
+        return ((size_t)n + 4 * (size_t)(n / 256) + 2 * (size_t)(n / 16) + 63) / 64 * 64;
+    if (act_type == KERNEL_ACT_PANEL_Q8_K)
+        return ((size_t)n + 4 * (size_t)(n / 256) + 2 * (size_t)(n / 32) + 63) / 64 * 64;
     return (size_t)ggml_row_bytes(act_type, n);
 }

@@ -102,10 +102,15 @@ typedef enum kernel_isa {
 /* Float kernels of attention over the KV cache (keys/values of one head, rows `stride` floats
  * apart). av adds into out (the caller zeroes it). */
 typedef struct kernel_attn {
-    /* scores[p] = q · k_p, k_p = k + p * k_stride, n values each, p < np */
-    void (*qk)(const float *q, const float *k, size_t k_stride, int n, int np, float *scores);
-    /* out[i] += sum_p w[p] * v_p[i], v_p = v + p * v_stride, i < n */
-    void (*av)(const float *w, const float *v, size_t v_stride, int n, int np, float *out);
+    /* scores[j * s_stride + p] = q_j · key p for nq queries q_j = q + j * q_stride of n values,
+     * the keys stored transposed (value i of key p at kt[i * kt_stride + p]: the cache layout, so
+     * keys run along vectors and no horizontal sums are needed), p < np */
+    void (*qk)(const float *q, size_t q_stride, int nq, const float *kt, size_t kt_stride, int n,
+               int np, float *scores, size_t s_stride);
+    /* out_j[i] += sum_p w_j[p] * v_p[i] for nq weight rows w_j = w + j * w_stride and outputs
+     * out_j = out + j * out_stride, v_p = v + p * v_stride, i < n, p < np */
+    void (*av)(const float *w, size_t w_stride, int nq, const float *v, size_t v_stride, int n,
+               int np, float *out, size_t out_stride);
     /* x[i] = exp(x[i] * scale - max(x * scale)) / sum, over n values (softmax of scaled scores;
      * the sum is accumulated in double by the reference, in float lanes by SIMD versions) */
     void (*softmax)(float *x, int n, float scale);
@@ -122,6 +127,7 @@ typedef struct kernel_attn {
 const kernel_attn *kernels_attn(void);
 void kernels_fill_attn_ref(kernel_attn *a);
 void kernels_fill_attn_avx2(kernel_attn *a);
+void kernels_fill_attn_avx512(kernel_attn *a); /* qk and av, over the AVX2 table */
 /* The softmax and elementwise entries of kernel_attn (x86_avx2/vec.c). */
 void kernels_fill_vec_avx2(kernel_attn *a);
 

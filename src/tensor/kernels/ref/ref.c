@@ -8,24 +8,26 @@
 #include <math.h>
 #include <stdint.h>
 
-static void dot_q8_ref(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride, int nt,
-                       float *s) {
+static void dot_q8_ref(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
+                       int nt, float *s) {
     for (int t = 0; t < nt; t++)
         s[t] = quant_vec_dot_q8_ref(wtype, w, (const uint8_t *)x + (size_t)t * x_stride, n);
 }
 
-static void dot_f_ref(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride, int nt, float *s) {
+static void dot_f_ref(uint32_t wtype, int64_t n, const void *w, const void *x, size_t x_stride,
+                      int nt, float *s) {
     for (int t = 0; t < nt; t++)
-        s[t] = quant_vec_dot_f32_ref(wtype, w, (const float *)((const uint8_t *)x + (size_t)t * x_stride), n);
+        s[t] = quant_vec_dot_f32_ref(wtype, w,
+                                     (const float *)((const uint8_t *)x + (size_t)t * x_stride), n);
 }
 
-#define REF_Q8(name, type)                                                                                   \
-    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {                \
-        dot_q8_ref(type, n, w, x, xs, nt, s);                                                                \
+#define REF_Q8(name, type)                                                                         \
+    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {       \
+        dot_q8_ref(type, n, w, x, xs, nt, s);                                                      \
     }
-#define REF_F(name, type)                                                                                    \
-    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {                \
-        dot_f_ref(type, n, w, x, xs, nt, s);                                                                 \
+#define REF_F(name, type)                                                                          \
+    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {       \
+        dot_f_ref(type, n, w, x, xs, nt, s);                                                       \
     }
 REF_Q8(dot_q4_0, GGML_TYPE_Q4_0)
 REF_Q8(dot_q4_1, GGML_TYPE_Q4_1)
@@ -68,18 +70,23 @@ void kernels_fill_ref(kernel_entry *t) {
 
 /* ---------------------------------------------------------------- attention */
 
-static void qk_ref(const float *q, const float *k, size_t ks, int n, int np, float *scores) {
-    for (int p = 0; p < np; p++) {
-        const float *kp = k + (size_t)p * ks;
-        float s = 0;
-        for (int i = 0; i < n; i++) s += q[i] * kp[i];
-        scores[p] = s;
-    }
+static void qk_ref(const float *q, size_t qs, int nq, const float *kt, size_t ks, int n, int np,
+                   float *scores, size_t ss) {
+    for (int j = 0; j < nq; j++)
+        for (int p = 0; p < np; p++) {
+            float s = 0;
+            for (int i = 0; i < n; i++)
+                s += q[(size_t)j * qs + i] * kt[(size_t)i * ks + p];
+            scores[(size_t)j * ss + p] = s;
+        }
 }
 
-static void av_ref(const float *w, const float *v, size_t vs, int n, int np, float *out) {
-    for (int p = 0; p < np; p++)
-        for (int i = 0; i < n; i++) out[i] += w[p] * v[(size_t)p * vs + i];
+static void av_ref(const float *w, size_t ws, int nq, const float *v, size_t vs, int n, int np,
+                   float *out, size_t os) {
+    for (int j = 0; j < nq; j++)
+        for (int p = 0; p < np; p++)
+            for (int i = 0; i < n; i++)
+                out[(size_t)j * os + i] += w[(size_t)j * ws + p] * v[(size_t)p * vs + i];
 }
 
 static void softmax_ref(float *x, int n, float scale) {
@@ -94,7 +101,8 @@ static void softmax_ref(float *x, int n, float scale) {
         sum += x[i];
     }
     const float inv = (float)(1.0 / sum);
-    for (int i = 0; i < n; i++) x[i] *= inv;
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
 }
 
 /* ---------------------------------------------------------------- elementwise */
@@ -108,16 +116,20 @@ static void swiglu_ref(float *gate, const float *up, int64_t n) {
 
 static void rmsnorm_ref(float *y, const float *x, const float *g, int64_t n, float eps) {
     double sum = 0;
-    for (int64_t i = 0; i < n; i++) sum += (double)(x[i] * x[i]);
+    for (int64_t i = 0; i < n; i++)
+        sum += (double)(x[i] * x[i]);
     float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
     if (g)
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale * g[i];
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * scale * g[i];
     else
-        for (int64_t i = 0; i < n; i++) y[i] = x[i] * scale;
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] * scale;
 }
 
 static void add_scaled_ref(float *y, const float *x, float s, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] += x[i] * s;
+    for (int64_t i = 0; i < n; i++)
+        y[i] += x[i] * s;
 }
 
 void kernels_fill_attn_ref(kernel_attn *a) {

@@ -1,65 +1,99 @@
 /* attn.c - AVX2 float kernels of attention (see kernels.h, kernel_attn): scores q·k_p for a run
  * of cached keys, and the weighted sum of cached values.
  *
- * qk takes 4 keys at a time (4 accumulators sharing each load of q, reduced together with
- * hadd); av keeps 64 output values in 8 registers while it walks the positions. Sums are in a
+ * qk reads the keys transposed (the cache layout): 16 keys run along two vectors and up to 4
+ * queries share each key load, with no horizontal sums; av keeps 64 output values in 8 registers
+ * while it walks the positions. Sums are in a
  * different order than a scalar loop (rounding only).
  * Relies on: avx2_common.h. Must not: be called unless the CPU has AVX2 and FMA.
  */
 #include "avx2_common.h"
 
-static void qk_avx2(const float *q, const float *k, size_t ks, int n, int np, float *scores) {
-    const int n8 = n & ~7;
-    int p = 0;
-    for (; p + 4 <= np; p += 4) {
-        const float *k0 = k + (size_t)p * ks, *k1 = k0 + ks, *k2 = k1 + ks, *k3 = k2 + ks;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < n8; i += 8) {
-            const __m256 qv = _mm256_loadu_ps(q + i);
-            a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
-            a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
-            a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
-            a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+/* Up to JB queries x 16 keys (two vectors; a tail of fewer keys is loaded masked). */
+static inline __attribute__((always_inline)) void qk_tile(const float *q, size_t qs,
+                                                          const float *kt, size_t ks, int n, int np,
+                                                          float *scores, size_t ss, const int JB) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(np), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(np - 8), lane);
+    __m256 a[4][2];
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++) a[j][0] = a[j][1] = _mm256_setzero_ps();
+    for (int i = 0; i < n; i++) {
+        const float *kr = kt + (size_t)i * ks;
+        const __m256 k0 = np >= 8 ? _mm256_loadu_ps(kr) : _mm256_maskload_ps(kr, m0);
+        const __m256 k1 = np >= 16 ? _mm256_loadu_ps(kr + 8)
+                          : np > 8 ? _mm256_maskload_ps(kr + 8, m1)
+                                   : _mm256_setzero_ps();
+        _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++) {
+            const __m256 qv = _mm256_broadcast_ss(q + (size_t)j * qs + i);
+            a[j][0] = _mm256_fmadd_ps(qv, k0, a[j][0]);
+            a[j][1] = _mm256_fmadd_ps(qv, k1, a[j][1]);
         }
-        const __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-        __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-        float r[4];
-        _mm_storeu_ps(r, s);
-        for (int i = n8; i < n; i++) {
-            r[0] += q[i] * k0[i], r[1] += q[i] * k1[i];
-            r[2] += q[i] * k2[i], r[3] += q[i] * k3[i];
-        }
-        memcpy(scores + p, r, sizeof r);
     }
-    for (; p < np; p++) {
-        const float *kp = k + (size_t)p * ks;
-        __m256 a = _mm256_setzero_ps();
-        for (int i = 0; i < n8; i += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(kp + i), a);
-        float s = avx2_hsum(a);
-        for (int i = n8; i < n; i++) s += q[i] * kp[i];
-        scores[p] = s;
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++) {
+        float *o = scores + (size_t)j * ss;
+        if (np >= 16) {
+            _mm256_storeu_ps(o, a[j][0]);
+            _mm256_storeu_ps(o + 8, a[j][1]);
+        } else {
+            _mm256_maskstore_ps(o, m0, a[j][0]);
+            if (np > 8) _mm256_maskstore_ps(o + 8, m1, a[j][1]);
+        }
     }
 }
 
-static void av_avx2(const float *w, const float *v, size_t vs, int n, int np, float *out) {
+static void qk_avx2(const float *q, size_t qs, int nq, const float *kt, size_t ks, int n, int np,
+                    float *scores, size_t ss) {
+    for (int p = 0; p < np; p += 16) {
+        const int cnt = np - p < 16 ? np - p : 16;
+        int j = 0;
+        for (; j + 4 <= nq; j += 4)
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 4);
+        switch (nq - j) {
+        case 3:
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 3);
+            break;
+        case 2:
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 2);
+            break;
+        case 1:
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 1);
+            break;
+        default: break;
+        }
+    }
+}
+
+static void av_one(const float *w, const float *v, size_t vs, int n, int np, float *out) {
     int i0 = 0;
     for (; i0 + 64 <= n; i0 += 64) {
         __m256 a[8];
-        for (int j = 0; j < 8; j++) a[j] = _mm256_loadu_ps(out + i0 + 8 * j);
+        for (int j = 0; j < 8; j++)
+            a[j] = _mm256_loadu_ps(out + i0 + 8 * j);
         for (int p = 0; p < np; p++) {
             const __m256 wp = _mm256_set1_ps(w[p]);
             const float *vp = v + (size_t)p * vs + i0;
-            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 8 * j), a[j]);
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] =
+                _mm256_fmadd_ps(wp, _mm256_loadu_ps(vp + 8 * j), a[j]);
         }
-        for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + i0 + 8 * j, a[j]);
+        for (int j = 0; j < 8; j++)
+            _mm256_storeu_ps(out + i0 + 8 * j, a[j]);
     }
     for (; i0 + 8 <= n; i0 += 8) {
         __m256 a = _mm256_loadu_ps(out + i0);
-        for (int p = 0; p < np; p++) a = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), _mm256_loadu_ps(v + (size_t)p * vs + i0), a);
+        for (int p = 0; p < np; p++)
+            a = _mm256_fmadd_ps(_mm256_set1_ps(w[p]), _mm256_loadu_ps(v + (size_t)p * vs + i0), a);
         _mm256_storeu_ps(out + i0, a);
     }
     for (; i0 < n; i0++)
-        for (int p = 0; p < np; p++) out[i0] += w[p] * v[(size_t)p * vs + i0];
+        for (int p = 0; p < np; p++)
+            out[i0] += w[p] * v[(size_t)p * vs + i0];
+}
+
+static void av_avx2(const float *w, size_t ws, int nq, const float *v, size_t vs, int n, int np,
+                    float *out, size_t os) {
+    for (int j = 0; j < nq; j++)
+        av_one(w + (size_t)j * ws, v, vs, n, np, out + (size_t)j * os);
 }
 
 void kernels_fill_attn_avx2(kernel_attn *a);

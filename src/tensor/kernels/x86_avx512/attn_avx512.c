@@ -1,0 +1,117 @@
+/* attn_avx512.c - AVX-512 attention kernels (kernel_attn.qk and av, see kernels.h), for the query
+ * heads that share one KV head. qk: keys stored transposed, 64 keys (4 vectors, a whole 256-byte
+ * run of each cached dimension) x up to 4 queries per tile, so each key load feeds 4 FMAs and no
+ * horizontal sums are needed. av: 64 output values x up to 4 heads per tile, each value-row load
+ * feeding 4 FMAs. Tails are loaded and stored with masks.
+ * Relies on: AVX-512 F. Must not: be called unless the CPU has it. Sums run over the dimensions
+ * in order, as the reference does (the FMA rounds once per step: rounding only).
+ */
+#include "tensor/kernels/kernels.h"
+
+#include <immintrin.h>
+
+static inline __attribute__((always_inline)) void qk_tile(const float *q, size_t qs,
+                                                          const float *kt, size_t ks, int n, int np,
+                                                          float *scores, size_t ss, const int JB) {
+    __mmask16 m[4];
+    _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+        const int left = np - 16 * v;
+        m[v] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+    }
+    __m512 a[4][4];
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) a[j][v] = _mm512_setzero_ps();
+    for (int i = 0; i < n; i++) {
+        const float *kr = kt + (size_t)i * ks;
+        __m512 k[4];
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) k[v] =
+            _mm512_maskz_loadu_ps(m[v], kr + 16 * v);
+        _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++) {
+            const __m512 qv = _mm512_set1_ps(q[(size_t)j * qs + i]);
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) a[j][v] =
+                _mm512_fmadd_ps(qv, k[v], a[j][v]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++)
+            _mm512_mask_storeu_ps(scores + (size_t)j * ss + 16 * v, m[v], a[j][v]);
+}
+
+static void qk_avx512(const float *q, size_t qs, int nq, const float *kt, size_t ks, int n, int np,
+                      float *scores, size_t ss) {
+    for (int p = 0; p < np; p += 64) {
+        const int cnt = np - p < 64 ? np - p : 64;
+        int j = 0;
+        for (; j + 4 <= nq; j += 4)
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 4);
+        switch (nq - j) {
+        case 3:
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 3);
+            break;
+        case 2:
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 2);
+            break;
+        case 1:
+            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 1);
+            break;
+        default: break;
+        }
+    }
+}
+
+/* Up to JB outputs x 64 values (4 vectors; fewer are masked) over np value rows: each row load
+ * feeds JB FMAs. */
+static inline __attribute__((always_inline)) void av_tile(const float *w, size_t ws, const float *v,
+                                                          size_t vs, int n, int np, float *out,
+                                                          size_t os, const int JB) {
+    __mmask16 m[4];
+    _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
+        const int left = n - 16 * u;
+        m[u] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+    }
+    __m512 a[4][4];
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[j][u] =
+            _mm512_maskz_loadu_ps(m[u], out + (size_t)j * os + 16 * u);
+    for (int p = 0; p < np; p++) {
+        const float *vr = v + (size_t)p * vs;
+        __m512 x[4];
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) x[u] =
+            _mm512_maskz_loadu_ps(m[u], vr + 16 * u);
+        _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++) {
+            const __m512 wv = _mm512_set1_ps(w[(size_t)j * ws + p]);
+            _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[j][u] =
+                _mm512_fmadd_ps(wv, x[u], a[j][u]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
+            _mm512_mask_storeu_ps(out + (size_t)j * os + 16 * u, m[u], a[j][u]);
+}
+
+static void av_avx512(const float *w, size_t ws, int nq, const float *v, size_t vs, int n, int np,
+                      float *out, size_t os) {
+    for (int i = 0; i < n; i += 64) {
+        const int cnt = n - i < 64 ? n - i : 64;
+        int j = 0;
+        for (; j + 4 <= nq; j += 4)
+            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 4);
+        switch (nq - j) {
+        case 3:
+            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 3);
+            break;
+        case 2:
+            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 2);
+            break;
+        case 1:
+            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 1);
+            break;
+        default: break;
+        }
+    }
+}
+
+void kernels_fill_attn_avx512(kernel_attn *a) {
+    a->qk = qk_avx512;
+    a->av = av_avx512;
+}
