@@ -42,7 +42,6 @@ static kw_status alloc_scratch(kw_context *c) {
         {&c->ff2, S * F, "ffn up"},
         {&c->scores, (int64_t)c->n_threads * (hp->n_head / hp->n_head_kv) * c->n_ctx,
          "attention scores"},
-        {&c->out_h, B * E, "output states"},
         {&c->logits, hp->n_vocab, "logits"},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
@@ -129,7 +128,7 @@ void kw_context_free(kw_context *c) {
         }
     free(c->kv);
     float *bufs[] = {c->x,    c->h,  c->q,   c->k,      c->v,     c->qkv,
-                     c->attn, c->ff, c->ff2, c->scores, c->out_h, c->logits};
+                     c->attn, c->ff, c->ff2, c->scores, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         kw_free_aligned(bufs[i]);
     kw_free_aligned(c->mm.act);

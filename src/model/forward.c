@@ -334,21 +334,23 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
     }
     ctx->n_past = p0 + n;
 
-    /* final norm and logits for the rows that want them */
+    /* final norm and logits for the rows that want them; their normed states go to h, which the
+     * last layer left free */
+    float *out_h = ctx->h;
     int32_t n_out = 0, first_row = -1;
     const float *on = vec(&m->output_norm);
     for (int32_t t = 0; t < n; t++) {
         if (row_of[t] < 0) continue;
         if (first_row < 0) first_row = row_of[t];
-        op_rmsnorm(ctx->out_h + n_out * E, ctx->x + t * E, on, E, hp->norm_eps);
+        op_rmsnorm(out_h + n_out * E, ctx->x + t * E, on, E, hp->norm_eps);
         if (hp->logit_scale != 1.0f)
             for (int64_t i = 0; i < E; i++)
-                ctx->out_h[n_out * E + i] /= hp->logit_scale;
+                out_h[n_out * E + i] /= hp->logit_scale;
         n_out++;
     }
     if (n_out == 0) return KW_OK;
     float *logits = ctx->logits + (int64_t)first_row * hp->n_vocab;
-    matmul(ctx, logits, &m->output, ctx->out_h, n_out);
+    matmul(ctx, logits, &m->output, out_h, n_out);
     if (hp->final_softcap > 0) op_softcap(logits, (int64_t)n_out * hp->n_vocab, hp->final_softcap);
     return KW_OK;
 }

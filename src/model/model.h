@@ -82,7 +82,6 @@ struct kw_context {
     float *ff2;           /* (FFN_SUB_BATCH, n_ff) */
     float *scores;        /* (n_threads, n_head / n_head_kv, n_ctx) attention scores per thread */
     op_matmul_scratch mm; /* activations quantized for the matmul kernels, (n_batch, max row) */
-    float *out_h;         /* (n_batch, n_embd) final normed states of rows that want logits */
     int32_t *out_rows;    /* (n_batch) batch index of each logits row */
     /* logits of the last kw_decode: row_of[i] = index into logits or -1 */
     float *logits;      /* (logits_cap, n_vocab) */
