@@ -11,7 +11,6 @@
 #include "tensor/quants.h"
 
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- matmul */

@@ -41,11 +41,12 @@ void avx512_quantize_block_q8_K(const float *x, int8_t *qs, float *d, int16_t *s
     const float iscale = -127.0f / max;
     const __m512 is = _mm512_set1_ps(iscale);
     for (int k = 0; k < 16; k++) {
-        /* the reference's range guard: NaN (0 x inf, when -127 / max overflows) -> -2^22, inf -> +-2^22
-         * (vmaxps returns its second operand when the first is NaN) */
+        /* the reference's range guard: NaN (0 x inf, when -127 / max overflows) -> -2^22, inf ->
+         * +-2^22 (vmaxps returns its second operand when the first is NaN) */
         __m512 p = _mm512_max_ps(_mm512_mul_ps(v[k], is), _mm512_set1_ps(-4194304.0f));
         p = _mm512_min_ps(p, _mm512_set1_ps(4194304.0f));
-        const __m512i q = _mm512_cvt_roundps_epi32(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const __m512i q =
+            _mm512_cvt_roundps_epi32(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const __m128i b = _mm512_cvtsepi32_epi8(q);
         _mm_storeu_si128((__m128i *)(qs + 16 * k), b);
         /* sum of the saturated bytes, as the reference sums its stored quants */

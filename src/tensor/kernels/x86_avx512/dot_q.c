@@ -21,12 +21,13 @@ AVX512_INLINE __m512 scale2(float a, float b) {
 }
 
 AVX512_INLINE float hsum512(__m512 v, __m256 tail) {
-    return avx2_hsum(_mm256_add_ps(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)), tail));
+    return avx2_hsum(_mm256_add_ps(
+        _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)), tail));
 }
 
 /* q4 = true: Q4_0 weights, else Q8_0. */
-AVX512_INLINE void q_body(int64_t nb, const void *wv, const uint8_t *x, size_t xs, float *s, const int NT,
-                          const bool q4) {
+AVX512_INLINE void q_body(int64_t nb, const void *wv, const uint8_t *x, size_t xs, float *s,
+                          const int NT, const bool q4) {
     __m512 acc[4];
     __m256 tail[4];
     FOR_T(NT) acc[t] = _mm512_setzero_ps(), tail[t] = _mm256_setzero_ps();
@@ -60,8 +61,8 @@ AVX512_INLINE void q_body(int64_t nb, const void *wv, const uint8_t *x, size_t x
                 yq = _mm512_mask_sub_epi8(yq, neg, _mm512_setzero_si512(), yq);
                 p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, yq);
             }
-            acc[t] = _mm512_fmadd_ps(scale2(d0 * avx2_h2f(y[0].d), d1 * avx2_h2f(y[1].d)), _mm512_cvtepi32_ps(p),
-                                     acc[t]);
+            acc[t] = _mm512_fmadd_ps(scale2(d0 * avx2_h2f(y[0].d), d1 * avx2_h2f(y[1].d)),
+                                     _mm512_cvtepi32_ps(p), acc[t]);
         }
     }
     if (i < nb) {
@@ -81,16 +82,19 @@ AVX512_INLINE void q_body(int64_t nb, const void *wv, const uint8_t *x, size_t x
             const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)t * xs) + i;
             const __m256i yq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
             const __m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), aq, yq);
-            tail[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), tail[t]);
+            tail[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p),
+                                      tail[t]);
         }
     }
     FOR_T(NT) s[t] = hsum512(acc[t], tail[t]);
 }
 
-AVX512_INLINE void q4_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
+AVX512_INLINE void q4_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s,
+                             const int NT) {
     q_body(nb, w, x, xs, s, NT, true);
 }
-AVX512_INLINE void q8_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
+AVX512_INLINE void q8_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s,
+                             const int NT) {
     q_body(nb, w, x, xs, s, NT, false);
 }
 

@@ -1,7 +1,7 @@
 /* panel_common.h - what the AVX-512 panel kernels (panel_q.c, panel_k.c, panel_q6k.c) share: a
  * panel holds KERNEL_PANEL_ROWS weight rows interleaved block by block (kernels.h); each kernel
- * body is specialised for a compile-time token count NT of 1..KERNEL_PANEL_MAX_NT, chosen at run
- * time by PANEL_DISPATCH_NT. Only for files compiled with the AVX-512 flags. */
+ * body is specialised for a compile-time token count NT up to the kernel's max_nt, chosen at run
+ * time by a switch (PANEL_DISPATCH_NT for 1..8). Only for files compiled with the AVX-512 flags. */
 #ifndef KAIWU_PANEL_COMMON_H
 #define KAIWU_PANEL_COMMON_H
 

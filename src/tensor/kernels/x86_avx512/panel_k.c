@@ -13,6 +13,9 @@
  * 16 rows' integer sums; they are scaled by d * sc in float. The mins enter once per super-block
  * and token: 4 vpdpwssd of the min pairs with the activation's 32-value sums, times dmin. Integer
  * parts are exact; float order differs from the reference (rounding only).
+ * Decode (1-2 tokens) makes each sub-block's weight vectors once per call; prefill (3-6 tokens)
+ * goes group by group over two panels (32 rows) per call, each activation broadcast feeding both,
+ * as the Q4_0 kernel (panel_q.c).
  * Relies on: ../x86_avx2/avx2_common.h, avx512_quantize_block_q8_K (act_q8k.c). Must not: run
  * without AVX-512 F/BW/VL/DQ/VNNI.
  */

@@ -1,5 +1,6 @@
-/* panel_q.c - AVX-512 VNNI panel kernels for Q4_0 and Q8_0 weights (see kernels.h, "panels"):
- * the repackers, the panel activation quantizer and the 16-row x 1..8-token dot products.
+/* panel_q.c - AVX-512 VNNI panel kernels for Q4_0, Q5_0 and Q8_0 weights (see kernels.h,
+ * "panels"): the repackers, the panel activation quantizer and the dot products of up to 32 rows
+ * (two panels) x 6 tokens per call.
  *
  * Panel layout, per 32-value block of the 16 rows: 16 f16 scales (32 bytes), then the quants as
  * 64-byte vectors whose byte 4r+i is value 4g+i of row r (group g of 4 values):
@@ -13,8 +14,10 @@
  * format's init = -offset * sum(activation quants) (the weights' unsigned offset: 8, 16 or 128), so
  * the integer sums equal the reference's exactly; they are scaled by d_w * d_x in float and
  * accumulated per row (float order differs from the reference: rounding only).
- * Each weight block is unpacked once per call and used for up to 8 tokens; the tokens' chains of
- * vpdpbusd are independent, which hides its latency.
+ * Decode (1-2 tokens): each block is unpacked once and each token's sum runs in two chains.
+ * Prefill (3-6 tokens): group by group, each weight vector of the two panels is made once and each
+ * token's 4 activation bytes are broadcast once for both panels' 32 rows; the 12 integer sums are
+ * independent chains side by side, which hides the vpdpbusd latency.
  * Relies on: ../x86_avx2/avx2_common.h. Must not: run without AVX-512 F/BW/VL/DQ/VNNI.
  */
 #include "../x86_avx2/avx2_common.h"
