@@ -54,6 +54,13 @@ static kw_status alloc_scratch(kw_context *c) {
     c->mm.act_cap = act_a > act_f ? act_a : act_f;
     c->mm.act = kw_malloc_aligned(c->mm.act_cap, "quantized activations");
     if (!c->mm.act) return KW_ERR_NOMEM;
+    /* room for each thread to expand the panels of one matmul chunk (prefill of Q5_0 weights) */
+    const int64_t max_in = max64(max64(E, F), max64(O, Q + K + V));
+    c->mm.expand_cap = op_matmul_expand_bytes(max_in);
+    c->mm.expand_n_in = max_in;
+    c->mm.expand =
+        kw_malloc_aligned(c->mm.expand_cap * (size_t)c->n_threads, "expanded weight panels");
+    if (!c->mm.expand) return KW_ERR_NOMEM;
     c->logits_cap = 1;
     c->row_of = kw_calloc((size_t)B, sizeof(int32_t), "logit rows");
     c->rows_cap = (int32_t)B;
@@ -132,6 +139,7 @@ void kw_context_free(kw_context *c) {
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         kw_free_aligned(bufs[i]);
     kw_free_aligned(c->mm.act);
+    kw_free_aligned(c->mm.expand);
     free(c->row_of);
     free(c);
 }

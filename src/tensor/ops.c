@@ -37,6 +37,8 @@ typedef struct matmul_task {
     int64_t n_tok;
     int64_t per_chunk;     /* panels or rows per chunk */
     int64_t tok_per_chunk; /* quantize phase */
+    uint8_t *expand;       /* per-thread areas for expanded panels, or NULL */
+    size_t expand_cap;
 } matmul_task;
 
 static void quantize_chunk(void *arg, int64_t c, int ith) {
@@ -52,14 +54,23 @@ static void quantize_chunk(void *arg, int64_t c, int ith) {
 /* Panels [c * per_chunk, ...): a tile of up to max_nt tokens (their activations stay in L1/L2) is
  * run through every panel of the chunk (which stay in L2 across tiles), rows_per_call rows (1 or
  * 2 panels) per kernel call, never past the chunk's last panel. */
-static void matmul_panel_chunk(const matmul_task *t, int64_t c) {
+static void matmul_panel_chunk(const matmul_task *t, int64_t c, int ith) {
     const kw_weight *w = t->w;
     const kernel_panel *kp = &t->k->panel;
-    const size_t panel_bytes = KERNEL_PANEL_BYTES(kp, w->n_in);
+    size_t panel_bytes = KERNEL_PANEL_BYTES(kp, w->n_in);
     const int64_t n_panels = (w->n_out + KERNEL_PANEL_ROWS - 1) / KERNEL_PANEL_ROWS;
     const int64_t p0 = c * t->per_chunk,
                   p1 = p0 + t->per_chunk < n_panels ? p0 + t->per_chunk : n_panels;
     const int64_t step = kp->rows_per_call / KERNEL_PANEL_ROWS, max_nt = kp->max_nt;
+    const uint8_t *base = (const uint8_t *)w->panel + (size_t)p0 * panel_bytes;
+    kernel_panel_fn dot = kp->dot;
+    if (t->expand) { /* unpack the chunk's panels once for all token tiles */
+        uint8_t *e = t->expand + (size_t)ith * t->expand_cap;
+        const size_t eb = KERNEL_PANEL_EXPANDED_BYTES(w->n_in);
+        for (int64_t p = p0; p < p1; p++)
+            kp->expand(base + (size_t)(p - p0) * panel_bytes, w->n_in, e + (size_t)(p - p0) * eb);
+        base = e, panel_bytes = eb, dot = kp->expanded_dot;
+    }
     for (int64_t t0 = 0; t0 < t->n_tok; t0 += max_nt) {
         const int nt = (int)(t->n_tok - t0 < max_nt ? t->n_tok - t0 : max_nt);
         const uint8_t *a = t->act + (size_t)t0 * t->act_stride;
@@ -67,17 +78,16 @@ static void matmul_panel_chunk(const matmul_task *t, int64_t c) {
             const int64_t r0 = p * KERNEL_PANEL_ROWS;
             int64_t nr = (p + step < p1 ? step : p1 - p) * KERNEL_PANEL_ROWS;
             if (nr > w->n_out - r0) nr = w->n_out - r0;
-            kp->dot(w->n_in, (const uint8_t *)w->panel + (size_t)p * panel_bytes, a, t->act_stride,
-                    nt, t->out + t0 * w->n_out + r0, (size_t)w->n_out, (int)nr);
+            dot(w->n_in, base + (size_t)(p - p0) * panel_bytes, a, t->act_stride, nt,
+                t->out + t0 * w->n_out + r0, (size_t)w->n_out, (int)nr);
         }
     }
 }
 
 static void matmul_chunk(void *arg, int64_t c, int ith) {
     const matmul_task *t = arg;
-    (void)ith;
     if (t->panels) {
-        matmul_panel_chunk(t, c);
+        matmul_panel_chunk(t, c, ith);
         return;
     }
     const kw_weight *w = t->w;
@@ -107,6 +117,10 @@ static int64_t units_per_chunk(int64_t n_units, int64_t min_units, int64_t n_tok
     if (n_tok > KERNEL_PANEL_MAX_NT) return min_units;
     return ceil_div(ceil_div(n_units, (int64_t)nth * MM_DECODE_CHUNKS_PER_THREAD), min_units) *
            min_units;
+}
+
+size_t op_matmul_expand_bytes(int64_t max_n_in) {
+    return ((size_t)MM_PANELS_PER_CHUNK * KERNEL_PANEL_EXPANDED_BYTES(max_n_in) + 63) / 64 * 64;
 }
 
 size_t op_matmul_scratch_bytes(int64_t n_tok, int64_t max_n_in) {
@@ -170,6 +184,12 @@ void op_matmul(kw_pool *pool, float *out, const kw_weight *w, const float *x, in
             kw_pool_for(pool, ceil_div(t.n_tok, t.tok_per_chunk), quantize_chunk, &t);
         }
         t.per_chunk = units_per_chunk(n_units, min_units, t.n_tok, nth);
+        /* expansion pays when several token tiles reuse it; chunks are then MM_PANELS_PER_CHUNK */
+        const bool expand = t.panels && k->panel.expand && scr->expand &&
+                            w->n_in <= scr->expand_n_in && t.n_tok > 2 * (int64_t)k->panel.max_nt &&
+                            t.per_chunk == MM_PANELS_PER_CHUNK;
+        t.expand = expand ? scr->expand : NULL;
+        t.expand_cap = scr->expand_cap;
         kw_pool_for(pool, ceil_div(n_units, t.per_chunk), matmul_chunk, &t);
     }
     const bool whole = fit >= n_tok;

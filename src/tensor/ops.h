@@ -40,6 +40,11 @@ int64_t op_weight_n_panels(const kw_weight *w);
 typedef struct op_matmul_scratch {
     void *act;
     size_t act_cap;
+    /* optional: n_threads areas of expand_cap bytes where prefill expands weight panels
+     * (kernel_panel.expand) for rows of up to expand_n_in values (op_matmul_expand_bytes) */
+    void *expand;
+    size_t expand_cap;
+    int64_t expand_n_in;
     const float *src; /* input act was made from (NULL: nothing valid) */
     int64_t n_tok, n_in;
     uint32_t act_type;
@@ -48,6 +53,8 @@ typedef struct op_matmul_scratch {
 /* Bytes of scratch that let op_matmul quantize n_tok rows of up to max_n_in values at once, for
  * any weight type (a smaller scratch still works: tokens are then processed in chunks). */
 size_t op_matmul_scratch_bytes(int64_t n_tok, int64_t max_n_in);
+/* Bytes of one thread's area of op_matmul_scratch.expand for rows of up to max_n_in values. */
+size_t op_matmul_expand_bytes(int64_t max_n_in);
 
 /* out (n_tok, w->n_out) = x (n_tok, w->n_in) · Wᵀ with the kernels of kernels_get(w->type): the
  * activations are quantized once to the kernel's format (unless same_input says x is unchanged

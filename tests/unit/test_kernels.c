@@ -228,7 +228,8 @@ static void test_panel_kernels(void) {
     float *tx = malloc(sizeof(float) * (size_t)max_n);
     uint8_t *wq = malloc((size_t)max_n * 2 * (size_t)MR),
             *panel = malloc((size_t)max_n * 2 * (size_t)MR);
-    if (!xf || !tw || !tx || !wq || !panel) abort();
+    uint8_t *expanded = malloc(2 * KERNEL_PANEL_EXPANDED_BYTES(max_n));
+    if (!xf || !tw || !tx || !wq || !panel || !expanded) abort();
     uint8_t *xq = malloc((size_t)max_n * 2 * (size_t)MT), *ref = malloc((size_t)max_n * 2);
     float out[KERNEL_PANEL_MAX_NT * KERNEL_PANEL_MAX_ROWS];
     for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
@@ -320,13 +321,21 @@ static void test_panel_kernels(void) {
                           "the "
                           "file rows dequantized (%d differ)",
                           isa_names[isa], ggml_type_get(type)->name, (long long)n, nr, row_bad);
+                    /* path 1: the panels expanded to 8 bits and the expanded dot (prefill) */
+                    const int n_paths = kp->expand ? 2 : 1;
+                    for (int i = 0; kp->expand && i < nr; i += PR)
+                        kp->expand(panel + (size_t)(i / PR) * pb, n,
+                                   expanded + (size_t)(i / PR) * KERNEL_PANEL_EXPANDED_BYTES(n));
                     const int nts[] = {1, 2, 3, 5, (int)kp->max_nt};
-                    for (int ni = 0; ni < 5; ni++) {
-                        const int nt = nts[ni];
-                        if (nt > (int)kp->max_nt || (ni > 0 && nt == nts[ni - 1])) continue;
+                    for (int ni = 0; ni < 5 * n_paths; ni++) {
+                        const int nt = nts[ni % 5], path = ni / 5;
+                        if (nt > (int)kp->max_nt || (ni % 5 > 0 && nt == nts[ni % 5 - 1])) continue;
                         for (int i = 0; i < MT * MR; i++)
                             out[i] = 12345.0f;
-                        kp->dot(n, panel, xq, xs, nt, out, (size_t)MR, nr);
+                        if (path == 0)
+                            kp->dot(n, panel, xq, xs, nt, out, (size_t)MR, nr);
+                        else
+                            kp->expanded_dot(n, expanded, xq, xs, nt, out, (size_t)MR, nr);
                         int bad = 0, stray = 0;
                         for (int t = 0; t < MT; t++) {
                             quant_quantize_row(ref_act, xf + t * n, ref, n, NULL);
@@ -348,11 +357,10 @@ static void test_panel_kernels(void) {
                             }
                         }
                         CHECK(bad == 0 && stray == 0,
-                              "ISA %s panel %s (n %lld, %d rows, %d tokens): %d outputs off the "
-                              "reference, %d written "
-                              "outside the tile",
-                              isa_names[isa], ggml_type_get(type)->name, (long long)n, nr, nt, bad,
-                              stray);
+                              "ISA %s panel %s%s (n %lld, %d rows, %d tokens): %d outputs off the "
+                              "reference, %d written outside the tile",
+                              isa_names[isa], ggml_type_get(type)->name, path ? " expanded" : "",
+                              (long long)n, nr, nt, bad, stray);
                     }
                 }
             }
@@ -360,7 +368,7 @@ static void test_panel_kernels(void) {
         if (n_checked)
             printf("  kernels: ISA %s: %d panel dot products checked\n", isa_names[isa], n_checked);
     }
-    free(xf), free(tw), free(tx), free(wq), free(panel), free(xq), free(ref);
+    free(xf), free(tw), free(tx), free(wq), free(panel), free(xq), free(ref), free(expanded);
 }
 
 /* The attention kernels of the chosen ISA against the reference ones: head sizes with and without

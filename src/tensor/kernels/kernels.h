@@ -77,11 +77,20 @@ typedef struct kernel_panel {
     kernel_repack_fn repack;
     kernel_panel_row_fn row;
     kernel_panel_fn dot; /* NULL: no panel layout for this type on this ISA */
-    uint32_t
-        rows_per_call; /* dot takes up to this many rows: KERNEL_PANEL_ROWS, or 2x (two
-                          consecutive panels: each activation load then feeds twice the rows) */
-    uint32_t max_nt;   /* dot takes up to this many tokens (<= KERNEL_PANEL_MAX_NT) */
+    /* dot takes up to this many rows: KERNEL_PANEL_ROWS, or 2x (two consecutive panels: each
+     * activation load then feeds twice the rows) */
+    uint32_t rows_per_call;
+    uint32_t max_nt; /* dot takes up to this many tokens (<= KERNEL_PANEL_MAX_NT) */
+    /* Optional (NULL when the type's own dot is as fast): expand rewrites one panel of n values as
+     * unsigned 8-bit weights in the Q8_0 panel layout (same scales, KERNEL_PANEL_EXPANDED_BYTES),
+     * and expanded_dot (a dot of the same contract, taking this type's activations) multiplies
+     * them: prefill then unpacks each panel once per chunk instead of once per token tile. */
+    void (*expand)(const void *panel, int64_t n, void *out);
+    kernel_panel_fn expanded_dot;
 } kernel_panel;
+
+/* Bytes of one panel of n values expanded by kernel_panel.expand. */
+#define KERNEL_PANEL_EXPANDED_BYTES(n) ((size_t)((n) / 32) * 34 * KERNEL_PANEL_ROWS)
 
 typedef struct kernel_entry {
     uint32_t act_type;           /* activation format: GGML_TYPE_Q8_0/Q8_1/Q8_K, or F32 (float) */

@@ -241,5 +241,7 @@ void kernels_fill_avx512_panels_k(kernel_entry *t) {
                                              row_q4_K,
                                              panel_q4_K,
                                              2 * PR,
-                                             Q4K_MAX_NT};
+                                             Q4K_MAX_NT,
+                                             NULL,
+                                             NULL};
 }

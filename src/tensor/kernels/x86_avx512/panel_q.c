@@ -311,19 +311,48 @@ PANEL_FN(panel_q4_0, K_Q4_0)
 PANEL_FN(panel_q8_0, K_Q8_0)
 PANEL_FN(panel_q5_0, K_Q5_0)
 
+/* A Q5_0 panel as 8-bit weights 0..31 in the Q8_0 panel layout (the 5th bits merged once): the
+ * Q8_0 kernel then runs on it with the Q5_0 activations (offset 16 in their init). */
+static void expand_q5_0(const void *panel, int64_t n, void *out) {
+    const uint8_t *p = panel;
+    uint8_t *o = out;
+    for (int64_t b = 0; b < n / 32; b++, p += BLOCK_BYTES(K_Q5_0), o += BLOCK_BYTES(K_Q8_0)) {
+        memcpy(o, p, 32);
+        const __m512i h = _mm512_loadu_si512(p + 32 + 256);
+        _Pragma("GCC unroll 8") for (int g = 0; g < 8; g++)
+            _mm512_storeu_si512(o + 32 + 64 * g, weight_group(p, h, g, K_Q5_0));
+    }
+}
+
 void kernels_fill_avx512_panels(kernel_entry *t);
 void kernels_fill_avx512_panels_k(kernel_entry *t);
 void kernels_fill_avx512_panels_q6k(kernel_entry *t);
 void kernels_fill_avx512_panels(kernel_entry *t) {
     kernels_fill_avx512_panels_k(t);
     kernels_fill_avx512_panels_q6k(t);
-    t[GGML_TYPE_Q4_0].panel = (kernel_panel){
-        QK4_0,      18 * PR, KERNEL_ACT_PANEL_Q4_0, quantize_panel_q4_0, repack_q4_0, row_q4_0,
-        panel_q4_0, 2 * PR,  PANEL_Q_MAX_NT};
+    t[GGML_TYPE_Q4_0].panel = (kernel_panel){QK4_0,
+                                             18 * PR,
+                                             KERNEL_ACT_PANEL_Q4_0,
+                                             quantize_panel_q4_0,
+                                             repack_q4_0,
+                                             row_q4_0,
+                                             panel_q4_0,
+                                             2 * PR,
+                                             PANEL_Q_MAX_NT,
+                                             NULL,
+                                             NULL};
     t[GGML_TYPE_Q5_0].panel = (kernel_panel){
         QK5_0,      22 * PR, KERNEL_ACT_PANEL_Q5_0, quantize_panel_q5_0, repack_q5_0, row_q5_0,
-        panel_q5_0, 2 * PR,  PANEL_Q_MAX_NT};
-    t[GGML_TYPE_Q8_0].panel = (kernel_panel){
-        QK8_0,      34 * PR, KERNEL_ACT_PANEL_Q8_0, quantize_panel_q8_0, repack_q8_0, row_q8_0,
-        panel_q8_0, 2 * PR,  PANEL_Q_MAX_NT};
+        panel_q5_0, 2 * PR,  PANEL_Q_MAX_NT,        expand_q5_0,         panel_q8_0};
+    t[GGML_TYPE_Q8_0].panel = (kernel_panel){QK8_0,
+                                             34 * PR,
+                                             KERNEL_ACT_PANEL_Q8_0,
+                                             quantize_panel_q8_0,
+                                             repack_q8_0,
+                                             row_q8_0,
+                                             panel_q8_0,
+                                             2 * PR,
+                                             PANEL_Q_MAX_NT,
+                                             NULL,
+                                             NULL};
 }

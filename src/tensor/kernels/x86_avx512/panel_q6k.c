@@ -154,7 +154,15 @@ static void panel_q6_K(int64_t n, const void *panel, const void *x, size_t xs, i
 
 void kernels_fill_avx512_panels_q6k(kernel_entry *t);
 void kernels_fill_avx512_panels_q6k(kernel_entry *t) {
-    t[GGML_TYPE_Q6_K].panel = (kernel_panel){
-        QK_K,       SB_BYTES, KERNEL_ACT_PANEL_Q8_K16, quantize_panel_q8_K16, repack_q6_K, row_q6_K,
-        panel_q6_K, PR,       KERNEL_PANEL_MAX_NT};
+    t[GGML_TYPE_Q6_K].panel = (kernel_panel){QK_K,
+                                             SB_BYTES,
+                                             KERNEL_ACT_PANEL_Q8_K16,
+                                             quantize_panel_q8_K16,
+                                             repack_q6_K,
+                                             row_q6_K,
+                                             panel_q6_K,
+                                             PR,
+                                             KERNEL_PANEL_MAX_NT,
+                                             NULL,
+                                             NULL};
 }
