@@ -20,6 +20,9 @@
 #include "cli.h"
 
 #include <errno.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,9 +43,9 @@ typedef struct bench_opts {
 
 /* Sizes taken from the file itself (kaiwu.h gives totals; the embedding rule needs its parts). */
 typedef struct model_facts {
-    char type[32];          /* "Q4_K_M" from general.file_type */
+    char type[32]; /* "Q4_K_M" from general.file_type */
     uint64_t embd_bytes, embd_params;
-    bool has_output;        /* output.weight present (not tied) */
+    bool has_output; /* output.weight present (not tied) */
     uint64_t output_params;
 } model_facts;
 
@@ -68,12 +71,15 @@ static void print_help(void) {
         "\n"
         "Measures prompt processing (pp: -p random tokens as one batch on a cleared context) and\n"
         "decode (tg: -n tokens one at a time after a 4-token prompt) in tokens/s: the median and\n"
-        "min-max of REPS runs after one warm-up. Before and after each model's runs, for each thread\n"
+        "min-max of REPS runs after one warm-up. Before and after each model's runs, for each "
+        "thread\n"
         "count, it measures this machine's read bandwidth and int8 dot-product peak, and reports\n"
-        "  tg %%bw   = bytes/token x tg / bandwidth, bytes/token = weight bytes minus token_embd's\n"
+        "  tg %%bw   = bytes/token x tg / bandwidth, bytes/token = weight bytes minus "
+        "token_embd's\n"
         "             (decode reads one row of it), unless the output is tied to token_embd (then\n"
         "             the output projection reads all of it each token: nothing is subtracted);\n"
-        "  pp %%peak = 2 x params x pp / int8 peak, params = all minus token_embd and output.weight\n"
+        "  pp %%peak = 2 x params x pp / int8 peak, params = all minus token_embd and "
+        "output.weight\n"
         "             (pp computes logits for the last token only); attention scores not counted.\n"
         "\n"
         "options:\n"
@@ -88,7 +94,8 @@ static void print_help(void) {
         "  --bw-mib N           bandwidth probe buffer in MiB (default 1024)\n"
         "  --peak-seconds S     duration of each peak probe (default 0.5)\n"
         "\n"
-        "The command line, CPU features, date and load average are printed first; progress goes to\n"
+        "The command line, CPU features, date and load average are printed first; progress goes "
+        "to\n"
         "stderr. Peak RSS is the process's high-water mark over the model's runs (reset before\n"
         "them when /proc/self/clear_refs allows, so the probe buffer is not counted).\n");
 }
@@ -118,7 +125,8 @@ static bool parse_threads(const char *s, bench_opts *o) {
 /* Returns -1 on success, else the exit code. */
 static int parse_args(int argc, char **argv, bench_opts *o) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (bench_opts){.n_prompt = 512, .n_gen = 128, .reps = 5, .bw_mib = 1024, .peak_seconds = 0.5f};
+    *o = (bench_opts){
+        .n_prompt = 512, .n_gen = 128, .reps = 5, .bw_mib = 1024, .peak_seconds = 0.5f};
     o->threads[o->n_threads++] = 1;
     if (cores > 1) o->threads[o->n_threads++] = (int32_t)(cores > 256 ? 256 : cores);
     for (int i = 1; i < argc; i++) {
@@ -128,25 +136,34 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             print_help();
             return CLI_EXIT_OK;
         }
-        if (strcmp(argv[i], "--json") == 0) o->json = true;
-        else if (strcmp(argv[i], "--bandwidth") == 0) o->bandwidth_only = true;
-        else if (strcmp(argv[i], "--peak") == 0) o->peak_only = true;
+        if (strcmp(argv[i], "--json") == 0)
+            o->json = true;
+        else if (strcmp(argv[i], "--bandwidth") == 0)
+            o->bandwidth_only = true;
+        else if (strcmp(argv[i], "--peak") == 0)
+            o->peak_only = true;
         else if ((r = cli_opt_value("bench", argc, argv, &i, "--model", "-m", &v)) != 0) {
             if (r < 0) return CLI_EXIT_USAGE;
-            if (o->n_models == MAX_MODELS) return cli_usage_error("bench", "more than %d models", MAX_MODELS);
+            if (o->n_models == MAX_MODELS)
+                return cli_usage_error("bench", "more than %d models", MAX_MODELS);
             o->models[o->n_models++] = v;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--n-prompt", "-p", &v)) != 0) {
-            if (r < 0 || !cli_parse_i32("bench", "-p", v, 1, 1 << 20, &o->n_prompt)) return CLI_EXIT_USAGE;
+            if (r < 0 || !cli_parse_i32("bench", "-p", v, 1, 1 << 20, &o->n_prompt))
+                return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--n-gen", "-n", &v)) != 0) {
-            if (r < 0 || !cli_parse_i32("bench", "-n", v, 1, 1 << 20, &o->n_gen)) return CLI_EXIT_USAGE;
+            if (r < 0 || !cli_parse_i32("bench", "-n", v, 1, 1 << 20, &o->n_gen))
+                return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--reps", "-r", &v)) != 0) {
-            if (r < 0 || !cli_parse_i32("bench", "-r", v, 1, MAX_REPS, &o->reps)) return CLI_EXIT_USAGE;
+            if (r < 0 || !cli_parse_i32("bench", "-r", v, 1, MAX_REPS, &o->reps))
+                return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--threads", "-t", &v)) != 0) {
             if (r < 0 || !parse_threads(v, o)) return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--bw-mib", NULL, &v)) != 0) {
-            if (r < 0 || !cli_parse_i32("bench", "--bw-mib", v, 1, 1 << 20, &o->bw_mib)) return CLI_EXIT_USAGE;
+            if (r < 0 || !cli_parse_i32("bench", "--bw-mib", v, 1, 1 << 20, &o->bw_mib))
+                return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--peak-seconds", NULL, &v)) != 0) {
-            if (r < 0 || !cli_parse_float("bench", "--peak-seconds", v, 0.001f, 600, &o->peak_seconds))
+            if (r < 0 ||
+                !cli_parse_float("bench", "--peak-seconds", v, 0.001f, 600, &o->peak_seconds))
                 return CLI_EXIT_USAGE;
         } else {
             return cli_usage_error("bench", "unknown option '%s'", argv[i]);
@@ -188,7 +205,8 @@ static kw_status read_facts(const char *path, model_facts *mf) {
     for (int64_t i = 0; i < kw_gguf_n_tensors(g); i++) {
         kw_tensor_info ti;
         if (kw_gguf_tensor(g, i, &ti) != KW_OK) continue;
-        uint64_t n = (uint64_t)ti.ne[0] * (uint64_t)ti.ne[1] * (uint64_t)ti.ne[2] * (uint64_t)ti.ne[3];
+        uint64_t n =
+            (uint64_t)ti.ne[0] * (uint64_t)ti.ne[1] * (uint64_t)ti.ne[2] * (uint64_t)ti.ne[3];
         if (strcmp(ti.name, "token_embd.weight") == 0) {
             mf->embd_bytes = ti.n_bytes;
             mf->embd_params = n;
@@ -197,10 +215,14 @@ static kw_status read_facts(const char *path, model_facts *mf) {
             mf->output_params = n;
         }
     }
-    static const struct { int id; const char *name; } ftypes[] = {
-        {0, "F32"}, {1, "F16"}, {2, "Q4_0"}, {3, "Q4_1"}, {7, "Q8_0"}, {8, "Q5_0"}, {9, "Q5_1"},
-        {10, "Q2_K"}, {11, "Q3_K_S"}, {12, "Q3_K_M"}, {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"},
-        {16, "Q5_K_S"}, {17, "Q5_K_M"}, {18, "Q6_K"}, {32, "BF16"},
+    static const struct {
+        int id;
+        const char *name;
+    } ftypes[] = {
+        {0, "F32"},     {1, "F16"},     {2, "Q4_0"},    {3, "Q4_1"},    {7, "Q8_0"},
+        {8, "Q5_0"},    {9, "Q5_1"},    {10, "Q2_K"},   {11, "Q3_K_S"}, {12, "Q3_K_M"},
+        {13, "Q3_K_L"}, {14, "Q4_K_S"}, {15, "Q4_K_M"}, {16, "Q5_K_S"}, {17, "Q5_K_M"},
+        {18, "Q6_K"},   {32, "BF16"},
     };
     for (int64_t i = 0; i < kw_gguf_n_kv(g); i++) {
         if (strcmp(kw_gguf_kv_key(g, i), "general.file_type") != 0) continue;
@@ -225,7 +247,8 @@ static kw_status run_pp(kw_context *ctx, const bench_opts *o, kw_token *toks, in
                         double *speeds) {
     uint64_t rng = 42;
     for (int r = -1; r < o->reps; r++) {
-        for (int32_t i = 0; i < o->n_prompt; i++) toks[i] = (kw_token)(rng_next(&rng) % (uint64_t)n_vocab);
+        for (int32_t i = 0; i < o->n_prompt; i++)
+            toks[i] = (kw_token)(rng_next(&rng) % (uint64_t)n_vocab);
         kw_context_truncate(ctx, 0);
         fprintf(stderr, "\rbench:   pp %s %d/%d ", r < 0 ? "warm-up" : "run", r + 1, o->reps);
         double t0 = kw_time_seconds();
@@ -242,7 +265,8 @@ static kw_status run_tg(kw_context *ctx, const bench_opts *o, kw_token *toks, in
                         double *speeds) {
     uint64_t rng = 7;
     for (int r = -1; r < o->reps; r++) {
-        for (int32_t i = 0; i < 4; i++) toks[i] = (kw_token)(rng_next(&rng) % (uint64_t)n_vocab);
+        for (int32_t i = 0; i < 4; i++)
+            toks[i] = (kw_token)(rng_next(&rng) % (uint64_t)n_vocab);
         kw_context_truncate(ctx, 0);
         kw_status st = kw_decode(ctx, toks, NULL, 4, NULL);
         if (st != KW_OK) return st;
@@ -324,14 +348,15 @@ static void print_preamble(int argc, char **argv, bool json) {
                cmdline, date, kw_cpu_features(), cores, load, KW_VERSION);
         return;
     }
-    printf("command: %s\nkaiwu %s, %s, %ld cores (%s), load average %s\n\n", cmdline, KW_VERSION, date,
-           cores, kw_cpu_features(), load);
+    printf("command: %s\nkaiwu %s, %s, %ld cores (%s), load average %s\n\n", cmdline, KW_VERSION,
+           date, cores, kw_cpu_features(), load);
 }
 
 static void print_table_header(const bench_opts *o) {
-    printf("| model | type | MB/token | threads | pp%d t/s (min-max) | tg%d t/s (min-max) | read GB/s "
-           "| int8 Gop/s | tg %% of bw | pp %% of peak | peak RSS MiB |\n",
-           o->n_prompt, o->n_gen);
+    printf(
+        "| model | type | MB/token | threads | pp%d t/s (min-max) | tg%d t/s (min-max) | read GB/s "
+        "| int8 Gop/s | tg %% of bw | pp %% of peak | peak RSS MiB |\n",
+        o->n_prompt, o->n_gen);
     printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
@@ -343,20 +368,22 @@ static void print_row(const bench_row *r, bool json) {
     base = base ? base + 1 : r->path;
     if (json) {
         printf("{\"model\": \"%s\", \"type\": \"%s\", \"threads\": %d, \"bytes_per_token\": %llu, "
-               "\"matmul_params\": %llu, \"pp_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, "
+               "\"matmul_params\": %llu, \"pp_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": "
+               "%.3f}, "
                "\"tg_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, "
                "\"read_gbs\": {\"before\": %.3f, \"after\": %.3f}, "
                "\"int8_ops\": {\"before\": %.4g, \"after\": %.4g, \"isa\": \"%s\"}, "
                "\"tg_pct_bw\": %.2f, \"pp_pct_peak\": %.3f, \"peak_rss_bytes\": %llu}\n",
                r->path, r->facts.type, r->threads, (unsigned long long)r->bytes_per_token,
-               (unsigned long long)r->mm_params, r->pp.med, r->pp.min, r->pp.max, r->tg.med, r->tg.min,
-               r->tg.max, r->bw_before, r->bw_after, r->peak_before, r->peak_after, r->isa, tg_pct,
-               pp_pct, (unsigned long long)r->peak_rss);
+               (unsigned long long)r->mm_params, r->pp.med, r->pp.min, r->pp.max, r->tg.med,
+               r->tg.min, r->tg.max, r->bw_before, r->bw_after, r->peak_before, r->peak_after,
+               r->isa, tg_pct, pp_pct, (unsigned long long)r->peak_rss);
     } else {
-        printf("| %s | %s | %.1f | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.1f / %.1f | %.0f / %.0f "
+        printf("| %s | %s | %.1f | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.1f / %.1f | %.0f / "
+               "%.0f "
                "| %.1f%% | %.2f%% | %.0f |\n",
-               base, r->facts.type, (double)r->bytes_per_token * 1e-6, r->threads, r->pp.med, r->pp.min,
-               r->pp.max, r->tg.med, r->tg.min, r->tg.max, r->bw_before, r->bw_after,
+               base, r->facts.type, (double)r->bytes_per_token * 1e-6, r->threads, r->pp.med,
+               r->pp.min, r->pp.max, r->tg.med, r->tg.min, r->tg.max, r->bw_before, r->bw_after,
                r->peak_before * 1e-9, r->peak_after * 1e-9, tg_pct, pp_pct,
                (double)r->peak_rss / (1024.0 * 1024.0));
     }
@@ -364,23 +391,29 @@ static void print_row(const bench_row *r, bool json) {
 }
 
 static int probes_only(const bench_opts *o) {
-    if (!o->json) printf("| threads | read GB/s | int8 Gop/s (isa) | f32 GFLOP/s (isa) |\n|---|---|---|---|\n");
+    if (!o->json)
+        printf(
+            "| threads | read GB/s | int8 Gop/s (isa) | f32 GFLOP/s (isa) |\n|---|---|---|---|\n");
     for (int i = 0; i < o->n_threads; i++) {
         int t = o->threads[i];
         double bw = 0, i8 = 0, f32 = 0;
         const char *isa8 = "-", *isaf = "-";
         fprintf(stderr, "bench: probes on %d threads\n", t);
-        bool want_bw = o->bandwidth_only || !o->peak_only, want_peak = o->peak_only || !o->bandwidth_only;
+        bool want_bw = o->bandwidth_only || !o->peak_only,
+             want_peak = o->peak_only || !o->bandwidth_only;
         if (want_bw) bw = kw_probe_read_bandwidth(t, (size_t)o->bw_mib << 20, 5);
         if (want_peak) {
             i8 = kw_probe_int8_peak(t, o->peak_seconds, &isa8);
             f32 = kw_probe_f32_peak(t, o->peak_seconds, &isaf);
         }
         if (o->json)
-            printf("{\"threads\": %d, \"read_gbs\": %.3f, \"int8_ops\": %.4g, \"int8_isa\": \"%s\", "
-                   "\"f32_flops\": %.4g, \"f32_isa\": \"%s\"}\n",
-                   t, bw, i8, isa8, f32, isaf);
-        else printf("| %d | %.2f | %.1f (%s) | %.1f (%s) |\n", t, bw, i8 * 1e-9, isa8, f32 * 1e-9, isaf);
+            printf(
+                "{\"threads\": %d, \"read_gbs\": %.3f, \"int8_ops\": %.4g, \"int8_isa\": \"%s\", "
+                "\"f32_flops\": %.4g, \"f32_isa\": \"%s\"}\n",
+                t, bw, i8, isa8, f32, isaf);
+        else
+            printf("| %d | %.2f | %.1f (%s) | %.1f (%s) |\n", t, bw, i8 * 1e-9, isa8, f32 * 1e-9,
+                   isaf);
         fflush(stdout);
     }
     return CLI_EXIT_OK;
@@ -409,6 +442,12 @@ static int bench_model(const bench_opts *o, const char *path) {
         print_row(&row, o->json);
     }
     kw_model_free(model);
+#if defined(__GLIBC__)
+    /* hand the heap the model's vocabulary and metadata used back to the system: otherwise the
+     * next model's peak RSS counts this one's freed, retained heap (16 MiB after a 150k-token
+     * vocabulary) */
+    malloc_trim(0);
+#endif
     return CLI_EXIT_OK;
 }
 
@@ -422,7 +461,8 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < o.n_models; i++)
         if ((rc = bench_model(&o, o.models[i])) != CLI_EXIT_OK) return rc;
     if (!o.json)
-        printf("\nMB/token: weight bytes read per decoded token; read GB/s and int8 Gop/s: probes before / "
+        printf("\nMB/token: weight bytes read per decoded token; read GB/s and int8 Gop/s: probes "
+               "before / "
                "after the runs (the better one is the ceiling); see 'kaiwu bench --help'.\n");
     return CLI_EXIT_OK;
 }
