@@ -132,6 +132,21 @@ typedef struct kernel_attn {
     void (*add_scaled)(float *y, const float *x, float s, int64_t n);
 } kernel_attn;
 
+/* For the attention kernels' SIMD versions: runs TILE(j, JB) over nq query heads in tiles of 4
+ * and one last tile of the 1-3 left (JB a compile-time constant in each call). */
+#define KERNEL_HEAD_TILES(nq, TILE)                                                                \
+    do {                                                                                           \
+        int j_ = 0;                                                                                \
+        for (; j_ + 4 <= (nq); j_ += 4)                                                            \
+            TILE(j_, 4);                                                                           \
+        switch ((nq)-j_) {                                                                         \
+        case 3: TILE(j_, 3); break;                                                                \
+        case 2: TILE(j_, 2); break;                                                                \
+        case 1: TILE(j_, 1); break;                                                                \
+        default: break;                                                                            \
+        }                                                                                          \
+    } while (0)
+
 /* The attention kernels of the ISA kernels_get uses. */
 const kernel_attn *kernels_attn(void);
 void kernels_fill_attn_ref(kernel_attn *a);

@@ -44,24 +44,13 @@ static inline __attribute__((always_inline)) void qk_tile(const float *q, size_t
 
 static void qk_avx2(const float *q, size_t qs, int nq, const float *kt, size_t ks, int n, int np,
                     float *scores, size_t ss) {
+#define QK_TILE(j, JB)                                                                             \
+    qk_tile(q + (size_t)(j)*qs, qs, kt + p, ks, n, cnt, scores + (size_t)(j)*ss + p, ss, JB)
     for (int p = 0; p < np; p += 16) {
         const int cnt = np - p < 16 ? np - p : 16;
-        int j = 0;
-        for (; j + 4 <= nq; j += 4)
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 4);
-        switch (nq - j) {
-        case 3:
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 3);
-            break;
-        case 2:
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 2);
-            break;
-        case 1:
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 1);
-            break;
-        default: break;
-        }
+        KERNEL_HEAD_TILES(nq, QK_TILE);
     }
+#undef QK_TILE
 }
 
 static void av_one(const float *w, const float *v, size_t vs, int n, int np, float *out) {

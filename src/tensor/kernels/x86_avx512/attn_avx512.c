@@ -39,24 +39,13 @@ static inline __attribute__((always_inline)) void qk_tile(const float *q, size_t
 
 static void qk_avx512(const float *q, size_t qs, int nq, const float *kt, size_t ks, int n, int np,
                       float *scores, size_t ss) {
+#define QK_TILE(j, JB)                                                                             \
+    qk_tile(q + (size_t)(j)*qs, qs, kt + p, ks, n, cnt, scores + (size_t)(j)*ss + p, ss, JB)
     for (int p = 0; p < np; p += 64) {
         const int cnt = np - p < 64 ? np - p : 64;
-        int j = 0;
-        for (; j + 4 <= nq; j += 4)
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 4);
-        switch (nq - j) {
-        case 3:
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 3);
-            break;
-        case 2:
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 2);
-            break;
-        case 1:
-            qk_tile(q + (size_t)j * qs, qs, kt + p, ks, n, cnt, scores + (size_t)j * ss + p, ss, 1);
-            break;
-        default: break;
-        }
+        KERNEL_HEAD_TILES(nq, QK_TILE);
     }
+#undef QK_TILE
 }
 
 /* Up to JB outputs x 64 values (4 vectors; fewer are masked) over np value rows: each row load
@@ -91,24 +80,13 @@ static inline __attribute__((always_inline)) void av_tile(const float *w, size_t
 
 static void av_avx512(const float *w, size_t ws, int nq, const float *v, size_t vs, int n, int np,
                       float *out, size_t os) {
+#define AV_TILE(j, JB)                                                                             \
+    av_tile(w + (size_t)(j)*ws, ws, v + i, vs, cnt, np, out + (size_t)(j)*os + i, os, JB)
     for (int i = 0; i < n; i += 64) {
         const int cnt = n - i < 64 ? n - i : 64;
-        int j = 0;
-        for (; j + 4 <= nq; j += 4)
-            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 4);
-        switch (nq - j) {
-        case 3:
-            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 3);
-            break;
-        case 2:
-            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 2);
-            break;
-        case 1:
-            av_tile(w + (size_t)j * ws, ws, v + i, vs, cnt, np, out + (size_t)j * os + i, os, 1);
-            break;
-        default: break;
-        }
+        KERNEL_HEAD_TILES(nq, AV_TILE);
     }
+#undef AV_TILE
 }
 
 void kernels_fill_attn_avx512(kernel_attn *a) {
