@@ -362,9 +362,10 @@ static kw_status own_vectors(kw_model *m) {
 }
 
 /* Copies every matrix the CPU's kernels have a panel layout for into one 64-byte aligned buffer
- * in that layout (same bytes as the file's rows, up to 15 padding rows per matrix), and drops
- * the file pages they came from (MAP_PRIVATE and never written: they would be read back from the
- * file if ever touched again). Costs one pass over those weights at load. */
+ * in that layout (the file's bytes, up to 15 padding rows per matrix; k-quant scales unpacked),
+ * dropping the file pages of each slice once copied and, at the end, the whole tensor-data
+ * section (MAP_PRIVATE and never written: pages are read back from the file if touched again;
+ * the 1-row weights were copied out by own_vectors). Costs one pass over those weights at load. */
 static kw_status repack_weights(kw_model *m) {
     const int cap = 8 * m->hp.n_layer + 2;
     const bool tied = m->output.data == m->tok_embd.data;

@@ -10,14 +10,19 @@
 
 #include <immintrin.h>
 
+/* Masks of the 4 vectors of a 64-float tile of which the first `count` lanes are used. */
+static inline __attribute__((always_inline)) void lane_masks(int count, __mmask16 m[4]) {
+    _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
+        const int left = count - 16 * v;
+        m[v] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
+    }
+}
+
 static inline __attribute__((always_inline)) void qk_tile(const float *q, size_t qs,
                                                           const float *kt, size_t ks, int n, int np,
                                                           float *scores, size_t ss, const int JB) {
     __mmask16 m[4];
-    _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) {
-        const int left = np - 16 * v;
-        m[v] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-    }
+    lane_masks(np, m);
     __m512 a[4][4];
     _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
         _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) a[j][v] = _mm512_setzero_ps();
@@ -54,10 +59,7 @@ static inline __attribute__((always_inline)) void av_tile(const float *w, size_t
                                                           size_t vs, int n, int np, float *out,
                                                           size_t os, const int JB) {
     __mmask16 m[4];
-    _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) {
-        const int left = n - 16 * u;
-        m[u] = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1) : 0;
-    }
+    lane_masks(n, m);
     __m512 a[4][4];
     _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
         _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[j][u] =
