@@ -48,8 +48,9 @@ start() { # start SESSION ARGS...: kaiwu chat in a 200x50 terminal; its exit sta
 # ------------------------------------------------------------------ two turns, Ctrl-C, /save /load
 
 # --ignore-eos: the long answer below must still be running when Ctrl-C arrives, however fast
-# this machine generates (it runs until the 4096-token context is full, several seconds)
-start a --temp 0 -n 5000 -c 4096 --ignore-eos
+# this machine generates (it runs until the 32768-token context is full: 4096 fill in under
+# a second here, 32768 take many seconds)
+start a --temp 0 -n 50000 -c 32768 --ignore-eos
 check "the interactive chat starts and shows its banner" [ $? -eq 0 ]
 T send-keys -t a "half-typed line" C-c
 say a "/set n 24"
@@ -65,8 +66,8 @@ all=$(echo "$line" | sed -n 's/.*prompt: \([0-9]*\) new of \([0-9]*\) tokens.*/\
 check "turn 2 evaluates only what the KV cache lacks ($new new of $all tokens)" \
     [ -n "$new" ] && [ -n "$all" ] && [ "$new" -lt "$all" ]
 
-say a "/set n 5000"
-wait_for a "^n = 5000" 1 10
+say a "/set n 50000"
+wait_for a "^n = 50000" 1 10
 say a "Tell me a very long story about dragons."
 sleep 1
 check "after 1 s the long answer is still being generated" [ "$(screen a | grep -c '^\[.* tokens/s')" -eq 2 ]
