@@ -10,8 +10,8 @@
  *     kw_context_create(model, &cp, &ctx);
  *     kw_token toks[512]; int32_t n;
  *     kw_tokenize(model, "Hello", 5, true, true, toks, 512, &n);
- *     kw_decode(ctx, toks, NULL, n, NULL);            // positions 0..n-1, logits for the last token
- *     const float *logits = kw_get_logits(ctx, n - 1); // n_vocab floats
+ *     kw_decode(ctx, toks, NULL, n, NULL);            // positions 0..n-1, logits for the last
+ * token const float *logits = kw_get_logits(ctx, n - 1); // n_vocab floats
  *     ...
  *     kw_context_free(ctx);
  *     kw_model_free(model);
@@ -88,7 +88,7 @@ size_t kw_gguf_kv_format(const kw_gguf *g, int64_t i, char *buf, size_t cap, int
 
 int64_t kw_gguf_n_tensors(const kw_gguf *g);
 typedef struct kw_tensor_info {
-    const char *name; /* borrowed, valid until kw_gguf_close */
+    const char *name;      /* borrowed, valid until kw_gguf_close */
     const char *type_name; /* "F16", "Q4_K", ...; static storage */
     int32_t type;          /* the GGUF/ggml type id */
     int32_t n_dims;
@@ -116,9 +116,9 @@ kw_status kw_model_load(const char *path, const kw_model_params *params, kw_mode
 void kw_model_free(kw_model *model); /* NULL is allowed */
 
 /* Short descriptions of the model. Strings are borrowed (valid until kw_model_free). */
-const char *kw_model_arch(const kw_model *model);        /* GGUF architecture, e.g. "llama" */
-const char *kw_model_family(const kw_model *model);      /* kaiwu description used, e.g. "llama" */
-const char *kw_model_name(const kw_model *model);        /* general.name or "" */
+const char *kw_model_arch(const kw_model *model);   /* GGUF architecture, e.g. "llama" */
+const char *kw_model_family(const kw_model *model); /* kaiwu description used, e.g. "llama" */
+const char *kw_model_name(const kw_model *model);   /* general.name or "" */
 const char *kw_model_tokenizer_kind(const kw_model *model); /* "spm" or "bpe" */
 const char *kw_model_chat_template(const kw_model *model);  /* NULL when the file has none */
 int32_t kw_model_n_vocab(const kw_model *model);
@@ -178,7 +178,7 @@ int64_t kw_detokenize(const kw_model *model, const kw_token *tokens, int32_t n, 
 typedef struct kw_detok_stream {
     const kw_model *model; /* borrowed */
     bool render_special;
-    bool at_start;     /* drop the SPM leading space of the first piece */
+    bool at_start;      /* drop the SPM leading space of the first piece */
     uint8_t pending[8]; /* bytes of an incomplete UTF-8 character */
     int32_t n_pending;
 } kw_detok_stream;
@@ -234,8 +234,8 @@ void kw_context_truncate(kw_context *ctx, int32_t pos);
 
 /* Called before every weight matrix product with its input: weight name (borrowed, valid during
  * the call), x (n_tok rows of n_in floats, borrowed). For importance-matrix statistics. */
-typedef void (*kw_matmul_observer)(void *user, const char *weight_name, const float *x, int64_t n_in,
-                                   int64_t n_tok);
+typedef void (*kw_matmul_observer)(void *user, const char *weight_name, const float *x,
+                                   int64_t n_in, int64_t n_tok);
 /* Installs (fn != NULL) or removes (fn == NULL) the observer; user is passed through. */
 void kw_context_set_observer(kw_context *ctx, kw_matmul_observer fn, void *user);
 
@@ -246,14 +246,14 @@ void kw_context_set_observer(kw_context *ctx, kw_matmul_observer fn, void *user)
 typedef struct kw_sampler kw_sampler;
 
 typedef struct kw_sampler_params {
-    float temperature;      /* <= 0: greedy (argmax, lowest id on ties) */
-    int32_t top_k;          /* <= 0: off */
-    float top_p;            /* >= 1: off */
-    float min_p;            /* <= 0: off */
-    float repeat_penalty;   /* 1: off */
-    int32_t repeat_last_n;  /* window for the three penalties; 0: off, -1: whole history */
-    float presence_penalty; /* 0: off */
-    float frequency_penalty;/* 0: off */
+    float temperature;       /* <= 0: greedy (argmax, lowest id on ties) */
+    int32_t top_k;           /* <= 0: off */
+    float top_p;             /* >= 1: off */
+    float min_p;             /* <= 0: off */
+    float repeat_penalty;    /* 1: off */
+    int32_t repeat_last_n;   /* window for the three penalties; 0: off, -1: whole history */
+    float presence_penalty;  /* 0: off */
+    float frequency_penalty; /* 0: off */
     uint64_t seed;
 } kw_sampler_params;
 
@@ -369,7 +369,8 @@ typedef enum kw_ftype {
 kw_status kw_ftype_from_name(const char *name, kw_ftype *out);
 /* The canonical name of a target ("Q4_K_M"); "?" for a value outside the enum. Static storage. */
 const char *kw_ftype_name(kw_ftype ftype);
-/* The storage type (ggml id) a target gives most 2-D weights, e.g. Q4_K for Q4_K_M; -1 if unknown. */
+/* The storage type (ggml id) a target gives most 2-D weights, e.g. Q4_K for Q4_K_M; -1 if unknown.
+ */
 int32_t kw_ftype_base_type(kw_ftype ftype);
 /* The ggml type id of a storage type name ("q6_k", "F16", ...; case-insensitive), -1 if unknown
  * or not a type kaiwu can quantize to. */
@@ -394,18 +395,18 @@ typedef void (*kw_quantize_progress_fn)(void *user, uint64_t bytes_done, uint64_
 typedef void (*kw_quantize_tensor_fn)(void *user, const kw_quantize_tensor_report *report);
 
 typedef struct kw_quantize_params {
-    kw_ftype ftype;      /* target type or mix */
-    int32_t n_threads;   /* 0 = number of CPU cores */
-    bool pure;           /* every 2-D weight gets the base type: no mix rules (llama-quantize --pure) */
-    bool refuse_fallback;   /* a row length the type cannot hold is an error instead of a fallback */
-    bool allow_requantize;  /* accept already-quantized input weights (quality suffers) */
+    kw_ftype ftype;    /* target type or mix */
+    int32_t n_threads; /* 0 = number of CPU cores */
+    bool pure; /* every 2-D weight gets the base type: no mix rules (llama-quantize --pure) */
+    bool refuse_fallback;  /* a row length the type cannot hold is an error instead of a fallback */
+    bool allow_requantize; /* accept already-quantized input weights (quality suffers) */
     /* Per-tensor overrides "PATTERN=TYPE" (borrowed during the call), applied in order, the last
      * match winning, after the mix rules, also with pure. PATTERN: "re:REGEX" or "/REGEX/" is a
      * PCRE2 search in the tensor name; a glob with * ? [ must match the whole name; anything else
      * matches when it occurs in the name ("attn_v=Q8_0"). TYPE: a storage type name. */
     const char *const *overrides;
     int32_t n_overrides;
-    const char *imatrix_path; /* NULL, or a file written by kw_imatrix_save */
+    const char *imatrix_path;         /* NULL, or a file written by kw_imatrix_save */
     kw_quantize_progress_fn progress; /* NULL or called after each tensor and during big ones */
     kw_quantize_tensor_fn on_tensor;  /* NULL or called once per tensor, in output order */
     void *user;                       /* passed to both callbacks */
@@ -430,7 +431,8 @@ kw_status kw_imatrix_create(kw_imatrix **out);
 void kw_imatrix_free(kw_imatrix *im); /* NULL is allowed */
 /* A kw_matmul_observer: install with kw_context_set_observer(ctx, kw_imatrix_observe, im).
  * An allocation failure here is remembered and reported by kw_imatrix_save. */
-void kw_imatrix_observe(void *im, const char *weight_name, const float *x, int64_t n_in, int64_t n_tok);
+void kw_imatrix_observe(void *im, const char *weight_name, const float *x, int64_t n_in,
+                        int64_t n_tok);
 /* Counts one evaluated chunk (stored as imatrix.chunk_count). */
 void kw_imatrix_end_chunk(kw_imatrix *im);
 int32_t kw_imatrix_n_entries(const kw_imatrix *im); /* weight matrices seen so far */
@@ -485,8 +487,8 @@ typedef struct kw_chat_tool_call {
 } kw_chat_tool_call;
 
 typedef struct kw_chat_reply {
-    char *content;           /* the answer without reasoning and tool-call blocks, trimmed */
-    char *reasoning_content; /* the <think> part, trimmed; NULL when there was none */
+    char *content;                 /* the answer without reasoning and tool-call blocks, trimmed */
+    char *reasoning_content;       /* the <think> part, trimmed; NULL when there was none */
     kw_chat_tool_call *tool_calls; /* n_tool_calls entries; NULL when none */
     int32_t n_tool_calls;
 } kw_chat_reply;
@@ -497,8 +499,7 @@ typedef struct kw_chat_reply {
  * the rest is content. A tool-call block whose JSON is malformed stays in content. An unclosed
  * reasoning block (generation stopped inside it) is all reasoning. On success *out is filled
  * (free with kw_chat_reply_free()); on failure (NOMEM, NULL) it is zeroed. */
-kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open,
-                              kw_chat_reply *out);
+kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open, kw_chat_reply *out);
 void kw_chat_reply_free(kw_chat_reply *reply); /* frees the members and zeroes *reply */
 
 #ifdef __cplusplus

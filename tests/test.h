@@ -19,15 +19,16 @@
 extern int test_n_passed;
 extern int test_n_failed;
 
-void test_fail_at(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void test_fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Counts one check; prints the message only when it fails. */
-#define CHECK(cond, ...)                                                                          \
-    do {                                                                                          \
-        if (cond)                                                                                 \
-            test_n_passed++;                                                                      \
-        else                                                                                      \
-            test_fail_at(__FILE__, __LINE__, __VA_ARGS__);                                        \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (cond)                                                                                  \
+            test_n_passed++;                                                                       \
+        else                                                                                       \
+            test_fail_at(__FILE__, __LINE__, __VA_ARGS__);                                         \
     } while (0)
 
 /* Runs one named test function and says so on stderr when KAIWU_TEST_VERBOSE is set. */
@@ -53,7 +54,7 @@ void tb_put(test_bytes *b, const void *p, size_t n);
 void tb_u8(test_bytes *b, uint8_t v);
 void tb_u32(test_bytes *b, uint32_t v);
 void tb_u64(test_bytes *b, uint64_t v);
-void tb_str(test_bytes *b, const char *s); /* GGUF string: u64 length + bytes */
+void tb_str(test_bytes *b, const char *s);                  /* GGUF string: u64 length + bytes */
 void tb_key(test_bytes *b, const char *key, uint32_t type); /* metadata key + value type */
 
 #endif

@@ -53,11 +53,18 @@ static void detect(void) {
 #else
     (void)ref_only;
 #endif
-    const struct { bool on; const char *name; } f[] = {
-        {cpu_info.avx2, "avx2"},         {cpu_info.fma, "fma"},
-        {cpu_info.f16c, "f16c"},         {cpu_info.avx512f, "avx512f"},
-        {cpu_info.avx512bw, "avx512bw"}, {cpu_info.avx512vl, "avx512vl"},
-        {cpu_info.avx512vnni, "avx512vnni"}, {cpu_info.avx512bf16, "avx512bf16"},
+    const struct {
+        bool on;
+        const char *name;
+    } f[] = {
+        {cpu_info.avx2, "avx2"},
+        {cpu_info.fma, "fma"},
+        {cpu_info.f16c, "f16c"},
+        {cpu_info.avx512f, "avx512f"},
+        {cpu_info.avx512bw, "avx512bw"},
+        {cpu_info.avx512vl, "avx512vl"},
+        {cpu_info.avx512vnni, "avx512vnni"},
+        {cpu_info.avx512bf16, "avx512bf16"},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
         if (!f[i].on) continue;

@@ -7,8 +7,8 @@
  * jansson (merging the caller's extra variables). Must not: fall back to a built-in format on its
  * own (a model without a template and no named format is an error that lists the formats).
  */
-#include "kaiwu.h"
 #include "base/base.h"
+#include "kaiwu.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -24,12 +24,10 @@ struct kw_chat {
 
 /* The text of a special token as the template expects it ("<s>", "<|im_end|>"), or NULL. */
 static char *token_text(const kw_model *model, kw_token tok) {
-    if (tok == KW_TOKEN_NONE)
-        return NULL;
+    if (tok == KW_TOKEN_NONE) return NULL;
     char buf[256];
     int32_t n = kw_token_to_piece(model, tok, buf, (int32_t)sizeof buf - 1, true);
-    if (n <= 0 || n >= (int32_t)sizeof buf)
-        return NULL;
+    if (n <= 0 || n >= (int32_t)sizeof buf) return NULL;
     return kw_strndup(buf, (size_t)n);
 }
 
@@ -38,8 +36,7 @@ static const char *static_format_name(const char *name) {
     static const char *const names[] = {"chatml", "llama3",   "llama2",   "gemma",  "phi3",
                                         "glm4",   "chatglm4", "deepseek", "minicpm"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(names[i], name) == 0)
-            return names[i];
+        if (strcmp(names[i], name) == 0) return names[i];
     return NULL;
 }
 
@@ -63,8 +60,7 @@ kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **ou
                             kw_model_name(model), kw_chat_format_names());
     }
     kw_chat *c = kw_calloc(1, sizeof *c, "chat");
-    if (!c)
-        return KW_ERR_NOMEM;
+    if (!c) return KW_ERR_NOMEM;
     c->model = model;
     c->format = name;
     kw_status st = kw_chat_template_parse(src, &c->tmpl);
@@ -80,8 +76,7 @@ kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **ou
 }
 
 void kw_chat_free(kw_chat *chat) {
-    if (!chat)
-        return;
+    if (!chat) return;
     kw_chat_template_free(chat->tmpl);
     free(chat->bos_text);
     free(chat->eos_text);
@@ -95,12 +90,9 @@ const char *kw_chat_format_used(const kw_chat *chat) { return chat ? chat->forma
  * transformers leaves a null special token out of the context. */
 static kw_status build_extra(const kw_chat *chat, const char *extra_vars_json, char **out) {
     json_t *vars = json_object();
-    if (!vars)
-        return kw_error(KW_ERR_NOMEM, "chat: out of memory building the template variables");
-    if (chat->bos_text)
-        json_object_set_new(vars, "bos_token", json_string(chat->bos_text));
-    if (chat->eos_text)
-        json_object_set_new(vars, "eos_token", json_string(chat->eos_text));
+    if (!vars) return kw_error(KW_ERR_NOMEM, "chat: out of memory building the template variables");
+    if (chat->bos_text) json_object_set_new(vars, "bos_token", json_string(chat->bos_text));
+    if (chat->eos_text) json_object_set_new(vars, "eos_token", json_string(chat->eos_text));
     if (extra_vars_json) {
         json_error_t err;
         json_t *extra = json_loads(extra_vars_json, 0, &err);
@@ -123,11 +115,12 @@ kw_status kw_chat_render(const kw_chat *chat, const char *messages_json, const c
                          bool add_generation_prompt, const char *extra_vars_json, char **out) {
     if (!chat || !messages_json || !out)
         return kw_error(KW_ERR_INVALID_ARG, "kw_chat_render: NULL %s",
-                        !chat ? "chat" : !messages_json ? "messages_json" : "out");
+                        !chat            ? "chat"
+                        : !messages_json ? "messages_json"
+                                         : "out");
     char *vars = NULL;
     kw_status st = build_extra(chat, extra_vars_json, &vars);
-    if (st != KW_OK)
-        return st;
+    if (st != KW_OK) return st;
     st = kw_chat_template_apply(chat->tmpl, messages_json, tools_json, add_generation_prompt, vars,
                                 out);
     free(vars);
@@ -145,11 +138,9 @@ kw_status kw_chat_tokenize(const kw_chat *chat, const char *text, kw_token **out
     bool add_special = !has_bos;
     int32_t n = 0;
     kw_status st = kw_tokenize(chat->model, text, len, add_special, true, NULL, 0, &n);
-    if (st != KW_OK && st != KW_ERR_BUFFER_SMALL)
-        return st;
+    if (st != KW_OK && st != KW_ERR_BUFFER_SMALL) return st;
     kw_token *ids = kw_malloc((size_t)(n > 0 ? n : 1) * sizeof *ids, "chat tokens");
-    if (!ids)
-        return KW_ERR_NOMEM;
+    if (!ids) return KW_ERR_NOMEM;
     int32_t got = 0;
     st = kw_tokenize(chat->model, text, len, add_special, true, ids, n, &got);
     if (st != KW_OK) {
@@ -162,8 +153,7 @@ kw_status kw_chat_tokenize(const kw_chat *chat, const char *text, kw_token **out
 }
 
 bool kw_chat_prompt_opens_thinking(const char *rendered) {
-    if (!rendered)
-        return false;
+    if (!rendered) return false;
     size_t n = strlen(rendered);
     while (n > 0 && (rendered[n - 1] == '\n' || rendered[n - 1] == ' ' || rendered[n - 1] == '\r'))
         n--;

@@ -8,8 +8,8 @@
  * Relies on: jansson (tool-call JSON). Must not: drop text it does not understand (a malformed
  * tool-call block stays in the content) or read past len (the reply need not be NUL-terminated).
  */
-#include "kaiwu.h"
 #include "base/base.h"
+#include "kaiwu.h"
 
 #include <jansson.h>
 #include <stdlib.h>
@@ -21,11 +21,9 @@ static const char CALL_OPEN[] = "<tool_call>", CALL_CLOSE[] = "</tool_call>";
 /* First occurrence of needle in hay[0..n), or NULL. */
 static const char *find(const char *hay, size_t n, const char *needle) {
     size_t k = strlen(needle);
-    if (k > n)
-        return NULL;
+    if (k > n) return NULL;
     for (size_t i = 0; i + k <= n; i++)
-        if (hay[i] == needle[0] && memcmp(hay + i, needle, k) == 0)
-            return hay + i;
+        if (hay[i] == needle[0] && memcmp(hay + i, needle, k) == 0) return hay + i;
     return NULL;
 }
 
@@ -52,8 +50,7 @@ static bool sbuf_add(sbuf *b, const char *s, size_t n) {
         while (cap < b->len + n + 1)
             cap *= 2;
         char *p = realloc(b->p, cap);
-        if (!p)
-            return false;
+        if (!p) return false;
         b->p = p;
         b->cap = cap;
     }
@@ -73,26 +70,25 @@ static bool parse_call(const char *s, size_t n, kw_chat_reply *r, bool *nomem) {
         return false;
     }
     json_t *args = json_object_get(j, "arguments");
-    if (!args)
-        args = json_object_get(j, "parameters");
+    if (!args) args = json_object_get(j, "parameters");
     json_t *id = json_object_get(j, "id");
-    char *args_text = !args            ? kw_strdup("{}")
-                      : json_is_string(args) ? kw_strdup(json_string_value(args))
-                                             : json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER |
-                                                                    JSON_ENCODE_ANY);
-    kw_chat_tool_call *calls = realloc(r->tool_calls, (size_t)(r->n_tool_calls + 1) * sizeof *calls);
+    char *args_text = !args ? kw_strdup("{}")
+                      : json_is_string(args)
+                          ? kw_strdup(json_string_value(args))
+                          : json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
+    kw_chat_tool_call *calls =
+        realloc(r->tool_calls, (size_t)(r->n_tool_calls + 1) * sizeof *calls);
     char *name_text = kw_strdup(json_string_value(name));
     char *id_text = kw_strdup(json_is_string(id) ? json_string_value(id) : "");
     json_decref(j);
-    if (calls)
-        r->tool_calls = calls;
+    if (calls) r->tool_calls = calls;
     if (!calls || !args_text || !name_text || !id_text) {
         free(args_text), free(name_text), free(id_text);
         *nomem = true;
         return false;
     }
-    calls[r->n_tool_calls++] = (kw_chat_tool_call){.id = id_text, .name = name_text,
-                                                     .arguments = args_text};
+    calls[r->n_tool_calls++] =
+        (kw_chat_tool_call){.id = id_text, .name = name_text, .arguments = args_text};
     return true;
 }
 
@@ -103,14 +99,11 @@ static bool split_tool_calls(const char *s, size_t n, kw_chat_reply *r, sbuf *co
         const char *open = find(s, n, CALL_OPEN);
         const char *body = open ? open + sizeof CALL_OPEN - 1 : NULL;
         const char *close = body ? find(body, n - (size_t)(body - s), CALL_CLOSE) : NULL;
-        if (!close)
-            return sbuf_add(content, s, n);
+        if (!close) return sbuf_add(content, s, n);
         size_t end = (size_t)(close - s) + sizeof CALL_CLOSE - 1;
-        if (!sbuf_add(content, s, (size_t)(open - s)))
-            return false;
+        if (!sbuf_add(content, s, (size_t)(open - s))) return false;
         if (!parse_call(body, (size_t)(close - body), r, &nomem)) {
-            if (nomem || !sbuf_add(content, open, end - (size_t)(open - s)))
-                return false;
+            if (nomem || !sbuf_add(content, open, end - (size_t)(open - s))) return false;
         }
         s += end;
         n -= end;
@@ -120,13 +113,10 @@ static bool split_tool_calls(const char *s, size_t n, kw_chat_reply *r, sbuf *co
 
 kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open,
                               kw_chat_reply *out) {
-    if (!out)
-        return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL out");
+    if (!out) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL out");
     memset(out, 0, sizeof *out);
-    if (!text && len)
-        return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL text");
-    if (!text)
-        text = "";
+    if (!text && len) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL text");
+    if (!text) text = "";
     kw_chat_reply r = {0};
     sbuf content = {0};
     const char *open = find(text, len, THINK_OPEN);
@@ -166,8 +156,7 @@ kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open,
 }
 
 void kw_chat_reply_free(kw_chat_reply *reply) {
-    if (!reply)
-        return;
+    if (!reply) return;
     free(reply->content);
     free(reply->reasoning_content);
     for (int32_t i = 0; i < reply->n_tool_calls; i++) {

@@ -30,9 +30,9 @@ kw_status jinja_template_parse(const char *src, size_t len, jinja_template **out
 void jinja_template_free(jinja_template *t); /* NULL is allowed */
 
 typedef struct jinja_render_opts {
-    int64_t now;        /* seconds since the epoch that strftime_now() formats; -1: the clock */
-    bool now_utc;       /* format "now" in UTC (the fixtures) rather than local time */
-    size_t max_output;  /* bytes; 0: 64 MiB. Larger renderings fail, they are not cut */
+    int64_t now;       /* seconds since the epoch that strftime_now() formats; -1: the clock */
+    bool now_utc;      /* format "now" in UTC (the fixtures) rather than local time */
+    size_t max_output; /* bytes; 0: 64 MiB. Larger renderings fail, they are not cut */
 } jinja_render_opts;
 
 /* Renders with the variables of context_json (a JSON object; key order is kept, as JSON.parse

@@ -34,18 +34,20 @@ static fargs split_args(jv *args, int nargs) {
 }
 
 static jv *farg(const fargs *a, int i, const char *name) {
-    if (i >= 0 && i < a->npos)
-        return &a->pos[i];
+    if (i >= 0 && i < a->npos) return &a->pos[i];
     return a->kw && name ? jobj_get(a->kw, name, strlen(name)) : NULL;
 }
 
-static bool eq(const char *s, size_t n, const char *w) { return strlen(w) == n && memcmp(s, w, n) == 0; }
+static bool eq(const char *s, size_t n, const char *w) {
+    return strlen(w) == n && memcmp(s, w, n) == 0;
+}
 
 static const char *type_word(jv v) {
     switch (v.t) {
     case JV_ARRAY: return "ArrayValue";
     case JV_STR: return "StringValue";
-    case JV_INT: case JV_FLOAT: return "NumericValue";
+    case JV_INT:
+    case JV_FLOAT: return "NumericValue";
     case JV_OBJECT: return "ObjectValue";
     case JV_BOOL: return "BooleanValue";
     default: return jv_type_name(v);
@@ -91,8 +93,8 @@ bool japply_test(jrun *r, jv v, const char *name, size_t len, jv *args, int narg
             jrun_fail(r, KW_ERR_FORMAT, "divisibleby needs two numbers, the divisor not 0");
         return fmod(v.n, x->n) == 0;
     }
-    if (!x && (T("equalto") || T("eq") || T("==") || T("ne") || T("sameas") || T("in") ||
-               T("gt") || T("ge") || T("lt") || T("le")))
+    if (!x && (T("equalto") || T("eq") || T("==") || T("ne") || T("sameas") || T("in") || T("gt") ||
+               T("ge") || T("lt") || T("le")))
         jrun_fail(r, KW_ERR_FORMAT, "test '%.*s' needs an argument", (int)len, name);
     if (T("equalto") || T("eq") || T("==")) return jv_strict_eq(v, *x);
     if (T("ne")) return !jv_strict_eq(v, *x);
@@ -110,8 +112,7 @@ bool japply_test(jrun *r, jv v, const char *name, size_t len, jv *args, int narg
         }
         if (x->t == JV_STR && v.t == JV_STR)
             return v.s.len == 0 || memmem(x->s.p, x->s.len, v.s.p, v.s.len);
-        if (x->t == JV_OBJECT && v.t == JV_STR)
-            return jobj_get(x->obj, v.s.p, v.s.len) != NULL;
+        if (x->t == JV_OBJECT && v.t == JV_STR) return jobj_get(x->obj, v.s.p, v.s.len) != NULL;
         return false;
     }
 #undef T
@@ -121,8 +122,7 @@ bool japply_test(jrun *r, jv v, const char *name, size_t len, jv *args, int narg
 /* ---------------------------------------------------------------- helpers */
 
 static int cmp_values(jrun *r, jv a, jv b, bool case_sensitive) {
-    if (jv_isnum(a) && jv_isnum(b))
-        return (a.n > b.n) - (a.n < b.n);
+    if (jv_isnum(a) && jv_isnum(b)) return (a.n > b.n) - (a.n < b.n);
     if (a.t == JV_STR && b.t == JV_STR) {
         if (!case_sensitive) {
             jv la = jstr_map_case(r, a, 0), lb = jstr_map_case(r, b, 0);
@@ -135,16 +135,15 @@ static int cmp_values(jrun *r, jv a, jv b, bool case_sensitive) {
         int c = n ? memcmp(a.s.p, b.s.p, n) : 0;
         return c ? c : (a.s.len > b.s.len) - (a.s.len < b.s.len);
     }
-    if (a.t == JV_BOOL && b.t == JV_BOOL)
-        return (int)a.b - (int)b.b;
+    if (a.t == JV_BOOL && b.t == JV_BOOL) return (int)a.b - (int)b.b;
     if (a.t != b.t)
-        jrun_fail(r, KW_ERR_FORMAT, "Cannot compare different types: %s and %s", jv_type_name(a), jv_type_name(b));
+        jrun_fail(r, KW_ERR_FORMAT, "Cannot compare different types: %s and %s", jv_type_name(a),
+                  jv_type_name(b));
     jrun_fail(r, KW_ERR_FORMAT, "Cannot compare type: %s", jv_type_name(a));
 }
 
 static jv sort_key(jv item, const jv *attr, int by_value) {
-    if (by_value >= 0 && item.t == JV_ARRAY && item.arr->n == 2)
-        return item.arr->v[by_value];
+    if (by_value >= 0 && item.t == JV_ARRAY && item.arr->n == 2) return item.arr->v[by_value];
     if (attr && attr->t == JV_STR && item.t == JV_OBJECT) {
         jv *v = jobj_get(item.obj, attr->s.p, attr->s.len);
         return v ? *v : jv_undef();
@@ -158,15 +157,14 @@ static void sort_items(jrun *r, jv *v, size_t n, const jv *attr, int by_value, b
         jv x = v[i];
         size_t j = i;
         while (j > 0) {
-            int c = cmp_values(r, sort_key(v[j - 1], attr, by_value), sort_key(x, attr, by_value), cs);
-            if (rev ? c >= 0 : c <= 0)
-                break;
+            int c =
+                cmp_values(r, sort_key(v[j - 1], attr, by_value), sort_key(x, attr, by_value), cs);
+            if (rev ? c >= 0 : c <= 0) break;
             v[j] = v[j - 1];
             j--;
         }
         v[j] = x;
-        if (++r->steps > 50000000ull)
-            jrun_fail(r, KW_ERR_FORMAT, "sort: too much work");
+        if (++r->steps > 50000000ull) jrun_fail(r, KW_ERR_FORMAT, "sort: too much work");
     }
 }
 
@@ -184,8 +182,7 @@ static jv chars_of(jrun *r, jv s) {
 static jv join_items(jrun *r, jv arr, jv sep) {
     jbuf b = {.max = r->max_output};
     for (size_t i = 0; i < arr.arr->n; i++) {
-        if (i)
-            jb_put(r->cx, &b, sep.s.p, sep.s.len);
+        if (i) jb_put(r->cx, &b, sep.s.p, sep.s.len);
         jv x = arr.arr->v[i];
         if (x.t != JV_NULL && x.t != JV_UNDEF) /* Array.join prints null/undefined as "" */
             jv_to_raw(r->cx, &b, x);
@@ -210,11 +207,9 @@ static jv indent_str(jrun *r, jv s, const fargs *a) {
     for (;;) {
         const char *nl = memchr(s.s.p + i, '\n', s.s.len - i);
         size_t end = nl ? (size_t)(nl - s.s.p) : s.s.len;
-        if ((f || line > 0) && (bl || end > i))
-            jb_put(r->cx, &b, pad.p ? pad.p : "", pad.len);
+        if ((f || line > 0) && (bl || end > i)) jb_put(r->cx, &b, pad.p ? pad.p : "", pad.len);
         jb_put(r->cx, &b, s.s.p + i, end - i);
-        if (!nl)
-            break;
+        if (!nl) break;
         jb_putc(r->cx, &b, '\n');
         i = end + 1;
         line++;
@@ -261,7 +256,8 @@ static jv select_items(jrun *r, jv v, const char *name, size_t len, const fargs 
         jv item = v.arr->v[i], x = item;
         if (attr) {
             if (item.t != JV_OBJECT)
-                jrun_fail(r, KW_ERR_FORMAT, "`%.*s` can only be applied to array of objects", (int)len, name);
+                jrun_fail(r, KW_ERR_FORMAT, "`%.*s` can only be applied to array of objects",
+                          (int)len, name);
             jv *p = jobj_get(item.obj, key->s.p, key->s.len);
             if (!p) { /* the reference tests only attributes that exist */
                 if (!sel) jarr_push(r->cx, out.arr, item);
@@ -270,8 +266,7 @@ static jv select_items(jrun *r, jv v, const char *name, size_t len, const fargs 
             x = *p;
         }
         bool res = test ? japply_test(r, x, test->s.p, test->s.len, extra, n_extra) : jv_truthy(x);
-        if (res == sel)
-            jarr_push(r->cx, out.arr, item);
+        if (res == sel) jarr_push(r->cx, out.arr, item);
     }
     return out;
 }
@@ -280,24 +275,21 @@ static jv map_items(jrun *r, jv v, const fargs *a, jenv *env) {
     jv out = jv_new_array(r->cx, v.arr->n);
     jv *attr = farg(a, -1, "attribute");
     if (attr) {
-        if (attr->t != JV_STR)
-            jrun_fail(r, KW_ERR_FORMAT, "map: attribute must be a string");
+        if (attr->t != JV_STR) jrun_fail(r, KW_ERR_FORMAT, "map: attribute must be a string");
         jv *def = farg(a, -1, "default");
         for (size_t i = 0; i < v.arr->n; i++) {
             jv item = v.arr->v[i];
-            if (item.t != JV_OBJECT)
-                jrun_fail(r, KW_ERR_FORMAT, "items in map must be an object");
+            if (item.t != JV_OBJECT) jrun_fail(r, KW_ERR_FORMAT, "items in map must be an object");
             jv *p = jobj_get(item.obj, attr->s.p, attr->s.len);
             jarr_push(r->cx, out.arr, p ? *p : def ? *def : jv_undef());
         }
         return out;
     }
     jv *f = farg(a, 0, NULL);
-    if (!f || f->t != JV_STR)
-        jrun_fail(r, KW_ERR_FORMAT, "map needs attribute= or a filter name");
+    if (!f || f->t != JV_STR) jrun_fail(r, KW_ERR_FORMAT, "map needs attribute= or a filter name");
     for (size_t i = 0; i < v.arr->n; i++)
-        jarr_push(r->cx, out.arr, japply_filter(r, v.arr->v[i], f->s.p, f->s.len, a->pos + 1,
-                                                a->npos - 1, env));
+        jarr_push(r->cx, out.arr,
+                  japply_filter(r, v.arr->v[i], f->s.p, f->s.len, a->pos + 1, a->npos - 1, env));
     return out;
 }
 
@@ -317,7 +309,8 @@ static jv array_filter(jrun *r, jv v, const char *name, size_t len, const fargs 
         return v;
     }
     if (F("sort")) {
-        jv *rev = farg(a, 0, "reverse"), *cs = farg(a, 1, "case_sensitive"), *attr = farg(a, 2, "attribute");
+        jv *rev = farg(a, 0, "reverse"), *cs = farg(a, 1, "case_sensitive"),
+           *attr = farg(a, 2, "attribute");
         sort_items(r, v.arr->v, v.arr->n, attr, -1, cs && jv_truthy(*cs), rev && jv_truthy(*rev));
         v.sub = 0;
         return v;
@@ -326,8 +319,7 @@ static jv array_filter(jrun *r, jv v, const char *name, size_t len, const fargs 
         jv *sep = farg(a, 0, "d");
         if (!sep) sep = farg(a, -1, "separator");
         jv s = sep ? *sep : jv_str("", 0);
-        if (s.t != JV_STR)
-            jrun_fail(r, KW_ERR_FORMAT, "join: separator must be a string");
+        if (s.t != JV_STR) jrun_fail(r, KW_ERR_FORMAT, "join: separator must be a string");
         jv *attr = farg(a, 1, "attribute");
         if (attr) {
             fargs ma = {NULL, 0, NULL};
@@ -344,8 +336,7 @@ static jv array_filter(jrun *r, jv v, const char *name, size_t len, const fargs 
             bool seen = false;
             for (size_t j = 0; j < out.arr->n && !seen; j++)
                 seen = jv_strict_eq(out.arr->v[j], v.arr->v[i]);
-            if (!seen)
-                jarr_push(r->cx, out.arr, v.arr->v[i]);
+            if (!seen) jarr_push(r->cx, out.arr, v.arr->v[i]);
         }
         return out;
     }
@@ -404,8 +395,7 @@ static jv string_filter(jrun *r, jv v, const char *name, size_t len, const fargs
     if (F("int") || F("float")) {
         double d = parse_number(v, F("int"));
         jv *def = farg(a, 0, "default");
-        if (isnan(d))
-            return def ? *def : F("int") ? jv_int(0) : jv_float(0);
+        if (isnan(d)) return def ? *def : F("int") ? jv_int(0) : jv_float(0);
         return F("int") ? jv_int(d) : jv_float(d);
     }
 #undef F
@@ -414,16 +404,22 @@ static jv string_filter(jrun *r, jv v, const char *name, size_t len, const fargs
 
 static jv number_filter(jrun *r, jv v, const char *name, size_t len, const fargs *a) {
 #define F(w) eq(name, len, w)
-    if (F("abs")) { v.n = fabs(v.n); return v; }
+    if (F("abs")) {
+        v.n = fabs(v.n);
+        return v;
+    }
     if (F("int")) return jv_int(v.t == JV_INT ? v.n : floor(v.n));
     if (F("float")) return jv_float(v.n);
     if (F("string")) return jv_stringify(r->cx, v);
     if (F("round")) {
         jv *prec = farg(a, 0, "precision"), *method = farg(a, 1, "method");
         double p = prec && jv_isnum(*prec) ? pow(10, prec->n) : 1, x = v.n * p;
-        if (method && method->t == JV_STR && eq(method->s.p, method->s.len, "floor")) x = floor(x);
-        else if (method && method->t == JV_STR && eq(method->s.p, method->s.len, "ceil")) x = ceil(x);
-        else x = round(x);
+        if (method && method->t == JV_STR && eq(method->s.p, method->s.len, "floor"))
+            x = floor(x);
+        else if (method && method->t == JV_STR && eq(method->s.p, method->s.len, "ceil"))
+            x = ceil(x);
+        else
+            x = round(x);
         return jv_float(x / p);
     }
 #undef F
@@ -445,7 +441,8 @@ static jv object_filter(jrun *r, jv v, const char *name, size_t len, const fargs
         jv *cs = farg(a, 0, "case_sensitive"), *by = farg(a, 1, "by"), *rev = farg(a, 2, "reverse");
         int by_value = by && by->t == JV_STR && eq(by->s.p, by->s.len, "value");
         jv items = jobj_items(r, v);
-        sort_items(r, items.arr->v, items.arr->n, NULL, by_value, cs && jv_truthy(*cs), rev && jv_truthy(*rev));
+        sort_items(r, items.arr->v, items.arr->n, NULL, by_value, cs && jv_truthy(*cs),
+                   rev && jv_truthy(*rev));
         return items;
     }
 #undef F
@@ -476,7 +473,8 @@ jv japply_filter(jrun *r, jv v, const char *name, size_t len, jv *args, int narg
     switch (v.t) {
     case JV_ARRAY: return array_filter(r, v, name, len, &a, env);
     case JV_STR: return string_filter(r, v, name, len, &a);
-    case JV_INT: case JV_FLOAT: return number_filter(r, v, name, len, &a);
+    case JV_INT:
+    case JV_FLOAT: return number_filter(r, v, name, len, &a);
     case JV_OBJECT: return object_filter(r, v, name, len, &a);
     case JV_BOOL:
         if (F("bool")) return v;
@@ -484,11 +482,11 @@ jv japply_filter(jrun *r, jv v, const char *name, size_t len, jv *args, int narg
         if (F("float")) return jv_float(v.b);
         if (F("string")) return jv_cstr(v.b ? "true" : "false");
         unknown_filter(r, v, name, len);
-    default:
-        break;
+    default: break;
     }
 #undef F
-    jrun_fail(r, KW_ERR_FORMAT, "Cannot apply filter \"%.*s\" to type: %s", (int)len, name, jv_type_name(v));
+    jrun_fail(r, KW_ERR_FORMAT, "Cannot apply filter \"%.*s\" to type: %s", (int)len, name,
+              jv_type_name(v));
 }
 
 /* ---------------------------------------------------------------- globals */
@@ -497,7 +495,8 @@ static jv fn_range(jrun *r, const fargs *a) {
     double start = 0, stop, step = 1;
     for (int i = 0; i < a->npos && i < 3; i++)
         if (a->pos[i].t != JV_INT)
-            jrun_fail(r, KW_ERR_FORMAT, "range() arguments must be integers, got %s", jv_type_name(a->pos[i]));
+            jrun_fail(r, KW_ERR_FORMAT, "range() arguments must be integers, got %s",
+                      jv_type_name(a->pos[i]));
     if (a->npos == 1) {
         stop = a->pos[0].n;
     } else if (a->npos >= 2) {
@@ -507,11 +506,11 @@ static jv fn_range(jrun *r, const fargs *a) {
     } else {
         jrun_fail(r, KW_ERR_FORMAT, "range() needs 1 to 3 arguments");
     }
-    if (step == 0)
-        jrun_fail(r, KW_ERR_FORMAT, "range() step must not be zero");
+    if (step == 0) jrun_fail(r, KW_ERR_FORMAT, "range() step must not be zero");
     double count = ceil((stop - start) / step);
     if (count > MAX_RANGE)
-        jrun_fail(r, KW_ERR_FORMAT, "range() of %.0f items exceeds the limit of %d", count, MAX_RANGE);
+        jrun_fail(r, KW_ERR_FORMAT, "range() of %.0f items exceeds the limit of %d", count,
+                  MAX_RANGE);
     jv out = jv_new_array(r->cx, count > 0 ? (size_t)count : 0);
     for (double x = start; step > 0 ? x < stop : x > stop; x += step)
         jarr_push(r->cx, out.arr, jv_int(x));
@@ -519,14 +518,17 @@ static jv fn_range(jrun *r, const fargs *a) {
 }
 
 static jv fn_strftime(jrun *r, const fargs *a) {
-    static const char *const months[] = {"January", "February", "March", "April", "May", "June", "July",
-                                         "August", "September", "October", "November", "December"};
+    static const char *const months[] = {"January",   "February", "March",    "April",
+                                         "May",       "June",     "July",     "August",
+                                         "September", "October",  "November", "December"};
     if (a->npos < 1 || a->pos[0].t != JV_STR)
         jrun_fail(r, KW_ERR_FORMAT, "strftime_now() needs a format string");
     time_t t = r->now >= 0 ? (time_t)r->now : time(NULL);
     struct tm tm;
-    if (r->now_utc) gmtime_r(&t, &tm);
-    else localtime_r(&t, &tm);
+    if (r->now_utc)
+        gmtime_r(&t, &tm);
+    else
+        localtime_r(&t, &tm);
     jv f = a->pos[0];
     jbuf b = {0};
     char tmp[16];
@@ -546,7 +548,10 @@ static jv fn_strftime(jrun *r, const fargs *a) {
         case 'b': snprintf(tmp, sizeof tmp, "%.3s", months[tm.tm_mon]); break;
         case 'B': snprintf(tmp, sizeof tmp, "%s", months[tm.tm_mon]); break;
         case '%': snprintf(tmp, sizeof tmp, "%%"); break;
-        default: tmp[0] = '%'; tmp[1] = d; tmp[2] = 0; /* left as it is, as the reference does */
+        default:
+            tmp[0] = '%';
+            tmp[1] = d;
+            tmp[2] = 0; /* left as it is, as the reference does */
         }
         jb_puts(r->cx, &b, tmp);
     }
@@ -567,12 +572,12 @@ jv jbuiltin_call(jrun *r, const jfunc *f, jv *args, int nargs, jenv *env) {
             return o;
         }
         if (nargs != 1 || args[0].t != JV_OBJECT)
-            jrun_fail(r, KW_ERR_FORMAT, "`namespace` expects either zero arguments or a single object argument");
+            jrun_fail(r, KW_ERR_FORMAT,
+                      "`namespace` expects either zero arguments or a single object argument");
         return args[0];
     case JF_RAISE: {
         jbuf b = {0};
-        if (nargs > 0)
-            jv_to_raw(r->cx, &b, args[0]);
+        if (nargs > 0) jv_to_raw(r->cx, &b, args[0]);
         jrun_fail(r, KW_ERR_FORMAT, "raise_exception: %s", b.p ? b.p : "");
     }
     }

@@ -50,8 +50,7 @@ void *ja_alloc(jctx *cx, size_t n) {
         if (cx->total + cap > cx->limit)
             jfail(cx, KW_ERR_NOMEM, "template memory limit reached (%zu bytes)", cx->limit);
         ja_chunk *nc = kw_malloc(sizeof *nc + cap, "jinja arena chunk");
-        if (!nc)
-            jfail(cx, KW_ERR_NOMEM, "out of memory allocating %zu bytes", cap);
+        if (!nc) jfail(cx, KW_ERR_NOMEM, "out of memory allocating %zu bytes", cap);
         nc->used = 0;
         nc->cap = cap;
         cx->total += cap;
@@ -72,15 +71,13 @@ void *ja_alloc(jctx *cx, size_t n) {
 
 void *ja_grow(jctx *cx, void *p, size_t old_n, size_t new_n) {
     void *q = ja_alloc(cx, new_n);
-    if (p && old_n)
-        memcpy(q, p, old_n < new_n ? old_n : new_n);
+    if (p && old_n) memcpy(q, p, old_n < new_n ? old_n : new_n);
     return q;
 }
 
 char *ja_strndup(jctx *cx, const char *s, size_t n) {
     char *p = ja_alloc(cx, n + 1);
-    if (n)
-        memcpy(p, s, n);
+    if (n) memcpy(p, s, n);
     p[n] = 0;
     return p;
 }
@@ -95,8 +92,7 @@ void jb_put(jctx *cx, jbuf *b, const char *s, size_t n) {
         b->p = ja_grow(cx, b->p, b->len, cap);
         b->cap = cap;
     }
-    if (n)
-        memcpy(b->p + b->len, s, n);
+    if (n) memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
 }
@@ -137,8 +133,7 @@ void jarr_push(jctx *cx, jarr *a, jv v) {
 
 jv *jobj_get(const jobj *o, const char *k, size_t klen) {
     for (size_t i = 0; i < o->n; i++)
-        if (o->e[i].klen == klen && memcmp(o->e[i].k, k, klen) == 0)
-            return &o->e[i].v;
+        if (o->e[i].klen == klen && memcmp(o->e[i].k, k, klen) == 0) return &o->e[i].v;
     return NULL;
 }
 
@@ -178,9 +173,11 @@ const char *jv_type_name(jv v) {
 
 bool jv_truthy(jv v) {
     switch (v.t) {
-    case JV_UNDEF: case JV_NULL: return false;
+    case JV_UNDEF:
+    case JV_NULL: return false;
     case JV_BOOL: return v.b;
-    case JV_INT: case JV_FLOAT: return v.n != 0 && !isnan(v.n);
+    case JV_INT:
+    case JV_FLOAT: return v.n != 0 && !isnan(v.n);
     case JV_STR: return v.s.len > 0;
     case JV_ARRAY: return v.arr->n > 0;
     case JV_OBJECT: return v.obj->n > 0;
@@ -197,38 +194,33 @@ static double js_str_to_number(const char *s, size_t n) {
         i += k;
     while (n > i && (k = js_space_len_before(s, n)) && n - k >= i)
         n -= k;
-    if (i == n)
-        return 0;
+    if (i == n) return 0;
     char buf[64];
-    if (n - i >= sizeof buf)
-        return NAN;
+    if (n - i >= sizeof buf) return NAN;
     memcpy(buf, s + i, n - i);
     buf[n - i] = 0;
     if (strcmp(buf, "Infinity") == 0 || strcmp(buf, "+Infinity") == 0) return INFINITY;
     if (strcmp(buf, "-Infinity") == 0) return -INFINITY;
     for (size_t j = 0; buf[j]; j++)
-        if (!strchr("0123456789+-.eExXabcdefABCDEF", buf[j]))
-            return NAN;
+        if (!strchr("0123456789+-.eExXabcdefABCDEF", buf[j])) return NAN;
     if ((buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X'))) {
         char *end;
         unsigned long long x = strtoull(buf + 2, &end, 16);
         return *end || !buf[2] ? NAN : (double)x;
     }
     for (size_t j = 0; buf[j]; j++)
-        if (strchr("xXabcdfABCDF", buf[j]))
-            return NAN;
+        if (strchr("xXabcdfABCDF", buf[j])) return NAN;
     char *end;
     double d = strtod(buf, &end);
     return *end ? NAN : d;
 }
 
 bool jv_strict_eq(jv a, jv b) {
-    if (jv_isnum(a) && jv_isnum(b))
-        return a.n == b.n;
-    if (a.t != b.t)
-        return false;
+    if (jv_isnum(a) && jv_isnum(b)) return a.n == b.n;
+    if (a.t != b.t) return false;
     switch (a.t) {
-    case JV_UNDEF: case JV_NULL: return true;
+    case JV_UNDEF:
+    case JV_NULL: return true;
     case JV_BOOL: return a.b == b.b;
     case JV_STR: return a.s.len == b.s.len && memcmp(a.s.p, b.s.p, a.s.len) == 0;
     case JV_ARRAY: return a.arr == b.arr;
@@ -240,16 +232,11 @@ bool jv_strict_eq(jv a, jv b) {
 
 bool jv_loose_eq(jv a, jv b) {
     bool an = a.t == JV_UNDEF || a.t == JV_NULL, bn = b.t == JV_UNDEF || b.t == JV_NULL;
-    if (an || bn)
-        return an && bn;
-    if (a.t == JV_BOOL)
-        return jv_loose_eq(jv_int(a.b), b);
-    if (b.t == JV_BOOL)
-        return jv_loose_eq(a, jv_int(b.b));
-    if (jv_isnum(a) && b.t == JV_STR)
-        return a.n == js_str_to_number(b.s.p, b.s.len);
-    if (a.t == JV_STR && jv_isnum(b))
-        return js_str_to_number(a.s.p, a.s.len) == b.n;
+    if (an || bn) return an && bn;
+    if (a.t == JV_BOOL) return jv_loose_eq(jv_int(a.b), b);
+    if (b.t == JV_BOOL) return jv_loose_eq(a, jv_int(b.b));
+    if (jv_isnum(a) && b.t == JV_STR) return a.n == js_str_to_number(b.s.p, b.s.len);
+    if (a.t == JV_STR && jv_isnum(b)) return js_str_to_number(a.s.p, a.s.len) == b.n;
     return jv_strict_eq(a, b);
 }
 
@@ -258,15 +245,23 @@ bool jv_loose_eq(jv a, jv b) {
 /* Number.prototype.toString(): the shortest digits that read back as n (ECMA-262
  * Number::toString), fixed notation for exponents in [-7, 21), otherwise "d.ddde+x". */
 void js_number_str(double n, char out[40]) {
-    if (isnan(n)) { strcpy(out, "NaN"); return; }
-    if (isinf(n)) { strcpy(out, n < 0 ? "-Infinity" : "Infinity"); return; }
-    if (n == 0) { strcpy(out, "0"); return; }
+    if (isnan(n)) {
+        strcpy(out, "NaN");
+        return;
+    }
+    if (isinf(n)) {
+        strcpy(out, n < 0 ? "-Infinity" : "Infinity");
+        return;
+    }
+    if (n == 0) {
+        strcpy(out, "0");
+        return;
+    }
     char tmp[40];
     int p;
     for (p = 1; p <= 17; p++) {
         snprintf(tmp, sizeof tmp, "%.*e", p - 1, n);
-        if (strtod(tmp, NULL) == n)
-            break;
+        if (strtod(tmp, NULL) == n) break;
     }
     /* tmp: [-]d[.ddd]e[+-]xx */
     char digits[24];
@@ -275,8 +270,7 @@ void js_number_str(double n, char out[40]) {
     bool neg = *q == '-';
     if (neg) q++;
     for (; *q && *q != 'e'; q++)
-        if (*q >= '0' && *q <= '9')
-            digits[nd++] = *q;
+        if (*q >= '0' && *q <= '9') digits[nd++] = *q;
     while (nd > 1 && digits[nd - 1] == '0')
         nd--;
     int e = atoi(q + 1); /* value = 0.d1d2.. * 10^(e+1) */
@@ -284,19 +278,30 @@ void js_number_str(double n, char out[40]) {
     char *o = out;
     if (neg) *o++ = '-';
     if (k <= npos && npos <= 21) {
-        memcpy(o, digits, k); o += k;
-        for (int i = 0; i < npos - k; i++) *o++ = '0';
+        memcpy(o, digits, k);
+        o += k;
+        for (int i = 0; i < npos - k; i++)
+            *o++ = '0';
     } else if (0 < npos && npos <= 21) {
-        memcpy(o, digits, npos); o += npos;
+        memcpy(o, digits, npos);
+        o += npos;
         *o++ = '.';
-        memcpy(o, digits + npos, k - npos); o += k - npos;
+        memcpy(o, digits + npos, k - npos);
+        o += k - npos;
     } else if (-6 < npos && npos <= 0) {
-        *o++ = '0'; *o++ = '.';
-        for (int i = 0; i < -npos; i++) *o++ = '0';
-        memcpy(o, digits, k); o += k;
+        *o++ = '0';
+        *o++ = '.';
+        for (int i = 0; i < -npos; i++)
+            *o++ = '0';
+        memcpy(o, digits, k);
+        o += k;
     } else {
         *o++ = digits[0];
-        if (k > 1) { *o++ = '.'; memcpy(o, digits + 1, k - 1); o += k - 1; }
+        if (k > 1) {
+            *o++ = '.';
+            memcpy(o, digits + 1, k - 1);
+            o += k - 1;
+        }
         o += sprintf(o, "e%c%d", npos - 1 >= 0 ? '+' : '-', abs(npos - 1));
     }
     *o = 0;
@@ -342,32 +347,35 @@ static void put_float_str(jctx *cx, jbuf *b, double n) {
     js_number_str(n, tmp);
     jb_puts(cx, b, tmp);
     /* FloatValue.toString(): an integral float keeps one decimal (toFixed(1)) */
-    if (isfinite(n) && n == floor(n) && fabs(n) < 1e21)
-        jb_puts(cx, b, ".0");
+    if (isfinite(n) && n == floor(n) && fabs(n) < 1e21) jb_puts(cx, b, ".0");
 }
 
 void jv_to_json(jctx *cx, jbuf *b, jv v, int indent, int depth) {
     char tmp[40];
-    if (depth > 200)
-        jfail(cx, KW_ERR_FORMAT, "tojson: value nested deeper than 200 levels");
+    if (depth > 200) jfail(cx, KW_ERR_FORMAT, "tojson: value nested deeper than 200 levels");
     switch (v.t) {
-    case JV_UNDEF: case JV_NULL: jb_puts(cx, b, "null"); return;
+    case JV_UNDEF:
+    case JV_NULL: jb_puts(cx, b, "null"); return;
     case JV_BOOL: jb_puts(cx, b, v.b ? "true" : "false"); return;
-    case JV_INT: case JV_FLOAT:
-        if (!isfinite(v.n)) { jb_puts(cx, b, "null"); return; }
+    case JV_INT:
+    case JV_FLOAT:
+        if (!isfinite(v.n)) {
+            jb_puts(cx, b, "null");
+            return;
+        }
         js_number_str(v.n, tmp);
         jb_puts(cx, b, tmp);
         return;
     case JV_STR: js_json_string(cx, b, v.s.p, v.s.len); return;
     case JV_FUNC: jfail(cx, KW_ERR_FORMAT, "Cannot convert to JSON: FunctionValue");
-    case JV_ARRAY: case JV_OBJECT: break;
+    case JV_ARRAY:
+    case JV_OBJECT: break;
     }
     bool is_arr = v.t == JV_ARRAY;
     size_t count = is_arr ? v.arr->n : v.obj->n;
     jb_putc(cx, b, is_arr ? '[' : '{');
     for (size_t i = 0; i < count; i++) {
-        if (i)
-            jb_puts(cx, b, indent > 0 ? "," : ", ");
+        if (i) jb_puts(cx, b, indent > 0 ? "," : ", ");
         if (indent > 0) {
             jb_putc(cx, b, '\n');
             for (int j = 0; j < indent * (depth + 1); j++)
@@ -401,10 +409,14 @@ void jv_to_str(jctx *cx, jbuf *b, jv v) {
     case JV_UNDEF: jb_puts(cx, b, "undefined"); return;
     case JV_NULL: jb_puts(cx, b, "null"); return;
     case JV_BOOL: jb_puts(cx, b, v.b ? "true" : "false"); return;
-    case JV_INT: js_number_str(v.n, tmp); jb_puts(cx, b, tmp); return;
+    case JV_INT:
+        js_number_str(v.n, tmp);
+        jb_puts(cx, b, tmp);
+        return;
     case JV_FLOAT: put_float_str(cx, b, v.n); return;
     case JV_STR: jb_put(cx, b, v.s.p, v.s.len); return;
-    case JV_ARRAY: case JV_OBJECT: jv_to_json(cx, b, v, -1, 0); return;
+    case JV_ARRAY:
+    case JV_OBJECT: jv_to_json(cx, b, v, -1, 0); return;
     case JV_FUNC: jb_puts(cx, b, "[function]"); return;
     }
 }
@@ -412,12 +424,15 @@ void jv_to_str(jctx *cx, jbuf *b, jv v) {
 void jv_to_raw(jctx *cx, jbuf *b, jv v) {
     char tmp[40];
     switch (v.t) {
-    case JV_INT: case JV_FLOAT: js_number_str(v.n, tmp); jb_puts(cx, b, tmp); return;
+    case JV_INT:
+    case JV_FLOAT:
+        js_number_str(v.n, tmp);
+        jb_puts(cx, b, tmp);
+        return;
     case JV_OBJECT: jb_puts(cx, b, "[object Map]"); return;
     case JV_ARRAY:
         for (size_t i = 0; i < v.arr->n; i++) {
-            if (i)
-                jb_putc(cx, b, ',');
+            if (i) jb_putc(cx, b, ',');
             jv_to_str(cx, b, v.arr->v[i]);
         }
         return;
@@ -426,8 +441,7 @@ void jv_to_raw(jctx *cx, jbuf *b, jv v) {
 }
 
 jv jv_stringify(jctx *cx, jv v) {
-    if (v.t == JV_STR)
-        return v;
+    if (v.t == JV_STR) return v;
     jbuf b = {0};
     jv_to_str(cx, &b, v);
     return jv_str(b.p ? b.p : "", b.len);
@@ -437,8 +451,7 @@ jv jv_stringify(jctx *cx, jv v) {
 
 jv jv_from_json(jctx *cx, const void *json, int depth) {
     const json_t *j = json;
-    if (depth > 256)
-        jfail(cx, KW_ERR_FORMAT, "context JSON nested deeper than 256 levels");
+    if (depth > 256) jfail(cx, KW_ERR_FORMAT, "context JSON nested deeper than 256 levels");
     switch (json_typeof(j)) {
     case JSON_NULL: return jv_null();
     case JSON_TRUE: return jv_bool(true);
@@ -482,22 +495,18 @@ static bool js_space_cp(uint32_t c) {
 }
 
 size_t js_space_len(const char *s, size_t n, size_t i) {
-    if (i >= n)
-        return 0;
+    if (i >= n) return 0;
     unsigned char c = (unsigned char)s[i];
-    if (c < 0x80)
-        return js_space_cp(c) ? 1 : 0;
+    if (c < 0x80) return js_space_cp(c) ? 1 : 0;
     uint32_t cp;
     int k = kw_utf8_decode((const uint8_t *)s + i, n - i, &cp);
     return (k > 1 && js_space_cp(cp)) ? (size_t)k : 0;
 }
 
 size_t js_space_len_before(const char *s, size_t i) {
-    if (i == 0)
-        return 0;
+    if (i == 0) return 0;
     unsigned char c = (unsigned char)s[i - 1];
-    if (c < 0x80)
-        return js_space_cp(c) ? 1 : 0;
+    if (c < 0x80) return js_space_cp(c) ? 1 : 0;
     size_t j = i - 1;
     while (j > 0 && i - j < 4 && ((unsigned char)s[j] & 0xC0) == 0x80)
         j--;

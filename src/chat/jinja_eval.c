@@ -53,8 +53,7 @@ void jenv_set(jctx *cx, jenv *e, const char *name, size_t len, jv v) {
 jv jenv_lookup(const jenv *e, const char *name, size_t len) {
     for (; e; e = e->parent)
         for (size_t i = e->n; i-- > 0;)
-            if (e->v[i].len == len && memcmp(e->v[i].name, name, len) == 0)
-                return e->v[i].v;
+            if (e->v[i].len == len && memcmp(e->v[i].name, name, len) == 0) return e->v[i].v;
     return jv_undef();
 }
 
@@ -62,8 +61,10 @@ static void enter(jrun *r, const jnode *n) {
     r->line = n->line;
     r->col = n->col;
     if (++r->depth > MAX_DEPTH)
-        jrun_fail(r, KW_ERR_FORMAT, "evaluation nested deeper than %d levels (a macro calling "
-                  "itself without end?)", MAX_DEPTH);
+        jrun_fail(r, KW_ERR_FORMAT,
+                  "evaluation nested deeper than %d levels (a macro calling "
+                  "itself without end?)",
+                  MAX_DEPTH);
     if (++r->steps > MAX_STEPS)
         jrun_fail(r, KW_ERR_FORMAT, "template ran more than %llu steps", MAX_STEPS);
 }
@@ -71,8 +72,9 @@ static void enter(jrun *r, const jnode *n) {
 /* ---------------------------------------------------------------- operators */
 
 static const char *op_name(int op) {
-    static const char *names[] = {"", "+", "-", "~", "*", "/", "//", "%", "**", "==", "!=", "<",
-                                  ">", "<=", ">=", "in", "not in", "and", "or", "not", "-", "+"};
+    static const char *names[] = {"",       "+",   "-",  "~",   "*", "/",  "//", "%",
+                                  "**",     "==",  "!=", "<",   ">", "<=", ">=", "in",
+                                  "not in", "and", "or", "not", "-", "+"};
     return op >= 0 && op < (int)(sizeof names / sizeof names[0]) ? names[op] : "?";
 }
 
@@ -111,32 +113,27 @@ static int str_cmp(jv a, jv b) {
 static jv binary_op(jrun *r, const jnode *n, jenv *env) {
     int op = n->op;
     jv l = jeval(r, n->a, env);
-    if (op == OP_AND)
-        return jv_truthy(l) ? jeval(r, n->b, env) : l;
-    if (op == OP_OR)
-        return jv_truthy(l) ? l : jeval(r, n->b, env);
+    if (op == OP_AND) return jv_truthy(l) ? jeval(r, n->b, env) : l;
+    if (op == OP_OR) return jv_truthy(l) ? l : jeval(r, n->b, env);
     jv rv = jeval(r, n->b, env);
     r->line = n->line;
     r->col = n->col;
-    if (op == OP_EQ)
-        return jv_bool(jv_loose_eq(l, rv));
-    if (op == OP_NE)
-        return jv_bool(!jv_loose_eq(l, rv));
+    if (op == OP_EQ) return jv_bool(jv_loose_eq(l, rv));
+    if (op == OP_NE) return jv_bool(!jv_loose_eq(l, rv));
     if (l.t == JV_UNDEF || rv.t == JV_UNDEF) {
-        if (rv.t == JV_UNDEF && (op == OP_IN || op == OP_NOTIN))
-            return jv_bool(op == OP_NOTIN);
+        if (rv.t == JV_UNDEF && (op == OP_IN || op == OP_NOTIN)) return jv_bool(op == OP_NOTIN);
         jrun_fail(r, KW_ERR_FORMAT, "Cannot perform operation %s on undefined values", op_name(op));
     }
     if (l.t == JV_NULL || rv.t == JV_NULL)
         jrun_fail(r, KW_ERR_FORMAT, "Cannot perform operation %s on null values", op_name(op));
-    if (op == OP_CONCAT)
-        return concat_raw(r, l, rv);
-    if (jv_isnum(l) && jv_isnum(rv))
-        return numeric_op(r, op, l, rv);
+    if (op == OP_CONCAT) return concat_raw(r, l, rv);
+    if (jv_isnum(l) && jv_isnum(rv)) return numeric_op(r, op, l, rv);
     if (l.t == JV_ARRAY && rv.t == JV_ARRAY && op == OP_ADD) {
         jv a = jv_new_array(r->cx, l.arr->n + rv.arr->n);
-        for (size_t i = 0; i < l.arr->n; i++) jarr_push(r->cx, a.arr, l.arr->v[i]);
-        for (size_t i = 0; i < rv.arr->n; i++) jarr_push(r->cx, a.arr, rv.arr->v[i]);
+        for (size_t i = 0; i < l.arr->n; i++)
+            jarr_push(r->cx, a.arr, l.arr->v[i]);
+        for (size_t i = 0; i < rv.arr->n; i++)
+            jarr_push(r->cx, a.arr, rv.arr->v[i]);
         return a;
     }
     if (rv.t == JV_ARRAY && (op == OP_IN || op == OP_NOTIN)) {
@@ -145,8 +142,7 @@ static jv binary_op(jrun *r, const jnode *n, jenv *env) {
             found = jv_strict_eq(rv.arr->v[i], l);
         return jv_bool(found == (op == OP_IN));
     }
-    if ((l.t == JV_STR || rv.t == JV_STR) && op == OP_ADD)
-        return concat_raw(r, l, rv);
+    if ((l.t == JV_STR || rv.t == JV_STR) && op == OP_ADD) return concat_raw(r, l, rv);
     if (l.t == JV_STR && rv.t == JV_STR) {
         if (op == OP_IN || op == OP_NOTIN) {
             bool found = l.s.len == 0 || memmem(rv.s.p, rv.s.len, l.s.p, l.s.len) != NULL;
@@ -193,12 +189,12 @@ static int eval_args(jrun *r, jnode *const *list, int n, jenv *env, jv **out) {
             jobj_set(r->cx, kw.obj, list[i]->str, list[i]->len, jeval(r, list[i]->a, env));
         } else {
             if (has_kw)
-                jrun_fail(r, KW_ERR_FORMAT, "Positional arguments must come before keyword arguments");
+                jrun_fail(r, KW_ERR_FORMAT,
+                          "Positional arguments must come before keyword arguments");
             args[np++] = jeval(r, list[i], env);
         }
     }
-    if (has_kw)
-        args[np++] = kw;
+    if (has_kw) args[np++] = kw;
     *out = args;
     return np;
 }
@@ -219,7 +215,8 @@ static jv member(jrun *r, const jnode *n, jenv *env) {
     r->col = n->col;
     if (obj.t == JV_OBJECT) {
         if (key.t != JV_STR)
-            jrun_fail(r, KW_ERR_FORMAT, "Cannot access property with non-string: got %s", jv_type_name(key));
+            jrun_fail(r, KW_ERR_FORMAT, "Cannot access property with non-string: got %s",
+                      jv_type_name(key));
         jv *v = jobj_get(obj.obj, key.s.p, key.s.len);
         return v ? *v : jbuiltin_member(r, obj, key.s.p, key.s.len);
     }
@@ -231,17 +228,17 @@ static jv member(jrun *r, const jnode *n, jenv *env) {
             }
             jv one = jv_int(1);
             jv start = key, stop = jv_int(key.n + 1);
-            if (key.n == -1)
-                stop = jv_undef();
+            if (key.n == -1) stop = jv_undef();
             jv ch = jslice(r, obj, start, stop, one);
             return ch.s.len ? ch : jv_undef();
         }
-        if (key.t == JV_STR)
-            return jbuiltin_member(r, obj, key.s.p, key.s.len);
-        jrun_fail(r, KW_ERR_FORMAT, "Cannot access property with non-string/non-number: got %s", jv_type_name(key));
+        if (key.t == JV_STR) return jbuiltin_member(r, obj, key.s.p, key.s.len);
+        jrun_fail(r, KW_ERR_FORMAT, "Cannot access property with non-string/non-number: got %s",
+                  jv_type_name(key));
     }
     if (key.t != JV_STR)
-        jrun_fail(r, KW_ERR_FORMAT, "Cannot access property with non-string: got %s", jv_type_name(key));
+        jrun_fail(r, KW_ERR_FORMAT, "Cannot access property with non-string: got %s",
+                  jv_type_name(key));
     return jbuiltin_member(r, obj, key.s.p, key.s.len);
 }
 
@@ -252,7 +249,8 @@ static jv call_expr(jrun *r, const jnode *n, jenv *env) {
     r->line = n->line;
     r->col = n->col;
     if (fn.t != JV_FUNC)
-        jrun_fail(r, KW_ERR_FORMAT, "Cannot call something that is not a function: got %s", jv_type_name(fn));
+        jrun_fail(r, KW_ERR_FORMAT, "Cannot call something that is not a function: got %s",
+                  jv_type_name(fn));
     return jcall(r, fn, args, nargs, env);
 }
 
@@ -268,7 +266,8 @@ static jv eval_node(jrun *r, const jnode *n, jenv *env) {
     switch (n->kind) {
     case N_STR: return jv_str(n->str, n->len);
     case N_NUM: return n->op ? jv_float(n->num) : jv_int(n->num);
-    case N_ARRAY: case N_TUPLE: return literal_list(r, n, env);
+    case N_ARRAY:
+    case N_TUPLE: return literal_list(r, n, env);
     case N_OBJECT: {
         jv o = jv_new_object(r->cx);
         for (int i = 0; i < n->n; i++) {
@@ -284,10 +283,10 @@ static jv eval_node(jrun *r, const jnode *n, jenv *env) {
     case N_CALL: return call_expr(r, n, env);
     case N_UNARY: {
         jv a = jeval(r, n->a, env);
-        if (n->op == OP_NOT)
-            return jv_bool(!jv_truthy(a));
+        if (n->op == OP_NOT) return jv_bool(!jv_truthy(a));
         if (!jv_isnum(a))
-            jrun_fail(r, KW_ERR_FORMAT, "unary %s needs a number, got %s", op_name(n->op), jv_type_name(a));
+            jrun_fail(r, KW_ERR_FORMAT, "unary %s needs a number, got %s", op_name(n->op),
+                      jv_type_name(a));
         a.n = n->op == OP_NEG ? -a.n : a.n;
         return a;
     }
@@ -309,14 +308,11 @@ static jv eval_node(jrun *r, const jnode *n, jenv *env) {
         bool res = japply_test(r, operand, n->str, n->len, args, nargs);
         return jv_bool(n->op ? !res : res);
     }
-    case N_SELECT:
-        return jv_truthy(jeval(r, n->b, env)) ? jeval(r, n->a, env) : jv_undef();
+    case N_SELECT: return jv_truthy(jeval(r, n->b, env)) ? jeval(r, n->a, env) : jv_undef();
     case N_TERNARY:
         return jv_truthy(jeval(r, n->a, env)) ? jeval(r, n->b, env) : jeval(r, n->c, env);
-    case N_SLICE:
-        jrun_fail(r, KW_ERR_FORMAT, "a slice a:b is only allowed inside [ ]");
-    default:
-        jrun_fail(r, KW_ERR_INTERNAL, "node kind %d is not an expression", n->kind);
+    case N_SLICE: jrun_fail(r, KW_ERR_FORMAT, "a slice a:b is only allowed inside [ ]");
+    default: jrun_fail(r, KW_ERR_INTERNAL, "node kind %d is not an expression", n->kind);
     }
 }
 
@@ -361,8 +357,7 @@ static jv call_macro(jrun *r, const jfunc *f, jv *args, int nargs, jenv *env) {
 
 jv jcall(jrun *r, jv fn, jv *args, int nargs, jenv *env) {
     const jfunc *f = fn.fn;
-    if (f->kind == JF_MACRO)
-        return call_macro(r, f, args, nargs, env);
+    if (f->kind == JF_MACRO) return call_macro(r, f, args, nargs, env);
     if (f->kind == JF_CALLER) {
         const jnode *cb = f->node;
         jenv *scope = jenv_new(r->cx, env);
@@ -391,12 +386,12 @@ static void bind_target(jrun *r, const jnode *target, jv v, jenv *scope) {
 }
 
 static void check_unpack(jrun *r, const jnode *target, jv v) {
-    if (target->kind != N_TUPLE)
-        return;
+    if (target->kind != N_TUPLE) return;
     if (v.t != JV_ARRAY || v.sub)
         jrun_fail(r, KW_ERR_FORMAT, "Cannot unpack non-iterable type: %s", jv_type_name(v));
     if (v.arr->n != (size_t)target->n)
-        jrun_fail(r, KW_ERR_FORMAT, "Too %s items to unpack", (size_t)target->n > v.arr->n ? "few" : "many");
+        jrun_fail(r, KW_ERR_FORMAT, "Too %s items to unpack",
+                  (size_t)target->n > v.arr->n ? "few" : "many");
 }
 
 static jv loop_object(jrun *r, jv *items, size_t i, size_t n) {
@@ -422,19 +417,18 @@ static void exec_for(jrun *r, const jnode *n, jenv *env, jbuf *out) {
     r->line = n->line;
     r->col = n->col;
     if (it.t != JV_ARRAY && it.t != JV_OBJECT)
-        jrun_fail(r, KW_ERR_FORMAT, "Expected iterable or object type in for loop: got %s", jv_type_name(it));
+        jrun_fail(r, KW_ERR_FORMAT, "Expected iterable or object type in for loop: got %s",
+                  jv_type_name(it));
     size_t count = it.t == JV_ARRAY ? it.arr->n : it.obj->n;
     jv *items = ja_alloc(r->cx, (count + 1) * sizeof(jv));
     size_t n_items = 0;
     for (size_t i = 0; i < count; i++) {
-        jv cur = it.t == JV_ARRAY ? it.arr->v[i]
-                                  : jv_str(it.obj->e[i].k, it.obj->e[i].klen);
+        jv cur = it.t == JV_ARRAY ? it.arr->v[i] : jv_str(it.obj->e[i].k, it.obj->e[i].klen);
         check_unpack(r, n->a, cur);
         if (n->c) {
             jenv *ls = jenv_new(r->cx, scope);
             bind_target(r, n->a, cur, ls);
-            if (!jv_truthy(jeval(r, n->c, ls)))
-                continue;
+            if (!jv_truthy(jeval(r, n->c, ls))) continue;
         }
         items[n_items++] = cur;
     }
@@ -447,18 +441,15 @@ static void exec_for(jrun *r, const jnode *n, jenv *env, jbuf *out) {
         if (r->ctrl != CTRL_NONE) {
             /* the reference throws out of the body: this iteration's text is dropped */
             out->len = mark;
-            if (out->p)
-                out->p[mark] = 0;
+            if (out->p) out->p[mark] = 0;
             int c = r->ctrl;
             r->ctrl = CTRL_NONE;
-            if (c == CTRL_BREAK)
-                break;
+            if (c == CTRL_BREAK) break;
             continue;
         }
         none = false;
     }
-    if (none)
-        jexec_block(r, n->list2, n->n2, scope, out);
+    if (none) jexec_block(r, n->list2, n->n2, scope, out);
 }
 
 static void exec_set(jrun *r, const jnode *n, jenv *env) {
@@ -470,14 +461,17 @@ static void exec_set(jrun *r, const jnode *n, jenv *env) {
         jenv_set(r->cx, env, t->str, t->len, v);
     } else if (t->kind == N_TUPLE) {
         if (v.t != JV_ARRAY)
-            jrun_fail(r, KW_ERR_FORMAT, "Cannot unpack non-iterable type in set: %s", jv_type_name(v));
+            jrun_fail(r, KW_ERR_FORMAT, "Cannot unpack non-iterable type in set: %s",
+                      jv_type_name(v));
         if (v.arr->n != (size_t)t->n)
-            jrun_fail(r, KW_ERR_FORMAT, "Too %s items to unpack in set", (size_t)t->n > v.arr->n ? "few" : "many");
+            jrun_fail(r, KW_ERR_FORMAT, "Too %s items to unpack in set",
+                      (size_t)t->n > v.arr->n ? "few" : "many");
         bind_target(r, t, v, env);
     } else {
         jv obj = jeval(r, t->a, env);
         if (obj.t != JV_OBJECT)
-            jrun_fail(r, KW_ERR_FORMAT, "Cannot assign to member of non-object (%s)", jv_type_name(obj));
+            jrun_fail(r, KW_ERR_FORMAT, "Cannot assign to member of non-object (%s)",
+                      jv_type_name(obj));
         if (t->op)
             jrun_fail(r, KW_ERR_FORMAT, "Cannot assign to member with non-identifier property");
         jobj_set(r->cx, obj.obj, t->b->str, t->b->len, v);
@@ -486,9 +480,7 @@ static void exec_set(jrun *r, const jnode *n, jenv *env) {
 
 static void exec_node(jrun *r, const jnode *n, jenv *env, jbuf *out) {
     switch (n->kind) {
-    case N_TEXT:
-        jb_put(r->cx, out, n->str, n->len);
-        return;
+    case N_TEXT: jb_put(r->cx, out, n->str, n->len); return;
     case N_IF: {
         bool t = jv_truthy(jeval(r, n->a, env));
         if (t)
@@ -514,7 +506,8 @@ static void exec_node(jrun *r, const jnode *n, jenv *env, jbuf *out) {
         int nargs = eval_args(r, call->list, call->n, env, &args);
         jv fn = jeval(r, call->a, env);
         if (fn.t != JV_FUNC)
-            jrun_fail(r, KW_ERR_FORMAT, "Cannot call something that is not a function: got %s", jv_type_name(fn));
+            jrun_fail(r, KW_ERR_FORMAT, "Cannot call something that is not a function: got %s",
+                      jv_type_name(fn));
         jv caller = {0};
         caller.t = JV_FUNC;
         caller.fn = ja_alloc(r->cx, sizeof *caller.fn);
@@ -523,8 +516,7 @@ static void exec_node(jrun *r, const jnode *n, jenv *env, jbuf *out) {
         jenv *ce = jenv_new(r->cx, env);
         jenv_set(r->cx, ce, "caller", 6, caller);
         jv res = jcall(r, fn, args, nargs, ce);
-        if (res.t != JV_NULL && res.t != JV_UNDEF)
-            jv_to_str(r->cx, out, res);
+        if (res.t != JV_NULL && res.t != JV_UNDEF) jv_to_str(r->cx, out, res);
         return;
     }
     case N_FILTERBLOCK: {
@@ -532,16 +524,14 @@ static void exec_node(jrun *r, const jnode *n, jenv *env, jbuf *out) {
         jv *args;
         int nargs = eval_args(r, n->a->list, n->a->n, env, &args);
         jv res = japply_filter(r, body, n->a->str, n->a->len, args, nargs, env);
-        if (res.t != JV_NULL && res.t != JV_UNDEF)
-            jv_to_str(r->cx, out, res);
+        if (res.t != JV_NULL && res.t != JV_UNDEF) jv_to_str(r->cx, out, res);
         return;
     }
     case N_BREAK: r->ctrl = CTRL_BREAK; return;
     case N_CONTINUE: r->ctrl = CTRL_CONTINUE; return;
     default: {
         jv v = jeval(r, n, env);
-        if (v.t != JV_NULL && v.t != JV_UNDEF)
-            jv_to_str(r->cx, out, v);
+        if (v.t != JV_NULL && v.t != JV_UNDEF) jv_to_str(r->cx, out, v);
         return;
     }
     }

@@ -52,7 +52,15 @@ void jb_putc(jctx *cx, jbuf *b, char c);
 /* ---------------------------------------------------------------- values */
 
 typedef enum jv_type {
-    JV_UNDEF, JV_NULL, JV_BOOL, JV_INT, JV_FLOAT, JV_STR, JV_ARRAY, JV_OBJECT, JV_FUNC,
+    JV_UNDEF,
+    JV_NULL,
+    JV_BOOL,
+    JV_INT,
+    JV_FLOAT,
+    JV_STR,
+    JV_ARRAY,
+    JV_OBJECT,
+    JV_FUNC,
 } jv_type;
 
 struct jarr;
@@ -95,25 +103,57 @@ struct jnode;
 struct jenv;
 
 typedef struct jfunc {
-    int kind;                /* jfn_kind */
-    jv self;                 /* bound receiver of a method */
+    int kind;                 /* jfn_kind */
+    jv self;                  /* bound receiver of a method */
     const struct jnode *node; /* macro or call block */
-    struct jenv *env;        /* call block: the environment it was written in */
+    struct jenv *env;         /* call block: the environment it was written in */
 } jfunc;
 
 enum jfn_kind {
-    JF_MACRO = 1, JF_CALLER, JF_RANGE, JF_NAMESPACE, JF_RAISE, JF_STRFTIME,
+    JF_MACRO = 1,
+    JF_CALLER,
+    JF_RANGE,
+    JF_NAMESPACE,
+    JF_RAISE,
+    JF_STRFTIME,
     JF_STR_METHOD, /* name in self? no: method id below + JF_METHOD_BASE */
 };
 #define JF_METHOD_BASE 100 /* kind = JF_METHOD_BASE + method id (see jinja_builtins.c) */
 
-static inline jv jv_undef(void) { jv v = {0}; v.t = JV_UNDEF; return v; }
-static inline jv jv_null(void) { jv v = {0}; v.t = JV_NULL; return v; }
-static inline jv jv_bool(bool b) { jv v = {0}; v.t = JV_BOOL; v.b = b; return v; }
-static inline jv jv_int(double n) { jv v = {0}; v.t = JV_INT; v.n = n; return v; }
-static inline jv jv_float(double n) { jv v = {0}; v.t = JV_FLOAT; v.n = n; return v; }
+static inline jv jv_undef(void) {
+    jv v = {0};
+    v.t = JV_UNDEF;
+    return v;
+}
+static inline jv jv_null(void) {
+    jv v = {0};
+    v.t = JV_NULL;
+    return v;
+}
+static inline jv jv_bool(bool b) {
+    jv v = {0};
+    v.t = JV_BOOL;
+    v.b = b;
+    return v;
+}
+static inline jv jv_int(double n) {
+    jv v = {0};
+    v.t = JV_INT;
+    v.n = n;
+    return v;
+}
+static inline jv jv_float(double n) {
+    jv v = {0};
+    v.t = JV_FLOAT;
+    v.n = n;
+    return v;
+}
 static inline jv jv_str(const char *p, size_t len) {
-    jv v = {0}; v.t = JV_STR; v.s.p = p; v.s.len = len; return v;
+    jv v = {0};
+    v.t = JV_STR;
+    v.s.p = p;
+    v.s.len = len;
+    return v;
 }
 static inline bool jv_isnum(jv v) { return v.t == JV_INT || v.t == JV_FLOAT; }
 
@@ -137,7 +177,7 @@ void jv_to_raw(jctx *cx, jbuf *b, jv v);
 jv jv_stringify(jctx *cx, jv v); /* jv_to_str as a string value */
 /* The reference's toJSON (indent < 0: one line with ", " and ": "). Fails on functions. */
 void jv_to_json(jctx *cx, jbuf *b, jv v, int indent, int depth);
-void js_number_str(double n, char out[40]); /* Number.prototype.toString() */
+void js_number_str(double n, char out[40]);                      /* Number.prototype.toString() */
 void js_json_string(jctx *cx, jbuf *b, const char *s, size_t n); /* JSON.stringify(string) */
 
 /* Imports a parsed JSON value (jansson json_t *) as a value. */
@@ -152,39 +192,102 @@ size_t js_utf16_len(const char *s, size_t n);
 
 typedef enum jn_kind {
     /* statements */
-    N_TEXT, N_IF, N_FOR, N_SET, N_MACRO, N_CALLBLOCK, N_FILTERBLOCK, N_BREAK, N_CONTINUE,
+    N_TEXT,
+    N_IF,
+    N_FOR,
+    N_SET,
+    N_MACRO,
+    N_CALLBLOCK,
+    N_FILTERBLOCK,
+    N_BREAK,
+    N_CONTINUE,
     /* expressions */
-    N_STR, N_NUM, N_ARRAY, N_TUPLE, N_OBJECT, N_IDENT, N_MEMBER, N_SLICE, N_CALL, N_UNARY,
-    N_BINARY, N_FILTER, N_TEST, N_SELECT, N_TERNARY, N_KWARG,
+    N_STR,
+    N_NUM,
+    N_ARRAY,
+    N_TUPLE,
+    N_OBJECT,
+    N_IDENT,
+    N_MEMBER,
+    N_SLICE,
+    N_CALL,
+    N_UNARY,
+    N_BINARY,
+    N_FILTER,
+    N_TEST,
+    N_SELECT,
+    N_TERNARY,
+    N_KWARG,
 } jn_kind;
 
 typedef enum jop {
-    OP_NONE, OP_ADD, OP_SUB, OP_CONCAT, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW,
-    OP_EQ, OP_NE, OP_LT, OP_GT, OP_LE, OP_GE, OP_IN, OP_NOTIN, OP_AND, OP_OR, OP_NOT, OP_NEG,
+    OP_NONE,
+    OP_ADD,
+    OP_SUB,
+    OP_CONCAT,
+    OP_MUL,
+    OP_DIV,
+    OP_FLOORDIV,
+    OP_MOD,
+    OP_POW,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_GT,
+    OP_LE,
+    OP_GE,
+    OP_IN,
+    OP_NOTIN,
+    OP_AND,
+    OP_OR,
+    OP_NOT,
+    OP_NEG,
     OP_POS,
 } jop;
 
 typedef struct jnode {
-    uint8_t kind;  /* jn_kind */
-    uint8_t op;    /* jop for N_BINARY/N_UNARY; N_MEMBER: 1 = computed ([...]); N_TEST: negate;
-                      N_NUM: 1 = float literal */
-    int line, col; /* 1-based, in the original template source */
+    uint8_t kind;    /* jn_kind */
+    uint8_t op;      /* jop for N_BINARY/N_UNARY; N_MEMBER: 1 = computed ([...]); N_TEST: negate;
+                        N_NUM: 1 = float literal */
+    int line, col;   /* 1-based, in the original template source */
     const char *str; /* N_TEXT/N_STR text, N_IDENT/N_KWARG/N_FILTER/N_TEST name, N_MACRO name */
     size_t len;
     double num;
     struct jnode *a, *b, *c; /* children, see the parser for each kind */
     struct jnode **list;     /* body, arguments, elements, object keys */
     int n;
-    struct jnode **list2;    /* else branch, object values, filter/test arguments */
+    struct jnode **list2; /* else branch, object values, filter/test arguments */
     int n2;
 } jnode;
 
 /* ---------------------------------------------------------------- lexer, parser */
 
 typedef enum jtok_kind {
-    T_EOF, T_TEXT, T_COMMENT, T_OPEN_STMT, T_CLOSE_STMT, T_OPEN_EXPR, T_CLOSE_EXPR,
-    T_NUM, T_STR, T_IDENT, T_EQUALS, T_LPAREN, T_RPAREN, T_LBRACE, T_RBRACE, T_LBRACKET,
-    T_RBRACKET, T_COMMA, T_DOT, T_COLON, T_PIPE, T_ADDOP, T_MULOP, T_CMPOP, T_UNARY,
+    T_EOF,
+    T_TEXT,
+    T_COMMENT,
+    T_OPEN_STMT,
+    T_CLOSE_STMT,
+    T_OPEN_EXPR,
+    T_CLOSE_EXPR,
+    T_NUM,
+    T_STR,
+    T_IDENT,
+    T_EQUALS,
+    T_LPAREN,
+    T_RPAREN,
+    T_LBRACE,
+    T_RBRACE,
+    T_LBRACKET,
+    T_RBRACKET,
+    T_COMMA,
+    T_DOT,
+    T_COLON,
+    T_PIPE,
+    T_ADDOP,
+    T_MULOP,
+    T_CMPOP,
+    T_UNARY,
 } jtok_kind;
 
 typedef struct jtok {
@@ -220,13 +323,13 @@ typedef struct jenv {
 typedef struct jrun {
     jctx *cx;
     jenv *globals;
-    int depth;       /* current evaluation nesting (limited) */
-    uint64_t steps;  /* evaluation steps so far (limited) */
+    int depth;      /* current evaluation nesting (limited) */
+    uint64_t steps; /* evaluation steps so far (limited) */
     size_t max_output;
     int64_t now;
     bool now_utc;
-    int line, col;   /* the node being evaluated, for error messages */
-    int ctrl;        /* a pending break (1) or continue (2) */
+    int line, col; /* the node being evaluated, for error messages */
+    int ctrl;      /* a pending break (1) or continue (2) */
 } jrun;
 
 jenv *jenv_new(jctx *cx, jenv *parent);
@@ -243,15 +346,14 @@ jv jcall(jrun *r, jv fn, jv *args, int nargs, jenv *env);
 /* builtins (jinja_builtins.c) */
 jv jbuiltin_member(jrun *r, jv obj, const char *name, size_t len); /* undefined when none */
 jv jbuiltin_call(jrun *r, const jfunc *f, jv *args, int nargs, jenv *env);
-jv japply_filter(jrun *r, jv operand, const char *name, size_t len, jv *args, int nargs,
-                 jenv *env);
+jv japply_filter(jrun *r, jv operand, const char *name, size_t len, jv *args, int nargs, jenv *env);
 bool japply_test(jrun *r, jv operand, const char *name, size_t len, jv *args, int nargs);
 void jinja_setup_globals(jrun *r, jenv *g);
 jv jslice(jrun *r, jv obj, jv start, jv stop, jv step);
 
 /* strings and mappings (jinja_strings.c) */
-jv jstr_map_case(jrun *r, jv s, int mode); /* 0: lower, 1: upper */
-jv jstr_strip(jrun *r, jv s, int which, const jv *chars); /* which: 1 left, 2 right, 3 both */
+jv jstr_map_case(jrun *r, jv s, int mode);                     /* 0: lower, 1: upper */
+jv jstr_strip(jrun *r, jv s, int which, const jv *chars);      /* which: 1 left, 2 right, 3 both */
 jv jstr_replace(jrun *r, jv s, jv old, jv new_, double count); /* count < 0: all */
 jv jobj_items(jrun *r, jv o);
 jv jmethod_call(jrun *r, int method, jv self, jv *args, int nargs);

@@ -45,7 +45,10 @@ static void pp_put(pp *d, const pp *s, size_t i) {
     d->n++;
 }
 
-static void pp_end(pp *d, const pp *s) { d->off[d->n] = s->off[s->n]; d->s[d->n] = 0; }
+static void pp_end(pp *d, const pp *s) {
+    d->off[d->n] = s->off[s->n];
+    d->s[d->n] = 0;
+}
 
 static bool is_line_start(const pp *p, size_t i) {
     return i == 0 || p->s[i - 1] == '\n' || p->s[i - 1] == '\r';
@@ -66,8 +69,7 @@ static pp pp_lstrip(jctx *cx, const pp *s) {
             }
             for (; i < j; i++)
                 pp_put(&d, s, i);
-            if (i >= s->n)
-                break;
+            if (i >= s->n) break;
         }
         pp_put(&d, s, i++);
     }
@@ -90,26 +92,27 @@ static pp pp_trim(jctx *cx, const pp *s) {
     return d;
 }
 
-static bool ascii_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'; }
+static bool ascii_space(char c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
 
 /* Matches "{%-? \s* (end)?generation \s* -?%}" at i; returns its length (0: no match). */
 static size_t match_generation(const pp *s, size_t i, bool *lstrip, bool *rstrip) {
     size_t j = i;
-    if (j + 2 > s->n || s->s[j] != '{' || s->s[j + 1] != '%')
-        return 0;
+    if (j + 2 > s->n || s->s[j] != '{' || s->s[j + 1] != '%') return 0;
     j += 2;
     *lstrip = j < s->n && s->s[j] == '-';
     if (*lstrip) j++;
-    while (j < s->n && ascii_space(s->s[j])) j++;
+    while (j < s->n && ascii_space(s->s[j]))
+        j++;
     if (j + 3 <= s->n && memcmp(s->s + j, "end", 3) == 0) j += 3;
-    if (j + 10 > s->n || memcmp(s->s + j, "generation", 10) != 0)
-        return 0;
+    if (j + 10 > s->n || memcmp(s->s + j, "generation", 10) != 0) return 0;
     j += 10;
-    while (j < s->n && ascii_space(s->s[j])) j++;
+    while (j < s->n && ascii_space(s->s[j]))
+        j++;
     *rstrip = j < s->n && s->s[j] == '-';
     if (*rstrip) j++;
-    if (j + 2 > s->n || s->s[j] != '%' || s->s[j + 1] != '}')
-        return 0;
+    if (j + 2 > s->n || s->s[j] != '%' || s->s[j + 1] != '}') return 0;
     return j + 2 - i;
 }
 
@@ -136,8 +139,7 @@ static pp pp_generation(jctx *cx, const pp *s) {
 
 static pp preprocess(jctx *cx, const char *src, size_t len) {
     pp p = pp_alloc(cx, len);
-    if (len > 0 && src[len - 1] == '\n')
-        len--;
+    if (len > 0 && src[len - 1] == '\n') len--;
     memcpy(p.s, src, len);
     for (size_t i = 0; i <= len; i++)
         p.off[i] = (int32_t)i;
@@ -190,16 +192,13 @@ static int last_kind(const lexer *lx) { return lx->out->n ? lx->out->v[lx->out->
 
 /* {%- {{- {#-: the text token before loses its trailing whitespace (String.trimEnd). */
 static void strip_trailing(lexer *lx) {
-    if (!lx->out->n)
-        return;
+    if (!lx->out->n) return;
     jtok *t = &lx->out->v[lx->out->n - 1];
-    if (t->kind != T_TEXT)
-        return;
+    if (t->kind != T_TEXT) return;
     size_t k;
     while (t->len > 0 && (k = js_space_len_before(t->s, t->len)))
         t->len -= k;
-    if (t->len == 0)
-        lx->out->n--;
+    if (t->len == 0) lx->out->n--;
 }
 
 static void skip_space(lexer *lx) {
@@ -214,7 +213,9 @@ static bool at(const lexer *lx, const char *s) {
 }
 
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-static bool is_word(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+static bool is_word(char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
 
 static void lex_text(lexer *lx) {
     size_t start = lx->pos;
@@ -223,29 +224,25 @@ static void lex_text(lexer *lx) {
            !(s[lx->pos] == '{' && lx->pos + 1 < lx->src.n &&
              (s[lx->pos + 1] == '%' || s[lx->pos + 1] == '{' || s[lx->pos + 1] == '#')))
         lx->pos++;
-    if (lx->pos > start)
-        push(lx, T_TEXT, s + start, lx->pos - start, start);
+    if (lx->pos > start) push(lx, T_TEXT, s + start, lx->pos - start, start);
 }
 
 static void lex_comment(lexer *lx) {
     size_t start = lx->pos;
     lx->pos += 2;
     bool strip_before = lx->pos < lx->src.n && lx->src.s[lx->pos] == '-';
-    if (strip_before)
-        lx->pos++;
+    if (strip_before) lx->pos++;
     size_t body = lx->pos;
-    while (!(lx->pos + 1 < lx->src.n && lx->src.s[lx->pos] == '#' && lx->src.s[lx->pos + 1] == '}')) {
-        if (lx->pos + 2 >= lx->src.n)
-            lex_fail(lx, start, "comment {# is never closed with #}");
+    while (
+        !(lx->pos + 1 < lx->src.n && lx->src.s[lx->pos] == '#' && lx->src.s[lx->pos + 1] == '}')) {
+        if (lx->pos + 2 >= lx->src.n) lex_fail(lx, start, "comment {# is never closed with #}");
         lx->pos++;
     }
     bool strip_after = lx->pos > body && lx->src.s[lx->pos - 1] == '-';
-    if (strip_before)
-        strip_trailing(lx);
+    if (strip_before) strip_trailing(lx);
     push(lx, T_COMMENT, "", 0, start);
     lx->pos += 2;
-    if (strip_after)
-        skip_space(lx);
+    if (strip_after) skip_space(lx);
 }
 
 static void lex_string(lexer *lx) {
@@ -253,14 +250,11 @@ static void lex_string(lexer *lx) {
     char q = lx->src.s[lx->pos++];
     jbuf b = {0};
     for (;;) {
-        if (lx->pos >= lx->src.n)
-            lex_fail(lx, start, "string literal is never closed");
+        if (lx->pos >= lx->src.n) lex_fail(lx, start, "string literal is never closed");
         char c = lx->src.s[lx->pos];
-        if (c == q)
-            break;
+        if (c == q) break;
         if (c == '\\') {
-            if (lx->pos + 1 >= lx->src.n)
-                lex_fail(lx, start, "string literal is never closed");
+            if (lx->pos + 1 >= lx->src.n) lex_fail(lx, start, "string literal is never closed");
             char e = lx->src.s[lx->pos + 1], u;
             switch (e) {
             case 'n': u = '\n'; break;
@@ -269,7 +263,9 @@ static void lex_string(lexer *lx) {
             case 'b': u = '\b'; break;
             case 'f': u = '\f'; break;
             case 'v': u = '\v'; break;
-            case '\'': case '"': case '\\': u = e; break;
+            case '\'':
+            case '"':
+            case '\\': u = e; break;
             default: {
                 char msg[64];
                 snprintf(msg, sizeof msg, "unexpected escaped character '\\%c' in a string", e);
@@ -300,13 +296,18 @@ static void lex_number(lexer *lx, size_t start, bool allow_frac) {
     push(lx, T_NUM, lx->src.s + start, lx->pos - start, start);
 }
 
-static const struct { const char *s; int kind; } TABLE[] = {
+static const struct {
+    const char *s;
+    int kind;
+} TABLE[] = {
     {"{%", T_OPEN_STMT}, {"%}", T_CLOSE_STMT}, {"{{", T_OPEN_EXPR}, {"}}", T_CLOSE_EXPR},
-    {"(", T_LPAREN}, {")", T_RPAREN}, {"{", T_LBRACE}, {"}", T_RBRACE}, {"[", T_LBRACKET},
-    {"]", T_RBRACKET}, {",", T_COMMA}, {".", T_DOT}, {":", T_COLON}, {"|", T_PIPE},
-    {"<=", T_CMPOP}, {">=", T_CMPOP}, {"==", T_CMPOP}, {"!=", T_CMPOP}, {"<", T_CMPOP},
-    {">", T_CMPOP}, {"+", T_ADDOP}, {"-", T_ADDOP}, {"~", T_ADDOP}, {"**", T_MULOP},
-    {"*", T_MULOP}, {"//", T_MULOP}, {"/", T_MULOP}, {"%", T_MULOP}, {"=", T_EQUALS},
+    {"(", T_LPAREN},     {")", T_RPAREN},      {"{", T_LBRACE},     {"}", T_RBRACE},
+    {"[", T_LBRACKET},   {"]", T_RBRACKET},    {",", T_COMMA},      {".", T_DOT},
+    {":", T_COLON},      {"|", T_PIPE},        {"<=", T_CMPOP},     {">=", T_CMPOP},
+    {"==", T_CMPOP},     {"!=", T_CMPOP},      {"<", T_CMPOP},      {">", T_CMPOP},
+    {"+", T_ADDOP},      {"-", T_ADDOP},       {"~", T_ADDOP},      {"**", T_MULOP},
+    {"*", T_MULOP},      {"//", T_MULOP},      {"/", T_MULOP},      {"%", T_MULOP},
+    {"=", T_EQUALS},
 };
 
 static void lex_in_tag(lexer *lx) {
@@ -315,8 +316,7 @@ static void lex_in_tag(lexer *lx) {
     size_t start = lx->pos;
     if (c == '-' || c == '+') {
         int lk = last_kind(lx);
-        if (lk == T_TEXT || lk < 0)
-            lex_fail(lx, start, "unexpected character outside a tag");
+        if (lk == T_TEXT || lk < 0) lex_fail(lx, start, "unexpected character outside a tag");
         if (!(lk == T_IDENT || lk == T_NUM || lk == T_STR || lk == T_RPAREN || lk == T_RBRACKET)) {
             lx->pos++;
             if (lx->pos < lx->src.n && is_digit(s[lx->pos])) {
@@ -328,13 +328,15 @@ static void lex_in_tag(lexer *lx) {
         }
     }
     for (size_t i = 0; i < sizeof TABLE / sizeof TABLE[0]; i++) {
-        if (TABLE[i].kind == T_CLOSE_EXPR && lx->curly > 0)
-            continue;
+        if (TABLE[i].kind == T_CLOSE_EXPR && lx->curly > 0) continue;
         if (at(lx, TABLE[i].s)) {
             push(lx, TABLE[i].kind, TABLE[i].s, strlen(TABLE[i].s), start);
-            if (TABLE[i].kind == T_OPEN_EXPR) lx->curly = 0;
-            else if (TABLE[i].kind == T_LBRACE) lx->curly++;
-            else if (TABLE[i].kind == T_RBRACE) lx->curly--;
+            if (TABLE[i].kind == T_OPEN_EXPR)
+                lx->curly = 0;
+            else if (TABLE[i].kind == T_LBRACE)
+                lx->curly++;
+            else if (TABLE[i].kind == T_RBRACE)
+                lx->curly--;
             lx->pos += strlen(TABLE[i].s);
             return;
         }
@@ -354,7 +356,8 @@ static void lex_in_tag(lexer *lx) {
         return;
     }
     char msg[64];
-    snprintf(msg, sizeof msg, "unexpected character '%c' (byte 0x%02x) in a tag", c >= 32 && c < 127 ? c : '?', (unsigned char)c);
+    snprintf(msg, sizeof msg, "unexpected character '%c' (byte 0x%02x) in a tag",
+             c >= 32 && c < 127 ? c : '?', (unsigned char)c);
     lex_fail(lx, start, msg);
 }
 
@@ -366,8 +369,7 @@ void jinja_lex(jctx *cx, const char *src, size_t len, jtoks *out) {
         if (lk < 0 || lk == T_CLOSE_STMT || lk == T_CLOSE_EXPR || lk == T_COMMENT) {
             size_t before = lx.pos;
             lex_text(&lx);
-            if (lx.pos > before)
-                continue;
+            if (lx.pos > before) continue;
         }
         if (at(&lx, "{#")) {
             lex_comment(&lx);
@@ -387,10 +389,10 @@ void jinja_lex(jctx *cx, const char *src, size_t len, jtoks *out) {
             continue;
         }
         skip_space(&lx);
-        if (lx.pos >= lx.src.n)
-            lex_fail(&lx, lx.pos, "unexpected end of template inside a tag");
+        if (lx.pos >= lx.src.n) lex_fail(&lx, lx.pos, "unexpected end of template inside a tag");
         if (at(&lx, "-%}") || at(&lx, "-}}")) {
-            push(&lx, at(&lx, "-%}") ? T_CLOSE_STMT : T_CLOSE_EXPR, lx.src.s + lx.pos + 1, 2, lx.pos);
+            push(&lx, at(&lx, "-%}") ? T_CLOSE_STMT : T_CLOSE_EXPR, lx.src.s + lx.pos + 1, 2,
+                 lx.pos);
             lx.pos += 3;
             skip_space(&lx);
             continue;

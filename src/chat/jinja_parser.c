@@ -17,8 +17,8 @@
  */
 #include "chat/jinja_impl.h"
 
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_DEPTH 200
@@ -64,8 +64,7 @@ _Noreturn static void perr(parser *p, const jtok *t, kw_status st, const char *f
 
 static const jtok *expect(parser *p, int kind, const char *what) {
     const jtok *t = cur(p);
-    if (t->kind != kind)
-        perr(p, t, KW_ERR_FORMAT, "expected %s, found '%.40s'", what, tok_desc(t));
+    if (t->kind != kind) perr(p, t, KW_ERR_FORMAT, "expected %s, found '%.40s'", what, tok_desc(t));
     p->i++;
     return t;
 }
@@ -129,7 +128,8 @@ static void parse_args(parser *p, nlist *args) {
         if (is_kind(p, T_COMMA))
             p->i++;
         else if (!is_kind(p, T_RPAREN))
-            perr(p, cur(p), KW_ERR_FORMAT, "expected ',' or ')' in an argument list, found '%.40s'", tok_desc(cur(p)));
+            perr(p, cur(p), KW_ERR_FORMAT, "expected ',' or ')' in an argument list, found '%.40s'",
+                 tok_desc(cur(p)));
     }
     p->i++;
 }
@@ -140,13 +140,13 @@ static jnode *parse_primary(parser *p);
 static jnode *parse_list_literal(parser *p, const jtok *at, int close, int kind) {
     nlist l = {0};
     while (!is_kind(p, close)) {
-        if (is_kind(p, T_EOF))
-            perr(p, at, KW_ERR_FORMAT, "list literal is never closed");
+        if (is_kind(p, T_EOF)) perr(p, at, KW_ERR_FORMAT, "list literal is never closed");
         nl_push(p, &l, parse_expr(p));
         if (is_kind(p, T_COMMA))
             p->i++;
         else if (!is_kind(p, close))
-            perr(p, cur(p), KW_ERR_FORMAT, "expected ',' or ']' in a list, found '%.40s'", tok_desc(cur(p)));
+            perr(p, cur(p), KW_ERR_FORMAT, "expected ',' or ']' in a list, found '%.40s'",
+                 tok_desc(cur(p)));
     }
     p->i++;
     jnode *n = node(p, kind, at);
@@ -192,9 +192,7 @@ static jnode *parse_primary(parser *p) {
         expect(p, T_RPAREN, "')'");
         return e;
     }
-    case T_LBRACKET:
-        p->i++;
-        return parse_list_literal(p, t, T_RBRACKET, N_ARRAY);
+    case T_LBRACKET: p->i++; return parse_list_literal(p, t, T_RBRACKET, N_ARRAY);
     case T_LBRACE: {
         p->i++;
         nlist keys = {0}, vals = {0};
@@ -204,8 +202,7 @@ static jnode *parse_primary(parser *p) {
             nl_push(p, &keys, parse_expr(p));
             expect(p, T_COLON, "':' between key and value");
             nl_push(p, &vals, parse_expr(p));
-            if (is_kind(p, T_COMMA))
-                p->i++;
+            if (is_kind(p, T_COMMA)) p->i++;
         }
         p->i++;
         jnode *n = node(p, N_OBJECT, t);
@@ -238,15 +235,14 @@ static jnode *parse_subscript(parser *p, const jtok *at) {
                 p->i++;
                 slice = true;
             } else if (!is_kind(p, T_RBRACKET)) {
-                perr(p, cur(p), KW_ERR_FORMAT, "expected ']' or ':' in a subscript, found '%.40s'", tok_desc(cur(p)));
+                perr(p, cur(p), KW_ERR_FORMAT, "expected ']' or ':' in a subscript, found '%.40s'",
+                     tok_desc(cur(p)));
             }
         }
     }
     p->i++;
-    if (np == 0)
-        perr(p, at, KW_ERR_FORMAT, "empty subscript []");
-    if (!slice)
-        return parts[0];
+    if (np == 0) perr(p, at, KW_ERR_FORMAT, "empty subscript []");
+    if (!slice) return parts[0];
     /* "[a:]" leaves the trailing part out: [a, undefined] */
     jnode *s = node(p, N_SLICE, at);
     s->a = parts[0];
@@ -262,7 +258,8 @@ static jnode *parse_postfix(parser *p, jnode *e) {
             p->i++;
             const jtok *name = cur(p);
             if (name->kind != T_IDENT && name->kind != T_NUM)
-                perr(p, name, KW_ERR_FORMAT, "expected a name after '.', found '%.40s'", tok_desc(name));
+                perr(p, name, KW_ERR_FORMAT, "expected a name after '.', found '%.40s'",
+                     tok_desc(name));
             p->i++;
             jnode *m = node(p, N_MEMBER, t);
             m->a = e;
@@ -341,8 +338,7 @@ static jnode *parse_test(parser *p) {
         const jtok *t = cur(p);
         p->i++;
         bool negate = is_word(p, "not");
-        if (negate)
-            p->i++;
+        if (negate) p->i++;
         const jtok *name = expect(p, T_IDENT, "a test name after 'is'");
         jnode *x = node(p, N_TEST, t);
         x->a = e;
@@ -373,8 +369,11 @@ static jnode *parse_mul(parser *p) {
     while (is_kind(p, T_MULOP)) {
         const jtok *t = cur(p);
         p->i++;
-        int op = t->s[0] == '%' ? OP_MOD : strcmp(t->s, "//") == 0 ? OP_FLOORDIV
-               : strcmp(t->s, "**") == 0 ? OP_POW : t->s[0] == '*' ? OP_MUL : OP_DIV;
+        int op = t->s[0] == '%'            ? OP_MOD
+                 : strcmp(t->s, "//") == 0 ? OP_FLOORDIV
+                 : strcmp(t->s, "**") == 0 ? OP_POW
+                 : t->s[0] == '*'          ? OP_MUL
+                                           : OP_DIV;
         e = binary(p, t, op, e, parse_test(p));
     }
     return e;
@@ -397,9 +396,12 @@ static jnode *parse_cmp(parser *p) {
         const jtok *t = cur(p);
         int op;
         if (t->kind == T_CMPOP) {
-            op = strcmp(t->s, "==") == 0 ? OP_EQ : strcmp(t->s, "!=") == 0 ? OP_NE
-               : strcmp(t->s, "<=") == 0 ? OP_LE : strcmp(t->s, ">=") == 0 ? OP_GE
-               : t->s[0] == '<' ? OP_LT : OP_GT;
+            op = strcmp(t->s, "==") == 0   ? OP_EQ
+                 : strcmp(t->s, "!=") == 0 ? OP_NE
+                 : strcmp(t->s, "<=") == 0 ? OP_LE
+                 : strcmp(t->s, ">=") == 0 ? OP_GE
+                 : t->s[0] == '<'          ? OP_LT
+                                           : OP_GT;
             p->i++;
         } else if (is_word(p, "in")) {
             op = OP_IN;
@@ -477,14 +479,12 @@ static jnode *parse_expr(parser *p) {
 static jnode *parse_seq(parser *p, bool primary) {
     const jtok *at = cur(p);
     jnode *first = primary ? parse_postfix(p, parse_primary(p)) : parse_expr(p);
-    if (!is_kind(p, T_COMMA))
-        return first;
+    if (!is_kind(p, T_COMMA)) return first;
     nlist l = {0};
     nl_push(p, &l, first);
     while (is_kind(p, T_COMMA)) {
         p->i++;
-        if (is_kind(p, T_RPAREN) || is_word(p, "in") || is_kind(p, T_EQUALS))
-            break;
+        if (is_kind(p, T_RPAREN) || is_word(p, "in") || is_kind(p, T_EQUALS)) break;
         nl_push(p, &l, primary ? parse_postfix(p, parse_primary(p)) : parse_expr(p));
     }
     jnode *t = node(p, N_TUPLE, at);
@@ -497,11 +497,9 @@ static jnode *parse_seq(parser *p, bool primary) {
 
 /* True at "{% word" for one of the words (a NULL-terminated list). */
 static bool at_tag(parser *p, const char *const *words) {
-    if (!is_kind(p, T_OPEN_STMT))
-        return false;
+    if (!is_kind(p, T_OPEN_STMT)) return false;
     for (int i = 0; words[i]; i++)
-        if (tok_is(peek(p, 1), T_IDENT, words[i]))
-            return true;
+        if (tok_is(peek(p, 1), T_IDENT, words[i])) return true;
     return false;
 }
 
@@ -512,8 +510,7 @@ static void parse_body(parser *p, nlist *body, const char *const *stop, const jt
             perr(p, opened, KW_ERR_FORMAT, "'%s' block is never closed (expected {%% %s %%})",
                  block, stop[0]);
         jnode *s = parse_any(p);
-        if (s)
-            nl_push(p, body, s);
+        if (s) nl_push(p, body, s);
     }
 }
 
@@ -562,8 +559,7 @@ static jnode *parse_for(parser *p, const jtok *at) {
     } else {
         n->b = it;
     }
-    if (is_word(p, "recursive"))
-        perr(p, cur(p), KW_ERR_UNSUPPORTED, "recursive for loops");
+    if (is_word(p, "recursive")) perr(p, cur(p), KW_ERR_UNSUPPORTED, "recursive for loops");
     expect(p, T_CLOSE_STMT, "'%}' after the for header");
     nlist body = {0}, alt = {0};
     parse_body(p, &body, stop, at, "for");
@@ -582,7 +578,8 @@ static jnode *parse_for(parser *p, const jtok *at) {
 
 /* The body of a block that only ends with its end tag ({% set %}..{% endset %}, macro, call,
  * filter): parsed into n->list / n->n, then the end tag is consumed. */
-static void parse_closed_body(parser *p, jnode *n, const jtok *at, const char *block, const char *end) {
+static void parse_closed_body(parser *p, jnode *n, const jtok *at, const char *block,
+                              const char *end) {
     const char *const stop[] = {end, NULL};
     nlist body = {0};
     parse_body(p, &body, stop, at, block);
@@ -631,11 +628,9 @@ static jnode *parse_macro(parser *p, const jtok *at) {
 static jnode *parse_call_block(parser *p, const jtok *at) {
     jnode *n = node(p, N_CALLBLOCK, at);
     nlist params = {0};
-    if (is_kind(p, T_LPAREN))
-        parse_params(p, &params);
+    if (is_kind(p, T_LPAREN)) parse_params(p, &params);
     n->a = parse_postfix(p, parse_primary(p));
-    if (n->a->kind != N_CALL)
-        perr(p, at, KW_ERR_FORMAT, "{%% call %%} needs a macro call");
+    if (n->a->kind != N_CALL) perr(p, at, KW_ERR_FORMAT, "{%% call %%} needs a macro call");
     expect(p, T_CLOSE_STMT, "'%}' after call");
     parse_closed_body(p, n, at, "call", "endcall");
     n->list2 = params.v;
@@ -666,7 +661,8 @@ static jnode *parse_statement(parser *p) {
     const jtok *open = expect(p, T_OPEN_STMT, "'{%'");
     const jtok *kw = cur(p);
     if (kw->kind != T_IDENT)
-        perr(p, kw, KW_ERR_FORMAT, "expected a statement name after '{%%', found '%.40s'", tok_desc(kw));
+        perr(p, kw, KW_ERR_FORMAT, "expected a statement name after '{%%', found '%.40s'",
+             tok_desc(kw));
     p->i++;
     jnode *n;
     if (tok_is(kw, T_IDENT, "set")) {
@@ -707,19 +703,14 @@ static jnode *parse_any(parser *p) {
         n->str = t->s;
         n->len = t->len;
         break;
-    case T_COMMENT:
-        p->i++;
-        break;
-    case T_OPEN_STMT:
-        n = parse_statement(p);
-        break;
+    case T_COMMENT: p->i++; break;
+    case T_OPEN_STMT: n = parse_statement(p); break;
     case T_OPEN_EXPR:
         p->i++;
         n = parse_expr(p);
         expect(p, T_CLOSE_EXPR, "'}}' to close the expression");
         break;
-    default:
-        perr(p, t, KW_ERR_FORMAT, "unexpected '%.40s' outside a tag", tok_desc(t));
+    default: perr(p, t, KW_ERR_FORMAT, "unexpected '%.40s' outside a tag", tok_desc(t));
     }
     p->depth--;
     return n;
@@ -732,8 +723,7 @@ jnode *jinja_parse_tokens(jctx *cx, const jtoks *toks) {
     nlist body = {0};
     while (!is_kind(&p, T_EOF)) {
         jnode *s = parse_any(&p);
-        if (s)
-            nl_push(&p, &body, s);
+        if (s) nl_push(&p, &body, s);
     }
     root->list = body.v;
     root->n = body.n;

@@ -13,18 +13,44 @@
 #include <utf8proc.h>
 
 enum {
-    M_UPPER, M_LOWER, M_STRIP, M_LSTRIP, M_RSTRIP, M_TITLE, M_CAPITALIZE, M_STARTSWITH,
-    M_ENDSWITH, M_SPLIT, M_REPLACE, M_COUNT, M_FIND, M_GET, M_ITEMS, M_KEYS, M_VALUES,
+    M_UPPER,
+    M_LOWER,
+    M_STRIP,
+    M_LSTRIP,
+    M_RSTRIP,
+    M_TITLE,
+    M_CAPITALIZE,
+    M_STARTSWITH,
+    M_ENDSWITH,
+    M_SPLIT,
+    M_REPLACE,
+    M_COUNT,
+    M_FIND,
+    M_GET,
+    M_ITEMS,
+    M_KEYS,
+    M_VALUES,
 };
 
 static const char *const STR_METHODS[] = {
-    [M_UPPER] = "upper", [M_LOWER] = "lower", [M_STRIP] = "strip", [M_LSTRIP] = "lstrip",
-    [M_RSTRIP] = "rstrip", [M_TITLE] = "title", [M_CAPITALIZE] = "capitalize",
-    [M_STARTSWITH] = "startswith", [M_ENDSWITH] = "endswith", [M_SPLIT] = "split",
-    [M_REPLACE] = "replace", [M_COUNT] = "count", [M_FIND] = "find",
+    [M_UPPER] = "upper",
+    [M_LOWER] = "lower",
+    [M_STRIP] = "strip",
+    [M_LSTRIP] = "lstrip",
+    [M_RSTRIP] = "rstrip",
+    [M_TITLE] = "title",
+    [M_CAPITALIZE] = "capitalize",
+    [M_STARTSWITH] = "startswith",
+    [M_ENDSWITH] = "endswith",
+    [M_SPLIT] = "split",
+    [M_REPLACE] = "replace",
+    [M_COUNT] = "count",
+    [M_FIND] = "find",
 };
 
-static bool name_is(const char *s, size_t n, const char *w) { return strlen(w) == n && memcmp(s, w, n) == 0; }
+static bool name_is(const char *s, size_t n, const char *w) {
+    return strlen(w) == n && memcmp(s, w, n) == 0;
+}
 
 static jv bound(jrun *r, jv self, int method) {
     jv f = {0};
@@ -37,14 +63,11 @@ static jv bound(jrun *r, jv self, int method) {
 
 jv jbuiltin_member(jrun *r, jv obj, const char *name, size_t len) {
     if (obj.t == JV_STR) {
-        if (name_is(name, len, "length"))
-            return jv_int((double)js_utf16_len(obj.s.p, obj.s.len));
+        if (name_is(name, len, "length")) return jv_int((double)js_utf16_len(obj.s.p, obj.s.len));
         for (int i = 0; i <= M_FIND; i++)
-            if (name_is(name, len, STR_METHODS[i]))
-                return bound(r, obj, i);
+            if (name_is(name, len, STR_METHODS[i])) return bound(r, obj, i);
     } else if (obj.t == JV_ARRAY) {
-        if (name_is(name, len, "length"))
-            return jv_int((double)obj.arr->n);
+        if (name_is(name, len, "length")) return jv_int((double)obj.arr->n);
     } else if (obj.t == JV_OBJECT) {
         if (name_is(name, len, "get")) return bound(r, obj, M_GET);
         if (name_is(name, len, "items")) return bound(r, obj, M_ITEMS);
@@ -90,8 +113,7 @@ static jv str_title(jrun *r, jv s) {
 }
 
 static jv str_capitalize(jrun *r, jv s) {
-    if (!s.s.len)
-        return s;
+    if (!s.s.len) return s;
     uint32_t cp;
     int k = kw_utf8_decode((const uint8_t *)s.s.p, s.s.len, &cp);
     jv first = jstr_map_case(r, jv_str(s.s.p, (size_t)k), 1);
@@ -182,12 +204,12 @@ static jv str_split(jrun *r, jv s, jv *sep, jv *maxsplit) {
     }
     if (sep->t != JV_STR)
         jrun_fail(r, KW_ERR_FORMAT, "split(): sep argument must be a string or null");
-    if (sep->s.len == 0)
-        jrun_fail(r, KW_ERR_FORMAT, "split(): empty separator");
+    if (sep->s.len == 0) jrun_fail(r, KW_ERR_FORMAT, "split(): empty separator");
     size_t i = 0;
     for (;;) {
         const char *hit = (max < 0 || (double)out.arr->n < max)
-                              ? memmem(s.s.p + i, s.s.len - i, sep->s.p, sep->s.len) : NULL;
+                              ? memmem(s.s.p + i, s.s.len - i, sep->s.p, sep->s.len)
+                              : NULL;
         if (!hit) {
             jarr_push(r->cx, out.arr, jv_str(s.s.p + i, s.s.len - i));
             return out;
@@ -208,8 +230,7 @@ jv jstr_replace(jrun *r, jv s, jv old, jv new_, double count) {
                 jb_put(r->cx, &b, new_.s.p, new_.s.len);
                 done++;
             }
-            if (i == s.s.len)
-                break;
+            if (i == s.s.len) break;
             uint32_t cp;
             int k = kw_utf8_decode((const uint8_t *)s.s.p + i, s.s.len - i, &cp);
             jb_put(r->cx, &b, s.s.p + i, (size_t)k);
@@ -219,8 +240,8 @@ jv jstr_replace(jrun *r, jv s, jv old, jv new_, double count) {
     }
     size_t i = 0;
     for (;;) {
-        const char *hit = (count < 0 || done < count)
-                              ? memmem(s.s.p + i, s.s.len - i, old.s.p, old.s.len) : NULL;
+        const char *hit =
+            (count < 0 || done < count) ? memmem(s.s.p + i, s.s.len - i, old.s.p, old.s.len) : NULL;
         if (!hit) {
             jb_put(r->cx, &b, s.s.p + i, s.s.len - i);
             break;
@@ -242,8 +263,7 @@ static size_t cp_count(const char *s, size_t n) {
 }
 
 static bool starts_or_ends(jrun *r, jv s, jv *pat, bool ends, const char *name) {
-    if (!pat)
-        jrun_fail(r, KW_ERR_FORMAT, "%s() requires at least one argument", name);
+    if (!pat) jrun_fail(r, KW_ERR_FORMAT, "%s() requires at least one argument", name);
     if (pat->t == JV_STR) {
         if (pat->s.len > s.s.len) return false;
         return memcmp(ends ? s.s.p + s.s.len - pat->s.len : s.s.p, pat->s.p, pat->s.len) == 0;
@@ -252,8 +272,7 @@ static bool starts_or_ends(jrun *r, jv s, jv *pat, bool ends, const char *name) 
         for (size_t i = 0; i < pat->arr->n; i++) {
             if (pat->arr->v[i].t != JV_STR)
                 jrun_fail(r, KW_ERR_FORMAT, "%s() tuple elements must be strings", name);
-            if (starts_or_ends(r, s, &pat->arr->v[i], ends, name))
-                return true;
+            if (starts_or_ends(r, s, &pat->arr->v[i], ends, name)) return true;
         }
         return false;
     }
@@ -261,8 +280,7 @@ static bool starts_or_ends(jrun *r, jv s, jv *pat, bool ends, const char *name) 
 }
 
 static jv *arg_at(jv *args, int npos, jobj *kw, int i, const char *name) {
-    if (i < npos)
-        return &args[i];
+    if (i < npos) return &args[i];
     return kw && name ? jobj_get(kw, name, strlen(name)) : NULL;
 }
 
@@ -279,26 +297,26 @@ static jv str_method(jrun *r, int m, jv s, jv *args, int npos, jobj *kw) {
     case M_STARTSWITH: return jv_bool(starts_or_ends(r, s, a0, false, "startswith"));
     case M_ENDSWITH: return jv_bool(starts_or_ends(r, s, a0, true, "endswith"));
     case M_SPLIT:
-        return str_split(r, s, arg_at(args, npos, kw, 0, "sep"), arg_at(args, npos, kw, 1, "maxsplit"));
+        return str_split(r, s, arg_at(args, npos, kw, 0, "sep"),
+                         arg_at(args, npos, kw, 1, "maxsplit"));
     case M_REPLACE: {
         jv *c = arg_at(args, npos, kw, 2, "count");
-        if (!a0 || !a1)
-            jrun_fail(r, KW_ERR_FORMAT, "replace() requires at least two arguments");
+        if (!a0 || !a1) jrun_fail(r, KW_ERR_FORMAT, "replace() requires at least two arguments");
         if (a0->t != JV_STR || a1->t != JV_STR)
             jrun_fail(r, KW_ERR_FORMAT, "replace() arguments must be strings");
         if (c && c->t != JV_INT && c->t != JV_NULL)
             jrun_fail(r, KW_ERR_FORMAT, "replace() count argument must be a number or null");
         return jstr_replace(r, s, *a0, *a1, c && c->t == JV_INT ? c->n : -1);
     }
-    case M_COUNT: case M_FIND: {
+    case M_COUNT:
+    case M_FIND: {
         if (!a0 || a0->t != JV_STR)
             jrun_fail(r, KW_ERR_FORMAT, "%s() needs a string argument", STR_METHODS[m]);
         if (m == M_FIND) {
             const char *hit = a0->s.len ? memmem(s.s.p, s.s.len, a0->s.p, a0->s.len) : s.s.p;
             return jv_int(hit ? (double)cp_count(s.s.p, (size_t)(hit - s.s.p)) : -1);
         }
-        if (!a0->s.len)
-            return jv_int((double)cp_count(s.s.p, s.s.len) + 1);
+        if (!a0->s.len) return jv_int((double)cp_count(s.s.p, s.s.len) + 1);
         double n = 0;
         for (size_t i = 0; i < s.s.len;) {
             const char *hit = memmem(s.s.p + i, s.s.len - i, a0->s.p, a0->s.len);
@@ -327,8 +345,7 @@ jv jmethod_call(jrun *r, int m, jv self, jv *args, int nargs) {
     jobj *kw = NULL;
     if (nargs > 0 && args[nargs - 1].t == JV_OBJECT && args[nargs - 1].sub == 1)
         kw = args[--nargs].obj;
-    if (self.t == JV_STR)
-        return str_method(r, m, self, args, nargs, kw);
+    if (self.t == JV_STR) return str_method(r, m, self, args, nargs, kw);
     switch (m) {
     case M_GET: {
         if (nargs < 1 || args[0].t != JV_STR)
@@ -338,11 +355,13 @@ jv jmethod_call(jrun *r, int m, jv self, jv *args, int nargs) {
         return v ? *v : nargs > 1 ? args[1] : jv_null();
     }
     case M_ITEMS: return jobj_items(r, self);
-    case M_KEYS: case M_VALUES: {
+    case M_KEYS:
+    case M_VALUES: {
         jv out = jv_new_array(r->cx, self.obj->n);
         for (size_t i = 0; i < self.obj->n; i++)
-            jarr_push(r->cx, out.arr, m == M_KEYS ? jv_str(self.obj->e[i].k, self.obj->e[i].klen)
-                                                  : self.obj->e[i].v);
+            jarr_push(r->cx, out.arr,
+                      m == M_KEYS ? jv_str(self.obj->e[i].k, self.obj->e[i].klen)
+                                  : self.obj->e[i].v);
         return out;
     }
     }
@@ -365,18 +384,17 @@ static void slice_bounds(double len, jv start, jv stop, double step, double *a, 
 
 jv jslice(jrun *r, jv obj, jv start, jv stop, jv step) {
     if (obj.t != JV_ARRAY && obj.t != JV_STR)
-        jrun_fail(r, KW_ERR_FORMAT, "Slice object must be an array or string, got %s", jv_type_name(obj));
+        jrun_fail(r, KW_ERR_FORMAT, "Slice object must be an array or string, got %s",
+                  jv_type_name(obj));
     jv *parts[3] = {&start, &stop, &step};
     static const char *const names[3] = {"start", "stop", "step"};
     for (int i = 0; i < 3; i++) {
-        if (parts[i]->t == JV_NULL)
-            *parts[i] = jv_undef();
+        if (parts[i]->t == JV_NULL) *parts[i] = jv_undef();
         if (parts[i]->t != JV_INT && parts[i]->t != JV_UNDEF)
             jrun_fail(r, KW_ERR_FORMAT, "Slice %s must be numeric or undefined", names[i]);
     }
     double st = step.t == JV_INT ? step.n : 1;
-    if (st == 0)
-        jrun_fail(r, KW_ERR_FORMAT, "slice step cannot be zero");
+    if (st == 0) jrun_fail(r, KW_ERR_FORMAT, "slice step cannot be zero");
     if (obj.t == JV_ARRAY) {
         double a, b;
         slice_bounds((double)obj.arr->n, start, stop, st, &a, &b);
@@ -390,13 +408,13 @@ jv jslice(jrun *r, jv obj, jv start, jv stop, jv step) {
     size_t *off = ja_alloc(r->cx, (n + 1) * sizeof(size_t));
     size_t c = 0;
     for (size_t i = 0; i < obj.s.len; i++)
-        if (((unsigned char)obj.s.p[i] & 0xC0) != 0x80)
-            off[c++] = i;
+        if (((unsigned char)obj.s.p[i] & 0xC0) != 0x80) off[c++] = i;
     off[n] = obj.s.len;
     double a, b;
     slice_bounds((double)n, start, stop, st, &a, &b);
     if (st == 1)
-        return a < b ? jv_str(obj.s.p + off[(size_t)a], off[(size_t)b] - off[(size_t)a]) : jv_str("", 0);
+        return a < b ? jv_str(obj.s.p + off[(size_t)a], off[(size_t)b] - off[(size_t)a])
+                     : jv_str("", 0);
     jbuf out = {0};
     for (double i = a; st > 0 ? i < b : i > b; i += st)
         jb_put(r->cx, &out, obj.s.p + off[(size_t)i], off[(size_t)i + 1] - off[(size_t)i]);

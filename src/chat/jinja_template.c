@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PARSE_ARENA_LIMIT ((size_t)256 << 20)
+#define PARSE_ARENA_LIMIT  ((size_t)256 << 20)
 #define RENDER_ARENA_LIMIT ((size_t)256 << 20)
 #define DEFAULT_MAX_OUTPUT ((size_t)64 << 20)
 
@@ -23,12 +23,12 @@ struct jinja_template {
 
 kw_status jinja_template_parse(const char *src, size_t len, jinja_template **out) {
     if (!src || !out)
-        return kw_error(KW_ERR_INVALID_ARG, "jinja_template_parse: NULL %s", !src ? "source" : "out");
+        return kw_error(KW_ERR_INVALID_ARG, "jinja_template_parse: NULL %s",
+                        !src ? "source" : "out");
     if (len > (size_t)INT32_MAX)
         return kw_error(KW_ERR_INVALID_ARG, "template of %zu bytes is too large", len);
     jinja_template *t = kw_calloc(1, sizeof *t, "jinja template");
-    if (!t)
-        return KW_ERR_NOMEM;
+    if (!t) return KW_ERR_NOMEM;
     jctx_init(&t->cx, PARSE_ARENA_LIMIT);
     if (setjmp(t->cx.jb)) {
         kw_status st = t->cx.status;
@@ -45,8 +45,7 @@ kw_status jinja_template_parse(const char *src, size_t len, jinja_template **out
 }
 
 void jinja_template_free(jinja_template *t) {
-    if (!t)
-        return;
+    if (!t) return;
     jctx_free(&t->cx);
     free(t);
 }
@@ -54,13 +53,13 @@ void jinja_template_free(jinja_template *t) {
 kw_status jinja_template_render_json(const jinja_template *t, const void *context,
                                      const jinja_render_opts *opts, char **out, size_t *out_len) {
     if (!t || !out)
-        return kw_error(KW_ERR_INVALID_ARG, "jinja_template_render: NULL %s", !t ? "template" : "out");
+        return kw_error(KW_ERR_INVALID_ARG, "jinja_template_render: NULL %s",
+                        !t ? "template" : "out");
     const json_t *ctx = context;
     if (ctx && !json_is_object(ctx))
         return kw_error(KW_ERR_INVALID_ARG, "template context must be a JSON object");
     jctx *cx = kw_malloc(sizeof *cx, "jinja render context");
-    if (!cx)
-        return KW_ERR_NOMEM;
+    if (!cx) return KW_ERR_NOMEM;
     jctx_init(cx, RENDER_ARENA_LIMIT);
     if (setjmp(cx->jb)) {
         kw_status st = cx->status;
@@ -75,8 +74,7 @@ kw_status jinja_template_render_json(const jinja_template *t, const void *contex
         r.now_utc = opts->now_utc;
         r.max_output = opts->max_output;
     }
-    if (!r.max_output)
-        r.max_output = DEFAULT_MAX_OUTPUT;
+    if (!r.max_output) r.max_output = DEFAULT_MAX_OUTPUT;
     jenv *g = jenv_new(cx, NULL);
     jinja_setup_globals(&r, g);
     if (ctx) {
@@ -91,16 +89,14 @@ kw_status jinja_template_render_json(const jinja_template *t, const void *contex
     jbuf b = {.max = r.max_output};
     jexec_block(&r, t->root->list, t->root->n, g, &b);
     if (r.ctrl)
-        jfail(cx, KW_ERR_FORMAT, "template error: {%% break %%} or {%% continue %%} outside a loop");
+        jfail(cx, KW_ERR_FORMAT,
+              "template error: {%% break %%} or {%% continue %%} outside a loop");
     char *text = malloc(b.len + 1);
-    if (!text)
-        jfail(cx, KW_ERR_NOMEM, "out of memory copying a rendering of %zu bytes", b.len);
-    if (b.len)
-        memcpy(text, b.p, b.len);
+    if (!text) jfail(cx, KW_ERR_NOMEM, "out of memory copying a rendering of %zu bytes", b.len);
+    if (b.len) memcpy(text, b.p, b.len);
     text[b.len] = 0;
     *out = text;
-    if (out_len)
-        *out_len = b.len;
+    if (out_len) *out_len = b.len;
     jctx_free(cx);
     free(cx);
     return KW_OK;

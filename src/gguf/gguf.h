@@ -91,9 +91,9 @@ typedef struct gguf_str {
 } gguf_str;
 
 typedef struct gguf_kv {
-    char *key;        /* owned, NUL-terminated */
-    gguf_vtype type;  /* value type */
-    uint64_t offset;  /* file offset of the value (for messages) */
+    char *key;       /* owned, NUL-terminated */
+    gguf_vtype type; /* value type */
+    uint64_t offset; /* file offset of the value (for messages) */
     union {
         uint64_t u; /* U8..U64 and BOOL, zero-extended */
         int64_t i;  /* I8..I64, sign-extended */
@@ -109,13 +109,13 @@ typedef struct gguf_kv {
 } gguf_kv;
 
 typedef struct gguf_tensor {
-    char *name;        /* owned, NUL-terminated */
-    uint32_t type;     /* ggml_type */
-    uint32_t n_dims;   /* 1..4 */
-    int64_t ne[4];     /* ne[0] = row length; unused dims 1 */
-    uint64_t offset;   /* absolute file offset of the data */
-    uint64_t n_bytes;  /* size of the data */
-    const void *data;  /* into the mapping */
+    char *name;           /* owned, NUL-terminated */
+    uint32_t type;        /* ggml_type */
+    uint32_t n_dims;      /* 1..4 */
+    int64_t ne[4];        /* ne[0] = row length; unused dims 1 */
+    uint64_t offset;      /* absolute file offset of the data */
+    uint64_t n_bytes;     /* size of the data */
+    const void *data;     /* into the mapping */
     uint64_t info_offset; /* file offset of this tensor's info record (for messages) */
 } gguf_tensor;
 

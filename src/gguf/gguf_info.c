@@ -37,8 +37,8 @@ const char *kw_gguf_kv_key(const kw_gguf *g, int64_t i) {
 
 const char *kw_gguf_kv_type_name(const kw_gguf *g, int64_t i) {
     static const char *array_names[GGUF_VT_COUNT] = {
-        "array[u8]",  "array[i8]",  "array[u16]",    "array[i16]",   "array[u32]",
-        "array[i32]", "array[f32]", "array[bool]",   "array[string]", "array[array]",
+        "array[u8]",  "array[i8]",  "array[u16]",  "array[i16]",    "array[u32]",
+        "array[i32]", "array[f32]", "array[bool]", "array[string]", "array[array]",
         "array[u64]", "array[i64]", "array[f64]"};
     const gguf_kv *kv = kv_at(g, i);
     if (!kv) return "invalid";
@@ -50,7 +50,8 @@ kw_status kw_gguf_tensor(const kw_gguf *g, int64_t i, kw_tensor_info *out) {
     if (!g || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_gguf_tensor: NULL argument");
     if (i < 0 || i >= g->n_tensors)
         return kw_error(KW_ERR_INVALID_ARG,
-                        "'%s': tensor index %" PRId64 " is out of range (the file has %" PRId64 " tensors)",
+                        "'%s': tensor index %" PRId64 " is out of range (the file has %" PRId64
+                        " tensors)",
                         g->file.path, i, g->n_tensors);
     const gguf_tensor *t = &g->tensors[i];
     const ggml_type_traits *tt = ggml_type_get(t->type);
@@ -58,7 +59,8 @@ kw_status kw_gguf_tensor(const kw_gguf *g, int64_t i, kw_tensor_info *out) {
     out->type_name = tt->name ? tt->name : "unknown";
     out->type = (int32_t)t->type;
     out->n_dims = (int32_t)t->n_dims;
-    for (int d = 0; d < 4; d++) out->ne[d] = t->ne[d];
+    for (int d = 0; d < 4; d++)
+        out->ne[d] = t->ne[d];
     out->offset = t->offset;
     out->n_bytes = t->n_bytes;
     return KW_OK;
@@ -118,8 +120,9 @@ static void put_string(outbuf *o, const char *s, uint64_t len) {
         } else {
             uint32_t cp;
             int n = kw_utf8_decode(p + i, (size_t)(len - i), &cp);
-            bool bad = n <= 1 || (cp == 0xFFFD && !(n == 3 && p[i] == 0xEF && p[i + 1] == 0xBF &&
-                                                    p[i + 2] == 0xBD));
+            bool bad =
+                n <= 1 ||
+                (cp == 0xFFFD && !(n == 3 && p[i] == 0xEF && p[i + 1] == 0xBF && p[i + 2] == 0xBD));
             if (bad) {
                 putf(o, "\\x%02x", c), i++;
             } else {
@@ -163,14 +166,54 @@ static void put_scalar(outbuf *o, gguf_vtype t, const uint8_t *p) {
     case GGUF_VT_U8: putf(o, "%u", p[0]); break;
     case GGUF_VT_I8: putf(o, "%d", (int8_t)p[0]); break;
     case GGUF_VT_BOOL: puts_(o, p[0] ? "true" : "false"); break;
-    case GGUF_VT_U16: { uint16_t v; memcpy(&v, p, 2); putf(o, "%u", v); break; }
-    case GGUF_VT_I16: { int16_t v; memcpy(&v, p, 2); putf(o, "%d", v); break; }
-    case GGUF_VT_U32: { uint32_t v; memcpy(&v, p, 4); putf(o, "%" PRIu32, v); break; }
-    case GGUF_VT_I32: { int32_t v; memcpy(&v, p, 4); putf(o, "%" PRId32, v); break; }
-    case GGUF_VT_U64: { uint64_t v; memcpy(&v, p, 8); putf(o, "%" PRIu64, v); break; }
-    case GGUF_VT_I64: { int64_t v; memcpy(&v, p, 8); putf(o, "%" PRId64, v); break; }
-    case GGUF_VT_F32: { float v; memcpy(&v, p, 4); put_float(o, v, true); break; }
-    case GGUF_VT_F64: { double v; memcpy(&v, p, 8); put_float(o, v, false); break; }
+    case GGUF_VT_U16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        putf(o, "%u", v);
+        break;
+    }
+    case GGUF_VT_I16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        putf(o, "%d", v);
+        break;
+    }
+    case GGUF_VT_U32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        putf(o, "%" PRIu32, v);
+        break;
+    }
+    case GGUF_VT_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        putf(o, "%" PRId32, v);
+        break;
+    }
+    case GGUF_VT_U64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        putf(o, "%" PRIu64, v);
+        break;
+    }
+    case GGUF_VT_I64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        putf(o, "%" PRId64, v);
+        break;
+    }
+    case GGUF_VT_F32: {
+        float v;
+        memcpy(&v, p, 4);
+        put_float(o, v, true);
+        break;
+    }
+    case GGUF_VT_F64: {
+        double v;
+        memcpy(&v, p, 8);
+        put_float(o, v, false);
+        break;
+    }
     default: puts_(o, "?"); break;
     }
 }
@@ -235,12 +278,15 @@ static void put_array(outbuf *o, walker *w, uint32_t elem, uint64_t n, int max_i
         if (o) putf(o, "%s... (%" PRIu64 " items)", shown > 0 ? ", " : "", n);
         /* skip the rest so an enclosing array finds its next element */
         if (elem == GGUF_VT_STRING || elem == GGUF_VT_ARRAY) {
-            for (uint64_t i = shown; i < n && !w->bad; i++) put_elem(NULL, w, elem, max_items, depth);
+            for (uint64_t i = shown; i < n && !w->bad; i++)
+                put_elem(NULL, w, elem, max_items, depth);
         } else {
             const uint8_t *at;
             uint64_t bytes;
-            if (kw_mul_overflows(n - shown, elem_size[elem], &bytes)) w->bad = true;
-            else take(w, bytes, &at);
+            if (kw_mul_overflows(n - shown, elem_size[elem], &bytes))
+                w->bad = true;
+            else
+                take(w, bytes, &at);
         }
     }
     if (o) put(o, "]", 1);
@@ -261,13 +307,15 @@ size_t kw_gguf_kv_format(const kw_gguf *g, int64_t i, char *buf, size_t cap, int
         if (w.bad) puts_(&o, " <malformed>");
         break;
     }
-    case GGUF_VT_U8: case GGUF_VT_U16: case GGUF_VT_U32: case GGUF_VT_U64:
-        putf(&o, "%" PRIu64, kv->v.u);
-        break;
+    case GGUF_VT_U8:
+    case GGUF_VT_U16:
+    case GGUF_VT_U32:
+    case GGUF_VT_U64: putf(&o, "%" PRIu64, kv->v.u); break;
     case GGUF_VT_BOOL: puts_(&o, kv->v.u ? "true" : "false"); break;
-    case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64:
-        putf(&o, "%" PRId64, kv->v.i);
-        break;
+    case GGUF_VT_I8:
+    case GGUF_VT_I16:
+    case GGUF_VT_I32:
+    case GGUF_VT_I64: putf(&o, "%" PRId64, kv->v.i); break;
     case GGUF_VT_F32: put_float(&o, kv->v.f, true); break;
     case GGUF_VT_F64: put_float(&o, kv->v.f, false); break;
     default: puts_(&o, "?"); break;

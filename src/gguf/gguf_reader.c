@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GGUF_MAX_ARRAY_DEPTH 8
+#define GGUF_MAX_ARRAY_DEPTH   8
 #define GGUF_DEFAULT_ALIGNMENT 32
 
 /* ---------------------------------------------------------------- cursor */
@@ -68,8 +68,8 @@ static kw_status rd_str(cursor *c, gguf_str *s, const char *what) {
     if (st) return st;
     if (len > left(c))
         return kw_error(KW_ERR_FORMAT,
-                        "'%s': %s at offset %" PRIu64 " claims %" PRIu64
-                        " bytes but only %" PRIu64 " remain",
+                        "'%s': %s at offset %" PRIu64 " claims %" PRIu64 " bytes but only %" PRIu64
+                        " remain",
                         c->path, what, c->pos - 8, len, left(c));
     s->ptr = (const char *)c->base + c->pos;
     s->len = len;
@@ -86,9 +86,9 @@ static const uint32_t vtype_size[GGUF_VT_COUNT] = {
 };
 
 const char *gguf_vtype_name(gguf_vtype t) {
-    static const char *names[GGUF_VT_COUNT] = {"u8",  "i8",   "u16",    "i16",   "u32",
-                                               "i32", "f32",  "bool",   "string", "array",
-                                               "u64", "i64",  "f64"};
+    static const char *names[GGUF_VT_COUNT] = {"u8",  "i8",  "u16",  "i16",    "u32",
+                                               "i32", "f32", "bool", "string", "array",
+                                               "u64", "i64", "f64"};
     return (unsigned)t < GGUF_VT_COUNT ? names[t] : "unknown";
 }
 
@@ -104,15 +104,16 @@ static kw_status check_vtype(const cursor *c, uint32_t t, uint64_t at, const cha
 /* Skips (validates) one array body whose elem type and count were read; used for nesting. */
 static kw_status skip_array(cursor *c, uint32_t elem, uint64_t n, int depth, const char *key) {
     if (depth > GGUF_MAX_ARRAY_DEPTH)
-        return kw_error(KW_ERR_FORMAT, "'%s': key '%s': arrays nested deeper than %d at offset %" PRIu64,
-                        c->path, key, GGUF_MAX_ARRAY_DEPTH, c->pos);
+        return kw_error(KW_ERR_FORMAT,
+                        "'%s': key '%s': arrays nested deeper than %d at offset %" PRIu64, c->path,
+                        key, GGUF_MAX_ARRAY_DEPTH, c->pos);
     kw_status st = check_vtype(c, elem, c->pos, key);
     if (st) return st;
     if (elem == GGUF_VT_STRING) {
         if (n > left(c) / 8)
             return kw_error(KW_ERR_FORMAT,
-                            "'%s': key '%s': array of %" PRIu64 " strings cannot fit in the %" PRIu64
-                            " bytes left at offset %" PRIu64,
+                            "'%s': key '%s': array of %" PRIu64
+                            " strings cannot fit in the %" PRIu64 " bytes left at offset %" PRIu64,
                             c->path, key, n, left(c), c->pos);
         for (uint64_t i = 0; i < n; i++) {
             gguf_str s;
@@ -150,11 +151,13 @@ static kw_status read_value(cursor *c, gguf_kv *kv) {
     kv->offset = c->pos;
     const uint8_t *p = c->base + c->pos;
     switch (kv->type) {
-    case GGUF_VT_U8: case GGUF_VT_BOOL:
+    case GGUF_VT_U8:
+    case GGUF_VT_BOOL:
         if ((st = need(c, 1, "value"))) return st;
         kv->v.u = p[0];
         if (kv->type == GGUF_VT_BOOL && p[0] > 1)
-            return kw_error(KW_ERR_FORMAT, "'%s': key '%s': bool value %u at offset %" PRIu64 " is not 0 or 1",
+            return kw_error(KW_ERR_FORMAT,
+                            "'%s': key '%s': bool value %u at offset %" PRIu64 " is not 0 or 1",
                             c->path, kv->key, p[0], c->pos);
         c->pos += 1;
         return KW_OK;
@@ -210,7 +213,8 @@ static kw_status read_value(cursor *c, gguf_kv *kv) {
             if (kv->arr_n > left(c) / 8)
                 return kw_error(KW_ERR_FORMAT,
                                 "'%s': key '%s': array of %" PRIu64
-                                " strings cannot fit in the %" PRIu64 " bytes left at offset %" PRIu64,
+                                " strings cannot fit in the %" PRIu64
+                                " bytes left at offset %" PRIu64,
                                 c->path, kv->key, kv->arr_n, left(c), c->pos);
             kv->arr_strs = kw_malloc(kv->arr_n * sizeof(gguf_str) + 1, "array of strings");
             if (!kv->arr_strs) return KW_ERR_NOMEM;
@@ -278,7 +282,8 @@ static kw_status read_kvs(kw_gguf *g, cursor *c, uint64_t n_kv) {
         kw_status st = rd_str(c, &key, "metadata key");
         if (st) return kw_error_wrap(st, "metadata entry %" PRIu64 " of %" PRIu64, i, n_kv);
         if (key.len == 0 || memchr(key.ptr, 0, key.len))
-            return kw_error(KW_ERR_FORMAT, "'%s': metadata entry %" PRIu64 " at offset %" PRIu64
+            return kw_error(KW_ERR_FORMAT,
+                            "'%s': metadata entry %" PRIu64 " at offset %" PRIu64
                             " has an empty key or one containing NUL",
                             c->path, i, key_at);
         if (!(kv->key = kw_strndup(key.ptr, key.len))) return KW_ERR_NOMEM;
@@ -293,10 +298,12 @@ static kw_status read_kvs(kw_gguf *g, cursor *c, uint64_t n_kv) {
     /* duplicates are found by sorting (not pairwise) so a header with millions of keys cannot
      * make opening quadratic */
     int64_t a, b;
-    kw_status st = find_duplicate(g->kv, (int64_t)n_kv, sizeof(gguf_kv), offsetof(gguf_kv, key), &a, &b);
+    kw_status st =
+        find_duplicate(g->kv, (int64_t)n_kv, sizeof(gguf_kv), offsetof(gguf_kv, key), &a, &b);
     if (st) return st;
     if (a >= 0)
-        return kw_error(KW_ERR_FORMAT, "'%s': duplicate metadata key '%s' (entries %" PRId64 " and %" PRId64 ")",
+        return kw_error(KW_ERR_FORMAT,
+                        "'%s': duplicate metadata key '%s' (entries %" PRId64 " and %" PRId64 ")",
                         c->path, g->kv[a].key, a, b);
     return KW_OK;
 }
@@ -308,21 +315,25 @@ static kw_status read_tensor_info(kw_gguf *g, cursor *c, gguf_tensor *t, uint64_
     if (st) return kw_error_wrap(st, "tensor info %" PRIu64, idx);
     if (name.len == 0 || name.len > 255 || memchr(name.ptr, 0, name.len))
         return kw_error(KW_ERR_FORMAT,
-                        "'%s': tensor info %" PRIu64 " at offset %" PRIu64
-                        ": name length %" PRIu64 " (must be 1..255, no NUL)",
+                        "'%s': tensor info %" PRIu64 " at offset %" PRIu64 ": name length %" PRIu64
+                        " (must be 1..255, no NUL)",
                         c->path, idx, t->info_offset, name.len);
     if (!(t->name = kw_strndup(name.ptr, name.len))) return KW_ERR_NOMEM;
-    if ((st = rd_u32(c, &t->n_dims, "tensor n_dims"))) return kw_error_wrap(st, "tensor '%s'", t->name);
+    if ((st = rd_u32(c, &t->n_dims, "tensor n_dims")))
+        return kw_error_wrap(st, "tensor '%s'", t->name);
     if (t->n_dims < 1 || t->n_dims > 4)
         return kw_error(KW_ERR_FORMAT, "'%s': tensor '%s': %u dimensions (must be 1..4)", c->path,
                         t->name, t->n_dims);
     int64_t n_elem = 1;
-    for (uint32_t d = 0; d < 4; d++) t->ne[d] = 1;
+    for (uint32_t d = 0; d < 4; d++)
+        t->ne[d] = 1;
     for (uint32_t d = 0; d < t->n_dims; d++) {
         uint64_t ne;
-        if ((st = rd_u64(c, &ne, "tensor dimension"))) return kw_error_wrap(st, "tensor '%s'", t->name);
+        if ((st = rd_u64(c, &ne, "tensor dimension")))
+            return kw_error_wrap(st, "tensor '%s'", t->name);
         if (ne == 0 || ne > (uint64_t)INT64_MAX)
-            return kw_error(KW_ERR_FORMAT, "'%s': tensor '%s': dimension %u is %" PRIu64 " (must be >= 1)",
+            return kw_error(KW_ERR_FORMAT,
+                            "'%s': tensor '%s': dimension %u is %" PRIu64 " (must be >= 1)",
                             c->path, t->name, d, ne);
         if (__builtin_mul_overflow(n_elem, (int64_t)ne, &n_elem))
             return kw_error(KW_ERR_FORMAT,
@@ -334,18 +345,21 @@ static kw_status read_tensor_info(kw_gguf *g, cursor *c, gguf_tensor *t, uint64_
     if ((st = rd_u32(c, &t->type, "tensor type"))) return kw_error_wrap(st, "tensor '%s'", t->name);
     const ggml_type_traits *tt = ggml_type_get(t->type);
     if (!tt->name)
-        return kw_error(KW_ERR_FORMAT, "'%s': tensor '%s': unknown tensor type id %u", c->path, t->name,
-                        t->type);
+        return kw_error(KW_ERR_FORMAT, "'%s': tensor '%s': unknown tensor type id %u", c->path,
+                        t->name, t->type);
     if (t->ne[0] % tt->block_size != 0)
         return kw_error(KW_ERR_FORMAT,
-                        "'%s': tensor '%s': row length %" PRId64 " is not a multiple of the %s block size %u",
+                        "'%s': tensor '%s': row length %" PRId64
+                        " is not a multiple of the %s block size %u",
                         c->path, t->name, t->ne[0], tt->name, tt->block_size);
     uint64_t rel;
-    if ((st = rd_u64(c, &rel, "tensor data offset"))) return kw_error_wrap(st, "tensor '%s'", t->name);
+    if ((st = rd_u64(c, &rel, "tensor data offset")))
+        return kw_error_wrap(st, "tensor '%s'", t->name);
     t->offset = rel; /* made absolute once the data section start is known */
     uint64_t n_blocks = (uint64_t)n_elem / tt->block_size;
     if (kw_mul_overflows(n_blocks, tt->type_size, &t->n_bytes))
-        return kw_error(KW_ERR_FORMAT, "'%s': tensor '%s': byte size overflows 64 bits", c->path, t->name);
+        return kw_error(KW_ERR_FORMAT, "'%s': tensor '%s': byte size overflows 64 bits", c->path,
+                        t->name);
     return KW_OK;
 }
 
@@ -366,7 +380,8 @@ static kw_status place_tensors(kw_gguf *g, const cursor *c) {
         uint64_t rel = t->offset, abs_off, end;
         if (rel % g->alignment != 0)
             st = kw_error(KW_ERR_FORMAT,
-                          "'%s': tensor '%s': data offset %" PRIu64 " is not a multiple of the alignment %u",
+                          "'%s': tensor '%s': data offset %" PRIu64
+                          " is not a multiple of the alignment %u",
                           c->path, t->name, rel, g->alignment);
         else if (kw_add_overflows(g->data_offset, rel, &abs_off) ||
                  kw_add_overflows(abs_off, t->n_bytes, &end) || end > c->size)
@@ -398,13 +413,14 @@ static kw_status parse(kw_gguf *g) {
     cursor c = {g->file.data, g->file.size, 0, g->file.path};
     char magic[4];
     kw_status st = rd(&c, magic, 4, "magic");
-    if (st) return kw_error(KW_ERR_FORMAT, "'%s': not a GGUF file (%" PRIu64 " bytes, too short for the magic)",
-                            c.path, c.size);
-    if (memcmp(magic, "GGUF", 4) != 0)
+    if (st)
         return kw_error(KW_ERR_FORMAT,
-                        "'%s': not a GGUF file: magic is %02x %02x %02x %02x, expected \"GGUF\"",
-                        c.path, (uint8_t)magic[0], (uint8_t)magic[1], (uint8_t)magic[2],
-                        (uint8_t)magic[3]);
+                        "'%s': not a GGUF file (%" PRIu64 " bytes, too short for the magic)",
+                        c.path, c.size);
+    if (memcmp(magic, "GGUF", 4) != 0)
+        return kw_error(
+            KW_ERR_FORMAT, "'%s': not a GGUF file: magic is %02x %02x %02x %02x, expected \"GGUF\"",
+            c.path, (uint8_t)magic[0], (uint8_t)magic[1], (uint8_t)magic[2], (uint8_t)magic[3]);
     if ((st = rd_u32(&c, &g->version, "version"))) return st;
     if (g->version != 2 && g->version != 3)
         return kw_error(g->version == 1 ? KW_ERR_UNSUPPORTED : KW_ERR_FORMAT,
@@ -420,11 +436,12 @@ static kw_status parse(kw_gguf *g) {
     if (ai >= 0) {
         const gguf_kv *kv = &g->kv[ai];
         if (kv->type != GGUF_VT_U32)
-            return kw_error(KW_ERR_FORMAT, "'%s': general.alignment has type %s, expected u32", c.path,
-                            gguf_vtype_name(kv->type));
+            return kw_error(KW_ERR_FORMAT, "'%s': general.alignment has type %s, expected u32",
+                            c.path, gguf_vtype_name(kv->type));
         if (kv->v.u == 0 || (kv->v.u & (kv->v.u - 1)) != 0 || kv->v.u > (1u << 20))
             return kw_error(KW_ERR_FORMAT,
-                            "'%s': general.alignment is %" PRIu64 " (must be a power of two up to 1 MiB)",
+                            "'%s': general.alignment is %" PRIu64
+                            " (must be a power of two up to 1 MiB)",
                             c.path, kv->v.u);
         g->alignment = (uint32_t)kv->v.u;
     }
@@ -446,7 +463,8 @@ static kw_status parse(kw_gguf *g) {
                              offsetof(gguf_tensor, name), &da, &db)))
         return st;
     if (da >= 0)
-        return kw_error(KW_ERR_FORMAT, "'%s': duplicate tensor name '%s' (tensor infos %" PRId64 " and %" PRId64
+        return kw_error(KW_ERR_FORMAT,
+                        "'%s': duplicate tensor name '%s' (tensor infos %" PRId64 " and %" PRId64
                         ", the second at offset %" PRIu64 ")",
                         c.path, g->tensors[da].name, da, db, g->tensors[db].info_offset);
     uint64_t data = (c.pos + g->alignment - 1) / g->alignment * g->alignment;
@@ -485,7 +503,8 @@ void kw_gguf_close(kw_gguf *g) {
         free(g->kv[i].arr_strs);
     }
     free(g->kv);
-    for (int64_t i = 0; i < g->n_tensors; i++) free(g->tensors[i].name);
+    for (int64_t i = 0; i < g->n_tensors; i++)
+        free(g->tensors[i].name);
     free(g->tensors);
     kw_file_unmap(&g->file);
     free(g);
@@ -518,7 +537,8 @@ static bool is_sint(gguf_vtype t) {
 }
 
 static kw_status missing(const kw_gguf *g, const char *key) {
-    return kw_error(KW_ERR_FORMAT, "'%s': required metadata key '%s' is missing", g->file.path, key);
+    return kw_error(KW_ERR_FORMAT, "'%s': required metadata key '%s' is missing", g->file.path,
+                    key);
 }
 
 static kw_status wrong_type(const kw_gguf *g, const gguf_kv *kv, const char *expected) {
@@ -544,7 +564,9 @@ static kw_status get_int(const kw_gguf *g, const char *key, int64_t lo, int64_t 
     *out = v;
     return KW_OK;
 range:
-    return kw_error(KW_ERR_FORMAT, "'%s': metadata key '%s' = %" PRId64 " is out of range [%" PRId64 ", %" PRId64 "]",
+    return kw_error(KW_ERR_FORMAT,
+                    "'%s': metadata key '%s' = %" PRId64 " is out of range [%" PRId64 ", %" PRId64
+                    "]",
                     g->file.path, key, is_uint(kv->type) ? (int64_t)kv->v.u : kv->v.i, lo, hi);
 }
 
@@ -586,7 +608,9 @@ static kw_status get_float(const kw_gguf *g, const char *key, float *out, bool r
     return KW_OK;
 }
 
-kw_status gguf_get_f32(const kw_gguf *g, const char *key, float *out) { return get_float(g, key, out, true); }
+kw_status gguf_get_f32(const kw_gguf *g, const char *key, float *out) {
+    return get_float(g, key, out, true);
+}
 kw_status gguf_get_f32_opt(const kw_gguf *g, const char *key, float *out) {
     return get_float(g, key, out, false);
 }
@@ -609,7 +633,9 @@ static kw_status get_str(const kw_gguf *g, const char *key, gguf_str *out, bool 
     return KW_OK;
 }
 
-kw_status gguf_get_str(const kw_gguf *g, const char *key, gguf_str *out) { return get_str(g, key, out, true); }
+kw_status gguf_get_str(const kw_gguf *g, const char *key, gguf_str *out) {
+    return get_str(g, key, out, true);
+}
 kw_status gguf_get_str_opt(const kw_gguf *g, const char *key, gguf_str *out) {
     return get_str(g, key, out, false);
 }
@@ -627,9 +653,10 @@ const gguf_kv *gguf_get_arr(const kw_gguf *g, const char *key, gguf_vtype elem_t
         return NULL;
     }
     const gguf_kv *kv = &g->kv[i];
-    bool ok = kv->type == GGUF_VT_ARRAY &&
-              (kv->arr_type == elem_type ||
-               (elem_type != GGUF_VT_STRING && elem_type != GGUF_VT_ARRAY && is_numeric(kv->arr_type)));
+    bool ok =
+        kv->type == GGUF_VT_ARRAY &&
+        (kv->arr_type == elem_type ||
+         (elem_type != GGUF_VT_STRING && elem_type != GGUF_VT_ARRAY && is_numeric(kv->arr_type)));
     if (!ok) {
         char expected[32];
         snprintf(expected, sizeof expected, "array[%s]", gguf_vtype_name(elem_type));
@@ -646,8 +673,16 @@ const gguf_kv *gguf_get_arr(const kw_gguf *g, const char *key, gguf_vtype elem_t
 float gguf_arr_get_f32(const gguf_kv *kv, uint64_t i) {
     const uint8_t *p = kv->arr_data + i * vtype_size[kv->arr_type];
     switch (kv->arr_type) {
-    case GGUF_VT_F32: { float v; memcpy(&v, p, 4); return v; }
-    case GGUF_VT_F64: { double v; memcpy(&v, p, 8); return (float)v; }
+    case GGUF_VT_F32: {
+        float v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case GGUF_VT_F64: {
+        double v;
+        memcpy(&v, p, 8);
+        return (float)v;
+    }
     default: return (float)gguf_arr_get_i64(kv, i);
     }
 }
@@ -663,16 +698,49 @@ static int64_t f64_to_i64(double v) {
 int64_t gguf_arr_get_i64(const gguf_kv *kv, uint64_t i) {
     const uint8_t *p = kv->arr_data + i * vtype_size[kv->arr_type];
     switch (kv->arr_type) {
-    case GGUF_VT_U8: case GGUF_VT_BOOL: return p[0];
+    case GGUF_VT_U8:
+    case GGUF_VT_BOOL: return p[0];
     case GGUF_VT_I8: return (int8_t)p[0];
-    case GGUF_VT_U16: { uint16_t v; memcpy(&v, p, 2); return v; }
-    case GGUF_VT_I16: { int16_t v; memcpy(&v, p, 2); return v; }
-    case GGUF_VT_U32: { uint32_t v; memcpy(&v, p, 4); return v; }
-    case GGUF_VT_I32: { int32_t v; memcpy(&v, p, 4); return v; }
-    case GGUF_VT_U64: { uint64_t v; memcpy(&v, p, 8); return (int64_t)v; }
-    case GGUF_VT_I64: { int64_t v; memcpy(&v, p, 8); return v; }
-    case GGUF_VT_F32: { float v; memcpy(&v, p, 4); return f64_to_i64(v); }
-    case GGUF_VT_F64: { double v; memcpy(&v, p, 8); return f64_to_i64(v); }
+    case GGUF_VT_U16: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case GGUF_VT_I16: {
+        int16_t v;
+        memcpy(&v, p, 2);
+        return v;
+    }
+    case GGUF_VT_U32: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case GGUF_VT_I32: {
+        int32_t v;
+        memcpy(&v, p, 4);
+        return v;
+    }
+    case GGUF_VT_U64: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return (int64_t)v;
+    }
+    case GGUF_VT_I64: {
+        int64_t v;
+        memcpy(&v, p, 8);
+        return v;
+    }
+    case GGUF_VT_F32: {
+        float v;
+        memcpy(&v, p, 4);
+        return f64_to_i64(v);
+    }
+    case GGUF_VT_F64: {
+        double v;
+        memcpy(&v, p, 8);
+        return f64_to_i64(v);
+    }
     default: return 0;
     }
 }

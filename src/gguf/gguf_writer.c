@@ -22,12 +22,12 @@
 #include <string.h>
 
 #define GGUF_WRITER_DEFAULT_ALIGNMENT 32
-#define GGUF_ALIGNMENT_KEY "general.alignment"
+#define GGUF_ALIGNMENT_KEY            "general.alignment"
 
 typedef struct wkv {
-    char *key;      /* owned */
-    uint32_t type;  /* gguf_vtype */
-    uint8_t *val;   /* owned: the value exactly as stored in the file (arrays: type, count, elems) */
+    char *key;     /* owned */
+    uint32_t type; /* gguf_vtype */
+    uint8_t *val;  /* owned: the value exactly as stored in the file (arrays: type, count, elems) */
     size_t val_len;
 } wkv;
 
@@ -73,7 +73,8 @@ void gguf_writer_free(gguf_writer *w) {
         free(w->kv[i].key);
         free(w->kv[i].val);
     }
-    for (int64_t i = 0; i < w->n_t; i++) free(w->t[i].name);
+    for (int64_t i = 0; i < w->n_t; i++)
+        free(w->t[i].name);
     free(w->kv);
     free(w->t);
     free(w);
@@ -103,7 +104,8 @@ void gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment) {
     if (!w || !valid_alignment(alignment)) return;
     w->alignment = alignment;
     int64_t i = find_kv(w, GGUF_ALIGNMENT_KEY);
-    if (i >= 0 && w->kv[i].type == GGUF_VT_U32) memcpy(w->kv[i].val, &alignment, 4);
+    if (i >= 0 && w->kv[i].type == GGUF_VT_U32)
+        memcpy(w->kv[i].val, &alignment, 4);
     else if (i < 0 && alignment != GGUF_WRITER_DEFAULT_ALIGNMENT)
         gguf_writer_add_u32(w, GGUF_ALIGNMENT_KEY, alignment);
     relayout(w);
@@ -112,8 +114,8 @@ void gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment) {
 /* ---------------------------------------------------------------- metadata */
 
 /* Appends key with a value given as its file bytes (copied). */
-static kw_status add_raw(gguf_writer *w, const char *key, uint32_t type, const void *a, size_t a_len,
-                         const void *b, size_t b_len) {
+static kw_status add_raw(gguf_writer *w, const char *key, uint32_t type, const void *a,
+                         size_t a_len, const void *b, size_t b_len) {
     if (!w || !key) return kw_error(KW_ERR_INVALID_ARG, "gguf writer: NULL argument");
     if (!key[0]) return kw_error(KW_ERR_INVALID_ARG, "gguf writer: empty metadata key");
     if (find_kv(w, key) >= 0)
@@ -129,7 +131,8 @@ static kw_status add_raw(gguf_writer *w, const char *key, uint32_t type, const v
     if (w->n_kv == w->cap_kv) {
         int64_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
         wkv *kv = realloc(w->kv, (size_t)cap * sizeof *kv);
-        if (!kv) return kw_error(KW_ERR_NOMEM, "gguf writer: out of memory for %" PRId64 " keys", cap);
+        if (!kv)
+            return kw_error(KW_ERR_NOMEM, "gguf writer: out of memory for %" PRId64 " keys", cap);
         w->kv = kv;
         w->cap_kv = cap;
     }
@@ -167,20 +170,24 @@ kw_status gguf_writer_add_bool(gguf_writer *w, const char *key, bool v) {
     return add_raw(w, key, GGUF_VT_BOOL, &b, 1, NULL, 0);
 }
 kw_status gguf_writer_add_str(gguf_writer *w, const char *key, const char *v) {
-    if (!v) return kw_error(KW_ERR_INVALID_ARG, "gguf writer: key '%s': NULL string", key ? key : "");
+    if (!v)
+        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: key '%s': NULL string", key ? key : "");
     uint64_t len = strlen(v);
     return add_raw(w, key, GGUF_VT_STRING, &len, 8, v, (size_t)len);
 }
 
-kw_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type, const void *data,
-                              uint64_t n) {
-    if ((unsigned)elem_type >= GGUF_VT_COUNT || elem_type == GGUF_VT_STRING || elem_type == GGUF_VT_ARRAY)
-        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: key '%s': array element type %d is not a fixed-size type",
+kw_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_type,
+                              const void *data, uint64_t n) {
+    if ((unsigned)elem_type >= GGUF_VT_COUNT || elem_type == GGUF_VT_STRING ||
+        elem_type == GGUF_VT_ARRAY)
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "gguf writer: key '%s': array element type %d is not a fixed-size type",
                         key ? key : "", (int)elem_type);
     uint64_t bytes;
     if (kw_mul_overflows(n, vsize[elem_type], &bytes) || bytes > SIZE_MAX / 2 || (n && !data))
-        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: key '%s': bad array of %" PRIu64 " elements",
-                        key ? key : "", n);
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "gguf writer: key '%s': bad array of %" PRIu64 " elements", key ? key : "",
+                        n);
     uint8_t head[12];
     uint32_t et = (uint32_t)elem_type;
     memcpy(head, &et, 4);
@@ -188,8 +195,10 @@ kw_status gguf_writer_add_arr(gguf_writer *w, const char *key, gguf_vtype elem_t
     return add_raw(w, key, GGUF_VT_ARRAY, head, 12, data, (size_t)bytes);
 }
 
-kw_status gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t n) {
-    if (n && !strs) return kw_error(KW_ERR_INVALID_ARG, "gguf writer: key '%s': NULL strings", key ? key : "");
+kw_status gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *const *strs,
+                                  uint64_t n) {
+    if (n && !strs)
+        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: key '%s': NULL strings", key ? key : "");
     uint64_t total = 12;
     for (uint64_t i = 0; i < n; i++) {
         if (!strs[i])
@@ -216,8 +225,8 @@ kw_status gguf_writer_add_arr_str(gguf_writer *w, const char *key, const char *c
 
 kw_status gguf_writer_copy_kv(gguf_writer *w, const kw_gguf *src, int64_t kv_index) {
     if (!w || !src || kv_index < 0 || kv_index >= src->n_kv)
-        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: copy of metadata entry %" PRId64 " out of range",
-                        kv_index);
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "gguf writer: copy of metadata entry %" PRId64 " out of range", kv_index);
     const gguf_kv *kv = &src->kv[kv_index];
     switch (kv->type) {
     case GGUF_VT_STRING: {
@@ -232,7 +241,10 @@ kw_status gguf_writer_copy_kv(gguf_writer *w, const kw_gguf *src, int64_t kv_ind
         memcpy(head + 4, &kv->arr_n, 8);
         return add_raw(w, kv->key, kv->type, head, 12, kv->arr_data, (size_t)kv->arr_bytes);
     }
-    case GGUF_VT_I8: case GGUF_VT_I16: case GGUF_VT_I32: case GGUF_VT_I64: {
+    case GGUF_VT_I8:
+    case GGUF_VT_I16:
+    case GGUF_VT_I32:
+    case GGUF_VT_I64: {
         int64_t v = kv->v.i; /* little-endian: the low bytes are the narrower value */
         return add_raw(w, kv->key, kv->type, &v, vsize[kv->type], NULL, 0);
     }
@@ -245,7 +257,8 @@ kw_status gguf_writer_copy_kv(gguf_writer *w, const kw_gguf *src, int64_t kv_ind
         if ((unsigned)kv->type >= GGUF_VT_COUNT) break;
         return add_raw(w, kv->key, kv->type, &kv->v.u, vsize[kv->type], NULL, 0);
     }
-    return kw_error(KW_ERR_INTERNAL, "gguf writer: key '%s' has unknown type %d", kv->key, (int)kv->type);
+    return kw_error(KW_ERR_INTERNAL, "gguf writer: key '%s' has unknown type %d", kv->key,
+                    (int)kv->type);
 }
 
 /* ---------------------------------------------------------------- tensors */
@@ -255,32 +268,42 @@ kw_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type
     if (!w || !name || !ne) return kw_error(KW_ERR_INVALID_ARG, "gguf writer: NULL argument");
     size_t name_len = strlen(name);
     if (name_len == 0 || name_len > 255)
-        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor name length %zu (must be 1..255)", name_len);
+        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor name length %zu (must be 1..255)",
+                        name_len);
     const ggml_type_traits *tt = ggml_type_get(type);
-    if (!tt->name) return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor '%s': unknown type id %u", name, type);
+    if (!tt->name)
+        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor '%s': unknown type id %u", name,
+                        type);
     if (n_dims < 1 || n_dims > 4)
-        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor '%s': %u dimensions (must be 1..4)", name, n_dims);
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "gguf writer: tensor '%s': %u dimensions (must be 1..4)", name, n_dims);
     uint64_t rows = 1;
     for (uint32_t d = 0; d < n_dims; d++) {
         if (ne[d] < 1 || (d > 0 && kw_mul_overflows(rows, (uint64_t)ne[d], &rows)))
-            return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor '%s': bad dimension %u = %" PRId64,
-                            name, d, ne[d]);
+            return kw_error(KW_ERR_INVALID_ARG,
+                            "gguf writer: tensor '%s': bad dimension %u = %" PRId64, name, d,
+                            ne[d]);
     }
     if (ne[0] % tt->block_size != 0)
         return kw_error(KW_ERR_INVALID_ARG,
-                        "gguf writer: tensor '%s': row length %" PRId64 " is not a multiple of the %s block size %u",
+                        "gguf writer: tensor '%s': row length %" PRId64
+                        " is not a multiple of the %s block size %u",
                         name, ne[0], tt->name, tt->block_size);
     uint64_t n_bytes, padded_end;
     if (kw_mul_overflows(ggml_row_bytes(type, ne[0]), rows, &n_bytes) ||
-        kw_add_overflows(w->data_size, pad_to(n_bytes, w->alignment), &padded_end) || (n_bytes && !data))
-        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor '%s': size overflows or no data", name);
+        kw_add_overflows(w->data_size, pad_to(n_bytes, w->alignment), &padded_end) ||
+        (n_bytes && !data))
+        return kw_error(KW_ERR_INVALID_ARG, "gguf writer: tensor '%s': size overflows or no data",
+                        name);
     for (int64_t i = 0; i < w->n_t; i++)
         if (strcmp(w->t[i].name, name) == 0)
             return kw_error(KW_ERR_INVALID_ARG, "gguf writer: duplicate tensor name '%s'", name);
     if (w->n_t == w->cap_t) {
         int64_t cap = w->cap_t ? w->cap_t * 2 : 64;
         wtensor *t = realloc(w->t, (size_t)cap * sizeof *t);
-        if (!t) return kw_error(KW_ERR_NOMEM, "gguf writer: out of memory for %" PRId64 " tensors", cap);
+        if (!t)
+            return kw_error(KW_ERR_NOMEM, "gguf writer: out of memory for %" PRId64 " tensors",
+                            cap);
         w->t = t;
         w->cap_t = cap;
     }
@@ -288,7 +311,8 @@ kw_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type
     if (!(t->name = kw_strdup(name))) return KW_ERR_NOMEM;
     t->type = type;
     t->n_dims = n_dims;
-    for (uint32_t d = 0; d < 4; d++) t->ne[d] = d < n_dims ? ne[d] : 1;
+    for (uint32_t d = 0; d < 4; d++)
+        t->ne[d] = d < n_dims ? ne[d] : 1;
     t->n_bytes = n_bytes;
     t->rel_offset = w->data_size;
     t->data = data;
@@ -342,7 +366,8 @@ static void write_all(gguf_writer *w, sink *s) {
         const wtensor *t = &w->t[i];
         out_str(s, t->name);
         out_u32(s, t->n_dims);
-        for (uint32_t d = 0; d < t->n_dims; d++) out_u64(s, (uint64_t)t->ne[d]);
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            out_u64(s, (uint64_t)t->ne[d]);
         out_u32(s, t->type);
         out_u64(s, t->rel_offset);
     }

@@ -22,20 +22,22 @@ typedef enum ffn_act {
 
 typedef struct arch_desc {
     const char *gguf_name; /* general.architecture value, e.g. "llama" */
-    const char *family;    /* description name shown by `kaiwu info`, e.g. "llama (Llama 2/3, Mistral)" */
+    const char
+        *family; /* description name shown by `kaiwu info`, e.g. "llama (Llama 2/3, Mistral)" */
     rope_style rope;
     ffn_act act;
-    bool fused_qkv;       /* one attn_qkv projection, rows [q; k; v] */
-    bool fused_gate_up;   /* ffn_up holds [gate; up] (2 * n_ff rows), no ffn_gate */
-    bool qk_norm;         /* RMSNorm over head_dim on q and k before RoPE (attn_q_norm/attn_k_norm) */
-    bool post_attn_norm;  /* norm of the attention output before the residual (post_attention_norm) */
-    bool post_ffn_norm;   /* norm of the FFN output before the residual (post_ffw_norm) */
+    bool fused_qkv;     /* one attn_qkv projection, rows [q; k; v] */
+    bool fused_gate_up; /* ffn_up holds [gate; up] (2 * n_ff rows), no ffn_gate */
+    bool qk_norm;       /* RMSNorm over head_dim on q and k before RoPE (attn_q_norm/attn_k_norm) */
+    bool
+        post_attn_norm; /* norm of the attention output before the residual (post_attention_norm) */
+    bool post_ffn_norm; /* norm of the FFN output before the residual (post_ffw_norm) */
     bool embd_scale_sqrt; /* scale embeddings by sqrt(n_embd) (gemma) */
     bool has_mup_scales;  /* embedding / residual / logit scales from metadata (minicpm) */
     int swa_period;       /* sliding-window layer pattern: layer il is local when il % period <
                              period - 1; 0 = no sliding window (the key may still be present) */
-    float rope_base_swa_default;    /* RoPE base of sliding-window layers when the file has no
-                                       rope.freq_base_swa key; 0 = same as rope.freq_base */
+    float rope_base_swa_default; /* RoPE base of sliding-window layers when the file has no
+                                    rope.freq_base_swa key; 0 = same as rope.freq_base */
 } arch_desc;
 
 /* Every known description, NULL-terminated. */
@@ -54,21 +56,21 @@ typedef struct kw_hparams {
     int32_t head_dim;    /* key_length, e.g. 64 (n_embd / n_head unless given) */
     int32_t head_dim_v;  /* value_length (= head_dim unless given) */
     int32_t n_vocab;
-    float norm_eps;      /* RMSNorm epsilon */
-    int32_t n_rot;       /* rotary dims per head (partial RoPE when < head_dim) */
-    float rope_base;     /* global layers */
-    float rope_base_swa; /* sliding-window layers */
-    float rope_freq_scale;     /* 1 / linear scaling factor (global layers) */
-    int32_t rope_orig_ctx;     /* original context (LongRoPE factor choice) */
-    float rope_attn_factor;    /* multiplies cos and sin (LongRoPE), 1 = off */
-    float attn_softcap;        /* 0 = off */
-    float final_softcap;       /* 0 = off */
-    int32_t n_swa;             /* sliding window size; 0 = off */
-    int32_t swa_period;        /* see arch_desc.swa_period (metadata may override) */
-    float embd_scale;          /* multiply embeddings (1 = off) */
-    float residual_scale;      /* multiply each branch before adding (1 = off) */
-    float logit_scale;         /* divide the final hidden state (1 = off) */
-    float attn_scale;          /* q·k scale, 1/sqrt(head_dim) */
+    float norm_eps;         /* RMSNorm epsilon */
+    int32_t n_rot;          /* rotary dims per head (partial RoPE when < head_dim) */
+    float rope_base;        /* global layers */
+    float rope_base_swa;    /* sliding-window layers */
+    float rope_freq_scale;  /* 1 / linear scaling factor (global layers) */
+    int32_t rope_orig_ctx;  /* original context (LongRoPE factor choice) */
+    float rope_attn_factor; /* multiplies cos and sin (LongRoPE), 1 = off */
+    float attn_softcap;     /* 0 = off */
+    float final_softcap;    /* 0 = off */
+    int32_t n_swa;          /* sliding window size; 0 = off */
+    int32_t swa_period;     /* see arch_desc.swa_period (metadata may override) */
+    float embd_scale;       /* multiply embeddings (1 = off) */
+    float residual_scale;   /* multiply each branch before adding (1 = off) */
+    float logit_scale;      /* divide the final hidden state (1 = off) */
+    float attn_scale;       /* q·k scale, 1/sqrt(head_dim) */
 } kw_hparams;
 
 #endif

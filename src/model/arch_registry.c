@@ -8,13 +8,14 @@ extern const arch_desc arch_llama, arch_qwen2, arch_qwen3, arch_glm4, arch_chatg
     arch_gemma3, arch_phi3, arch_minicpm;
 
 const arch_desc *const arch_all[] = {
-    &arch_llama, &arch_qwen2,  &arch_qwen3, &arch_glm4,    &arch_chatglm,
-    &arch_gemma2, &arch_gemma3, &arch_phi3, &arch_minicpm, NULL,
+    &arch_llama,  &arch_qwen2,  &arch_qwen3, &arch_glm4,    &arch_chatglm,
+    &arch_gemma2, &arch_gemma3, &arch_phi3,  &arch_minicpm, NULL,
 };
 
 const arch_desc *arch_find(const char *gguf_name, size_t len) {
     for (int i = 0; arch_all[i]; i++)
-        if (strlen(arch_all[i]->gguf_name) == len && memcmp(arch_all[i]->gguf_name, gguf_name, len) == 0)
+        if (strlen(arch_all[i]->gguf_name) == len &&
+            memcmp(arch_all[i]->gguf_name, gguf_name, len) == 0)
             return arch_all[i];
     return NULL;
 }

@@ -29,7 +29,8 @@ size_t kw_model_describe(const kw_model *m, char *buf, size_t cap) {
     const kw_hparams *hp = &m->hp;
     const arch_desc *d = m->desc;
     int n_swa_layers = 0;
-    for (int i = 0; i < hp->n_layer; i++) n_swa_layers += m->layers[i].is_swa;
+    for (int i = 0; i < hp->n_layer; i++)
+        n_swa_layers += m->layers[i].is_swa;
     int n = snprintf(
         buf, cap,
         "context length     %d\n"
@@ -40,13 +41,14 @@ size_t kw_model_describe(const kw_model *m, char *buf, size_t cap) {
         "norm               RMSNorm, eps %g%s%s\n"
         "RoPE               %s, %d of %d dims, base %g%s%s\n"
         "projections        %s%s, output %s\n",
-        hp->n_ctx_train, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim, hp->head_dim_v,
-        hp->n_ff, d->act == FFN_GELU_TANH ? "GeGLU tanh" : "SwiGLU", d->fused_gate_up ? ", fused gate/up" : "",
-        hp->norm_eps, d->qk_norm ? ", q/k norm" : "",
+        hp->n_ctx_train, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim,
+        hp->head_dim_v, hp->n_ff, d->act == FFN_GELU_TANH ? "GeGLU tanh" : "SwiGLU",
+        d->fused_gate_up ? ", fused gate/up" : "", hp->norm_eps, d->qk_norm ? ", q/k norm" : "",
         d->post_attn_norm || d->post_ffn_norm ? ", sandwich (post) norms" : "",
         d->rope == ROPE_NEOX ? "NeoX (halves)" : "normal (adjacent pairs)", hp->n_rot, hp->head_dim,
         hp->rope_base, m->rope_freqs.data ? ", rope_freqs factors" : "",
-        m->rope_long.data ? ", LongRoPE factors" : "", d->fused_qkv ? "fused qkv" : "separate q/k/v",
+        m->rope_long.data ? ", LongRoPE factors" : "",
+        d->fused_qkv ? "fused qkv" : "separate q/k/v",
         (m->layers[0].bq.data || m->layers[0].bqkv.data) ? " with bias" : "",
         m->output.data == m->tok_embd.data ? "tied to token_embd" : "separate");
     size_t used = n > 0 ? (size_t)n : 0;
@@ -55,18 +57,20 @@ size_t kw_model_describe(const kw_model *m, char *buf, size_t cap) {
     extra[0] = 0;
     if (n_swa_layers)
         e += snprintf(extra + e, sizeof extra - (size_t)e,
-                      "sliding window     %d tokens on %d of %d layers (local RoPE base %g)\n", hp->n_swa,
-                      n_swa_layers, hp->n_layer, hp->rope_base_swa);
+                      "sliding window     %d tokens on %d of %d layers (local RoPE base %g)\n",
+                      hp->n_swa, n_swa_layers, hp->n_layer, hp->rope_base_swa);
     if (m->rope_long.data)
-        e += snprintf(extra + e, sizeof extra - (size_t)e,
-                      "LongRoPE           long factors above a context of %d, else short; attn factor %g\n",
-                      hp->rope_orig_ctx, hp->rope_attn_factor);
+        e += snprintf(
+            extra + e, sizeof extra - (size_t)e,
+            "LongRoPE           long factors above a context of %d, else short; attn factor %g\n",
+            hp->rope_orig_ctx, hp->rope_attn_factor);
     if (hp->rope_freq_scale != 1.0f)
         e += snprintf(extra + e, sizeof extra - (size_t)e, "RoPE scaling       linear, factor %g\n",
                       1.0 / hp->rope_freq_scale);
     if (hp->attn_softcap > 0 || hp->final_softcap > 0)
-        e += snprintf(extra + e, sizeof extra - (size_t)e, "soft-capping       attention %g, final %g\n",
-                      hp->attn_softcap, hp->final_softcap);
+        e += snprintf(extra + e, sizeof extra - (size_t)e,
+                      "soft-capping       attention %g, final %g\n", hp->attn_softcap,
+                      hp->final_softcap);
     if (d->has_mup_scales || hp->embd_scale != 1.0f)
         e += snprintf(extra + e, sizeof extra - (size_t)e,
                       "scales             embedding %g, residual %g, logit %g\n", hp->embd_scale,
@@ -88,14 +92,16 @@ bool kw_token_is_special(const kw_model *m, kw_token t) {
     return ty == TOK_TYPE_CONTROL || ty == TOK_TYPE_USER_DEFINED || ty == TOK_TYPE_UNKNOWN;
 }
 
-kw_status kw_tokenize(const kw_model *m, const char *text, size_t len, bool add_special, bool parse_special,
-                      kw_token *out, int32_t cap, int32_t *n_out) {
+kw_status kw_tokenize(const kw_model *m, const char *text, size_t len, bool add_special,
+                      bool parse_special, kw_token *out, int32_t cap, int32_t *n_out) {
     if (!m || (!text && len) || !n_out || (cap > 0 && !out))
         return kw_error(KW_ERR_INVALID_ARG, "kw_tokenize: NULL argument");
-    return tok_tokenize(m->vocab, text ? text : "", len, add_special, parse_special, out, cap, n_out);
+    return tok_tokenize(m->vocab, text ? text : "", len, add_special, parse_special, out, cap,
+                        n_out);
 }
 
-int32_t kw_token_to_piece(const kw_model *m, kw_token t, char *buf, int32_t cap, bool render_special) {
+int32_t kw_token_to_piece(const kw_model *m, kw_token t, char *buf, int32_t cap,
+                          bool render_special) {
     return tok_token_to_piece(m->vocab, t, buf, cap, render_special);
 }
 
@@ -116,7 +122,8 @@ void kw_detok_stream_init(kw_detok_stream *s, const kw_model *model, bool render
 
 /* Copies the valid, complete characters of bytes[0..n) to out, turning invalid bytes into U+FFFD,
  * and keeps an incomplete tail in s->pending. Returns bytes written. */
-static int32_t emit(kw_detok_stream *s, const uint8_t *bytes, int32_t n, char *out, int32_t cap, bool final) {
+static int32_t emit(kw_detok_stream *s, const uint8_t *bytes, int32_t n, char *out, int32_t cap,
+                    bool final) {
     int32_t w = 0, i = 0;
     int32_t keep = final ? 0 : kw_utf8_incomplete_tail(bytes, (size_t)n);
     while (i < n - keep) {
@@ -143,9 +150,11 @@ static int32_t emit(kw_detok_stream *s, const uint8_t *bytes, int32_t n, char *o
 int32_t kw_detok_stream_push(kw_detok_stream *s, kw_token token, char *out, int32_t cap) {
     uint8_t buf[256 + 8];
     memcpy(buf, s->pending, (size_t)s->n_pending);
-    int32_t n = kw_token_to_piece(s->model, token, (char *)buf + s->n_pending, 256, s->render_special);
+    int32_t n =
+        kw_token_to_piece(s->model, token, (char *)buf + s->n_pending, 256, s->render_special);
     if (n < 0) return 0;
-    if (n > 256) n = 256; /* a piece longer than 256 bytes is cut (none exists in real vocabularies) */
+    if (n > 256)
+        n = 256; /* a piece longer than 256 bytes is cut (none exists in real vocabularies) */
     uint8_t *p = buf;
     int32_t total = s->n_pending + n;
     if (s->at_start && total > 0) {

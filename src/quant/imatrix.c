@@ -83,7 +83,8 @@ static im_entry *entry(kw_imatrix *im, const char *name, int64_t n_in) {
     return e;
 }
 
-void kw_imatrix_observe(void *user, const char *weight_name, const float *x, int64_t n_in, int64_t n_tok) {
+void kw_imatrix_observe(void *user, const char *weight_name, const float *x, int64_t n_in,
+                        int64_t n_tok) {
     kw_imatrix *im = user;
     if (!im || !weight_name || !x || n_in <= 0 || n_tok <= 0 || im->failed) return;
     im_entry *e = entry(im, weight_name, n_in);
@@ -93,13 +94,15 @@ void kw_imatrix_observe(void *user, const char *weight_name, const float *x, int
     }
     if (e->n_in != n_in) {
         if (!im->bad[0])
-            snprintf(im->bad, sizeof im->bad, "weight '%s' was seen with %" PRId64 " and %" PRId64 " columns",
-                     weight_name, e->n_in, n_in);
+            snprintf(im->bad, sizeof im->bad,
+                     "weight '%s' was seen with %" PRId64 " and %" PRId64 " columns", weight_name,
+                     e->n_in, n_in);
         return;
     }
     for (int64_t t = 0; t < n_tok; t++) {
         const float *row = x + t * n_in;
-        for (int64_t c = 0; c < n_in; c++) e->sum2[c] += (double)row[c] * row[c];
+        for (int64_t c = 0; c < n_in; c++)
+            e->sum2[c] += (double)row[c] * row[c];
     }
     e->count += n_tok;
 }
@@ -114,7 +117,8 @@ int32_t kw_imatrix_n_entries(const kw_imatrix *im) { return im ? im->n : 0; }
 
 static kw_status add_entry(gguf_writer *w, const im_entry *e, float *sums, float *count) {
     char name[300];
-    for (int64_t c = 0; c < e->n_in; c++) sums[c] = (float)e->sum2[c];
+    for (int64_t c = 0; c < e->n_in; c++)
+        sums[c] = (float)e->sum2[c];
     *count = (float)e->count;
     int64_t ne_s[2] = {e->n_in, 1}, ne_c[2] = {1, 1};
     if (snprintf(name, sizeof name, "%s.in_sum2", e->name) >= 240)
@@ -125,14 +129,17 @@ static kw_status add_entry(gguf_writer *w, const im_entry *e, float *sums, float
     return st;
 }
 
-kw_status kw_imatrix_save(const kw_imatrix *im, const char *path, const char *dataset, int32_t chunk_size) {
+kw_status kw_imatrix_save(const kw_imatrix *im, const char *path, const char *dataset,
+                          int32_t chunk_size) {
     if (!im || !path) return kw_error(KW_ERR_INVALID_ARG, "kw_imatrix_save: NULL argument");
-    if (im->failed) return kw_error(KW_ERR_NOMEM, "imatrix: out of memory while collecting statistics");
+    if (im->failed)
+        return kw_error(KW_ERR_NOMEM, "imatrix: out of memory while collecting statistics");
     if (im->bad[0]) return kw_error(KW_ERR_FORMAT, "imatrix: %s", im->bad);
     if (im->n == 0) return kw_error(KW_ERR_INVALID_ARG, "imatrix: no weight matrix was observed");
     /* the writer borrows tensor data until written: one float buffer holds every entry */
     int64_t n_floats = 0;
-    for (int32_t i = 0; i < im->n; i++) n_floats += im->e[i].n_in + 1;
+    for (int32_t i = 0; i < im->n; i++)
+        n_floats += im->e[i].n_in + 1;
     float *buf = kw_malloc((size_t)n_floats * sizeof(float), "imatrix output");
     gguf_writer *w = NULL;
     kw_status st = buf ? gguf_writer_create(&w) : KW_ERR_NOMEM;
@@ -140,7 +147,9 @@ kw_status kw_imatrix_save(const kw_imatrix *im, const char *path, const char *da
     if (st == KW_OK) st = gguf_writer_add_str(w, "general.type", "imatrix");
     if (st == KW_OK) st = gguf_writer_add_arr_str(w, "imatrix.datasets", &ds, 1);
     if (st == KW_OK) st = gguf_writer_add_u32(w, "imatrix.chunk_count", (uint32_t)im->n_chunks);
-    if (st == KW_OK) st = gguf_writer_add_u32(w, "imatrix.chunk_size", (uint32_t)(chunk_size > 0 ? chunk_size : 0));
+    if (st == KW_OK)
+        st = gguf_writer_add_u32(w, "imatrix.chunk_size",
+                                 (uint32_t)(chunk_size > 0 ? chunk_size : 0));
     float *p = buf;
     for (int32_t i = 0; i < im->n && st == KW_OK; i++) {
         st = add_entry(w, &im->e[i], p, p + im->e[i].n_in);
@@ -162,19 +171,24 @@ static bool suffix_of(const char *name, const char *suffix, size_t *stem_len) {
 }
 
 /* One "<W>.in_sum2" tensor and its "<W>.counts" partner into an entry of means. */
-static kw_status load_entry(const kw_gguf *g, const gguf_tensor *t, size_t stem, quant_imatrix_entry *e) {
+static kw_status load_entry(const kw_gguf *g, const gguf_tensor *t, size_t stem,
+                            quant_imatrix_entry *e) {
     char cname[300];
-    if (stem > 250) return kw_error(KW_ERR_FORMAT, "imatrix: tensor name '%s' is too long", t->name);
+    if (stem > 250)
+        return kw_error(KW_ERR_FORMAT, "imatrix: tensor name '%s' is too long", t->name);
     snprintf(cname, sizeof cname, "%.*s.counts", (int)stem, t->name);
     const gguf_tensor *c = gguf_find_tensor(g, cname);
     if (t->type != GGML_TYPE_F32 || t->ne[2] * t->ne[3] != 1 || t->ne[1] != 1)
-        return kw_error(KW_ERR_FORMAT, "imatrix: tensor '%s' must be F32 [n_in] or [n_in, 1]", t->name);
+        return kw_error(KW_ERR_FORMAT, "imatrix: tensor '%s' must be F32 [n_in] or [n_in, 1]",
+                        t->name);
     if (!c || c->type != GGML_TYPE_F32 || c->n_bytes != 4)
-        return kw_error(KW_ERR_FORMAT, "imatrix: tensor '%s' has no F32 [1] partner '%s'", t->name, cname);
+        return kw_error(KW_ERR_FORMAT, "imatrix: tensor '%s' has no F32 [1] partner '%s'", t->name,
+                        cname);
     float count;
     memcpy(&count, c->data, 4);
     if (!(count > 0) || !isfinite(count))
-        return kw_error(KW_ERR_FORMAT, "imatrix: '%s' = %g tokens (must be > 0)", cname, (double)count);
+        return kw_error(KW_ERR_FORMAT, "imatrix: '%s' = %g tokens (must be > 0)", cname,
+                        (double)count);
     e->n_in = t->ne[0];
     e->name = kw_strndup(t->name, stem);
     e->weights = kw_malloc((size_t)e->n_in * sizeof(float), "imatrix weights");
@@ -184,8 +198,9 @@ static kw_status load_entry(const kw_gguf *g, const gguf_tensor *t, size_t stem,
         float v;
         memcpy(&v, s + i, 4); /* the mapping is aligned, but copy to stay independent of it */
         if (!(v >= 0) || !isfinite(v))
-            return kw_error(KW_ERR_FORMAT, "imatrix: '%s'[%" PRId64 "] = %g (must be a finite sum >= 0)",
-                            t->name, i, (double)v);
+            return kw_error(KW_ERR_FORMAT,
+                            "imatrix: '%s'[%" PRId64 "] = %g (must be a finite sum >= 0)", t->name,
+                            i, (double)v);
         e->weights[i] = v / count;
     }
     return KW_OK;
@@ -225,13 +240,15 @@ void quant_imatrix_free(quant_imatrix *im) {
     im->n = 0;
 }
 
-kw_status quant_imatrix_find(const quant_imatrix *im, const char *name, int64_t n_in, const float **out) {
+kw_status quant_imatrix_find(const quant_imatrix *im, const char *name, int64_t n_in,
+                             const float **out) {
     *out = NULL;
     for (int32_t i = 0; i < im->n; i++) {
         if (strcmp(im->e[i].name, name) != 0) continue;
         if (im->e[i].n_in != n_in)
-            return kw_error(KW_ERR_FORMAT, "imatrix entry '%s' has %" PRId64 " columns, the tensor %" PRId64,
-                            name, im->e[i].n_in, n_in);
+            return kw_error(KW_ERR_FORMAT,
+                            "imatrix entry '%s' has %" PRId64 " columns, the tensor %" PRId64, name,
+                            im->e[i].n_in, n_in);
         *out = im->e[i].weights;
         return KW_OK;
     }

@@ -37,7 +37,8 @@ typedef struct quant_override quant_override;
 kw_status quant_overrides_parse(const char *const *specs, int32_t n, quant_override **out);
 void quant_overrides_free(quant_override *o, int32_t n);
 /* The type of the last override matching name, or -1 (and *which = its spec). */
-int32_t quant_overrides_match(const quant_override *o, int32_t n, const char *name, const char **which);
+int32_t quant_overrides_match(const quant_override *o, int32_t n, const char *name,
+                              const char **which);
 
 /* ---------------------------------------------------------------- importance matrix (imatrix.c) */
 

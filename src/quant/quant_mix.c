@@ -29,21 +29,26 @@ typedef struct ftype_info {
 } ftype_info;
 
 static const ftype_info ftypes[] = {
-    {"F32", KW_FTYPE_F32, GGML_TYPE_F32},         {"F16", KW_FTYPE_F16, GGML_TYPE_F16},
-    {"BF16", KW_FTYPE_BF16, GGML_TYPE_BF16},      {"Q8_0", KW_FTYPE_Q8_0, GGML_TYPE_Q8_0},
-    {"Q4_0", KW_FTYPE_Q4_0, GGML_TYPE_Q4_0},      {"Q4_1", KW_FTYPE_Q4_1, GGML_TYPE_Q4_1},
-    {"Q5_0", KW_FTYPE_Q5_0, GGML_TYPE_Q5_0},      {"Q5_1", KW_FTYPE_Q5_1, GGML_TYPE_Q5_1},
-    {"Q2_K", KW_FTYPE_Q2_K, GGML_TYPE_Q2_K},      {"Q3_K_S", KW_FTYPE_Q3_K_S, GGML_TYPE_Q3_K},
-    {"Q3_K_M", KW_FTYPE_Q3_K_M, GGML_TYPE_Q3_K},  {"Q3_K_L", KW_FTYPE_Q3_K_L, GGML_TYPE_Q3_K},
-    {"Q4_K_S", KW_FTYPE_Q4_K_S, GGML_TYPE_Q4_K},  {"Q4_K_M", KW_FTYPE_Q4_K_M, GGML_TYPE_Q4_K},
-    {"Q5_K_S", KW_FTYPE_Q5_K_S, GGML_TYPE_Q5_K},  {"Q5_K_M", KW_FTYPE_Q5_K_M, GGML_TYPE_Q5_K},
+    {"F32", KW_FTYPE_F32, GGML_TYPE_F32},        {"F16", KW_FTYPE_F16, GGML_TYPE_F16},
+    {"BF16", KW_FTYPE_BF16, GGML_TYPE_BF16},     {"Q8_0", KW_FTYPE_Q8_0, GGML_TYPE_Q8_0},
+    {"Q4_0", KW_FTYPE_Q4_0, GGML_TYPE_Q4_0},     {"Q4_1", KW_FTYPE_Q4_1, GGML_TYPE_Q4_1},
+    {"Q5_0", KW_FTYPE_Q5_0, GGML_TYPE_Q5_0},     {"Q5_1", KW_FTYPE_Q5_1, GGML_TYPE_Q5_1},
+    {"Q2_K", KW_FTYPE_Q2_K, GGML_TYPE_Q2_K},     {"Q3_K_S", KW_FTYPE_Q3_K_S, GGML_TYPE_Q3_K},
+    {"Q3_K_M", KW_FTYPE_Q3_K_M, GGML_TYPE_Q3_K}, {"Q3_K_L", KW_FTYPE_Q3_K_L, GGML_TYPE_Q3_K},
+    {"Q4_K_S", KW_FTYPE_Q4_K_S, GGML_TYPE_Q4_K}, {"Q4_K_M", KW_FTYPE_Q4_K_M, GGML_TYPE_Q4_K},
+    {"Q5_K_S", KW_FTYPE_Q5_K_S, GGML_TYPE_Q5_K}, {"Q5_K_M", KW_FTYPE_Q5_K_M, GGML_TYPE_Q5_K},
     {"Q6_K", KW_FTYPE_Q6_K, GGML_TYPE_Q6_K},
 };
 enum { N_FTYPES = sizeof ftypes / sizeof ftypes[0] };
 
 /* llama-quantize's aliases: the plain k-quant names mean the _M mix */
-static const struct { const char *alias; kw_ftype ftype; } aliases[] = {
-    {"Q3_K", KW_FTYPE_Q3_K_M}, {"Q4_K", KW_FTYPE_Q4_K_M}, {"Q5_K", KW_FTYPE_Q5_K_M},
+static const struct {
+    const char *alias;
+    kw_ftype ftype;
+} aliases[] = {
+    {"Q3_K", KW_FTYPE_Q3_K_M},
+    {"Q4_K", KW_FTYPE_Q4_K_M},
+    {"Q5_K", KW_FTYPE_Q5_K_M},
 };
 
 static const ftype_info *ftype_find(kw_ftype f) {
@@ -58,10 +63,11 @@ kw_status kw_ftype_from_name(const char *name, kw_ftype *out) {
         if (strcasecmp(name, ftypes[i].name) == 0) return *out = ftypes[i].ftype, KW_OK;
     for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
         if (strcasecmp(name, aliases[i].alias) == 0) return *out = aliases[i].ftype, KW_OK;
-    return kw_error(KW_ERR_INVALID_ARG,
-                    "unknown quantization type '%s' (known: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K "
-                    "Q3_K Q3_K_S Q3_K_M Q3_K_L Q4_K Q4_K_S Q4_K_M Q5_K Q5_K_S Q5_K_M Q6_K)",
-                    name);
+    return kw_error(
+        KW_ERR_INVALID_ARG,
+        "unknown quantization type '%s' (known: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K "
+        "Q3_K Q3_K_S Q3_K_M Q3_K_L Q4_K Q4_K_S Q4_K_M Q5_K Q5_K_S Q5_K_M Q6_K)",
+        name);
 }
 
 const char *kw_ftype_name(kw_ftype ftype) {
@@ -78,7 +84,8 @@ int32_t kw_quant_type_from_name(const char *name) {
     if (!name) return -1;
     for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
         const ggml_type_traits *tr = ggml_type_get(t);
-        if (tr->name && strcasecmp(tr->name, name) == 0 && quant_type_can_compute(t)) return (int32_t)t;
+        if (tr->name && strcasecmp(tr->name, name) == 0 && quant_type_can_compute(t))
+            return (int32_t)t;
     }
     return -1;
 }
@@ -93,8 +100,8 @@ static bool ends_with(const char *s, const char *suffix) {
 bool quant_tensor_is_weight(const gguf_tensor *t) {
     if (t->n_dims < 2 || !ends_with(t->name, "weight")) return false;
     /* tables that llama.cpp never quantizes: MoE routers, position / token-type embeddings */
-    return !strstr(t->name, "_norm.") && !strstr(t->name, "ffn_gate_inp") && !strstr(t->name, "pos_embd") &&
-           !strstr(t->name, "token_types");
+    return !strstr(t->name, "_norm.") && !strstr(t->name, "ffn_gate_inp") &&
+           !strstr(t->name, "pos_embd") && !strstr(t->name, "token_types");
 }
 
 int32_t quant_layer_of(const char *name) {
@@ -159,8 +166,8 @@ uint32_t quant_mix_type(kw_ftype ftype, bool pure, const char *name, const quant
     const ftype_info *fi = ftype_find(ftype);
     uint32_t t = fi ? fi->base : GGML_TYPE_F16;
     if (pure || is_float_type(t)) return t; /* the float targets convert every weight alike */
-    const bool is_output =
-        strcmp(name, "output.weight") == 0 || (!f->has_output && strcmp(name, "token_embd.weight") == 0);
+    const bool is_output = strcmp(name, "output.weight") == 0 ||
+                           (!f->has_output && strcmp(name, "token_embd.weight") == 0);
     if (is_output) return t == GGML_TYPE_Q8_0 ? t : GGML_TYPE_Q6_K;
     const int32_t i = quant_layer_of(name), n = f->n_layer > 0 ? f->n_layer : 1;
     if (strstr(name, "attn_v.weight")) return attn_v_type(ftype, t, i < 0 ? 0 : i, n, f->n_gqa);
@@ -185,19 +192,24 @@ struct quant_override {
 static kw_status parse_one(const char *spec, quant_override *o) {
     const char *eq = strrchr(spec, '=');
     if (!eq || eq == spec || !eq[1])
-        return kw_error(KW_ERR_INVALID_ARG, "tensor type override '%s': expected PATTERN=TYPE", spec);
+        return kw_error(KW_ERR_INVALID_ARG, "tensor type override '%s': expected PATTERN=TYPE",
+                        spec);
     o->spec = spec;
     o->type = kw_quant_type_from_name(eq + 1);
     if (o->type < 0)
-        return kw_error(KW_ERR_INVALID_ARG,
-                        "tensor type override '%s': '%s' is not a storage type (F32 F16 BF16 Q8_0 Q4_0 "
-                        "Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K)",
-                        spec, eq + 1);
+        return kw_error(
+            KW_ERR_INVALID_ARG,
+            "tensor type override '%s': '%s' is not a storage type (F32 F16 BF16 Q8_0 Q4_0 "
+            "Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K)",
+            spec, eq + 1);
     size_t len = (size_t)(eq - spec);
     const char *p = spec;
-    if (len > 3 && strncmp(p, "re:", 3) == 0) o->kind = OV_REGEX, p += 3, len -= 3;
-    else if (len > 2 && p[0] == '/' && p[len - 1] == '/') o->kind = OV_REGEX, p += 1, len -= 2;
-    else o->kind = strpbrk(spec, "*?[") && strpbrk(spec, "*?[") < eq ? OV_GLOB : OV_SUBSTR;
+    if (len > 3 && strncmp(p, "re:", 3) == 0)
+        o->kind = OV_REGEX, p += 3, len -= 3;
+    else if (len > 2 && p[0] == '/' && p[len - 1] == '/')
+        o->kind = OV_REGEX, p += 1, len -= 2;
+    else
+        o->kind = strpbrk(spec, "*?[") && strpbrk(spec, "*?[") < eq ? OV_GLOB : OV_SUBSTR;
     if (!(o->pattern = kw_strndup(p, len))) return KW_ERR_NOMEM;
     if (o->kind == OV_REGEX) {
         int err;
@@ -206,8 +218,8 @@ static kw_status parse_one(const char *spec, quant_override *o) {
         if (!o->re) {
             PCRE2_UCHAR msg[160];
             pcre2_get_error_message(err, msg, sizeof msg);
-            return kw_error(KW_ERR_INVALID_ARG, "tensor type override '%s': bad regex at %zu: %s", spec,
-                            (size_t)at, (const char *)msg);
+            return kw_error(KW_ERR_INVALID_ARG, "tensor type override '%s': bad regex at %zu: %s",
+                            spec, (size_t)at, (const char *)msg);
         }
     }
     return KW_OK;
@@ -220,8 +232,9 @@ kw_status quant_overrides_parse(const char *const *specs, int32_t n, quant_overr
     quant_override *o = kw_calloc((size_t)n, sizeof *o, "tensor type overrides");
     if (!o) return KW_ERR_NOMEM;
     for (int32_t i = 0; i < n; i++) {
-        kw_status st = specs[i] ? parse_one(specs[i], &o[i])
-                                : kw_error(KW_ERR_INVALID_ARG, "tensor type override %d is NULL", i);
+        kw_status st = specs[i]
+                           ? parse_one(specs[i], &o[i])
+                           : kw_error(KW_ERR_INVALID_ARG, "tensor type override %d is NULL", i);
         if (st != KW_OK) {
             quant_overrides_free(o, n);
             return st;
@@ -255,7 +268,8 @@ static bool matches(const quant_override *o, const char *name) {
     return false;
 }
 
-int32_t quant_overrides_match(const quant_override *o, int32_t n, const char *name, const char **which) {
+int32_t quant_overrides_match(const quant_override *o, int32_t n, const char *name,
+                              const char **which) {
     int32_t type = -1;
     for (int32_t i = 0; i < n; i++)
         if (matches(&o[i], name)) type = o[i].type, *which = o[i].spec;

@@ -41,10 +41,10 @@ typedef struct qjob {
     quant_override *ov;
     int32_t n_ov;
     quant_imatrix im;
-    qtensor *t;     /* in output order */
+    qtensor *t; /* in output order */
     int64_t n;
     kw_pool *pool;
-    float *rowbuf;  /* n_threads * max row length */
+    float *rowbuf; /* n_threads * max row length */
     int64_t max_ne0;
     uint64_t bytes_total, bytes_done;
 } qjob;
@@ -107,19 +107,21 @@ static kw_status plan_weight(qjob *j, qtensor *q) {
         uint32_t fb = t->ne[0] % 32 == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
         if (p->refuse_fallback)
             return kw_error(KW_ERR_UNSUPPORTED,
-                            "tensor '%s': row length %" PRId64 " is not a multiple of the %s block size %u "
+                            "tensor '%s': row length %" PRId64
+                            " is not a multiple of the %s block size %u "
                             "(fallbacks refused)",
                             t->name, t->ne[0], ggml_type_get(type)->name, bs);
-        snprintf(q->note, sizeof q->note, "row length %" PRId64 " is not a multiple of %u: %s instead of %s",
-                 t->ne[0], bs, ggml_type_get(fb)->name, ggml_type_get(type)->name);
+        snprintf(q->note, sizeof q->note,
+                 "row length %" PRId64 " is not a multiple of %u: %s instead of %s", t->ne[0], bs,
+                 ggml_type_get(fb)->name, ggml_type_get(type)->name);
         type = fb;
     }
     q->type = type;
     q->convert = type != t->type;
     if (!q->convert) return KW_OK;
     if (!quant_type_can_compute(t->type))
-        return kw_error(KW_ERR_UNSUPPORTED, "tensor '%s': cannot convert from input type %s", t->name,
-                        ggml_type_get(t->type)->name);
+        return kw_error(KW_ERR_UNSUPPORTED, "tensor '%s': cannot convert from input type %s",
+                        t->name, ggml_type_get(t->type)->name);
     if (!is_float_type(t->type) && !p->allow_requantize)
         return kw_error(KW_ERR_INVALID_ARG,
                         "tensor '%s' is already quantized (%s); requantizing to %s loses quality "
@@ -137,7 +139,8 @@ static kw_status plan(qjob *j) {
     j->n = g->n_tensors;
     j->t = kw_calloc((size_t)(j->n ? j->n : 1), sizeof *j->t, "quantize plan");
     if (!j->t) return KW_ERR_NOMEM;
-    for (int64_t i = 0; i < j->n; i++) j->t[i].src = &g->tensors[i];
+    for (int64_t i = 0; i < j->n; i++)
+        j->t[i].src = &g->tensors[i];
     qsort(j->t, (size_t)j->n, sizeof *j->t, tensor_order);
     for (int64_t i = 0; i < j->n; i++) {
         qtensor *q = &j->t[i];
@@ -146,7 +149,8 @@ static kw_status plan(qjob *j) {
             kw_status st = plan_weight(j, q);
             if (st != KW_OK) return st;
         }
-        uint64_t rows = q->src->ne[0] ? q->src->n_bytes / ggml_row_bytes(q->src->type, q->src->ne[0]) : 0;
+        uint64_t rows =
+            q->src->ne[0] ? q->src->n_bytes / ggml_row_bytes(q->src->type, q->src->ne[0]) : 0;
         q->n_bytes = ggml_row_bytes(q->type, q->src->ne[0]) * rows;
         j->bytes_total += q->src->n_bytes;
         if (q->convert && q->src->ne[0] > j->max_ne0) j->max_ne0 = q->src->ne[0];
@@ -166,12 +170,14 @@ static void convert_rows(void *arg, int ith, int nth) {
     slab_task *s = arg;
     const qtensor *q = s->q;
     const int64_t ne0 = q->src->ne[0];
-    const uint64_t in_row = ggml_row_bytes(q->src->type, ne0), out_row = ggml_row_bytes(q->type, ne0);
+    const uint64_t in_row = ggml_row_bytes(q->src->type, ne0),
+                   out_row = ggml_row_bytes(q->type, ne0);
     float *buf = s->j->rowbuf + (int64_t)ith * s->j->max_ne0;
     int64_t b, e;
     kw_split_range(s->n_rows, ith, nth, &b, &e);
     for (int64_t r = s->row0 + b; r < s->row0 + e; r++) {
-        quant_dequantize_row(q->src->type, (const uint8_t *)q->src->data + (uint64_t)r * in_row, buf, ne0);
+        quant_dequantize_row(q->src->type, (const uint8_t *)q->src->data + (uint64_t)r * in_row,
+                             buf, ne0);
         quant_quantize_row(q->type, buf, q->data + (uint64_t)r * out_row, ne0, q->imatrix);
     }
 }
@@ -183,7 +189,8 @@ static void progress(qjob *j, uint64_t add) {
 
 /* Converts one tensor in slabs of about 4 MiB of input, reporting progress after each. */
 static kw_status convert_tensor(qjob *j, qtensor *q) {
-    if (!(q->data = kw_malloc(q->n_bytes ? (size_t)q->n_bytes : 1, q->src->name))) return KW_ERR_NOMEM;
+    if (!(q->data = kw_malloc(q->n_bytes ? (size_t)q->n_bytes : 1, q->src->name)))
+        return KW_ERR_NOMEM;
     const uint64_t in_row = ggml_row_bytes(q->src->type, q->src->ne[0]);
     const int64_t rows = (int64_t)(q->src->n_bytes / in_row);
     int64_t per = (int64_t)((4u << 20) / in_row);
@@ -222,8 +229,10 @@ static kw_status convert_all(qjob *j) {
     if (st != KW_OK) return st;
     if (j->max_ne0 > 0) {
         uint64_t n;
-        if (kw_mul_overflows((uint64_t)n_threads * sizeof(float), (uint64_t)j->max_ne0, &n) || n > SIZE_MAX)
-            return kw_error(KW_ERR_NOMEM, "quantize: row buffers of %" PRId64 " floats overflow", j->max_ne0);
+        if (kw_mul_overflows((uint64_t)n_threads * sizeof(float), (uint64_t)j->max_ne0, &n) ||
+            n > SIZE_MAX)
+            return kw_error(KW_ERR_NOMEM, "quantize: row buffers of %" PRId64 " floats overflow",
+                            j->max_ne0);
         if (!(j->rowbuf = kw_malloc((size_t)n, "quantize row buffers"))) return KW_ERR_NOMEM;
     }
     for (int64_t i = 0; i < j->n; i++) {
@@ -247,7 +256,8 @@ static kw_status write_output(qjob *j, const char *out_path) {
     const kw_gguf *g = j->in;
     for (int64_t i = 0; i < g->n_kv && st == KW_OK; i++) {
         const char *k = g->kv[i].key;
-        if (strcmp(k, "general.quantization_version") == 0 || strcmp(k, "general.file_type") == 0) continue;
+        if (strcmp(k, "general.quantization_version") == 0 || strcmp(k, "general.file_type") == 0)
+            continue;
         st = gguf_writer_copy_kv(w, g, i);
     }
     if (st == KW_OK) st = gguf_writer_add_u32(w, "general.quantization_version", 2);
@@ -272,7 +282,8 @@ static bool same_file(const struct stat *a, const char *path) {
 /* Refuses an output that is the input, directly or through the writer's path.tmp. */
 static kw_status check_paths(const char *in_path, const char *out_path) {
     struct stat in;
-    if (stat(in_path, &in) != 0) return kw_error(KW_ERR_IO, "cannot open '%s': no such file", in_path);
+    if (stat(in_path, &in) != 0)
+        return kw_error(KW_ERR_IO, "cannot open '%s': no such file", in_path);
     size_t n = strlen(out_path);
     char *tmp = kw_malloc(n + 5, "path");
     if (!tmp) return KW_ERR_NOMEM;
@@ -281,17 +292,20 @@ static kw_status check_paths(const char *in_path, const char *out_path) {
     bool clash = strcmp(in_path, out_path) == 0 || same_file(&in, out_path) || same_file(&in, tmp);
     free(tmp);
     if (clash)
-        return kw_error(KW_ERR_INVALID_ARG, "refusing to overwrite the input: output '%s' is the input file '%s'",
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "refusing to overwrite the input: output '%s' is the input file '%s'",
                         out_path, in_path);
     return KW_OK;
 }
 
 kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_quantize_params *p) {
-    if (!in_path || !out_path || !p) return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: NULL argument");
+    if (!in_path || !out_path || !p)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: NULL argument");
     if (kw_ftype_base_type(p->ftype) < 0)
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: unknown target %d", (int)p->ftype);
     if (p->n_threads < 0 || p->n_threads > 256)
-        return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: %d threads (must be 0..256)", p->n_threads);
+        return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: %d threads (must be 0..256)",
+                        p->n_threads);
     kw_status st = check_paths(in_path, out_path);
     if (st != KW_OK) return st;
     qjob j = {.p = p};
@@ -306,7 +320,8 @@ kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_q
     if (st == KW_OK) st = convert_all(&j);
     if (st == KW_OK) st = write_output(&j, out_path);
     if (st != KW_OK) kw_error_wrap(st, "quantizing '%s'", in_path);
-    for (int64_t i = 0; i < j.n; i++) free(j.t[i].data);
+    for (int64_t i = 0; i < j.n; i++)
+        free(j.t[i].data);
     free(j.t);
     free(j.rowbuf);
     kw_pool_free(j.pool);

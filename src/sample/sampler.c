@@ -35,18 +35,18 @@ typedef struct sampler_cand {
 
 struct kw_sampler {
     kw_sampler_params p;
-    int32_t n_vocab;      /* e.g. 151936 */
-    sampler_cand *cand;   /* (n_vocab) candidates of the current draw */
-    float *prob;          /* (n_vocab) unnormalized probabilities of the surviving candidates */
-    int32_t *count;       /* (n_vocab) occurrences of each id in the penalty window */
-    int32_t *distinct;    /* (n_vocab) ids with count > 0, unordered; n_distinct of them */
-    int32_t *where;       /* (n_vocab) index of id in distinct[], -1 when absent */
+    int32_t n_vocab;    /* e.g. 151936 */
+    sampler_cand *cand; /* (n_vocab) candidates of the current draw */
+    float *prob;        /* (n_vocab) unnormalized probabilities of the surviving candidates */
+    int32_t *count;     /* (n_vocab) occurrences of each id in the penalty window */
+    int32_t *distinct;  /* (n_vocab) ids with count > 0, unordered; n_distinct of them */
+    int32_t *where;     /* (n_vocab) index of id in distinct[], -1 when absent */
     int32_t n_distinct;
-    kw_token *ring;       /* (ring_cap) the window, oldest at ring_head; NULL for -1 or 0 */
-    int32_t ring_cap;     /* = repeat_last_n when > 0 */
-    int32_t ring_n;       /* ids currently in the ring (<= ring_cap) */
+    kw_token *ring;   /* (ring_cap) the window, oldest at ring_head; NULL for -1 or 0 */
+    int32_t ring_cap; /* = repeat_last_n when > 0 */
+    int32_t ring_n;   /* ids currently in the ring (<= ring_cap) */
     int32_t ring_head;
-    uint64_t rng[4];      /* xoshiro256** state */
+    uint64_t rng[4]; /* xoshiro256** state */
 };
 
 /* ------------------------------------------------------------------------------------------------
@@ -76,7 +76,8 @@ static uint64_t rng_next(uint64_t s[4]) {
 
 static void rng_seed(uint64_t s[4], uint64_t seed) {
     uint64_t x = seed;
-    for (int i = 0; i < 4; i++) s[i] = splitmix64(&x);
+    for (int i = 0; i < 4; i++)
+        s[i] = splitmix64(&x);
 }
 
 /* Uniform in [0, 1) with 53 random bits. */
@@ -105,7 +106,8 @@ kw_status sampler_create_n_vocab(int32_t n_vocab, const kw_sampler_params *param
                                  kw_sampler **out) {
     if (!out) return kw_error(KW_ERR_INVALID_ARG, "sampler: out is NULL");
     kw_sampler_params p = params ? *params : kw_sampler_default_params();
-    if (n_vocab < 1) return kw_error(KW_ERR_INVALID_ARG, "sampler: n_vocab is %d, need >= 1", n_vocab);
+    if (n_vocab < 1)
+        return kw_error(KW_ERR_INVALID_ARG, "sampler: n_vocab is %d, need >= 1", n_vocab);
     if (p.repeat_last_n < -1 || p.repeat_last_n > SAMPLER_MAX_WINDOW)
         return kw_error(KW_ERR_INVALID_ARG,
                         "sampler: repeat_last_n is %d, need -1 (whole history), 0 (off) or 1..%d",
@@ -114,7 +116,8 @@ kw_status sampler_create_n_vocab(int32_t n_vocab, const kw_sampler_params *param
         isnan(p.presence_penalty) || isnan(p.frequency_penalty))
         return kw_error(KW_ERR_INVALID_ARG, "sampler: a parameter is NaN");
     if (!(p.repeat_penalty > 0.0f) || isinf(p.repeat_penalty))
-        return kw_error(KW_ERR_INVALID_ARG, "sampler: repeat_penalty is %g, need a finite value > 0",
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "sampler: repeat_penalty is %g, need a finite value > 0",
                         (double)p.repeat_penalty);
 
     kw_sampler *s = kw_calloc(1, sizeof *s, "sampler");
@@ -136,7 +139,8 @@ kw_status sampler_create_n_vocab(int32_t n_vocab, const kw_sampler_params *param
         kw_sampler_free(s);
         return KW_ERR_NOMEM;
     }
-    for (int32_t i = 0; i < n_vocab; i++) s->where[i] = -1;
+    for (int32_t i = 0; i < n_vocab; i++)
+        s->where[i] = -1;
     rng_seed(s->rng, p.seed);
     *out = s;
     return KW_OK;
@@ -209,13 +213,14 @@ void kw_sampler_reset(kw_sampler *s) {
  * token always becomes less likely), then OpenAI's frequency (per occurrence) and presence (once)
  * penalties. c >= 1. */
 static float penalize(const kw_sampler_params *p, float logit, int32_t c) {
-    if (p->repeat_penalty != 1.0f) logit = logit > 0.0f ? logit / p->repeat_penalty : logit * p->repeat_penalty;
+    if (p->repeat_penalty != 1.0f)
+        logit = logit > 0.0f ? logit / p->repeat_penalty : logit * p->repeat_penalty;
     return logit - (float)c * p->frequency_penalty - p->presence_penalty;
 }
 
 static bool penalties_on(const kw_sampler_params *p) {
-    return p->repeat_last_n != 0 &&
-           (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f || p->presence_penalty != 0.0f);
+    return p->repeat_last_n != 0 && (p->repeat_penalty != 1.0f || p->frequency_penalty != 0.0f ||
+                                     p->presence_penalty != 0.0f);
 }
 
 void sampler_apply_penalties(const kw_sampler *s, const float *logits, float *out) {
@@ -251,7 +256,8 @@ static void heap_sift(sampler_cand *c, int32_t n, int32_t i) {
 }
 
 static void heap_build(sampler_cand *c, int32_t n) {
-    for (int32_t i = n / 2 - 1; i >= 0; i--) heap_sift(c, n, i);
+    for (int32_t i = n / 2 - 1; i >= 0; i--)
+        heap_sift(c, n, i);
 }
 
 /* Turns a worst-at-root heap into an array sorted best first. */
@@ -300,7 +306,8 @@ kw_token kw_sampler_sample(kw_sampler *s, const float *logits) {
         }
     }
 
-    /* The best candidate: the answer for greedy decoding, and the reference of every later stage. */
+    /* The best candidate: the answer for greedy decoding, and the reference of every later stage.
+     */
     int32_t best = 0;
     for (int32_t i = 1; i < n; i++)
         if (c[i].logit > c[best].logit) best = i; /* strict: the lowest id wins ties */
@@ -314,10 +321,12 @@ kw_token kw_sampler_sample(kw_sampler *s, const float *logits) {
     }
 
     if (p->top_p < 1.0f) {
-        /* Keep the smallest best-first prefix whose probability (at temperature 1) reaches top_p. */
+        /* Keep the smallest best-first prefix whose probability (at temperature 1) reaches top_p.
+         */
         float max_logit = sorted ? c[0].logit : c[best].logit;
         double total = 0.0;
-        for (int32_t i = 0; i < n; i++) total += expf(c[i].logit - max_logit);
+        for (int32_t i = 0; i < n; i++)
+            total += expf(c[i].logit - max_logit);
         double target = (double)p->top_p * total;
         if (!sorted) {
             /* Without top-k, sorting the whole vocabulary per token is slow (~30 ms for 150k ids):
@@ -331,7 +340,8 @@ kw_token kw_sampler_sample(kw_sampler *s, const float *logits) {
                 }
                 top_k(c, n, k);
                 double mass = 0.0;
-                for (int32_t i = 0; i < k; i++) mass += expf(c[i].logit - max_logit);
+                for (int32_t i = 0; i < k; i++)
+                    mass += expf(c[i].logit - max_logit);
                 if (mass >= target) {
                     n = k;
                     break;

@@ -9,8 +9,8 @@
  * probe.h. Must not: run when not asked (nothing here is on an inference path); allocate more
  * than the one buffer the caller sizes.
  */
-#include "base/base.h"
 #include "tensor/probe.h"
+#include "base/base.h"
 #include "kaiwu.h"
 
 #include <stdlib.h>
@@ -31,7 +31,8 @@ static probe_isa pick_isa(void) {
     probe_isa p = {"ref", "ref", "ref", probe_int8_ref, probe_f32_ref, probe_read_ref};
 #if defined(__x86_64__)
     if (c->avx2 && c->fma) {
-        p = (probe_isa){"avx2", "avx2+fma", "avx2", probe_int8_avx2, probe_f32_avx2, probe_read_avx2};
+        p = (probe_isa){"avx2",          "avx2+fma",     "avx2",
+                        probe_int8_avx2, probe_f32_avx2, probe_read_avx2};
     }
     if (c->avx512f && c->avx512bw) {
         p.f32_name = "avx512f";
@@ -80,10 +81,10 @@ static volatile float sink_f32;
 static void peak_worker(void *arg, int ith, int nth) {
     (void)nth;
     peak_job *job = arg;
-    static const uint8_t seed8[64] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19,
-                                      20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 3, 1, 4, 1,
-                                      5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3, 8, 4, 6, 2, 6, 4, 3,
-                                      3, 8, 3, 2, 7, 9, 5};
+    static const uint8_t seed8[64] = {
+        1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+        23, 24, 25, 26, 27, 28, 29, 30, 31, 32, 3,  1,  4,  1,  5,  9,  2,  6,  5,  3,  5,  8,
+        9,  7,  9,  3,  2,  3,  8,  4,  6,  2,  6,  4,  3,  3,  8,  3,  2,  7,  9,  5};
     /* acc = acc * 0.5 + 1 converges to 2: no overflow, no subnormals that would slow the FMAs */
     static const float seedf[16] = {1, 2, 3, 4, 5, 6, 7, 8, 0.5f, 1.0f};
     const int64_t chunk = job->is_int8 ? 4096 : 8192;
@@ -92,8 +93,10 @@ static void peak_worker(void *arg, int ith, int nth) {
     /* warm-up outside the timing: wide units power up and clocks settle */
     double warm = job->seconds * 0.1, t0 = kw_time_seconds();
     while (kw_time_seconds() - t0 < warm) {
-        if (job->is_int8) job->isa.int8(chunk, seed8, &si);
-        else job->isa.f32(chunk, seedf, &sf);
+        if (job->is_int8)
+            job->isa.int8(chunk, seed8, &si);
+        else
+            job->isa.f32(chunk, seedf, &sf);
     }
     uint64_t ops = 0;
     double start = kw_time_seconds(), cpu0 = thread_cpu_seconds();
@@ -123,7 +126,8 @@ static double run_peak(int n_threads, double seconds, bool is_int8, const char *
     kw_pool_run(pool, peak_worker, job);
     kw_pool_free(pool);
     double total = 0;
-    for (int i = 0; i < n_threads; i++) total += job->rate[i];
+    for (int i = 0; i < n_threads; i++)
+        total += job->rate[i];
     free(job);
     return total;
 }

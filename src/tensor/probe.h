@@ -17,7 +17,8 @@
 typedef uint64_t (*probe_int8_fn)(int64_t iters, const uint8_t *seed, int32_t *sink);
 /* f32 fused multiply-add loop, same contract (seed: 16 floats). */
 typedef uint64_t (*probe_f32_fn)(int64_t iters, const float *seed, float *sink);
-/* Sums bytes (a multiple of 256) at buf (64-byte aligned) with the widest loads; returns the sum. */
+/* Sums bytes (a multiple of 256) at buf (64-byte aligned) with the widest loads; returns the sum.
+ */
 typedef uint64_t (*probe_read_fn)(const void *buf, size_t bytes);
 
 uint64_t probe_int8_ref(int64_t iters, const uint8_t *seed, int32_t *sink);

@@ -23,7 +23,8 @@ void quant_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
 
 /* Quantizes n floats into `type` blocks at dst with the reference quantizer; imatrix (n weights,
  * may be NULL) weights the error the k-quant searches minimise. Returns bytes written. */
-size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n, const float *imatrix);
+size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n,
+                          const float *imatrix);
 
 /* Reference dot product: sum_i dequant(row)[i] * x[i], accumulated in float (block by block). */
 float quant_vec_dot_f32_ref(uint32_t type, const void *row, const float *x, int64_t n);

@@ -37,11 +37,15 @@ static void set_u64(test_bytes *b, uint64_t off, uint64_t v) { memcpy(b->p + off
 
 /* ---------------------------------------------------------------- output */
 
-static void path_of(char *out, size_t cap, const char *name) { snprintf(out, cap, "%s/%s.gguf", out_dir, name); }
+static void path_of(char *out, size_t cap, const char *name) {
+    snprintf(out, cap, "%s/%s.gguf", out_dir, name);
+}
 
 static void expect(const char *name, const char *fragment, int64_t offset) {
-    if (offset >= 0) fprintf(tsv, "%s\t%s\t%" PRId64 "\n", name, fragment, offset);
-    else fprintf(tsv, "%s\t%s\t-\n", name, fragment);
+    if (offset >= 0)
+        fprintf(tsv, "%s\t%s\t%" PRId64 "\n", name, fragment, offset);
+    else
+        fprintf(tsv, "%s\t%s\t-\n", name, fragment);
     n_files++;
 }
 
@@ -94,12 +98,12 @@ typedef struct tensor_plan {
 } tensor_plan;
 
 static const tensor_plan plan[] = {
-    {"token_embd.weight", N_EMBD, N_VOCAB},   {"blk.0.attn_norm.weight", N_EMBD, 0},
-    {"blk.0.attn_q.weight", N_EMBD, N_EMBD},  {"blk.0.attn_k.weight", N_EMBD, N_EMBD},
-    {"blk.0.attn_v.weight", N_EMBD, N_EMBD},  {"blk.0.attn_output.weight", N_EMBD, N_EMBD},
-    {"blk.0.ffn_norm.weight", N_EMBD, 0},     {"blk.0.ffn_gate.weight", N_EMBD, N_FF},
-    {"blk.0.ffn_up.weight", N_EMBD, N_FF},    {"blk.0.ffn_down.weight", N_FF, N_EMBD},
-    {"output_norm.weight", N_EMBD, 0},        {"output.weight", N_EMBD, N_VOCAB},
+    {"token_embd.weight", N_EMBD, N_VOCAB},  {"blk.0.attn_norm.weight", N_EMBD, 0},
+    {"blk.0.attn_q.weight", N_EMBD, N_EMBD}, {"blk.0.attn_k.weight", N_EMBD, N_EMBD},
+    {"blk.0.attn_v.weight", N_EMBD, N_EMBD}, {"blk.0.attn_output.weight", N_EMBD, N_EMBD},
+    {"blk.0.ffn_norm.weight", N_EMBD, 0},    {"blk.0.ffn_gate.weight", N_EMBD, N_FF},
+    {"blk.0.ffn_up.weight", N_EMBD, N_FF},   {"blk.0.ffn_down.weight", N_FF, N_EMBD},
+    {"output_norm.weight", N_EMBD, 0},       {"output.weight", N_EMBD, N_VOCAB},
 };
 #define N_PLAN (sizeof plan / sizeof plan[0])
 
@@ -116,8 +120,10 @@ static void add_metadata(gguf_writer *w, const spec *s) {
     add_key(w, s, "context_length", 64);
     add_key(w, s, "embedding_length", N_EMBD);
     snprintf(key, sizeof key, "%s.block_count", s->arch);
-    if (s->block_count_as_str) gguf_writer_add_str(w, key, "1");
-    else if (!s->no_block_count) gguf_writer_add_u32(w, key, 1);
+    if (s->block_count_as_str)
+        gguf_writer_add_str(w, key, "1");
+    else if (!s->no_block_count)
+        gguf_writer_add_u32(w, key, 1);
     add_key(w, s, "feed_forward_length", N_FF);
     add_key(w, s, "attention.head_count", s->head_count);
     add_key(w, s, "attention.head_count_kv", N_HEAD);
@@ -171,21 +177,24 @@ static bool write_model(const spec *s, const char *name) {
         int64_t ne[2] = {t->ne0, t->ne1};
         if (t->ne1 == 0) {
             float *f = malloc((size_t)t->ne0 * sizeof *f);
-            for (int64_t j = 0; j < t->ne0; j++) f[j] = 1.0f;
+            for (int64_t j = 0; j < t->ne0; j++)
+                f[j] = 1.0f;
             data[i] = f;
             st = gguf_writer_add_tensor(w, t->name, GGML_TYPE_F32, 1, ne, f);
             continue;
         }
         if (s->narrow_tensor && strcmp(s->narrow_tensor, t->name) == 0) ne[1] /= 2;
         if (s->iq_tensor && strcmp(s->iq_tensor, t->name) == 0) {
-            /* IQ2_XXS: 66 bytes per 256 values; the contents never matter, kaiwu must refuse the type */
+            /* IQ2_XXS: 66 bytes per 256 values; the contents never matter, kaiwu must refuse the
+             * type */
             size_t bytes = (size_t)(ne[0] / 256 * 66 * ne[1]);
             data[i] = calloc(bytes, 1);
             st = gguf_writer_add_tensor(w, t->name, GGML_TYPE_IQ2_XXS, 2, ne, data[i]);
             continue;
         }
         uint16_t *h = malloc((size_t)(ne[0] * ne[1]) * sizeof *h);
-        for (int64_t j = 0; j < ne[0] * ne[1]; j++) h[j] = next_weight();
+        for (int64_t j = 0; j < ne[0] * ne[1]; j++)
+            h[j] = next_weight();
         data[i] = h;
         st = gguf_writer_add_tensor(w, t->name, GGML_TYPE_F16, 2, ne, h);
     }
@@ -193,14 +202,17 @@ static bool write_model(const spec *s, const char *name) {
     path_of(path, sizeof path, name);
     if (!st) st = gguf_writer_write(w, path);
     if (st) fprintf(stderr, "gen_bad_gguf: %s: %s\n", name, kw_last_error());
-    for (size_t i = 0; i < N_PLAN; i++) free(data[i]);
+    for (size_t i = 0; i < N_PLAN; i++)
+        free(data[i]);
     gguf_writer_free(w);
     return st == KW_OK;
 }
 
 static void model_defect(const spec *s, const char *name, const char *fragment) {
-    if (write_model(s, name)) expect(name, fragment, -1);
-    else n_errors++;
+    if (write_model(s, name))
+        expect(name, fragment, -1);
+    else
+        n_errors++;
 }
 
 /* ---------------------------------------------------------------- the base, taken apart */
@@ -223,7 +235,9 @@ static uint64_t kv_value_at(const base *b, const char *key) {
 }
 
 /* File offset of the key string (its u64 length) of the entry whose value is at value_off. */
-static uint64_t kv_key_at(const base *b, const char *key) { return kv_value_at(b, key) - 4 - 8 - strlen(key); }
+static uint64_t kv_key_at(const base *b, const char *key) {
+    return kv_value_at(b, key) - 4 - 8 - strlen(key);
+}
 
 static const gguf_tensor *tensor_of(const base *b, const char *name) {
     const gguf_tensor *t = gguf_find_tensor(b->g, name);
@@ -236,7 +250,9 @@ static const gguf_tensor *tensor_of(const base *b, const char *name) {
 
 /* Offsets inside a tensor info record. */
 static uint64_t ti_ndims_at(const gguf_tensor *t) { return t->info_offset + 8 + strlen(t->name); }
-static uint64_t ti_ne_at(const gguf_tensor *t, int d) { return ti_ndims_at(t) + 4 + 8 * (uint64_t)d; }
+static uint64_t ti_ne_at(const gguf_tensor *t, int d) {
+    return ti_ndims_at(t) + 4 + 8 * (uint64_t)d;
+}
 static uint64_t ti_type_at(const gguf_tensor *t) { return ti_ne_at(t, (int)t->n_dims); }
 static uint64_t ti_offset_at(const gguf_tensor *t) { return ti_type_at(t) + 4; }
 
@@ -255,7 +271,8 @@ static test_bytes assemble(const base *b, const test_bytes *extra, uint64_t n_ex
     return o;
 }
 
-static void extra_kv(const base *b, const char *name, test_bytes *kv, const char *fragment, int64_t offset) {
+static void extra_kv(const base *b, const char *name, test_bytes *kv, const char *fragment,
+                     int64_t offset) {
     test_bytes o = assemble(b, kv, 1);
     emit_buf(name, &o, fragment, offset);
     free(kv->p);
@@ -265,8 +282,8 @@ static void extra_kv(const base *b, const char *name, test_bytes *kv, const char
 
 /* The first cut bytes of the base with the header counts set to n_kv / n_tensors, so that the
  * reader's up-front count checks pass and the cut is found inside the section it falls in. */
-static void trunc_counts(const base *b, const char *name, uint64_t cut, uint64_t n_kv, uint64_t n_tensors,
-                         const char *fragment, int64_t offset) {
+static void trunc_counts(const base *b, const char *name, uint64_t cut, uint64_t n_kv,
+                         uint64_t n_tensors, const char *fragment, int64_t offset) {
     test_bytes o = b_copy(b->p, cut);
     if (cut >= 24) set_u64(&o, 16, n_kv);
     if (cut >= 16) set_u64(&o, 8, n_tensors);
@@ -277,7 +294,8 @@ static void truncations(const base *b) {
     const gguf_tensor *tl = &b->g->tensors[b->g->n_tensors - 1]; /* truncate inside the last info */
     uint64_t nt = (uint64_t)b->g->n_tensors, nk = (uint64_t)b->g->n_kv;
     uint64_t name_val = kv_value_at(b, "general.name");
-    uint64_t ft_key = kv_key_at(b, "general.file_type"), ft_val = kv_value_at(b, "general.file_type");
+    uint64_t ft_key = kv_key_at(b, "general.file_type"),
+             ft_val = kv_value_at(b, "general.file_type");
     int64_t tokens_i = gguf_find_key(b->g, "tokenizer.ggml.tokens");
     int64_t scores_i = gguf_find_key(b->g, "tokenizer.ggml.scores");
     uint64_t tokens_val = b->g->kv[tokens_i].offset, scores_val = b->g->kv[scores_i].offset;
@@ -288,32 +306,39 @@ static void truncations(const base *b) {
     emit("trunc-tensor-count", b->p, 12, "truncated: tensor count needs 8 bytes", 8);
     emit("trunc-kv-count", b->p, 20, "truncated: metadata count needs 8 bytes", 16);
     /* inside the last metadata entry (general.file_type, u32) */
-    trunc_counts(b, "trunc-key-length", ft_key + 3, nk, nt, "truncated: metadata key needs 8 bytes", (int64_t)ft_key);
-    trunc_counts(b, "trunc-key", ft_key + 8 + 5, nk, nt, "claims 17 bytes but only 5 remain", (int64_t)ft_key);
-    trunc_counts(b, "trunc-value-type", ft_val - 2, nk, nt, "truncated: value type needs 4 bytes", (int64_t)ft_val - 4);
-    trunc_counts(b, "trunc-value", ft_val + 2, nk, nt, "truncated: value needs 4 bytes", (int64_t)ft_val);
+    trunc_counts(b, "trunc-key-length", ft_key + 3, nk, nt, "truncated: metadata key needs 8 bytes",
+                 (int64_t)ft_key);
+    trunc_counts(b, "trunc-key", ft_key + 8 + 5, nk, nt, "claims 17 bytes but only 5 remain",
+                 (int64_t)ft_key);
+    trunc_counts(b, "trunc-value-type", ft_val - 2, nk, nt, "truncated: value type needs 4 bytes",
+                 (int64_t)ft_val - 4);
+    trunc_counts(b, "trunc-value", ft_val + 2, nk, nt, "truncated: value needs 4 bytes",
+                 (int64_t)ft_val);
     /* inside a string value: general.name is entry 1, so claim 2 entries */
-    trunc_counts(b, "trunc-string", name_val + 8 + 3, 2, nt, "string value at offset", (int64_t)name_val);
+    trunc_counts(b, "trunc-string", name_val + 8 + 3, 2, nt, "string value at offset",
+                 (int64_t)name_val);
     trunc_counts(b, "trunc-array-header", tokens_val + 4 + 3, (uint64_t)tokens_i + 1, nt,
                  "truncated: array count needs 8 bytes", (int64_t)tokens_val + 4);
-    trunc_counts(b, "trunc-array-strings", tokens_val + 12 + tokens_bytes - 1, (uint64_t)tokens_i + 1, nt,
-                 "array string at offset", (int64_t)(tokens_val + 12 + tokens_bytes - 10));
-    trunc_counts(b, "trunc-array-numbers", scores_val + 12 + 10, (uint64_t)scores_i + 1, nt, "f32 values at offset",
-                 (int64_t)scores_val + 12);
+    trunc_counts(b, "trunc-array-strings", tokens_val + 12 + tokens_bytes - 1,
+                 (uint64_t)tokens_i + 1, nt, "array string at offset",
+                 (int64_t)(tokens_val + 12 + tokens_bytes - 10));
+    trunc_counts(b, "trunc-array-numbers", scores_val + 12 + 10, (uint64_t)scores_i + 1, nt,
+                 "f32 values at offset", (int64_t)scores_val + 12);
     /* inside the last tensor info (output.weight, 2 dims) */
     char frag[160];
     snprintf(frag, sizeof frag, "tensor info %" PRIu64, nt - 1);
     trunc_counts(b, "trunc-tensor-name", tl->info_offset + 8 + 4, nk, nt, frag, -1);
-    trunc_counts(b, "trunc-tensor-ndims", ti_ndims_at(tl) + 2, nk, nt, "truncated: tensor n_dims needs 4 bytes",
-                 (int64_t)ti_ndims_at(tl));
-    trunc_counts(b, "trunc-tensor-dims", ti_ne_at(tl, 1) + 3, nk, nt, "truncated: tensor dimension needs 8 bytes",
-                 (int64_t)ti_ne_at(tl, 1));
-    trunc_counts(b, "trunc-tensor-type", ti_type_at(tl) + 1, nk, nt, "truncated: tensor type needs 4 bytes",
-                 (int64_t)ti_type_at(tl));
-    trunc_counts(b, "trunc-tensor-offset", ti_offset_at(tl) + 7, nk, nt, "truncated: tensor data offset needs 8 bytes",
-                 (int64_t)ti_offset_at(tl));
+    trunc_counts(b, "trunc-tensor-ndims", ti_ndims_at(tl) + 2, nk, nt,
+                 "truncated: tensor n_dims needs 4 bytes", (int64_t)ti_ndims_at(tl));
+    trunc_counts(b, "trunc-tensor-dims", ti_ne_at(tl, 1) + 3, nk, nt,
+                 "truncated: tensor dimension needs 8 bytes", (int64_t)ti_ne_at(tl, 1));
+    trunc_counts(b, "trunc-tensor-type", ti_type_at(tl) + 1, nk, nt,
+                 "truncated: tensor type needs 4 bytes", (int64_t)ti_type_at(tl));
+    trunc_counts(b, "trunc-tensor-offset", ti_offset_at(tl) + 7, nk, nt,
+                 "truncated: tensor data offset needs 8 bytes", (int64_t)ti_offset_at(tl));
     emit("trunc-before-data", b->p, b->infos_end, "the data section would start at offset", -1);
-    emit("trunc-data", b->p, b->g->data_offset + (b->n - b->g->data_offset) / 2, "passes the end of the file", -1);
+    emit("trunc-data", b->p, b->g->data_offset + (b->n - b->g->data_offset) / 2,
+         "passes the end of the file", -1);
     emit("trunc-last-tensor", b->p, b->n - 100, "'output.weight': data at offset", -1);
 }
 
@@ -348,11 +373,13 @@ static void value_defects(const base *b) {
     o = b_copy(b->p, b->n), set_u64(&o, tokens_val + 4, 1ull << 62);
     emit_buf("huge-array-count-strings", &o, "array of 4611686018427387904 strings cannot fit", -1);
     o = b_copy(b->p, b->n), set_u64(&o, scores_val + 4, 1ull << 62);
-    emit_buf("huge-array-count-numbers", &o, "array of 4611686018427387904 f32 values", (int64_t)scores_val + 12);
+    emit_buf("huge-array-count-numbers", &o, "array of 4611686018427387904 f32 values",
+             (int64_t)scores_val + 12);
     o = b_copy(b->p, b->n), set_u64(&o, tokens_val + 12 + 8 + 5 + 8 + 3, UINT64_MAX);
     emit_buf("huge-array-string-length", &o, "claims 18446744073709551615 bytes", -1);
     o = b_copy(b->p, b->n), set_u32(&o, kv_value_at(b, "general.architecture") - 4, 13);
-    emit_buf("unknown-value-type", &o, "unknown value type 13", (int64_t)kv_value_at(b, "general.architecture") - 4);
+    emit_buf("unknown-value-type", &o, "unknown value type 13",
+             (int64_t)kv_value_at(b, "general.architecture") - 4);
     o = b_copy(b->p, b->n), set_u32(&o, tokens_val, 99);
     emit_buf("unknown-array-type", &o, "unknown value type 99", (int64_t)tokens_val);
     o = b_copy(b->p, b->n), o.p[bos_val] = 2;
@@ -374,7 +401,8 @@ static void value_defects(const base *b) {
     extra_kv(b, "alignment-wrong-type", &kv, "general.alignment has type string", -1);
     kv = (test_bytes){0};
     tb_key(&kv, "test.deep", GGUF_VT_ARRAY);
-    for (int d = 0; d < 10; d++) tb_u32(&kv, GGUF_VT_ARRAY), tb_u64(&kv, 1);
+    for (int d = 0; d < 10; d++)
+        tb_u32(&kv, GGUF_VT_ARRAY), tb_u64(&kv, 1);
     tb_u32(&kv, GGUF_VT_U8), tb_u64(&kv, 0);
     extra_kv(b, "arrays-nested-too-deep", &kv, "arrays nested deeper than 8", -1);
     kv = (test_bytes){0};
@@ -384,8 +412,10 @@ static void value_defects(const base *b) {
 }
 
 static void tensor_defects(const base *b) {
-    const gguf_tensor *emb = tensor_of(b, "token_embd.weight"), *norm = tensor_of(b, "blk.0.attn_norm.weight");
-    const gguf_tensor *q = tensor_of(b, "blk.0.attn_q.weight"), *k = tensor_of(b, "blk.0.attn_k.weight");
+    const gguf_tensor *emb = tensor_of(b, "token_embd.weight"),
+                      *norm = tensor_of(b, "blk.0.attn_norm.weight");
+    const gguf_tensor *q = tensor_of(b, "blk.0.attn_q.weight"),
+                      *k = tensor_of(b, "blk.0.attn_k.weight");
     test_bytes o = b_copy(b->p, b->n);
     set_u64(&o, ti_offset_at(q), 1ull << 40);
     emit_buf("tensor-offset-past-end", &o, "'blk.0.attn_q.weight': data at offset", -1);
@@ -399,7 +429,8 @@ static void tensor_defects(const base *b) {
     emit_buf("removed-tensor-type", &o, "unknown tensor type id 4", -1);
     o = b_copy(b->p, b->n), set_u32(&o, ti_type_at(q), 200);
     emit_buf("unknown-tensor-type", &o, "unknown tensor type id 200", -1);
-    o = b_copy(b->p, b->n), set_u64(&o, ti_ne_at(emb, 0), 1ull << 33), set_u64(&o, ti_ne_at(emb, 1), 1ull << 33);
+    o = b_copy(b->p, b->n), set_u64(&o, ti_ne_at(emb, 0), 1ull << 33),
+    set_u64(&o, ti_ne_at(emb, 1), 1ull << 33);
     emit_buf("dims-product-overflows", &o, "overflows 64 bits", -1);
     o = b_copy(b->p, b->n), set_u32(&o, ti_ndims_at(q), 0);
     emit_buf("zero-dims", &o, "0 dimensions (must be 1..4)", -1);
@@ -407,7 +438,8 @@ static void tensor_defects(const base *b) {
     emit_buf("too-many-dims", &o, "5 dimensions (must be 1..4)", -1);
     o = b_copy(b->p, b->n), set_u64(&o, ti_ne_at(q, 1), 0);
     emit_buf("zero-dim-size", &o, "dimension 1 is 0", -1);
-    o = b_copy(b->p, b->n), set_u32(&o, ti_type_at(norm), GGML_TYPE_Q4_0), set_u64(&o, ti_ne_at(norm, 0), 48);
+    o = b_copy(b->p, b->n), set_u32(&o, ti_type_at(norm), GGML_TYPE_Q4_0),
+    set_u64(&o, ti_ne_at(norm, 0), 48);
     emit_buf("row-not-block-multiple", &o, "is not a multiple of the Q4_0 block size 32", -1);
     /* "blk.0.attn_q.weight" -> "blk.0.attn_k.weight": same length, so nothing else moves */
     o = b_copy(b->p, b->n), o.p[q->info_offset + 8 + strlen("blk.0.attn_")] = 'k';

@@ -17,8 +17,8 @@
  * of the expected text; where none exists the rendering must at least succeed and tokenize.
  * KAIWU_CHAT_DUMP=DIR writes each template and render context to DIR for that script.
  */
-#include "chat/jinja.h"
 #include "../test.h"
+#include "chat/jinja.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -31,8 +31,7 @@
 static json_t *load_json(const char *rel) {
     json_error_t err;
     json_t *j = json_load_file(test_data_path(rel), 0, &err);
-    if (!j)
-        fprintf(stderr, "%s: %s (line %d)\n", rel, err.text, err.line);
+    if (!j) fprintf(stderr, "%s: %s (line %d)\n", rel, err.text, err.line);
     return j;
 }
 
@@ -45,16 +44,15 @@ static json_t *build_context(json_t *conv, json_t *tpl_meta) {
     json_t *tools = json_object_get(conv, "tools"), *docs = json_object_get(conv, "documents");
     json_object_set_new(ctx, "tools", tools ? json_incref(tools) : json_null());
     json_object_set_new(ctx, "documents", docs ? json_incref(docs) : json_null());
-    json_t *bos = json_object_get(tpl_meta, "bos_token"), *eos = json_object_get(tpl_meta, "eos_token");
-    if (bos && !json_is_null(bos))
-        json_object_set(ctx, "bos_token", bos);
-    if (eos && !json_is_null(eos))
-        json_object_set(ctx, "eos_token", eos);
+    json_t *bos = json_object_get(tpl_meta, "bos_token"),
+           *eos = json_object_get(tpl_meta, "eos_token");
+    if (bos && !json_is_null(bos)) json_object_set(ctx, "bos_token", bos);
+    if (eos && !json_is_null(eos)) json_object_set(ctx, "eos_token", eos);
     const char *key;
     json_t *val;
     json_object_foreach(conv, key, val) {
-        if (strcmp(key, "messages") && strcmp(key, "add_generation_prompt") && strcmp(key, "tools") &&
-            strcmp(key, "documents"))
+        if (strcmp(key, "messages") && strcmp(key, "add_generation_prompt") &&
+            strcmp(key, "tools") && strcmp(key, "documents"))
             json_object_set(ctx, key, val);
     }
     return ctx;
@@ -70,8 +68,7 @@ static void run_all(void) {
     json_t *meta = load_json("chat-templates/templates.json");
     CHECK(index && json_is_array(index), "expected/index.json loads as an array");
     CHECK(meta != NULL, "templates.json loads");
-    if (!index || !meta)
-        return;
+    if (!index || !meta) return;
     json_t *templates = json_object_get(meta, "templates");
     tally tallies[64];
     int n_tallies = 0;
@@ -93,8 +90,7 @@ static void run_all(void) {
         }
         tally *t = NULL;
         for (int k = 0; k < n_tallies; k++)
-            if (strcmp(tallies[k].name, tname) == 0)
-                t = &tallies[k];
+            if (strcmp(tallies[k].name, tname) == 0) t = &tallies[k];
         if (!t && n_tallies < 64) {
             t = &tallies[n_tallies++];
             snprintf(t->name, sizeof t->name, "%s", tname);
@@ -111,7 +107,9 @@ static void run_all(void) {
         char *expected = test_read_file(test_data_path(rel), &exp_len);
         CHECK(src && conv && expected, "%s x %s: fixture files load", tname, cname);
         if (!src || !conv || !expected) {
-            free(src); free(expected); json_decref(conv);
+            free(src);
+            free(expected);
+            json_decref(conv);
             continue;
         }
         jinja_template *tpl = NULL;
@@ -128,14 +126,16 @@ static void run_all(void) {
             n_ok++;
             match = st == KW_OK && out_len == exp_len && memcmp(out, expected, exp_len) == 0;
             n_ok_match += match;
-            bool binding = !(note && strstr(json_string_value(note) ? json_string_value(note) : "", "object Map")) &&
+            bool binding = !(note && strstr(json_string_value(note) ? json_string_value(note) : "",
+                                            "object Map")) &&
                            !strstr(expected, "[object Map]");
             if (!match) {
                 if (st != KW_OK) {
                     printf("  MISMATCH %s x %s: failed: %s\n", tname, cname, kw_last_error());
                 } else {
                     size_t d = 0;
-                    while (d < out_len && d < exp_len && out[d] == expected[d]) d++;
+                    while (d < out_len && d < exp_len && out[d] == expected[d])
+                        d++;
                     printf("  MISMATCH %s x %s: first difference at byte %zu (got %zu bytes, "
                            "expected %zu)\n    got:      \"%.60s\"\n    expected: \"%.60s\"\n",
                            tname, cname, d, out_len, exp_len, out + d, expected + d);
@@ -152,14 +152,15 @@ static void run_all(void) {
             CHECK(match, "%s x %s fails as the template raises '%s'", tname, cname, expected);
             if (match)
                 CHECK(strstr(kw_last_error(), expected) != NULL,
-                      "%s x %s: the error carries the template's message (got '%s')", tname,
-                      cname, kw_last_error());
+                      "%s x %s: the error carries the template's message (got '%s')", tname, cname,
+                      kw_last_error());
         } else {
             n_rt++;
             match = st != KW_OK;
             n_rt_refused += match;
             if (!match)
-                printf("  note: %s x %s renders where the reference refused (%s)\n", tname, cname, expected);
+                printf("  note: %s x %s renders where the reference refused (%s)\n", tname, cname,
+                       expected);
             match = true; /* not binding: either outcome is allowed */
         }
         if (t) {
@@ -209,15 +210,17 @@ static void dump_case(const char *dir, const char *model, const char *cname, con
     json_decref(meta);
 }
 
-static bool same_tokens(const kw_chat *chat, const char *a, const char *b, int32_t *n_a, int32_t *n_b,
-                        int32_t *first_diff) {
+static bool same_tokens(const kw_chat *chat, const char *a, const char *b, int32_t *n_a,
+                        int32_t *n_b, int32_t *first_diff) {
     kw_token *ta = NULL, *tb = NULL;
     *n_a = *n_b = -1;
     *first_diff = -1;
-    bool ok = kw_chat_tokenize(chat, a, &ta, n_a) == KW_OK && kw_chat_tokenize(chat, b, &tb, n_b) == KW_OK;
+    bool ok = kw_chat_tokenize(chat, a, &ta, n_a) == KW_OK &&
+              kw_chat_tokenize(chat, b, &tb, n_b) == KW_OK;
     if (ok) {
         int32_t i = 0;
-        while (i < *n_a && i < *n_b && ta[i] == tb[i]) i++;
+        while (i < *n_a && i < *n_b && ta[i] == tb[i])
+            i++;
         ok = *n_a == *n_b && i == *n_a;
         if (!ok) *first_diff = i;
     }
@@ -256,11 +259,12 @@ static void run_model(const char *file, const char *model_name, char **convs, in
         const char *key;
         json_t *val;
         json_object_foreach(conv, key, val) {
-            if (strcmp(key, "messages") && strcmp(key, "add_generation_prompt") && strcmp(key, "tools") &&
-                strcmp(key, "documents"))
+            if (strcmp(key, "messages") && strcmp(key, "add_generation_prompt") &&
+                strcmp(key, "tools") && strcmp(key, "documents"))
                 json_object_set(extra, key, val);
         }
-        char *msgs = json_dumps(json_object_get(conv, "messages"), JSON_PRESERVE_ORDER | JSON_COMPACT);
+        char *msgs =
+            json_dumps(json_object_get(conv, "messages"), JSON_PRESERVE_ORDER | JSON_COMPACT);
         json_t *tools = json_object_get(conv, "tools");
         char *tools_s = tools ? json_dumps(tools, JSON_PRESERVE_ORDER | JSON_COMPACT) : NULL;
         char *extra_s = json_dumps(extra, JSON_PRESERVE_ORDER | JSON_COMPACT);
@@ -271,28 +275,33 @@ static void run_model(const char *file, const char *model_name, char **convs, in
             char bos[64] = "", eos[64] = "";
             int32_t nb = kw_token_to_piece(m, kw_token_bos(m), bos, 63, true);
             int32_t ne = kw_token_to_piece(m, kw_token_eos(m), eos, 63, true);
-            if (nb > 0) json_object_set_new(with_tokens, "bos_token", json_stringn(bos, (size_t)nb));
-            if (ne > 0) json_object_set_new(with_tokens, "eos_token", json_stringn(eos, (size_t)ne));
+            if (nb > 0)
+                json_object_set_new(with_tokens, "bos_token", json_stringn(bos, (size_t)nb));
+            if (ne > 0)
+                json_object_set_new(with_tokens, "eos_token", json_stringn(eos, (size_t)ne));
             dump_case(dump, model_name, convs[c], tmpl, conv, with_tokens);
             json_decref(with_tokens);
         }
         snprintf(rel, sizeof rel, "model-templates/expected/%s__%s.txt", model_name, convs[c]);
         size_t exp_len = 0;
         char *expected = test_read_file(test_data_path(rel), &exp_len);
-        snprintf(rel, sizeof rel, "model-templates/expected/%s__%s.error.txt", model_name, convs[c]);
+        snprintf(rel, sizeof rel, "model-templates/expected/%s__%s.error.txt", model_name,
+                 convs[c]);
         struct stat sb;
         bool ref_refused = !expected && stat(test_data_path(rel), &sb) == 0;
         (*n_cases)++;
         if (expected) {
-            bool exact = st == KW_OK && strlen(out) == exp_len && memcmp(out, expected, exp_len) == 0;
+            bool exact =
+                st == KW_OK && strlen(out) == exp_len && memcmp(out, expected, exp_len) == 0;
             *n_exact += exact;
-            CHECK(exact, "%s x %s renders byte for byte as the reference (%s)", model_name, convs[c],
-                  st == KW_OK ? "bytes differ" : kw_last_error());
+            CHECK(exact, "%s x %s renders byte for byte as the reference (%s)", model_name,
+                  convs[c], st == KW_OK ? "bytes differ" : kw_last_error());
             int32_t na, nb, d;
             if (st == KW_OK)
                 CHECK(same_tokens(chat, out, expected, &na, &nb, &d),
                       "%s x %s: the tokens of the rendering equal those of the reference (%d vs %d "
-                      "ids, first difference at %d)", model_name, convs[c], na, nb, d);
+                      "ids, first difference at %d)",
+                      model_name, convs[c], na, nb, d);
         } else if (ref_refused) {
             *n_exact += st != KW_OK;
             CHECK(st != KW_OK, "%s x %s fails as the reference does", model_name, convs[c]);
@@ -317,7 +326,9 @@ static void run_model(const char *file, const char *model_name, char **convs, in
     kw_model_free(m);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Sorted names (malloc'd) of the files in tests/data/<rel> ending with suffix, suffix removed
  * when strip. */
@@ -340,7 +351,8 @@ static void run_model_templates(void) {
     char *convs[64], *models[64];
     int n_convs = list_dir("chat-templates/conversations", ".json", true, convs, 64);
     int n_models = list_dir("models", ".gguf", false, models, 64);
-    CHECK(n_convs >= 8 && n_models > 0, "conversations (%d) and models (%d) are listed", n_convs, n_models);
+    CHECK(n_convs >= 8 && n_models > 0, "conversations (%d) and models (%d) are listed", n_convs,
+          n_models);
     int n_exact = 0, n_no_ref = 0, n_cases = 0, n_with = 0;
     for (int i = 0; i < n_models; i++) {
         char rel[512];
@@ -360,7 +372,8 @@ static void run_model_templates(void) {
         }
         free(models[i]);
     }
-    for (int c = 0; c < n_convs; c++) free(convs[c]);
+    for (int c = 0; c < n_convs; c++)
+        free(convs[c]);
     CHECK(n_with >= 1, "at least one test model carries a chat template (%d)", n_with);
     printf("model templates: %d models with a template, %d renderings: %d as the reference "
            "(bytes and tokens), %d without a reference file (rendered and tokenized)\n",

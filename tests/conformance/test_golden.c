@@ -8,9 +8,9 @@
  *      every token on its own;
  *   3. free-running greedy decoding reproduces gen_tokens up to the first step whose golden margin
  *      is not above m*std.
- * Each case prints its worst row as a fraction of the tolerance (max and rms metrics), so the report
- * measures how close we are, not just pass/fail.
- * KAIWU_GOLDEN_FILTER=substring limits the run to matching manifests.
+ * Each case prints its worst row as a fraction of the tolerance (max and rms metrics), so the
+ * report measures how close we are, not just pass/fail. KAIWU_GOLDEN_FILTER=substring limits the
+ * run to matching manifests.
  */
 #include "kaiwu.h"
 #include "test.h"
@@ -75,20 +75,24 @@ static bool load_golden(golden *gd, const char *path) {
     gd->n_vocab = (int)json_integer_value(json_object_get(gd->root, "n_vocab"));
     gd->n_prompt = (int)json_integer_value(json_object_get(gd->root, "n_prompt"));
     gd->n_gen = (int)json_integer_value(json_object_get(gd->root, "n_gen"));
-    gd->n_ctx = (int)json_integer_value(json_object_get(json_object_get(gd->root, "settings"), "n_ctx"));
-    json_t *pt = json_object_get(gd->root, "prompt_tokens"), *gt = json_object_get(gd->root, "gen_tokens");
-    for (int i = 0; i < gd->n_prompt; i++) gd->tokens[i] = (kw_token)json_integer_value(json_array_get(pt, i));
+    gd->n_ctx =
+        (int)json_integer_value(json_object_get(json_object_get(gd->root, "settings"), "n_ctx"));
+    json_t *pt = json_object_get(gd->root, "prompt_tokens"),
+           *gt = json_object_get(gd->root, "gen_tokens");
+    for (int i = 0; i < gd->n_prompt; i++)
+        gd->tokens[i] = (kw_token)json_integer_value(json_array_get(pt, i));
     for (int i = 0; i < gd->n_gen; i++)
         gd->tokens[gd->n_prompt + i] = (kw_token)json_integer_value(json_array_get(gt, i));
     char lpath[1100];
-    snprintf(lpath, sizeof lpath, "%s/%s", dir, json_string_value(json_object_get(gd->root, "logits_file")));
+    snprintf(lpath, sizeof lpath, "%s/%s", dir,
+             json_string_value(json_object_get(gd->root, "logits_file")));
     size_t len;
     gd->logits_buf = test_read_file(lpath, &len);
     json_t *rows = json_object_get(gd->root, "rows");
     gd->n_rows = (int)json_array_size(rows);
     if (!gd->logits_buf || len != (size_t)gd->n_rows * (size_t)gd->n_vocab * 4) {
-        CHECK(false, "%s: logits file %s has %zu bytes, expected %d rows x %d", path, lpath, len, gd->n_rows,
-              gd->n_vocab);
+        CHECK(false, "%s: logits file %s has %zu bytes, expected %d rows x %d", path, lpath, len,
+              gd->n_rows, gd->n_vocab);
         return false;
     }
     gd->rows = (const float *)gd->logits_buf;
@@ -120,8 +124,8 @@ static int argmax(const float *x, int n) {
 }
 
 /* Compares one engine row with golden row r; updates the worst ratios. */
-static void compare_row(const golden *gd, int r, const float *x, const tolerance *tol, const char *mode,
-                        double *worst_max, double *worst_rms) {
+static void compare_row(const golden *gd, int r, const float *x, const tolerance *tol,
+                        const char *mode, double *worst_max, double *worst_rms) {
     const float *g = gd->rows + (size_t)r * gd->n_vocab;
     double max = 0, sq = 0, std = gd->row_std[r];
     for (int i = 0; i < gd->n_vocab; i++) {
@@ -134,18 +138,19 @@ static void compare_row(const golden *gd, int r, const float *x, const tolerance
     if (max / lim_max > *worst_max) *worst_max = max / lim_max;
     if (rms / lim_rms > *worst_rms) *worst_rms = rms / lim_rms;
     CHECK(max <= lim_max && rms <= lim_rms,
-          "%s [%s] row %d (pos %d): max|diff| %.3g (limit %.3g), rms %.3g (limit %.3g)", gd->path, mode, r,
-          gd->row_pos[r], max, lim_max, rms, lim_rms);
+          "%s [%s] row %d (pos %d): max|diff| %.3g (limit %.3g), rms %.3g (limit %.3g)", gd->path,
+          mode, r, gd->row_pos[r], max, lim_max, rms, lim_rms);
     if (gd->row_margin[r] > tol->m * std) {
         int a = argmax(x, gd->n_vocab), b = argmax(g, gd->n_vocab);
-        CHECK(a == b, "%s [%s] row %d (pos %d): argmax %d, golden %d (margin %.3g)", gd->path, mode, r,
-              gd->row_pos[r], a, b, gd->row_margin[r]);
+        CHECK(a == b, "%s [%s] row %d (pos %d): argmax %d, golden %d (margin %.3g)", gd->path, mode,
+              r, gd->row_pos[r], a, b, gd->row_margin[r]);
     }
 }
 
 /* Teacher-forced evaluation: the prompt as one kw_decode call then one token per call (as the
  * reference ran), or every token in its own call. */
-static void check_logits(kw_model *model, const golden *gd, const tolerance *tol, bool prompt_batched) {
+static void check_logits(kw_model *model, const golden *gd, const tolerance *tol,
+                         bool prompt_batched) {
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = gd->n_ctx;
     cp.n_threads = 2;
@@ -165,20 +170,23 @@ static void check_logits(kw_model *model, const golden *gd, const tolerance *tol
     int start = 0;
     while (start < n_total) {
         int len = (prompt_batched && start == 0) ? gd->n_prompt : 1;
-        for (int i = 0; i < len; i++) want[i] = false;
+        for (int i = 0; i < len; i++)
+            want[i] = false;
         int first_row = r;
-        for (int rr = r; rr < gd->n_rows && gd->row_pos[rr] < start + len; rr++) want[gd->row_pos[rr] - start] = true;
+        for (int rr = r; rr < gd->n_rows && gd->row_pos[rr] < start + len; rr++)
+            want[gd->row_pos[rr] - start] = true;
         kw_status st = kw_decode(ctx, gd->tokens + start, NULL, len, want);
         if (st != KW_OK) {
             CHECK(false, "%s [%s]: kw_decode at %d: %s", gd->path, mode, start, kw_last_error());
             break;
         }
         for (r = first_row; r < gd->n_rows && gd->row_pos[r] < start + len; r++)
-            compare_row(gd, r, kw_get_logits(ctx, gd->row_pos[r] - start), tol, mode, &worst_max, &worst_rms);
+            compare_row(gd, r, kw_get_logits(ctx, gd->row_pos[r] - start), tol, mode, &worst_max,
+                        &worst_rms);
         start += len;
     }
-    printf("  %-44s %-15s worst row: %.3f of max tol, %.3f of rms tol\n", gd->path + strlen("tests/data/golden/"),
-           mode, worst_max, worst_rms);
+    printf("  %-44s %-15s worst row: %.3f of max tol, %.3f of rms tol\n",
+           gd->path + strlen("tests/data/golden/"), mode, worst_max, worst_rms);
     kw_context_free(ctx);
 }
 
@@ -192,7 +200,8 @@ static void check_greedy(kw_model *model, const golden *gd, const tolerance *tol
     int checkable = 0;
     for (int g = 0; g < gd->n_gen; g++) {
         int pos = gd->n_prompt - 1 + g, r;
-        for (r = 0; r < gd->n_rows && gd->row_pos[r] != pos; r++) {}
+        for (r = 0; r < gd->n_rows && gd->row_pos[r] != pos; r++) {
+        }
         if (r == gd->n_rows || gd->row_margin[r] <= tol->m * gd->row_std[r]) break;
         checkable++;
     }
@@ -205,10 +214,10 @@ static void check_greedy(kw_model *model, const golden *gd, const tolerance *tol
         matched++;
         st = kw_decode(ctx, &t, NULL, 1, NULL);
     }
-    CHECK(matched == checkable, "%s: greedy continuation matches %d of %d checkable steps (%s)", gd->path, matched,
-          checkable, st ? kw_last_error() : "ok");
-    printf("  %-44s greedy: %d/%d checkable tokens match\n", gd->path + strlen("tests/data/golden/"), matched,
-           checkable);
+    CHECK(matched == checkable, "%s: greedy continuation matches %d of %d checkable steps (%s)",
+          gd->path, matched, checkable, st ? kw_last_error() : "ok");
+    printf("  %-44s greedy: %d/%d checkable tokens match\n",
+           gd->path + strlen("tests/data/golden/"), matched, checkable);
     kw_context_free(ctx);
 }
 
@@ -218,9 +227,10 @@ static void check_tokens(kw_model *model, const golden *gd) {
     int32_t n = 0;
     kw_status st = kw_tokenize(model, prompt, strlen(prompt), true, true, ids, 1024, &n);
     bool same = st == KW_OK && n == gd->n_prompt;
-    for (int i = 0; same && i < n; i++) same = ids[i] == gd->tokens[i];
-    CHECK(same, "%s: tokenizing the prompt gives the golden %d prompt tokens (got %d, %s)", gd->path, gd->n_prompt, n,
-          st ? kw_last_error() : "ok");
+    for (int i = 0; same && i < n; i++)
+        same = ids[i] == gd->tokens[i];
+    CHECK(same, "%s: tokenizing the prompt gives the golden %d prompt tokens (got %d, %s)",
+          gd->path, gd->n_prompt, n, st ? kw_last_error() : "ok");
 }
 
 static void run_manifest(const char *path) {
@@ -239,11 +249,12 @@ static void run_manifest(const char *path) {
     }
     const char *tname = weight_type_name(gd.model_path);
     json_t *t = json_object_get(json_object_get(tolerances, "types"), tname);
-    tolerance tol = {json_real_value(json_object_get(t, "a")), json_real_value(json_object_get(t, "b")),
-                     json_real_value(json_object_get(t, "c")), json_real_value(json_object_get(t, "m"))};
+    tolerance tol = {
+        json_real_value(json_object_get(t, "a")), json_real_value(json_object_get(t, "b")),
+        json_real_value(json_object_get(t, "c")), json_real_value(json_object_get(t, "m"))};
     CHECK(t != NULL, "%s: a tolerance exists for weight type %s", path, tname);
-    CHECK(kw_model_n_vocab(model) == gd.n_vocab, "%s: n_vocab %d == golden %d", path, kw_model_n_vocab(model),
-          gd.n_vocab);
+    CHECK(kw_model_n_vocab(model) == gd.n_vocab, "%s: n_vocab %d == golden %d", path,
+          kw_model_n_vocab(model), gd.n_vocab);
     check_tokens(model, &gd);
     check_logits(model, &gd, &tol, true);
     check_logits(model, &gd, &tol, false);
@@ -252,7 +263,9 @@ static void run_manifest(const char *path) {
     free_golden(&gd);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 /* Collects the manifests: golden/<dir>/<case>.json and golden/tiny-*.json. */
 static int collect(char **out, int cap) {

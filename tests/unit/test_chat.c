@@ -28,8 +28,7 @@ static void check_format(kw_model *m, const char *format, const char *want) {
     kw_chat *chat = NULL;
     kw_status st = kw_chat_create(m, format, &chat);
     CHECK(st == KW_OK, "format %s is accepted (%s)", format, kw_last_error());
-    if (st != KW_OK)
-        return;
+    if (st != KW_OK) return;
     CHECK(strcmp(kw_chat_format_used(chat), format) == 0, "format %s reports its name", format);
     char *out = NULL;
     st = kw_chat_render(chat, CONV, NULL, true, NULL, &out);
@@ -42,8 +41,7 @@ static void check_format(kw_model *m, const char *format, const char *want) {
 
 static void test_chat_builtin_formats_render_published_layouts(void) {
     kw_model *m = load("tiny-llama2-f32.gguf"); /* BOS "<s>", EOS "</s>" */
-    if (!m)
-        return;
+    if (!m) return;
     check_format(m, "chatml",
                  "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
                  "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\n2+2?<|im_end|>\n"
@@ -92,8 +90,7 @@ static void test_chat_builtin_formats_render_published_layouts(void) {
 
 static void test_chat_refuses_model_without_template(void) {
     kw_model *m = load("tiny-qwen3-f16.gguf");
-    if (!m)
-        return;
+    if (!m) return;
     CHECK(kw_model_chat_template(m) == NULL, "tiny-qwen3 carries no chat template");
     kw_chat *chat = (kw_chat *)1;
     kw_status st = kw_chat_create(m, NULL, &chat);
@@ -112,8 +109,7 @@ static void test_chat_refuses_model_without_template(void) {
 
 static void test_chat_model_template_gets_bos_and_tokenizes_once(void) {
     kw_model *m = load("tiny-phi3-f16.gguf");
-    if (!m)
-        return;
+    if (!m) return;
     kw_chat *chat = NULL;
     kw_status st = kw_chat_create(m, NULL, &chat);
     CHECK(st == KW_OK, "tiny-phi3's own template is used (%s)", kw_last_error());
@@ -147,8 +143,9 @@ static void test_chat_model_template_gets_bos_and_tokenizes_once(void) {
     st = kw_chat_create(m, "phi3", &chat);
     out = NULL;
     ids = NULL;
-    if (st == KW_OK && kw_chat_render(chat, "[{\"role\":\"user\",\"content\":\"Hi\"}]", NULL,
-                                      true, NULL, &out) == KW_OK &&
+    if (st == KW_OK &&
+        kw_chat_render(chat, "[{\"role\":\"user\",\"content\":\"Hi\"}]", NULL, true, NULL, &out) ==
+            KW_OK &&
         kw_chat_tokenize(chat, out, &ids, &n) == KW_OK)
         CHECK(n > 1 && ids[0] == kw_token_bos(m) && ids[1] != kw_token_bos(m),
               "without BOS text the tokenizer adds one BOS (add_bos is true)");
@@ -203,8 +200,8 @@ static void test_chat_reply_splits_reasoning_and_tool_calls(void) {
     if (r.n_tool_calls == 2) {
         CHECK(strcmp(r.tool_calls[0].name, "get_weather") == 0 &&
                   strcmp(r.tool_calls[0].arguments, "{\"city\":\"北京\",\"days\":2}") == 0,
-              "the first call has its name and compact arguments (got %s %s)",
-              r.tool_calls[0].name, r.tool_calls[0].arguments);
+              "the first call has its name and compact arguments (got %s %s)", r.tool_calls[0].name,
+              r.tool_calls[0].arguments);
         CHECK(strcmp(r.tool_calls[1].name, "now") == 0 &&
                   strcmp(r.tool_calls[1].arguments, "{}") == 0,
               "a call without arguments gets {}");
@@ -229,8 +226,7 @@ static void test_chat_reply_splits_reasoning_and_tool_calls(void) {
  * UTF-8 with no U+FFFD, and the chunks together must give the text back. */
 static void test_chat_streaming_chinese_byte_tokens_is_clean(void) {
     kw_model *m = load("tiny-llama2-f32.gguf");
-    if (!m)
-        return;
+    if (!m) return;
     const char *text = "人工智能大模型";
     kw_token ids[64];
     int32_t n = 0;
@@ -262,8 +258,7 @@ static void test_chat_streaming_chinese_byte_tokens_is_clean(void) {
             if (sl == 0 || j + sl > k || (sl == 3 && memcmp(chunk + j, "\xEF\xBF\xBD", 3) == 0))
                 chunks_valid = false;
             for (int t = 1; sl && t < sl && j + t < k; t++)
-                if (((unsigned char)chunk[j + t] & 0xC0) != 0x80)
-                    chunks_valid = false;
+                if (((unsigned char)chunk[j + t] & 0xC0) != 0x80) chunks_valid = false;
             j += sl ? sl : 1;
         }
         memcpy(all + len, chunk, (size_t)k);

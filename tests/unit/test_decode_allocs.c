@@ -38,9 +38,10 @@ static void test_decode_does_not_allocate(void) {
         finite += lg && isfinite(lg[0]) && isfinite(lg[kw_model_n_vocab(m) - 1]);
     }
     const uint64_t after = kw_alloc_count();
-    CHECK(ok == 50 && finite == 50, "50 single-token decodes succeed with finite logits (%d ok, %d finite)", ok,
-          finite);
-    CHECK(after == before, "50 single-token decodes allocate nothing (%llu allocations before, %llu after)",
+    CHECK(ok == 50 && finite == 50,
+          "50 single-token decodes succeed with finite logits (%d ok, %d finite)", ok, finite);
+    CHECK(after == before,
+          "50 single-token decodes allocate nothing (%llu allocations before, %llu after)",
           (unsigned long long)before, (unsigned long long)after);
     kw_context_free(c);
     kw_model_free(m);

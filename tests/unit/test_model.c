@@ -32,7 +32,8 @@ static void test_sliding_window_layers_keep_only_their_window(void) {
     const uint64_t per_pos = 2 * 64 * 4;
     kw_context *c = make_ctx(m, 4096, 64);
     uint64_t want = per_pos * (5 * (64 + 64) + 1 * 4096);
-    CHECK(kw_context_kv_bytes(c) == want, "gemma3 KV cache of 4096 tokens is %llu bytes (5 rings of 128 + 1 full), got %llu",
+    CHECK(kw_context_kv_bytes(c) == want,
+          "gemma3 KV cache of 4096 tokens is %llu bytes (5 rings of 128 + 1 full), got %llu",
           (unsigned long long)want, (unsigned long long)kw_context_kv_bytes(c));
     kw_context_free(c);
     kw_model_free(m);
@@ -41,7 +42,8 @@ static void test_sliding_window_layers_keep_only_their_window(void) {
     if (!q) return;
     c = make_ctx(q, 1024, 64);
     /* qwen3: 2 layers, 2 kv heads of 64: every layer keeps all 1024 positions */
-    CHECK(kw_context_kv_bytes(c) == 2ull * 1024 * 2 * 2 * 64 * 4, "qwen3 KV cache holds the whole context (%llu)",
+    CHECK(kw_context_kv_bytes(c) == 2ull * 1024 * 2 * 2 * 64 * 4,
+          "qwen3 KV cache holds the whole context (%llu)",
           (unsigned long long)kw_context_kv_bytes(c));
     kw_context_free(c);
     kw_model_free(q);
@@ -53,10 +55,12 @@ static void test_decode_refuses_more_tokens_than_the_context(void) {
     kw_context *c = make_ctx(m, 8, 8);
     kw_token toks[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     kw_status st = kw_decode(c, toks, NULL, 12, NULL);
-    CHECK(st == KW_ERR_CONTEXT_FULL, "12 tokens into a context of 8 fail with context full (status %d)", st);
-    CHECK(strstr(kw_last_error(), "12") && strstr(kw_last_error(), "8"), "the message names both numbers: %s",
-          kw_last_error());
-    CHECK(kw_context_n_past(c) == 0, "a refused batch leaves the cache empty (n_past %d)", kw_context_n_past(c));
+    CHECK(st == KW_ERR_CONTEXT_FULL,
+          "12 tokens into a context of 8 fail with context full (status %d)", st);
+    CHECK(strstr(kw_last_error(), "12") && strstr(kw_last_error(), "8"),
+          "the message names both numbers: %s", kw_last_error());
+    CHECK(kw_context_n_past(c) == 0, "a refused batch leaves the cache empty (n_past %d)",
+          kw_context_n_past(c));
     st = kw_decode(c, toks, NULL, 8, NULL);
     CHECK(st == KW_OK && kw_context_n_past(c) == 8, "exactly 8 tokens fit (%s)", kw_last_error());
     st = kw_decode(c, toks, NULL, 1, NULL);
@@ -70,11 +74,14 @@ static void test_decode_checks_tokens_and_positions(void) {
     if (!m) return;
     kw_context *c = make_ctx(m, 64, 16);
     kw_token bad = kw_model_n_vocab(m);
-    CHECK(kw_decode(c, &bad, NULL, 1, NULL) == KW_ERR_INVALID_ARG, "a token id past the vocabulary is refused");
-    CHECK(strstr(kw_last_error(), "vocabulary") != NULL, "the message says why: %s", kw_last_error());
+    CHECK(kw_decode(c, &bad, NULL, 1, NULL) == KW_ERR_INVALID_ARG,
+          "a token id past the vocabulary is refused");
+    CHECK(strstr(kw_last_error(), "vocabulary") != NULL, "the message says why: %s",
+          kw_last_error());
     kw_token t = 5;
     int32_t pos = 3;
-    CHECK(kw_decode(c, &t, &pos, 1, NULL) == KW_ERR_INVALID_ARG, "a position that skips ahead is refused");
+    CHECK(kw_decode(c, &t, &pos, 1, NULL) == KW_ERR_INVALID_ARG,
+          "a position that skips ahead is refused");
     CHECK(kw_get_logits(c, 0) == NULL, "no logits after a refused call");
     kw_context_free(c);
     kw_model_free(m);
@@ -82,32 +89,38 @@ static void test_decode_checks_tokens_and_positions(void) {
 
 static float max_abs_diff(const float *a, const float *b, int n) {
     float d = 0;
-    for (int i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i]));
+    for (int i = 0; i < n; i++)
+        d = fmaxf(d, fabsf(a[i] - b[i]));
     return d;
 }
 
-/* Truncating and re-evaluating must give what a fresh evaluation gives (the chat reuses the cache). */
+/* Truncating and re-evaluating must give what a fresh evaluation gives (the chat reuses the cache).
+ */
 static void check_truncate_reuse(const char *rel, int n_batch, int32_t want_resume) {
     kw_model *m = load(rel);
     if (!m) return;
     const int n = 150, keep = 120, n_vocab = kw_model_n_vocab(m);
     kw_token toks[150];
-    for (int i = 0; i < n; i++) toks[i] = (kw_token)((i * 37 + 11) % n_vocab);
+    for (int i = 0; i < n; i++)
+        toks[i] = (kw_token)((i * 37 + 11) % n_vocab);
     kw_context *fresh = make_ctx(m, 256, n_batch), *reused = make_ctx(m, 256, n_batch);
     CHECK(kw_decode(fresh, toks, NULL, n, NULL) == KW_OK, "%s: fresh decode", rel);
     /* reused: a different tail first, then truncate back and evaluate the real tail */
     kw_token other[150];
     memcpy(other, toks, sizeof other);
-    for (int i = keep; i < n; i++) other[i] = (kw_token)((i * 13 + 5) % n_vocab);
+    for (int i = keep; i < n; i++)
+        other[i] = (kw_token)((i * 13 + 5) % n_vocab);
     CHECK(kw_decode(reused, other, NULL, n, NULL) == KW_OK, "%s: decode with another tail", rel);
     kw_context_truncate(reused, keep);
     int32_t resume = kw_context_n_past(reused);
-    CHECK(resume == want_resume, "%s (n_batch %d): truncation to %d resumes at %d (at %d)", rel, n_batch, keep,
-          want_resume, resume);
-    CHECK(kw_decode(reused, toks + resume, NULL, n - resume, NULL) == KW_OK, "%s: re-decode from %d", rel, resume);
+    CHECK(resume == want_resume, "%s (n_batch %d): truncation to %d resumes at %d (at %d)", rel,
+          n_batch, keep, want_resume, resume);
+    CHECK(kw_decode(reused, toks + resume, NULL, n - resume, NULL) == KW_OK,
+          "%s: re-decode from %d", rel, resume);
     const float *a = kw_get_logits(fresh, n - 1), *b = kw_get_logits(reused, n - 1 - resume);
-    CHECK(a && b && max_abs_diff(a, b, n_vocab) < 1e-3f, "%s: logits after truncate + re-decode equal a fresh run (max diff %g)",
-          rel, a && b ? max_abs_diff(a, b, n_vocab) : -1.0f);
+    CHECK(a && b && max_abs_diff(a, b, n_vocab) < 1e-3f,
+          "%s: logits after truncate + re-decode equal a fresh run (max diff %g)", rel,
+          a && b ? max_abs_diff(a, b, n_vocab) : -1.0f);
     kw_context_free(fresh);
     kw_context_free(reused);
     kw_model_free(m);
@@ -118,29 +131,33 @@ static void test_truncate_then_redecode_matches_fresh(void) {
     /* gemma3, n_batch 8: local layers are rings of 64 + 8 slots holding positions 78..149 after 150
      * tokens; position 120 needs keys back to 57, which are gone, so the cache restarts at 0 */
     check_truncate_reuse("models/tiny-gemma3-f16.gguf", 8, 0);
-    /* n_batch 512: window + batch exceeds the 256-token context, so no ring: truncation keeps 120 */
+    /* n_batch 512: window + batch exceeds the 256-token context, so no ring: truncation keeps 120
+     */
     check_truncate_reuse("models/tiny-gemma3-f16.gguf", 512, 120);
 }
 
 static void test_unknown_architecture_lists_the_known_ones(void) {
     const char *list = kw_supported_architectures();
-    const char *want[] = {"llama", "qwen2", "qwen3", "glm4", "chatglm", "gemma2", "gemma3", "phi3", "minicpm"};
+    const char *want[] = {"llama",  "qwen2",  "qwen3", "glm4",   "chatglm",
+                          "gemma2", "gemma3", "phi3",  "minicpm"};
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-        CHECK(strstr(list, want[i]) != NULL, "supported architectures include %s (%s)", want[i], list);
+        CHECK(strstr(list, want[i]) != NULL, "supported architectures include %s (%s)", want[i],
+              list);
 }
 
 static void test_model_facts(void) {
     kw_model *m = load("models/tiny-gemma3-f16.gguf");
     if (!m) return;
     CHECK(strcmp(kw_model_arch(m), "gemma3") == 0, "arch is gemma3 (%s)", kw_model_arch(m));
-    CHECK(strncmp(kw_model_family(m), "gemma3", 6) == 0, "family description is gemma3 (%s)", kw_model_family(m));
+    CHECK(strncmp(kw_model_family(m), "gemma3", 6) == 0, "family description is gemma3 (%s)",
+          kw_model_family(m));
     CHECK(kw_model_n_layer(m) == 6 && kw_model_n_head_kv(m) == 1 && kw_model_head_dim(m) == 64,
-          "gemma3 hyperparameters: 6 layers, 1 kv head, head dim 64 (%d, %d, %d)", kw_model_n_layer(m),
-          kw_model_n_head_kv(m), kw_model_head_dim(m));
+          "gemma3 hyperparameters: 6 layers, 1 kv head, head dim 64 (%d, %d, %d)",
+          kw_model_n_layer(m), kw_model_n_head_kv(m), kw_model_head_dim(m));
     char desc[2048];
     kw_model_describe(m, desc, sizeof desc);
-    CHECK(strstr(desc, "sliding window") && strstr(desc, "5 of 6"), "description mentions the 5 of 6 local layers:\n%s",
-          desc);
+    CHECK(strstr(desc, "sliding window") && strstr(desc, "5 of 6"),
+          "description mentions the 5 of 6 local layers:\n%s", desc);
     kw_model_free(m);
 }
 

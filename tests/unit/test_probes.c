@@ -15,15 +15,18 @@ static bool positive_finite(double x) { return isfinite(x) && x > 0; }
 static void test_probes_return_positive_finite_rates(void) {
     for (int t = 1; t <= 2; t++) {
         double bw = kw_probe_read_bandwidth(t, (size_t)8 << 20, 2);
-        CHECK(positive_finite(bw), "read bandwidth on %d threads is positive and finite (got %g GB/s)", t, bw);
+        CHECK(positive_finite(bw),
+              "read bandwidth on %d threads is positive and finite (got %g GB/s)", t, bw);
         const char *isa = NULL;
         double i8 = kw_probe_int8_peak(t, 0.05, &isa);
-        CHECK(positive_finite(i8) && isa && *isa, "int8 peak on %d threads is positive (got %g ops/s, isa %s)",
-              t, i8, isa ? isa : "(null)");
+        CHECK(positive_finite(i8) && isa && *isa,
+              "int8 peak on %d threads is positive (got %g ops/s, isa %s)", t, i8,
+              isa ? isa : "(null)");
         isa = NULL;
         double f = kw_probe_f32_peak(t, 0.05, &isa);
-        CHECK(positive_finite(f) && isa && *isa, "f32 peak on %d threads is positive (got %g FLOP/s, isa %s)", t,
-              f, isa ? isa : "(null)");
+        CHECK(positive_finite(f) && isa && *isa,
+              "f32 peak on %d threads is positive (got %g FLOP/s, isa %s)", t, f,
+              isa ? isa : "(null)");
     }
     /* odd sizes are rounded, not rejected */
     double bw = kw_probe_read_bandwidth(3, 1000, 1);
@@ -35,9 +38,12 @@ static void test_q4_k_m_mix_follows_llama_cpp(void) {
     CHECK(s05 && s1, "the 0.5B and 1B shapes exist");
     if (!s05 || !s1) return;
     /* 0.5B: 24 layers, more bits on 0..2, 21..23 and (i - 3) % 3 == 2 */
-    CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "ffn_down", 0, 4864) == GGML_TYPE_Q6_K, "0.5B ffn_down 0 is Q6_K");
-    CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "ffn_down", 3, 4864) == GGML_TYPE_Q4_K, "0.5B ffn_down 3 is Q4_K");
-    CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "ffn_down", 5, 4864) == GGML_TYPE_Q6_K, "0.5B ffn_down 5 is Q6_K");
+    CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "ffn_down", 0, 4864) == GGML_TYPE_Q6_K,
+          "0.5B ffn_down 0 is Q6_K");
+    CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "ffn_down", 3, 4864) == GGML_TYPE_Q4_K,
+          "0.5B ffn_down 3 is Q4_K");
+    CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "ffn_down", 5, 4864) == GGML_TYPE_Q6_K,
+          "0.5B ffn_down 5 is Q6_K");
     CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "attn_q", 5, 896) == GGML_TYPE_Q5_0,
           "0.5B attn_q (896 columns) falls back from Q4_K to Q5_0");
     CHECK(bench_tensor_type(s05, BENCH_Q4_K_M, "attn_v", 0, 896) == GGML_TYPE_Q8_0,
@@ -46,8 +52,10 @@ static void test_q4_k_m_mix_follows_llama_cpp(void) {
           "0.5B tied token_embd at Q4_0 is the output matrix: Q6_K, falling back to Q8_0");
     CHECK(bench_tensor_type(s1, BENCH_Q4_0, "token_embd", -1, 2048) == GGML_TYPE_Q6_K,
           "1B tied token_embd at Q4_0 is Q6_K");
-    CHECK(bench_tensor_type(s1, BENCH_Q4_K_M, "attn_k", 7, 2048) == GGML_TYPE_Q4_K, "1B attn_k is Q4_K");
-    CHECK(bench_tensor_type(s1, BENCH_Q8_0, "ffn_up", 7, 2048) == GGML_TYPE_Q8_0, "Q8_0 files are all Q8_0");
+    CHECK(bench_tensor_type(s1, BENCH_Q4_K_M, "attn_k", 7, 2048) == GGML_TYPE_Q4_K,
+          "1B attn_k is Q4_K");
+    CHECK(bench_tensor_type(s1, BENCH_Q8_0, "ffn_up", 7, 2048) == GGML_TYPE_Q8_0,
+          "Q8_0 files are all Q8_0");
 }
 
 static void test_generated_tiny_models_load_and_decode(void) {
@@ -81,7 +89,8 @@ static void test_generated_tiny_models_load_and_decode(void) {
             CHECK(st == KW_OK, "tiny %s decodes (%s)", bench_ftype_names[ft], kw_last_error());
             const float *lg = st == KW_OK ? kw_get_logits(ctx, n - 1) : NULL;
             bool finite = lg != NULL;
-            for (int i = 0; lg && i < 300; i++) finite = finite && isfinite(lg[i]);
+            for (int i = 0; lg && i < 300; i++)
+                finite = finite && isfinite(lg[i]);
             CHECK(finite, "tiny %s gives finite logits", bench_ftype_names[ft]);
         }
         kw_context_free(ctx);

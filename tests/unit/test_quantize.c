@@ -69,9 +69,12 @@ static double tensor_rmse(const kw_gguf *a, const kw_gguf *b, const char *name) 
     float *x = malloc(sizeof(float) * (size_t)ne0), *y = malloc(sizeof(float) * (size_t)ne0);
     double se = 0;
     for (int64_t r = 0; r < rows; r++) {
-        quant_dequantize_row(ta->type, (const uint8_t *)ta->data + r * ggml_row_bytes(ta->type, ne0), x, ne0);
-        quant_dequantize_row(tb->type, (const uint8_t *)tb->data + r * ggml_row_bytes(tb->type, ne0), y, ne0);
-        for (int64_t i = 0; i < ne0; i++) se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
+        quant_dequantize_row(ta->type,
+                             (const uint8_t *)ta->data + r * ggml_row_bytes(ta->type, ne0), x, ne0);
+        quant_dequantize_row(tb->type,
+                             (const uint8_t *)tb->data + r * ggml_row_bytes(tb->type, ne0), y, ne0);
+        for (int64_t i = 0; i < ne0; i++)
+            se += ((double)x[i] - y[i]) * ((double)x[i] - y[i]);
     }
     free(x);
     free(y);
@@ -82,14 +85,16 @@ static double tensor_rmse(const kw_gguf *a, const kw_gguf *b, const char *name) 
 static bool runs(const char *path) {
     kw_model *m = NULL;
     kw_context *c = NULL;
-    if (kw_model_load(path, NULL, &m) != KW_OK) return fprintf(stderr, "load: %s\n", kw_last_error()), false;
+    if (kw_model_load(path, NULL, &m) != KW_OK)
+        return fprintf(stderr, "load: %s\n", kw_last_error()), false;
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = 16, cp.n_threads = 1;
     bool ok = kw_context_create(m, &cp, &c) == KW_OK;
     kw_token t[4] = {1, 5, 9, 3};
     ok = ok && kw_decode(c, t, NULL, 4, NULL) == KW_OK;
     const float *l = ok ? kw_get_logits(c, 3) : NULL;
-    for (int32_t i = 0; l && i < kw_model_n_vocab(m); i++) ok = ok && isfinite(l[i]);
+    for (int32_t i = 0; l && i < kw_model_n_vocab(m); i++)
+        ok = ok && isfinite(l[i]);
     if (!ok) fprintf(stderr, "run '%s': %s\n", path, kw_last_error());
     kw_context_free(c);
     kw_model_free(m);
@@ -105,11 +110,12 @@ static void test_quantize_pure_matches_llama_quantize(void) {
         CHECK(kw_ftype_from_name(simple[i], &p.ftype) == KW_OK, "'%s' is a target name", simple[i]);
         p.pure = true;
         const char *out = tmp_path("pure.gguf");
-        CHECK(kw_quantize_file(g_base, out, &p) == KW_OK, "pure %s quantizes: %s", simple[i], kw_last_error());
+        CHECK(kw_quantize_file(g_base, out, &p) == KW_OK, "pure %s quantizes: %s", simple[i],
+              kw_last_error());
         char ref[64];
         snprintf(ref, sizeof ref, "models/quant-%s.gguf", simple[i]);
-        CHECK(files_equal(out, test_data_path(ref)), "pure %s is byte-identical to %s (data and header)",
-              simple[i], ref);
+        CHECK(files_equal(out, test_data_path(ref)),
+              "pure %s is byte-identical to %s (data and header)", simple[i], ref);
     }
 }
 
@@ -122,21 +128,24 @@ static void test_quantize_kquants_rmse_within_2_percent(void) {
         kw_ftype_from_name(kq[i], &p.ftype);
         p.pure = true;
         const char *out = tmp_path("kq.gguf");
-        CHECK(kw_quantize_file(g_base, out, &p) == KW_OK, "pure %s quantizes: %s", kq[i], kw_last_error());
+        CHECK(kw_quantize_file(g_base, out, &p) == KW_OK, "pure %s quantizes: %s", kq[i],
+              kw_last_error());
         char ref_rel[64];
         snprintf(ref_rel, sizeof ref_rel, "models/quant-%s.gguf", kq[i]);
         char ref_path[512];
         snprintf(ref_path, sizeof ref_path, "%s", test_data_path(ref_rel));
         kw_gguf *ours = NULL, *ref = NULL;
-        CHECK(kw_gguf_open(out, &ours) == KW_OK && kw_gguf_open(ref_path, &ref) == KW_OK, "both %s files open", kq[i]);
+        CHECK(kw_gguf_open(out, &ours) == KW_OK && kw_gguf_open(ref_path, &ref) == KW_OK,
+              "both %s files open", kq[i]);
         if (!ours || !ref) continue;
         int n_checked = 0;
         for (int64_t t = 0; t < base->n_tensors; t++) {
             const gguf_tensor *bt = &base->tensors[t];
             if (bt->n_dims < 2) continue;
-            double r_ours = tensor_rmse(base, ours, bt->name), r_ref = tensor_rmse(base, ref, bt->name);
-            CHECK(r_ours <= r_ref * 1.02, "%s %s: RMSE %.6g within 2%% of llama-quantize's %.6g", kq[i], bt->name,
-                  r_ours, r_ref);
+            double r_ours = tensor_rmse(base, ours, bt->name),
+                   r_ref = tensor_rmse(base, ref, bt->name);
+            CHECK(r_ours <= r_ref * 1.02, "%s %s: RMSE %.6g within 2%% of llama-quantize's %.6g",
+                  kq[i], bt->name, r_ours, r_ref);
             n_checked++;
         }
         CHECK(n_checked == 16, "%s: all 16 weight tensors compared (got %d)", kq[i], n_checked);
@@ -149,23 +158,26 @@ static void test_quantize_kquants_rmse_within_2_percent(void) {
 }
 
 static void test_quantize_every_target_round_trips(void) {
-    static const kw_ftype all[] = {KW_FTYPE_F32,    KW_FTYPE_F16,    KW_FTYPE_BF16,   KW_FTYPE_Q8_0,   KW_FTYPE_Q4_0,
-                                   KW_FTYPE_Q4_1,   KW_FTYPE_Q5_0,   KW_FTYPE_Q5_1,   KW_FTYPE_Q2_K,   KW_FTYPE_Q3_K_S,
-                                   KW_FTYPE_Q3_K_M, KW_FTYPE_Q3_K_L, KW_FTYPE_Q4_K_S, KW_FTYPE_Q4_K_M, KW_FTYPE_Q5_K_S,
-                                   KW_FTYPE_Q5_K_M, KW_FTYPE_Q6_K};
+    static const kw_ftype all[] = {
+        KW_FTYPE_F32,    KW_FTYPE_F16,    KW_FTYPE_BF16,   KW_FTYPE_Q8_0,   KW_FTYPE_Q4_0,
+        KW_FTYPE_Q4_1,   KW_FTYPE_Q5_0,   KW_FTYPE_Q5_1,   KW_FTYPE_Q2_K,   KW_FTYPE_Q3_K_S,
+        KW_FTYPE_Q3_K_M, KW_FTYPE_Q3_K_L, KW_FTYPE_Q4_K_S, KW_FTYPE_Q4_K_M, KW_FTYPE_Q5_K_S,
+        KW_FTYPE_Q5_K_M, KW_FTYPE_Q6_K};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         kw_quantize_params p = kw_quantize_default_params();
         p.ftype = all[i];
         p.n_threads = 2;
         const char *out = tmp_path("rt.gguf");
         const char *name = kw_ftype_name(all[i]);
-        CHECK(kw_quantize_file(g_base, out, &p) == KW_OK, "%s quantizes: %s", name, kw_last_error());
+        CHECK(kw_quantize_file(g_base, out, &p) == KW_OK, "%s quantizes: %s", name,
+              kw_last_error());
         kw_gguf *g = NULL;
         uint32_t ft = 999, qv = 0;
         if (kw_gguf_open(out, &g) == KW_OK) {
             gguf_get_u32(g, "general.file_type", &ft);
             gguf_get_u32(g, "general.quantization_version", &qv);
-            CHECK(strcmp(g->kv[g->n_kv - 1].key, "general.file_type") == 0, "%s: general.file_type is the last key", name);
+            CHECK(strcmp(g->kv[g->n_kv - 1].key, "general.file_type") == 0,
+                  "%s: general.file_type is the last key", name);
         }
         kw_gguf_close(g);
         CHECK(ft == (uint32_t)all[i], "%s: general.file_type %u == %d", name, ft, (int)all[i]);
@@ -175,10 +187,15 @@ static void test_quantize_every_target_round_trips(void) {
 }
 
 static void test_quantize_mix_rules(void) {
-    struct { kw_ftype f; const char *tensor; uint32_t want; } cases[] = {
+    struct {
+        kw_ftype f;
+        const char *tensor;
+        uint32_t want;
+    } cases[] = {
         {KW_FTYPE_Q4_K_M, "output.weight", GGML_TYPE_Q6_K},
         {KW_FTYPE_Q4_K_M, "token_embd.weight", GGML_TYPE_Q4_K},
-        {KW_FTYPE_Q4_K_M, "blk.0.attn_v.weight", GGML_TYPE_Q4_K}, /* 2 layers: layer 1 is the last eighth */
+        {KW_FTYPE_Q4_K_M, "blk.0.attn_v.weight",
+         GGML_TYPE_Q4_K}, /* 2 layers: layer 1 is the last eighth */
         {KW_FTYPE_Q4_K_M, "blk.1.attn_v.weight", GGML_TYPE_Q6_K},
         {KW_FTYPE_Q4_K_M, "blk.1.ffn_down.weight", GGML_TYPE_Q6_K},
         {KW_FTYPE_Q4_K_M, "blk.0.ffn_up.weight", GGML_TYPE_Q4_K},
@@ -204,36 +221,44 @@ static void test_quantize_mix_rules(void) {
             CHECK(kw_quantize_file(g_base, tmp_path("mix.gguf"), &p) == KW_OK, "mix quantizes");
         }
         int32_t got = type_of(&s, cases[i].tensor);
-        CHECK(got == (int32_t)cases[i].want, "%s gives %s type %s (got %s)", kw_ftype_name(cases[i].f),
-              cases[i].tensor, ggml_type_get(cases[i].want)->name, got >= 0 ? ggml_type_get((uint32_t)got)->name : "none");
+        CHECK(got == (int32_t)cases[i].want, "%s gives %s type %s (got %s)",
+              kw_ftype_name(cases[i].f), cases[i].tensor, ggml_type_get(cases[i].want)->name,
+              got >= 0 ? ggml_type_get((uint32_t)got)->name : "none");
         CHECK(type_of(&s, "blk.0.attn_norm.weight") == GGML_TYPE_F32, "norms stay F32");
     }
 }
 
 static void test_quantize_overrides(void) {
-    const char *ov[] = {"attn_v=q8_0", "blk.1.ffn_*=F16", "re:^token_embd=Q6_K", "/attn_[qk]\\./=Q5_0"};
+    const char *ov[] = {"attn_v=q8_0", "blk.1.ffn_*=F16", "re:^token_embd=Q6_K",
+                        "/attn_[qk]\\./=Q5_0"};
     seen s = {0};
     kw_quantize_params p = kw_quantize_default_params();
-    p.ftype = KW_FTYPE_Q4_0, p.pure = true, p.overrides = ov, p.n_overrides = 4, p.on_tensor = on_tensor, p.user = &s;
-    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_OK, "overrides apply: %s", kw_last_error());
+    p.ftype = KW_FTYPE_Q4_0, p.pure = true, p.overrides = ov, p.n_overrides = 4,
+    p.on_tensor = on_tensor, p.user = &s;
+    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_OK, "overrides apply: %s",
+          kw_last_error());
     CHECK(type_of(&s, "blk.0.attn_v.weight") == GGML_TYPE_Q8_0, "substring override attn_v=q8_0");
     CHECK(type_of(&s, "blk.1.ffn_down.weight") == GGML_TYPE_F16, "glob override blk.1.ffn_*");
     CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_Q4_0, "glob does not match blk.0");
     CHECK(type_of(&s, "token_embd.weight") == GGML_TYPE_Q6_K, "regex override ^token_embd");
     CHECK(type_of(&s, "blk.1.attn_k.weight") == GGML_TYPE_Q5_0, "/regex/ override attn_[qk]");
-    CHECK(type_of(&s, "blk.1.attn_norm.weight") == GGML_TYPE_F32, "overrides leave 1-D tensors alone");
+    CHECK(type_of(&s, "blk.1.attn_norm.weight") == GGML_TYPE_F32,
+          "overrides leave 1-D tensors alone");
     CHECK(runs(tmp_path("ov.gguf")), "the overridden model runs");
     const char *bad[] = {"attn_v=Q9_9"}, *bad_re[] = {"re:(=Q8_0"}, *no_eq[] = {"attn_v"};
     p.on_tensor = NULL;
     p.overrides = bad;
     p.n_overrides = 1;
-    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_ERR_INVALID_ARG && strstr(kw_last_error(), "Q9_9"),
+    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_ERR_INVALID_ARG &&
+              strstr(kw_last_error(), "Q9_9"),
           "an unknown override type is refused naming it: %s", kw_last_error());
     p.overrides = bad_re;
-    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_ERR_INVALID_ARG && strstr(kw_last_error(), "regex"),
+    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_ERR_INVALID_ARG &&
+              strstr(kw_last_error(), "regex"),
           "a bad regex is refused: %s", kw_last_error());
     p.overrides = no_eq;
-    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_ERR_INVALID_ARG, "an override without = is refused");
+    CHECK(kw_quantize_file(g_base, tmp_path("ov.gguf"), &p) == KW_ERR_INVALID_ARG,
+          "an override without = is refused");
 }
 
 static void test_quantize_refuses_to_overwrite_input(void) {
@@ -243,11 +268,13 @@ static void test_quantize_refuses_to_overwrite_input(void) {
     CHECK(kw_quantize_file(g_base, copy, &p) == KW_OK, "an F16 copy is made");
     CHECK(files_equal(copy, g_base), "F16 -> F16 copies the base byte for byte");
     p.ftype = KW_FTYPE_Q4_0;
-    CHECK(kw_quantize_file(copy, copy, &p) == KW_ERR_INVALID_ARG && strstr(kw_last_error(), "overwrite"),
+    CHECK(kw_quantize_file(copy, copy, &p) == KW_ERR_INVALID_ARG &&
+              strstr(kw_last_error(), "overwrite"),
           "the same path is refused: %s", kw_last_error());
     unlink(link_path);
     CHECK(link(copy, link_path) == 0, "a hard link is made");
-    CHECK(kw_quantize_file(copy, link_path, &p) == KW_ERR_INVALID_ARG, "a hard link to the input is refused");
+    CHECK(kw_quantize_file(copy, link_path, &p) == KW_ERR_INVALID_ARG,
+          "a hard link to the input is refused");
     char tmp_in[300];
     snprintf(tmp_in, sizeof tmp_in, "%s.tmp", tmp_path("out"));
     rename(copy, tmp_in);
@@ -256,7 +283,8 @@ static void test_quantize_refuses_to_overwrite_input(void) {
     CHECK(files_equal(tmp_in, g_base), "the input is unchanged after the refusals");
     unlink(tmp_in);
     unlink(link_path);
-    CHECK(kw_quantize_file(tmp_path("missing.gguf"), tmp_path("x.gguf"), &p) == KW_ERR_IO, "a missing input is an IO error");
+    CHECK(kw_quantize_file(tmp_path("missing.gguf"), tmp_path("x.gguf"), &p) == KW_ERR_IO,
+          "a missing input is an IO error");
 }
 
 /* A llama model with n_embd 96 (not a multiple of 256) and n_ff 100 (not a multiple of 32). */
@@ -276,11 +304,16 @@ static void write_odd_model(const char *path) {
     gguf_writer_add_u32(w, "llama.feed_forward_length", 100);
     gguf_writer_add_u32(w, "llama.rope.dimension_count", 24);
     gguf_writer_add_u32(w, "llama.block_count", 1);
-    struct { const char *name; int64_t ne0, ne1; } t[] = {
-        {"token_embd.weight", 96, 768}, {"output.weight", 96, 768},      {"output_norm.weight", 96, 1},
-        {"blk.0.attn_norm.weight", 96, 1}, {"blk.0.attn_q.weight", 96, 96}, {"blk.0.attn_k.weight", 96, 48},
-        {"blk.0.attn_v.weight", 96, 48},   {"blk.0.attn_output.weight", 96, 96}, {"blk.0.ffn_norm.weight", 96, 1},
-        {"blk.0.ffn_gate.weight", 96, 100}, {"blk.0.ffn_up.weight", 96, 100}, {"blk.0.ffn_down.weight", 100, 96},
+    struct {
+        const char *name;
+        int64_t ne0, ne1;
+    } t[] = {
+        {"token_embd.weight", 96, 768},   {"output.weight", 96, 768},
+        {"output_norm.weight", 96, 1},    {"blk.0.attn_norm.weight", 96, 1},
+        {"blk.0.attn_q.weight", 96, 96},  {"blk.0.attn_k.weight", 96, 48},
+        {"blk.0.attn_v.weight", 96, 48},  {"blk.0.attn_output.weight", 96, 96},
+        {"blk.0.ffn_norm.weight", 96, 1}, {"blk.0.ffn_gate.weight", 96, 100},
+        {"blk.0.ffn_up.weight", 96, 100}, {"blk.0.ffn_down.weight", 100, 96},
     };
     enum { NT = sizeof t / sizeof t[0] };
     float *data[NT];
@@ -296,9 +329,11 @@ static void write_odd_model(const char *path) {
         int64_t ne[2] = {t[i].ne0, t[i].ne1};
         gguf_writer_add_tensor(w, t[i].name, GGML_TYPE_F32, norm ? 1 : 2, ne, data[i]);
     }
-    CHECK(gguf_writer_write(w, path) == KW_OK, "the odd-shaped model is written: %s", kw_last_error());
+    CHECK(gguf_writer_write(w, path) == KW_OK, "the odd-shaped model is written: %s",
+          kw_last_error());
     gguf_writer_free(w);
-    for (int i = 0; i < NT; i++) free(data[i]);
+    for (int i = 0; i < NT; i++)
+        free(data[i]);
     kw_gguf_close(b);
 }
 
@@ -309,24 +344,32 @@ static void test_quantize_odd_rows_fall_back(void) {
     seen s = {0};
     kw_quantize_params p = kw_quantize_default_params();
     p.ftype = KW_FTYPE_Q4_K_M, p.on_tensor = on_tensor, p.user = &s;
-    CHECK(kw_quantize_file(odd, out, &p) == KW_OK, "Q4_K_M with odd rows quantizes: %s", kw_last_error());
-    CHECK(type_of(&s, "blk.0.attn_q.weight") == GGML_TYPE_Q8_0, "row 96 (not /256, /32) falls back to Q8_0");
-    CHECK(type_of(&s, "output.weight") == GGML_TYPE_Q8_0, "output.weight with row 96 falls back to Q8_0");
-    CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16, "row 100 (not /32) falls back to F16");
+    CHECK(kw_quantize_file(odd, out, &p) == KW_OK, "Q4_K_M with odd rows quantizes: %s",
+          kw_last_error());
+    CHECK(type_of(&s, "blk.0.attn_q.weight") == GGML_TYPE_Q8_0,
+          "row 96 (not /256, /32) falls back to Q8_0");
+    CHECK(type_of(&s, "output.weight") == GGML_TYPE_Q8_0,
+          "output.weight with row 96 falls back to Q8_0");
+    CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16,
+          "row 100 (not /32) falls back to F16");
     bool noted = false;
-    for (int i = 0; i < s.n; i++) noted |= strcmp(s.name[i], "blk.0.ffn_down.weight") == 0 && s.noted[i];
+    for (int i = 0; i < s.n; i++)
+        noted |= strcmp(s.name[i], "blk.0.ffn_down.weight") == 0 && s.noted[i];
     CHECK(noted, "the fallback comes with a note");
     CHECK(runs(out), "the fallback model runs");
     p.ftype = KW_FTYPE_Q4_0, p.pure = true, s.n = 0;
     CHECK(kw_quantize_file(odd, out, &p) == KW_OK, "pure Q4_0 with odd rows quantizes");
     CHECK(type_of(&s, "blk.0.attn_q.weight") == GGML_TYPE_Q4_0, "row 96 holds Q4_0 blocks");
-    CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16, "row 100 falls back to F16 under Q4_0");
+    CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16,
+          "row 100 falls back to F16 under Q4_0");
     CHECK(runs(out), "the Q4_0 odd model runs");
     p.refuse_fallback = true;
     CHECK(kw_quantize_file(odd, out, &p) == KW_ERR_UNSUPPORTED && strstr(kw_last_error(), "100"),
-          "refuse_fallback turns the fallback into an error naming the row length: %s", kw_last_error());
+          "refuse_fallback turns the fallback into an error naming the row length: %s",
+          kw_last_error());
     p.ftype = KW_FTYPE_Q8_0, p.refuse_fallback = false, p.pure = false;
-    CHECK(kw_quantize_file(out, tmp_path("re.gguf"), &p) == KW_ERR_INVALID_ARG && strstr(kw_last_error(), "already quantized"),
+    CHECK(kw_quantize_file(out, tmp_path("re.gguf"), &p) == KW_ERR_INVALID_ARG &&
+              strstr(kw_last_error(), "already quantized"),
           "requantizing is refused by default: %s", kw_last_error());
     p.allow_requantize = true;
     CHECK(kw_quantize_file(out, tmp_path("re.gguf"), &p) == KW_OK && runs(tmp_path("re.gguf")),
@@ -341,24 +384,29 @@ static void test_quantize_imatrix(void) {
     CHECK(kw_model_load(g_base, NULL, &m) == KW_OK, "base loads");
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = 32, cp.n_threads = 1;
-    CHECK(kw_context_create(m, &cp, &c) == KW_OK && kw_imatrix_create(&im) == KW_OK, "context and imatrix");
+    CHECK(kw_context_create(m, &cp, &c) == KW_OK && kw_imatrix_create(&im) == KW_OK,
+          "context and imatrix");
     kw_token t[16];
-    for (int i = 0; i < 16; i++) t[i] = (kw_token)(1 + i * 37 % 700);
+    for (int i = 0; i < 16; i++)
+        t[i] = (kw_token)(1 + i * 37 % 700);
     kw_context_set_observer(c, kw_imatrix_observe, im);
     CHECK(kw_decode(c, t, NULL, 16, NULL) == KW_OK, "decode with the observer");
     kw_imatrix_end_chunk(im);
-    CHECK(kw_imatrix_n_entries(im) == 15, "15 weight matrices observed (7 per layer + output), got %d",
-          kw_imatrix_n_entries(im));
+    CHECK(kw_imatrix_n_entries(im) == 15,
+          "15 weight matrices observed (7 per layer + output), got %d", kw_imatrix_n_entries(im));
     const char *path = tmp_path("im.gguf");
-    CHECK(kw_imatrix_save(im, path, "unit-test", 16) == KW_OK, "imatrix saves: %s", kw_last_error());
+    CHECK(kw_imatrix_save(im, path, "unit-test", 16) == KW_OK, "imatrix saves: %s",
+          kw_last_error());
     kw_imatrix_free(im);
     kw_context_free(c);
     kw_model_free(m);
     quant_imatrix q = {0};
     CHECK(quant_imatrix_load(path, &q) == KW_OK, "imatrix loads: %s", kw_last_error());
     const float *wq = NULL;
-    CHECK(quant_imatrix_find(&q, "blk.0.attn_q.weight", 256, &wq) == KW_OK && wq, "attn_q has weights");
-    CHECK(quant_imatrix_find(&q, "blk.0.attn_q.weight", 128, &wq) == KW_ERR_FORMAT, "a wrong column count is an error");
+    CHECK(quant_imatrix_find(&q, "blk.0.attn_q.weight", 256, &wq) == KW_OK && wq,
+          "attn_q has weights");
+    CHECK(quant_imatrix_find(&q, "blk.0.attn_q.weight", 128, &wq) == KW_ERR_FORMAT,
+          "a wrong column count is an error");
     const float *wd = NULL;
     quant_imatrix_find(&q, "blk.1.ffn_down.weight", 512, &wd);
     CHECK(wd != NULL, "ffn_down has 512 weights");
@@ -374,10 +422,13 @@ static void test_quantize_imatrix(void) {
         for (int pass = 0; pass < 2; pass++) {
             quant_quantize_row(GGML_TYPE_Q3_K, x, blk, 512, pass ? wd : NULL);
             quant_dequantize_row(GGML_TYPE_Q3_K, blk, y, 512);
-            for (int i = 0; i < 512; i++) *(pass ? &e_im : &e_plain) += wd[i] * (double)(x[i] - y[i]) * (x[i] - y[i]);
+            for (int i = 0; i < 512; i++)
+                *(pass ? &e_im : &e_plain) += wd[i] * (double)(x[i] - y[i]) * (x[i] - y[i]);
         }
     }
-    CHECK(e_im < e_plain, "Q3_K with the imatrix has lower weighted error (%.6g) than without (%.6g)", e_im, e_plain);
+    CHECK(e_im < e_plain,
+          "Q3_K with the imatrix has lower weighted error (%.6g) than without (%.6g)", e_im,
+          e_plain);
     kw_gguf_close(b);
     quant_imatrix_free(&q);
     seen s = {0};
@@ -386,7 +437,8 @@ static void test_quantize_imatrix(void) {
     CHECK(kw_quantize_file(g_base, tmp_path("imq.gguf"), &p) == KW_OK && runs(tmp_path("imq.gguf")),
           "quantize --imatrix works and the result runs: %s", kw_last_error());
     p.imatrix_path = g_base, p.on_tensor = on_tensor, p.user = &s;
-    CHECK(kw_quantize_file(g_base, tmp_path("imq.gguf"), &p) == KW_ERR_FORMAT && strstr(kw_last_error(), "in_sum2"),
+    CHECK(kw_quantize_file(g_base, tmp_path("imq.gguf"), &p) == KW_ERR_FORMAT &&
+              strstr(kw_last_error(), "in_sum2"),
           "a file that is not an imatrix is refused: %s", kw_last_error());
 }
 

@@ -2,9 +2,9 @@
  * top-k/top-p/min-p exclusions, penalties on exactly the right logits, the sampled distribution
  * against the softmax (chi-square), seeding, and no allocation per token.
  */
+#include "../test.h"
 #include "base/base.h"
 #include "sample/sample.h"
-#include "../test.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -34,8 +34,10 @@ static void draw(kw_sampler *s, const float *logits, int n, int *counts, int n_v
     memset(counts, 0, (size_t)n_vocab * sizeof *counts);
     for (int i = 0; i < n; i++) {
         kw_token t = kw_sampler_sample(s, logits);
-        if (t >= 0 && t < n_vocab) counts[t]++;
-        else CHECK(0, "sampled id %d is inside the vocabulary of %d", t, n_vocab);
+        if (t >= 0 && t < n_vocab)
+            counts[t]++;
+        else
+            CHECK(0, "sampled id %d is inside the vocabulary of %d", t, n_vocab);
     }
 }
 
@@ -56,7 +58,8 @@ static void test_greedy(void) {
     float l1[6] = {0.5f, -1.0f, 3.0f, 2.9f, -INFINITY, 1.0f};
     CHECK(kw_sampler_sample(s, l1) == 2, "greedy picks the argmax id 2");
     float l2[6] = {1.0f, 4.0f, 2.0f, 4.0f, 4.0f, 0.0f};
-    CHECK(kw_sampler_sample(s, l2) == 1, "greedy picks the lowest id (1) among tied maxima 1, 3, 4");
+    CHECK(kw_sampler_sample(s, l2) == 1,
+          "greedy picks the lowest id (1) among tied maxima 1, 3, 4");
     float l3[6] = {NAN, 0.0f, NAN, 0.5f, 0.25f, NAN};
     CHECK(kw_sampler_sample(s, l3) == 3, "greedy ignores NaN logits and picks id 3");
     kw_sampler_free(s);
@@ -97,8 +100,10 @@ static void test_distribution(void) {
         kw_sampler_params p = params_off(temps[ti], 42 + (uint64_t)ti);
         kw_sampler *s = make(N, &p);
         double prob[N], sum = 0;
-        for (int i = 0; i < N; i++) sum += prob[i] = exp((double)logits[i] / temps[ti]);
-        for (int i = 0; i < N; i++) prob[i] /= sum;
+        for (int i = 0; i < N; i++)
+            sum += prob[i] = exp((double)logits[i] / temps[ti]);
+        for (int i = 0; i < N; i++)
+            prob[i] /= sum;
         int counts[N];
         draw(s, logits, DRAWS, counts, N);
         double chi = chi_square(counts, prob, N, DRAWS);
@@ -148,7 +153,8 @@ static void test_top_p(void) {
     draw(s, l, DRAWS, counts, 4);
     CHECK(counts[2] == 0 && counts[3] == 0, "top-p 0.75 never draws ids 2, 3 (%d, %d)", counts[2],
           counts[3]);
-    CHECK(counts[0] > 0 && counts[1] > 0, "top-p 0.75 draws ids 0 and 1 (%d, %d)", counts[0], counts[1]);
+    CHECK(counts[0] > 0 && counts[1] > 0, "top-p 0.75 draws ids 0 and 1 (%d, %d)", counts[0],
+          counts[1]);
     double pr[2] = {0.5 / 0.8, 0.3 / 0.8};
     double chi = chi_square(counts, pr, 2, DRAWS);
     CHECK(chi < 10.83, "top-p keeps the 5:3 ratio of ids 0 and 1 (chi-square %.2f < 10.83)", chi);
@@ -183,11 +189,13 @@ static void test_top_p_large_vocab(void) {
     enum { N = 1000, DRAWS = 3000 };
     static float logits[N];
     static int counts[N];
-    for (int j = 0; j < N; j++) logits[j] = -0.01f * (float)((j * 7919) % N); /* rank of j */
+    for (int j = 0; j < N; j++)
+        logits[j] = -0.01f * (float)((j * 7919) % N); /* rank of j */
     const float tops[2] = {0.3f, 0.8f};
     for (int t = 0; t < 2; t++) {
         double total = 0, cum = 0;
-        for (int r = 0; r < N; r++) total += exp(-0.01 * r);
+        for (int r = 0; r < N; r++)
+            total += exp(-0.01 * r);
         int r_keep = N;
         for (int r = 0; r < N; r++) {
             cum += exp(-0.01 * r);
@@ -219,8 +227,8 @@ static void test_min_p(void) {
     p.min_p = 0.2f; /* threshold 0.1: keeps 0, 1, 2 */
     kw_sampler *s = make(4, &p);
     draw(s, l, DRAWS, counts, 4);
-    CHECK(counts[3] == 0 && counts[2] > 0, "min-p 0.2 draws id 2 (%d) but never id 3 (%d)", counts[2],
-          counts[3]);
+    CHECK(counts[3] == 0 && counts[2] > 0, "min-p 0.2 draws id 2 (%d) but never id 3 (%d)",
+          counts[2], counts[3]);
     kw_sampler_free(s);
 
     p.min_p = 0.7f; /* threshold 0.35: keeps only id 0 */
@@ -229,13 +237,13 @@ static void test_min_p(void) {
     CHECK(counts[0] == 500, "min-p 0.7 draws only id 0 (%d of 500)", counts[0]);
     kw_sampler_free(s);
 
-    p.min_p = 0.5f; /* threshold 0.25: keeps ids 0, 1 */
+    p.min_p = 0.5f;       /* threshold 0.25: keeps ids 0, 1 */
     p.temperature = 5.0f; /* temperature comes after min-p: it cannot bring id 2 back */
     s = make(4, &p);
     draw(s, l, DRAWS, counts, 4);
     CHECK(counts[0] > 0 && counts[1] > 0 && counts[2] + counts[3] == 0,
-          "min-p 0.5 at temperature 5 draws ids 0 and 1 only (%d, %d, %d, %d)", counts[0], counts[1],
-          counts[2], counts[3]);
+          "min-p 0.5 at temperature 5 draws ids 0 and 1 only (%d, %d, %d, %d)", counts[0],
+          counts[1], counts[2], counts[3]);
     kw_sampler_free(s);
 }
 
@@ -255,12 +263,15 @@ static void test_penalties(void) {
     kw_sampler_accept(s, -4);  /* out of range: ignored */
     kw_sampler_accept(s, 800); /* out of range: ignored */
     sampler_apply_penalties(s, logits, out);
-    CHECK(out[3] == 4.0f / 2 - 2 * 0.5f - 1.0f, "id 3 seen twice: 4/2 - 2*0.5 - 1 = 0, got %g", (double)out[3]);
-    CHECK(out[5] == -2.0f * 2 - 0.5f - 1.0f, "id 5 seen once: -2*2 - 0.5 - 1 = -5.5, got %g", (double)out[5]);
+    CHECK(out[3] == 4.0f / 2 - 2 * 0.5f - 1.0f, "id 3 seen twice: 4/2 - 2*0.5 - 1 = 0, got %g",
+          (double)out[3]);
+    CHECK(out[5] == -2.0f * 2 - 0.5f - 1.0f, "id 5 seen once: -2*2 - 0.5 - 1 = -5.5, got %g",
+          (double)out[5]);
     int unchanged = 0;
     for (int i = 0; i < N; i++)
         if (i != 3 && i != 5) unchanged += out[i] == logits[i];
-    CHECK(unchanged == N - 2, "the %d ids never accepted keep their logits (%d do)", N - 2, unchanged);
+    CHECK(unchanged == N - 2, "the %d ids never accepted keep their logits (%d do)", N - 2,
+          unchanged);
     CHECK(kw_sampler_sample(s, logits) == 6, "greedy after penalties picks id 6 instead of id 3");
     float copy[N];
     memcpy(copy, logits, sizeof copy);
@@ -276,17 +287,20 @@ static void test_penalties(void) {
     p.frequency_penalty = p.presence_penalty = 0.0f;
     s = make(N, &p);
     const kw_token hist[4] = {0, 1, 6, 1};
-    for (int i = 0; i < 4; i++) kw_sampler_accept(s, hist[i]);
+    for (int i = 0; i < 4; i++)
+        kw_sampler_accept(s, hist[i]);
     sampler_apply_penalties(s, logits, out);
     CHECK(out[0] == logits[0], "id 0 left the window of 2: unpenalized (%g)", (double)out[0]);
-    CHECK(out[1] == 1.0f && out[6] == 1.5f, "ids 1 and 6 in the window: 2/2 = 1 (%g), 3/2 = 1.5 (%g)",
-          (double)out[1], (double)out[6]);
+    CHECK(out[1] == 1.0f && out[6] == 1.5f,
+          "ids 1 and 6 in the window: 2/2 = 1 (%g), 3/2 = 1.5 (%g)", (double)out[1],
+          (double)out[6]);
     kw_sampler_free(s);
 
     /* -1: the whole history; 0: off. */
     p.repeat_last_n = -1;
     s = make(N, &p);
-    for (int i = 0; i < 300; i++) kw_sampler_accept(s, i == 0 ? 0 : 4);
+    for (int i = 0; i < 300; i++)
+        kw_sampler_accept(s, i == 0 ? 0 : 4);
     sampler_apply_penalties(s, logits, out);
     CHECK(out[0] == 0.5f && out[4] == 0.25f, "window -1 keeps id 0 from 300 tokens ago (%g, %g)",
           (double)out[0], (double)out[4]);
@@ -302,7 +316,8 @@ static void test_penalties(void) {
 static void test_seeds(void) {
     enum { N = 64, T = 200 };
     float logits[N];
-    for (int i = 0; i < N; i++) logits[i] = (float)(i % 7) * 0.1f;
+    for (int i = 0; i < N; i++)
+        logits[i] = (float)(i % 7) * 0.1f;
     kw_token a[T], b[T], c[T], d[T];
     kw_sampler_params p = params_off(1.0f, 1234);
     p.top_k = 50;
@@ -317,10 +332,12 @@ static void test_seeds(void) {
     }
     CHECK(memcmp(a, b, sizeof a) == 0, "the same seed gives the same %d tokens", T);
     int differ = 0;
-    for (int i = 0; i < T; i++) differ += a[i] != c[i];
+    for (int i = 0; i < T; i++)
+        differ += a[i] != c[i];
     CHECK(differ > T / 2, "seeds 1234 and 1235 differ in %d of %d tokens (> %d)", differ, T, T / 2);
     kw_sampler_reset(s1);
-    for (int i = 0; i < T; i++) d[i] = kw_sampler_sample(s1, logits);
+    for (int i = 0; i < T; i++)
+        d[i] = kw_sampler_sample(s1, logits);
     CHECK(memcmp(a, d, sizeof a) == 0, "reset restarts the random sequence from the seed");
     kw_sampler_free(s1);
     kw_sampler_free(s2);
@@ -356,7 +373,8 @@ static void test_no_alloc_per_token(void) {
     p.top_k = 0;
     s = make(N, &p);
     before = kw_alloc_count();
-    for (int i = 0; i < 20; i++) kw_sampler_accept(s, kw_sampler_sample(s, logits));
+    for (int i = 0; i < 20; i++)
+        kw_sampler_accept(s, kw_sampler_sample(s, logits));
     CHECK(kw_alloc_count() == before, "top-p over the full vocabulary allocates nothing");
     kw_sampler_free(s);
     free(logits);
@@ -366,18 +384,23 @@ static void test_bad_params(void) {
     kw_sampler *s = NULL;
     kw_sampler_params p = kw_sampler_default_params();
     CHECK(sampler_create_n_vocab(0, &p, &s) == KW_ERR_INVALID_ARG && !s, "n_vocab 0 is rejected");
-    CHECK(strstr(kw_last_error(), "n_vocab") != NULL, "the message names n_vocab: %s", kw_last_error());
+    CHECK(strstr(kw_last_error(), "n_vocab") != NULL, "the message names n_vocab: %s",
+          kw_last_error());
     p.repeat_last_n = -2;
-    CHECK(sampler_create_n_vocab(10, &p, &s) == KW_ERR_INVALID_ARG && !s, "repeat_last_n -2 is rejected");
+    CHECK(sampler_create_n_vocab(10, &p, &s) == KW_ERR_INVALID_ARG && !s,
+          "repeat_last_n -2 is rejected");
     p = kw_sampler_default_params();
     p.top_p = NAN;
-    CHECK(sampler_create_n_vocab(10, &p, &s) == KW_ERR_INVALID_ARG && !s, "a NaN top_p is rejected");
-    CHECK(kw_sampler_sample(NULL, NULL) == KW_TOKEN_NONE, "sampling with a NULL sampler gives KW_TOKEN_NONE");
+    CHECK(sampler_create_n_vocab(10, &p, &s) == KW_ERR_INVALID_ARG && !s,
+          "a NaN top_p is rejected");
+    CHECK(kw_sampler_sample(NULL, NULL) == KW_TOKEN_NONE,
+          "sampling with a NULL sampler gives KW_TOKEN_NONE");
     kw_sampler_free(NULL);
     CHECK(sampler_create_n_vocab(5, NULL, &s) == KW_OK && sampler_n_vocab(s) == 5,
           "NULL params take the defaults");
     float all_masked[5] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-    CHECK(kw_sampler_sample(s, all_masked) == 0, "all logits -inf gives the lowest id, not garbage");
+    CHECK(kw_sampler_sample(s, all_masked) == 0,
+          "all logits -inf gives the lowest id, not garbage");
     kw_sampler_free(s);
 }
 

@@ -24,11 +24,11 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv); /* tools/kaiwu/cmd_info.c */
 int cmd_tokenize(int argc, char **argv);
-int cmd_bench(int argc, char **argv); /* tools/kaiwu/cmd_bench.c */
+int cmd_bench(int argc, char **argv);      /* tools/kaiwu/cmd_bench.c */
 int cmd_quantize(int argc, char **argv);   /* tools/kaiwu/cmd_quantize.c */
 int cmd_imatrix(int argc, char **argv);    /* tools/kaiwu/cmd_imatrix.c */
 int cmd_perplexity(int argc, char **argv); /* tools/kaiwu/cmd_perplexity.c */
-int cmd_chat(int argc, char **argv); /* tools/kaiwu/cmd_chat.c */
+int cmd_chat(int argc, char **argv);       /* tools/kaiwu/cmd_chat.c */
 
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);
@@ -79,10 +79,10 @@ extern const int cli_n_sampling_opts;
     "  --temp T                 temperature (default 0.8; 0 = greedy)\n"                           \
     "  --top-k K                keep the K most likely tokens (default 40; 0 = off)\n"             \
     "  --top-p P                nucleus sampling threshold (default 0.95; 1 = off)\n"              \
-    "  --min-p M                drop tokens below M x the best probability (default 0.05;\n"      \
-    "                           0 = off)\n"                                                       \
+    "  --min-p M                drop tokens below M x the best probability (default 0.05;\n"       \
+    "                           0 = off)\n"                                                        \
     "  --repeat-penalty R       penalize repeated tokens (default 1.0 = off)\n"                    \
-    "  --repeat-last-n N        window of the penalties (default 64; 0 = off; -1 = all)\n"        \
+    "  --repeat-last-n N        window of the penalties (default 64; 0 = off; -1 = all)\n"         \
     "  --presence-penalty P     OpenAI-style presence penalty (default 0)\n"                       \
     "  --frequency-penalty F    OpenAI-style frequency penalty (default 0)\n"                      \
     "  --seed S                 random seed (default: random, printed on stderr)\n"

@@ -23,17 +23,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#define DIM "\033[2m"
+#define DIM   "\033[2m"
 #define RESET "\033[0m"
 
 typedef struct chat_opts {
     const char *model_path;
-    const char *system;   /* --system, or NULL */
-    const char *format;   /* --format NAME, or NULL for the model's template */
-    const char *prompt;   /* -p, or NULL */
-    int32_t n_predict;    /* -1: until end of generation or a full context */
-    int32_t n_ctx;        /* 0: min(model's training context, 4096) */
-    int32_t n_threads;    /* 0: all cores */
+    const char *system; /* --system, or NULL */
+    const char *format; /* --format NAME, or NULL for the model's template */
+    const char *prompt; /* -p, or NULL */
+    int32_t n_predict;  /* -1: until end of generation or a full context */
+    int32_t n_ctx;      /* 0: min(model's training context, 4096) */
+    int32_t n_threads;  /* 0: all cores */
     kw_sampler_params sp;
     bool seed_given, json, hide_thinking, no_think, drop_oldest, verbose, ignore_eos;
 } chat_opts;
@@ -44,11 +44,11 @@ typedef struct chat_session {
     kw_context *ctx;
     kw_sampler *smp;
     kw_chat *chat;
-    json_t *messages;  /* the conversation: [{"role", "content", ...}] */
-    kw_token *cache;   /* the tokens held by the KV cache, in order (n_cache of cap_cache) */
+    json_t *messages; /* the conversation: [{"role", "content", ...}] */
+    kw_token *cache;  /* the tokens held by the KV cache, in order (n_cache of cap_cache) */
     int32_t n_cache, cap_cache;
-    char *system;      /* the system message /reset restores (owned; NULL: none) */
-    bool color;        /* stdout is a terminal: dim reasoning and statistics */
+    char *system; /* the system message /reset restores (owned; NULL: none) */
+    bool color;   /* stdout is a terminal: dim reasoning and statistics */
     bool interactive;
 } chat_session;
 
@@ -87,8 +87,7 @@ static void chat_usage(FILE *f) {
             "  -n, --n-predict N        most tokens per answer (default -1 = until the end of\n"
             "                           the answer or a full context)\n"
             "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
-            "  -t, --threads N          worker threads (default: all cores)\n"
-            CLI_SAMPLING_HELP
+            "  -t, --threads N          worker threads (default: all cores)\n" CLI_SAMPLING_HELP
             "  --verbose                print model and context details on stderr\n"
             "  -h, --help               show this help\n"
             "\n"
@@ -141,8 +140,10 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
         if (!matched) {
             int k = cli_match_opt("chat", chat_table, CHAT_N_OPTS, argc, argv, &i, o);
             if (k == -1) {
-                k = cli_match_opt("chat", cli_sampling_opts, cli_n_sampling_opts, argc, argv, &i, &o->sp);
-                if (k >= 0 && strcmp(cli_sampling_opts[k].name, "--seed") == 0) o->seed_given = true;
+                k = cli_match_opt("chat", cli_sampling_opts, cli_n_sampling_opts, argc, argv, &i,
+                                  &o->sp);
+                if (k >= 0 && strcmp(cli_sampling_opts[k].name, "--seed") == 0)
+                    o->seed_given = true;
             }
             if (k == -2) return CLI_EXIT_USAGE;
             matched = k >= 0;
@@ -165,12 +166,15 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
 static void messages_reset(chat_session *s) {
     json_array_clear(s->messages);
     if (s->system && *s->system)
-        json_array_append_new(s->messages, json_pack("{s:s, s:s}", "role", "system", "content", s->system));
+        json_array_append_new(s->messages,
+                              json_pack("{s:s, s:s}", "role", "system", "content", s->system));
 }
 
-static void messages_add(chat_session *s, const char *role, const char *content, const char *reasoning) {
+static void messages_add(chat_session *s, const char *role, const char *content,
+                         const char *reasoning) {
     json_t *m = json_pack("{s:s, s:s}", "role", role, "content", content);
-    if (reasoning && *reasoning) json_object_set_new(m, "reasoning_content", json_string(reasoning));
+    if (reasoning && *reasoning)
+        json_object_set_new(m, "reasoning_content", json_string(reasoning));
     json_array_append_new(s->messages, m);
 }
 
@@ -182,12 +186,14 @@ static bool messages_drop_oldest(chat_session *s) {
     if (role0 && strcmp(role0, "system") == 0) first = 1;
     size_t end = first + 1;
     while (end < n) {
-        const char *r = json_string_value(json_object_get(json_array_get(s->messages, end), "role"));
+        const char *r =
+            json_string_value(json_object_get(json_array_get(s->messages, end), "role"));
         if (r && strcmp(r, "user") == 0) break;
         end++;
     }
     if (end >= n) return false; /* that would drop the question being asked */
-    for (size_t i = first; i < end; i++) json_array_remove(s->messages, first);
+    for (size_t i = first; i < end; i++)
+        json_array_remove(s->messages, first);
     return true;
 }
 
@@ -199,17 +205,18 @@ static bool messages_drop_oldest(chat_session *s) {
  * [thinking] markers) or hidden; a tag split across tokens is held back until it is whole. */
 typedef struct chat_view {
     chat_session *s;
-    bool in_think;     /* inside <think> ... </think> */
-    bool skip_space;   /* drop whitespace right after a reasoning block */
-    bool shown_think;  /* printed a reasoning header (non-terminal) */
-    char hold[16];     /* a possible beginning of a tag */
+    bool in_think;    /* inside <think> ... </think> */
+    bool skip_space;  /* drop whitespace right after a reasoning block */
+    bool shown_think; /* printed a reasoning header (non-terminal) */
+    char hold[16];    /* a possible beginning of a tag */
     size_t n_hold;
 } chat_view;
 
 static void view_emit(chat_view *v, const char *t, size_t n) {
     if (v->in_think && v->s->o.hide_thinking) return;
     if (!v->in_think && v->skip_space) {
-        while (n > 0 && (*t == '\n' || *t == ' ' || *t == '\r')) t++, n--;
+        while (n > 0 && (*t == '\n' || *t == ' ' || *t == '\r'))
+            t++, n--;
         if (n == 0) return;
         v->skip_space = false;
     }
@@ -224,7 +231,8 @@ static void view_emit(chat_view *v, const char *t, size_t n) {
 }
 
 static void view_switch(chat_view *v) {
-    if (v->in_think && !v->s->o.hide_thinking) fputs(v->s->color ? "\n" : "\n[/thinking]\n", stdout);
+    if (v->in_think && !v->s->o.hide_thinking)
+        fputs(v->s->color ? "\n" : "\n[/thinking]\n", stdout);
     v->in_think = !v->in_think;
     v->skip_space = !v->in_think;
     v->shown_think = false;
@@ -259,7 +267,8 @@ static void view_push(chat_view *v, const char *t, size_t n, bool at_end) {
 static bool cache_reserve(chat_session *s, int32_t n) {
     if (n <= s->cap_cache) return true;
     int32_t cap = s->cap_cache ? s->cap_cache : 256;
-    while (cap < n) cap *= 2;
+    while (cap < n)
+        cap *= 2;
     kw_token *p = realloc(s->cache, (size_t)cap * sizeof *p);
     if (!p) return false;
     s->cache = p;
@@ -314,8 +323,9 @@ static bool fit_prompt(chat_session *s, char **text, kw_token **ids, int32_t *n)
         free(*ids);
     }
     if (dropped)
-        fprintf(stderr, "note: dropped the %d oldest turn%s to fit the context of %d tokens "
-                        "(the conversation is now %d tokens)\n",
+        fprintf(stderr,
+                "note: dropped the %d oldest turn%s to fit the context of %d tokens "
+                "(the conversation is now %d tokens)\n",
                 dropped, dropped == 1 ? "" : "s", n_ctx, *n);
     return true;
 }
@@ -328,7 +338,8 @@ static bool eval_prompt(chat_session *s, const kw_token *ids, int32_t n, int32_t
         return false;
     }
     int32_t keep = 0;
-    while (keep < n && keep < s->n_cache && s->cache[keep] == ids[keep]) keep++;
+    while (keep < n && keep < s->n_cache && s->cache[keep] == ids[keep])
+        keep++;
     if (keep == n) keep = n - 1; /* the last token must be evaluated again for its logits */
     kw_context_truncate(s->ctx, keep);
     int32_t from = kw_context_n_past(s->ctx); /* a sliding window may have dropped more */
@@ -362,7 +373,8 @@ typedef struct chat_answer {
 static bool answer_add(chat_answer *a, const char *t, size_t n) {
     if (a->len + n + 1 > a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 1024;
-        while (cap < a->len + n + 1) cap *= 2;
+        while (cap < a->len + n + 1)
+            cap *= 2;
         char *p = realloc(a->text, cap);
         if (!p) return false;
         a->text = p;
@@ -391,10 +403,17 @@ static bool generate(chat_session *s, int32_t row, bool think_open, bool stream,
     sigaction(SIGINT, &sa, &old_sa);
     double t0 = kw_time_seconds();
     for (;;) {
-        if (chat_interrupted) { a->stop = "interrupted (Ctrl-C)"; break; }
+        if (chat_interrupted) {
+            a->stop = "interrupted (Ctrl-C)";
+            break;
+        }
         if (s->o.n_predict >= 0 && a->n_tokens >= s->o.n_predict) break;
         const float *logits = kw_get_logits(s->ctx, row);
-        if (!logits) { fprintf(stderr, "error: no logits after kw_decode\n"); ok = false; break; }
+        if (!logits) {
+            fprintf(stderr, "error: no logits after kw_decode\n");
+            ok = false;
+            break;
+        }
         kw_token tok = kw_sampler_sample(s->smp, logits);
         if (!s->o.ignore_eos && kw_token_is_eog(s->model, tok)) {
             a->stop = "end of answer";
@@ -403,11 +422,21 @@ static bool generate(chat_session *s, int32_t row, bool think_open, bool stream,
         kw_sampler_accept(s->smp, tok);
         a->n_tokens++;
         int32_t np = kw_detok_stream_push(&ds, tok, piece, (int32_t)sizeof piece);
-        if (np > 0 && !answer_add(a, piece, (size_t)np)) { ok = false; break; }
+        if (np > 0 && !answer_add(a, piece, (size_t)np)) {
+            ok = false;
+            break;
+        }
         if (np > 0 && stream) view_push(&v, piece, (size_t)np, false);
         if (s->o.n_predict >= 0 && a->n_tokens >= s->o.n_predict) break;
-        if (kw_context_n_past(s->ctx) >= n_ctx) { a->stop = "context full"; break; }
-        if (kw_decode(s->ctx, &tok, NULL, 1, NULL) != KW_OK) { cli_api_error(); ok = false; break; }
+        if (kw_context_n_past(s->ctx) >= n_ctx) {
+            a->stop = "context full";
+            break;
+        }
+        if (kw_decode(s->ctx, &tok, NULL, 1, NULL) != KW_OK) {
+            cli_api_error();
+            ok = false;
+            break;
+        }
         s->cache[s->n_cache++] = tok; /* cap_cache > n_ctx (chat_turn reserves it) */
         row = 0;
     }
@@ -431,10 +460,10 @@ static void print_json_reply(const kw_chat_reply *r) {
     if (r->n_tool_calls > 0) {
         json_t *calls = json_array();
         for (int32_t i = 0; i < r->n_tool_calls; i++)
-            json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", r->tool_calls[i].id,
-                                                   "type", "function", "function", "name",
-                                                   r->tool_calls[i].name, "arguments",
-                                                   r->tool_calls[i].arguments));
+            json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, s:s}}", "id",
+                                                   r->tool_calls[i].id, "type", "function",
+                                                   "function", "name", r->tool_calls[i].name,
+                                                   "arguments", r->tool_calls[i].arguments));
         json_object_set_new(m, "tool_calls", calls);
     }
     char *text = json_dumps(m, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
@@ -456,12 +485,14 @@ static bool chat_turn(chat_session *s, const char *question) {
     }
     bool think_open = kw_chat_prompt_opens_thinking(text);
     double t_prompt = kw_time_seconds();
-    bool ok = cache_reserve(s, kw_context_n_ctx(s->ctx) + 1) && eval_prompt(s, ids, n, &n_new, &row);
+    bool ok =
+        cache_reserve(s, kw_context_n_ctx(s->ctx) + 1) && eval_prompt(s, ids, n, &n_new, &row);
     t_prompt = kw_time_seconds() - t_prompt;
     chat_answer a = {0};
     if (ok) {
         kw_sampler_reset(s->smp);
-        for (int32_t i = 0; i < n; i++) kw_sampler_accept(s->smp, ids[i]);
+        for (int32_t i = 0; i < n; i++)
+            kw_sampler_accept(s->smp, ids[i]);
         ok = generate(s, row, think_open, !s->o.json, &a);
     }
     free(text);
@@ -493,8 +524,10 @@ static bool chat_turn(chat_session *s, const char *question) {
         fprintf(stderr, "stop: %s\n", a.stop);
     }
     if (strcmp(a.stop, "context full") == 0)
-        fprintf(stderr, "note: the context of %d tokens is full: the answer was cut (use -c to "
-                        "enlarge it, or --drop-oldest)\n", kw_context_n_ctx(s->ctx));
+        fprintf(stderr,
+                "note: the context of %d tokens is full: the answer was cut (use -c to "
+                "enlarge it, or --drop-oldest)\n",
+                kw_context_n_ctx(s->ctx));
     return true;
 }
 
@@ -526,8 +559,8 @@ static char *read_input(void) {
     const char *cur = block ? line + 3 : line;
     for (;;) {
         size_t n = strlen(cur);
-        bool closes = block && n >= 3 && strcmp(cur + n - 3, "\"\"\"") == 0 &&
-                      (cur != line + 3 || n >= 3);
+        bool closes =
+            block && n >= 3 && strcmp(cur + n - 3, "\"\"\"") == 0 && (cur != line + 3 || n >= 3);
         bool cont = !block && n > 0 && cur[n - 1] == '\\';
         if (closes) n -= 3;
         if (cont) n -= 1;
@@ -560,10 +593,12 @@ static void print_help(void) {
 
 static void cmd_save(chat_session *s, const char *path) {
     json_t *doc = json_pack("{s:O}", "messages", s->messages);
-    if (!*path) puts("usage: /save FILE");
+    if (!*path)
+        puts("usage: /save FILE");
     else if (json_dump_file(doc, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
         fprintf(stderr, "error: cannot write '%s'\n", path);
-    else printf("saved %zu messages to %s\n", json_array_size(s->messages), path);
+    else
+        printf("saved %zu messages to %s\n", json_array_size(s->messages), path);
     json_decref(doc);
 }
 
@@ -591,7 +626,8 @@ static void cmd_load(chat_session *s, const char *path) {
         }
     }
     if (!json_is_array(msgs))
-        fprintf(stderr, "error: '%s' holds neither a messages array nor {\"messages\": [...]}\n", path);
+        fprintf(stderr, "error: '%s' holds neither a messages array nor {\"messages\": [...]}\n",
+                path);
     if (valid) {
         json_array_clear(s->messages);
         json_array_extend(s->messages, msgs);
@@ -606,7 +642,8 @@ static void cmd_system(chat_session *s, const char *text) {
     bool has = role && strcmp(role, "system") == 0;
     if (has) json_array_remove(s->messages, 0);
     if (*text)
-        json_array_insert_new(s->messages, 0, json_pack("{s:s, s:s}", "role", "system", "content", text));
+        json_array_insert_new(s->messages, 0,
+                              json_pack("{s:s, s:s}", "role", "system", "content", text));
     free(s->system); /* /reset keeps the system message now in the conversation */
     s->system = *text ? strdup(text) : NULL;
     printf(*text ? "system message set\n" : "system message removed\n");
@@ -629,12 +666,18 @@ static void cmd_set(chat_session *s, const char *args) {
         return;
     }
     kw_sampler_params p = s->o.sp;
-    if (strcmp(name, "temp") == 0 && v >= 0) p.temperature = (float)v;
-    else if (strcmp(name, "top-k") == 0 && v >= 0) p.top_k = (int32_t)v;
-    else if (strcmp(name, "top-p") == 0 && v >= 0 && v <= 1) p.top_p = (float)v;
-    else if (strcmp(name, "min-p") == 0 && v >= 0 && v <= 1) p.min_p = (float)v;
-    else if (strcmp(name, "repeat-penalty") == 0 && v > 0) p.repeat_penalty = (float)v;
-    else if (strcmp(name, "seed") == 0 && v >= 0) p.seed = (uint64_t)v;
+    if (strcmp(name, "temp") == 0 && v >= 0)
+        p.temperature = (float)v;
+    else if (strcmp(name, "top-k") == 0 && v >= 0)
+        p.top_k = (int32_t)v;
+    else if (strcmp(name, "top-p") == 0 && v >= 0 && v <= 1)
+        p.top_p = (float)v;
+    else if (strcmp(name, "min-p") == 0 && v >= 0 && v <= 1)
+        p.min_p = (float)v;
+    else if (strcmp(name, "repeat-penalty") == 0 && v > 0)
+        p.repeat_penalty = (float)v;
+    else if (strcmp(name, "seed") == 0 && v >= 0)
+        p.seed = (uint64_t)v;
     else if (strcmp(name, "n") == 0 && v >= -1 && v <= INT32_MAX) {
         s->o.n_predict = (int32_t)v;
         printf("n = %d\n", s->o.n_predict);
@@ -659,18 +702,25 @@ static bool run_command(chat_session *s, const char *line) {
     const char *arg = strchr(line, ' ');
     size_t n = arg ? (size_t)(arg - line) : strlen(line);
     arg = arg ? arg + 1 : "";
-    while (*arg == ' ') arg++;
+    while (*arg == ' ')
+        arg++;
 #define IS(c) (n == strlen(c) && strncmp(line, c, n) == 0)
     if (IS("/exit") || IS("/quit")) return false;
-    if (IS("/help")) print_help();
+    if (IS("/help"))
+        print_help();
     else if (IS("/reset")) {
         messages_reset(s);
         puts("conversation cleared");
-    } else if (IS("/save")) cmd_save(s, arg);
-    else if (IS("/load")) cmd_load(s, arg);
-    else if (IS("/system")) cmd_system(s, arg);
-    else if (IS("/set")) cmd_set(s, arg);
-    else printf("unknown command '%.*s' (/help lists them)\n", (int)n, line);
+    } else if (IS("/save"))
+        cmd_save(s, arg);
+    else if (IS("/load"))
+        cmd_load(s, arg);
+    else if (IS("/system"))
+        cmd_system(s, arg);
+    else if (IS("/set"))
+        cmd_set(s, arg);
+    else
+        printf("unknown command '%.*s' (/help lists them)\n", (int)n, line);
 #undef IS
     return true;
 }
@@ -697,15 +747,18 @@ static int chat_repl(chat_session *s) {
             break;
         }
         const char *t = text;
-        while (*t == ' ' || *t == '\t') t++;
+        while (*t == ' ' || *t == '\t')
+            t++;
         if (!*t) {
             free(text);
             continue;
         }
         add_history(text);
         bool go_on = true;
-        if (t[0] == '/' && t[1] != '/') go_on = run_command(s, t);
-        else chat_turn(s, t);
+        if (t[0] == '/' && t[1] != '/')
+            go_on = run_command(s, t);
+        else
+            chat_turn(s, t);
         free(text);
         if (!go_on) break;
     }
@@ -723,7 +776,8 @@ static bool session_open(chat_session *s) {
     if (kw_model_load(s->o.model_path, &mp, &s->model) != KW_OK) return false;
     if (kw_chat_create(s->model, s->o.format, &s->chat) != KW_OK) return false;
     kw_context_params cp = kw_context_default_params();
-    if (s->o.n_ctx > 0) cp.n_ctx = s->o.n_ctx;
+    if (s->o.n_ctx > 0)
+        cp.n_ctx = s->o.n_ctx;
     else {
         int32_t train = kw_model_n_ctx_train(s->model);
         cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
@@ -763,7 +817,8 @@ int cmd_chat(int argc, char **argv) {
         size_t len = 0;
         question = cli_read_file("-", &len);
         if (!question) return CLI_EXIT_ERROR;
-        while (len > 0 && (question[len - 1] == '\n' || question[len - 1] == '\r')) question[--len] = 0;
+        while (len > 0 && (question[len - 1] == '\n' || question[len - 1] == '\r'))
+            question[--len] = 0;
         if (len == 0) {
             free(question);
             return cli_usage_error("chat", "no question: stdin was empty (give -p TEXT)");
@@ -771,9 +826,12 @@ int cmd_chat(int argc, char **argv) {
     }
     s.color = isatty(STDOUT_FILENO) && !s.o.json;
     rc = CLI_EXIT_ERROR;
-    if (!session_open(&s)) cli_api_error();
-    else if (s.interactive) rc = chat_repl(&s);
-    else rc = chat_turn(&s, s.o.prompt ? s.o.prompt : question) ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+    if (!session_open(&s))
+        cli_api_error();
+    else if (s.interactive)
+        rc = chat_repl(&s);
+    else
+        rc = chat_turn(&s, s.o.prompt ? s.o.prompt : question) ? CLI_EXIT_OK : CLI_EXIT_ERROR;
     session_close(&s);
     free(question);
     return rc;

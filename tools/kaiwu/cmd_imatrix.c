@@ -14,23 +14,24 @@
 #include <string.h>
 
 static void imatrix_usage(FILE *f) {
-    fputs("usage: kaiwu imatrix -m MODEL.gguf -f TEXT -o FILE [options]\n"
-          "\n"
-          "Runs the model over the text in chunks of -c tokens and writes, for every weight matrix,\n"
-          "the sum of x^2 per input column and the number of tokens (a GGUF file, format in\n"
-          "docs/quantization.md). Pass it to 'kaiwu quantize --imatrix FILE'.\n"
-          "\n"
-          "options:\n"
-          "  -m, --model PATH     GGUF model (required; best the F16/F32 one you will quantize)\n"
-          "  -f, --file PATH      calibration text ('-' for stdin; required)\n"
-          "  -o, --output PATH    output file (required)\n"
-          "  -c, --ctx-size N     tokens per chunk (default 512)\n"
-          "  --chunks N           use at most N chunks (default: all)\n"
-          "  -t, --threads N      worker threads (default: all cores)\n"
-          "  -h, --help           show this help\n"
-          "\n"
-          "example: kaiwu imatrix -m model-f16.gguf -f calibration.txt -o model.imatrix\n",
-          f);
+    fputs(
+        "usage: kaiwu imatrix -m MODEL.gguf -f TEXT -o FILE [options]\n"
+        "\n"
+        "Runs the model over the text in chunks of -c tokens and writes, for every weight matrix,\n"
+        "the sum of x^2 per input column and the number of tokens (a GGUF file, format in\n"
+        "docs/quantization.md). Pass it to 'kaiwu quantize --imatrix FILE'.\n"
+        "\n"
+        "options:\n"
+        "  -m, --model PATH     GGUF model (required; best the F16/F32 one you will quantize)\n"
+        "  -f, --file PATH      calibration text ('-' for stdin; required)\n"
+        "  -o, --output PATH    output file (required)\n"
+        "  -c, --ctx-size N     tokens per chunk (default 512)\n"
+        "  --chunks N           use at most N chunks (default: all)\n"
+        "  -t, --threads N      worker threads (default: all cores)\n"
+        "  -h, --help           show this help\n"
+        "\n"
+        "example: kaiwu imatrix -m model-f16.gguf -f calibration.txt -o model.imatrix\n",
+        f);
 }
 
 typedef struct imatrix_opts {
@@ -43,17 +44,25 @@ static int parse_args(int argc, char **argv, imatrix_opts *o) {
         const char *a = argv[i], *v = NULL;
         int r = 0;
         if (cli_is_help(a)) return imatrix_usage(stdout), -1;
-#define OPT(name, short_name) ((r = cli_opt_value("imatrix", argc, argv, &i, name, short_name, &v)) != 0)
-        if (OPT("--model", "-m")) o->model_path = v;
-        else if (OPT("--file", "-f")) o->text_path = v;
-        else if (OPT("--output", "-o")) o->out_path = v;
+#define OPT(name, short_name)                                                                      \
+    ((r = cli_opt_value("imatrix", argc, argv, &i, name, short_name, &v)) != 0)
+        if (OPT("--model", "-m"))
+            o->model_path = v;
+        else if (OPT("--file", "-f"))
+            o->text_path = v;
+        else if (OPT("--output", "-o"))
+            o->out_path = v;
         else if (OPT("--ctx-size", "-c")) {
-            if (r > 0 && !cli_parse_i32("imatrix", "--ctx-size", v, 2, 1 << 20, &o->n_ctx)) return CLI_EXIT_USAGE;
+            if (r > 0 && !cli_parse_i32("imatrix", "--ctx-size", v, 2, 1 << 20, &o->n_ctx))
+                return CLI_EXIT_USAGE;
         } else if (OPT("--chunks", NULL)) {
-            if (r > 0 && !cli_parse_i32("imatrix", "--chunks", v, 1, 1 << 30, &o->max_chunks)) return CLI_EXIT_USAGE;
+            if (r > 0 && !cli_parse_i32("imatrix", "--chunks", v, 1, 1 << 30, &o->max_chunks))
+                return CLI_EXIT_USAGE;
         } else if (OPT("--threads", "-t")) {
-            if (r > 0 && !cli_parse_i32("imatrix", "--threads", v, 1, 256, &o->n_threads)) return CLI_EXIT_USAGE;
-        } else return cli_usage_error("imatrix", "unknown argument '%s'", a);
+            if (r > 0 && !cli_parse_i32("imatrix", "--threads", v, 1, 256, &o->n_threads))
+                return CLI_EXIT_USAGE;
+        } else
+            return cli_usage_error("imatrix", "unknown argument '%s'", a);
 #undef OPT
         if (r < 0) return CLI_EXIT_USAGE;
     }
@@ -75,8 +84,8 @@ static int tokenize_text(kw_model *m, const char *path, kw_token **out, int32_t 
     return st == KW_OK ? 0 : cli_api_error();
 }
 
-static int run(const imatrix_opts *o, kw_model *model, kw_context *ctx, kw_imatrix *im, const kw_token *tok,
-               int32_t n_chunks) {
+static int run(const imatrix_opts *o, kw_model *model, kw_context *ctx, kw_imatrix *im,
+               const kw_token *tok, int32_t n_chunks) {
     const int32_t c = o->n_ctx;
     kw_token bos = kw_token_bos(model);
     bool add_bos = kw_model_add_bos(model) && bos != KW_TOKEN_NONE;
@@ -110,22 +119,26 @@ int cmd_imatrix(int argc, char **argv) {
     if (kw_model_load(o.model_path, NULL, &model) != KW_OK) return cli_api_error();
     rc = tokenize_text(model, o.text_path, &tok, &n_tok);
     if (!rc && n_tok < o.n_ctx)
-        rc = (fprintf(stderr, "error: '%s' has %d tokens, fewer than one chunk of %d (use a smaller -c)\n",
-                      o.text_path, n_tok, o.n_ctx), CLI_EXIT_ERROR);
+        rc = (fprintf(stderr,
+                      "error: '%s' has %d tokens, fewer than one chunk of %d (use a smaller -c)\n",
+                      o.text_path, n_tok, o.n_ctx),
+              CLI_EXIT_ERROR);
     if (!rc) {
         n_chunks = n_tok / o.n_ctx;
         if (o.max_chunks > 0 && n_chunks > o.max_chunks) n_chunks = o.max_chunks;
         kw_context_params cp = kw_context_default_params();
         cp.n_ctx = o.n_ctx, cp.n_batch = o.n_ctx < 512 ? o.n_ctx : 512, cp.n_threads = o.n_threads;
-        if (kw_context_create(model, &cp, &ctx) != KW_OK || kw_imatrix_create(&im) != KW_OK) rc = cli_api_error();
+        if (kw_context_create(model, &cp, &ctx) != KW_OK || kw_imatrix_create(&im) != KW_OK)
+            rc = cli_api_error();
     }
     if (!rc) {
         fprintf(stderr, "%d tokens, %d chunks of %d\n", n_tok, n_chunks, o.n_ctx);
         rc = run(&o, model, ctx, im, tok, n_chunks);
     }
     if (!rc && kw_imatrix_save(im, o.out_path, o.text_path, o.n_ctx) != KW_OK) rc = cli_api_error();
-    if (!rc) fprintf(stderr, "wrote %s: %d weight matrices, %d chunks of %d tokens\n", o.out_path,
-                     kw_imatrix_n_entries(im), n_chunks, o.n_ctx);
+    if (!rc)
+        fprintf(stderr, "wrote %s: %d weight matrices, %d chunks of %d tokens\n", o.out_path,
+                kw_imatrix_n_entries(im), n_chunks, o.n_ctx);
     kw_imatrix_free(im);
     kw_context_free(ctx);
     free(tok);

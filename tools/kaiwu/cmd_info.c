@@ -16,53 +16,64 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define INFO_MAX_ITEMS 8      /* array elements shown without --full */
-#define INFO_MAX_VALUE 160    /* bytes of a rendered value shown without --full */
+#define INFO_MAX_ITEMS 8   /* array elements shown without --full */
+#define INFO_MAX_VALUE 160 /* bytes of a rendered value shown without --full */
 
 int cmd_info(int argc, char **argv);
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: kaiwu info [--full] FILE\n"
-            "\n"
-            "Shows what a GGUF file holds and whether kaiwu can run it:\n"
-            "  file      size, GGUF version, alignment, where the tensor data begins\n"
-            "  model     architecture, the kaiwu family description used, hyperparameters (RoPE,\n"
-            "            norms, scales), parameter count, tokenizer kind and vocabulary size,\n"
-            "            BOS/EOS/EOT token ids and their text, whether a chat template is present\n"
-            "  metadata  every key with its type and value (strings quoted, control characters\n"
-            "            escaped; arrays show their first %d items and the count)\n"
-            "  tensors   every tensor: name, type, shape (innermost dimension first), bytes, file\n"
-            "            offset; then totals per type and overall\n"
-            "\n"
-            "options:\n"
-            "  --full    show every array element and whole long strings (e.g. the chat template)\n"
-            "  -h, --help  show this help\n"
-            "\n"
-            "exit status: 0 kaiwu can run the file; 1 the file is malformed or kaiwu cannot run it\n"
-            "(the reason is printed on stderr); 2 a usage error.\n",
-            INFO_MAX_ITEMS);
+    fprintf(
+        f,
+        "usage: kaiwu info [--full] FILE\n"
+        "\n"
+        "Shows what a GGUF file holds and whether kaiwu can run it:\n"
+        "  file      size, GGUF version, alignment, where the tensor data begins\n"
+        "  model     architecture, the kaiwu family description used, hyperparameters (RoPE,\n"
+        "            norms, scales), parameter count, tokenizer kind and vocabulary size,\n"
+        "            BOS/EOS/EOT token ids and their text, whether a chat template is present\n"
+        "  metadata  every key with its type and value (strings quoted, control characters\n"
+        "            escaped; arrays show their first %d items and the count)\n"
+        "  tensors   every tensor: name, type, shape (innermost dimension first), bytes, file\n"
+        "            offset; then totals per type and overall\n"
+        "\n"
+        "options:\n"
+        "  --full    show every array element and whole long strings (e.g. the chat template)\n"
+        "  -h, --help  show this help\n"
+        "\n"
+        "exit status: 0 kaiwu can run the file; 1 the file is malformed or kaiwu cannot run it\n"
+        "(the reason is printed on stderr); 2 a usage error.\n",
+        INFO_MAX_ITEMS);
 }
 
 /* ---------------------------------------------------------------- printing helpers */
 
 static void human_bytes(uint64_t n, char *buf, size_t cap) {
-    if (n >= (1ull << 30)) snprintf(buf, cap, "%.2f GiB", (double)n / (double)(1ull << 30));
-    else if (n >= (1ull << 20)) snprintf(buf, cap, "%.2f MiB", (double)n / (double)(1ull << 20));
-    else if (n >= 1024) snprintf(buf, cap, "%.1f KiB", (double)n / 1024.0);
-    else snprintf(buf, cap, "%" PRIu64 " B", n);
+    if (n >= (1ull << 30))
+        snprintf(buf, cap, "%.2f GiB", (double)n / (double)(1ull << 30));
+    else if (n >= (1ull << 20))
+        snprintf(buf, cap, "%.2f MiB", (double)n / (double)(1ull << 20));
+    else if (n >= 1024)
+        snprintf(buf, cap, "%.1f KiB", (double)n / 1024.0);
+    else
+        snprintf(buf, cap, "%" PRIu64 " B", n);
 }
 
 /* Prints bytes with control characters escaped (token texts may hold newlines or bytes < 32). */
 static void print_escaped(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '\n') fputs("\\n", stdout);
-        else if (c == '\t') fputs("\\t", stdout);
-        else if (c == '\r') fputs("\\r", stdout);
-        else if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-        else putchar(c);
+        if (c == '\n')
+            fputs("\\n", stdout);
+        else if (c == '\t')
+            fputs("\\t", stdout);
+        else if (c == '\r')
+            fputs("\\r", stdout);
+        else if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            printf("\\x%02x", c);
+        else
+            putchar(c);
     }
 }
 
@@ -73,7 +84,8 @@ static void print_value(const char *v, size_t len, bool full) {
         return;
     }
     size_t cut = INFO_MAX_VALUE - 20;
-    while (cut > 0 && ((unsigned char)v[cut] & 0xC0) == 0x80) cut--;
+    while (cut > 0 && ((unsigned char)v[cut] & 0xC0) == 0x80)
+        cut--;
     fwrite(v, 1, cut, stdout);
     printf("... (%zu characters in all; --full shows everything)", len);
 }
@@ -133,8 +145,10 @@ static void print_model(const kw_model *m) {
     size_t want = desc ? kw_model_describe(m, desc, cap) : 0;
     if (desc && want >= cap) {
         char *bigger = realloc(desc, want + 1);
-        if (bigger) kw_model_describe(m, bigger, want + 1);
-        else free(desc);
+        if (bigger)
+            kw_model_describe(m, bigger, want + 1);
+        else
+            free(desc);
         desc = bigger;
     }
     if (desc) {
@@ -149,8 +163,10 @@ static void print_model(const kw_model *m) {
     print_token(m, "EOS:", kw_token_eos(m));
     print_token(m, "EOT:", kw_token_eot(m));
     const char *tmpl = kw_model_chat_template(m);
-    if (tmpl) printf("  chat template: present (%zu bytes)\n", strlen(tmpl));
-    else printf("  chat template: none\n");
+    if (tmpl)
+        printf("  chat template: present (%zu bytes)\n", strlen(tmpl));
+    else
+        printf("  chat template: none\n");
 }
 
 static void print_metadata(const kw_gguf *g, bool full) {
@@ -193,13 +209,16 @@ static void print_tensors(const kw_gguf *g) {
         int pos = snprintf(shape, sizeof shape, "[");
         uint64_t elems = 1;
         for (int d = 0; d < t.n_dims && d < 4; d++) {
-            pos += snprintf(shape + pos, sizeof shape - (size_t)pos, "%s%" PRId64, d ? ", " : "", t.ne[d]);
+            pos += snprintf(shape + pos, sizeof shape - (size_t)pos, "%s%" PRId64, d ? ", " : "",
+                            t.ne[d]);
             elems *= (uint64_t)t.ne[d];
         }
         snprintf(shape + pos, sizeof shape - (size_t)pos, "]");
-        printf("  %-40s %-8s %-28s %12" PRIu64 " %12" PRIu64 "\n", t.name, t.type_name, shape, t.n_bytes, t.offset);
+        printf("  %-40s %-8s %-28s %12" PRIu64 " %12" PRIu64 "\n", t.name, t.type_name, shape,
+               t.n_bytes, t.offset);
         int k = 0;
-        while (k < n_types && strcmp(totals[k].name, t.type_name) != 0) k++;
+        while (k < n_types && strcmp(totals[k].name, t.type_name) != 0)
+            k++;
         if (k == n_types && n_types < 64) totals[n_types++].name = t.type_name;
         if (k < 64) {
             totals[k].n++;
@@ -213,8 +232,8 @@ static void print_tensors(const kw_gguf *g) {
     char hb[32];
     for (int k = 0; k < n_types; k++) {
         human_bytes(totals[k].bytes, hb, sizeof hb);
-        printf("  %-8s %5" PRId64 " tensors %14" PRIu64 " values %14" PRIu64 " bytes (%s)\n", totals[k].name,
-               totals[k].n, totals[k].elems, totals[k].bytes, hb);
+        printf("  %-8s %5" PRId64 " tensors %14" PRIu64 " values %14" PRIu64 " bytes (%s)\n",
+               totals[k].name, totals[k].n, totals[k].elems, totals[k].bytes, hb);
     }
     human_bytes(all_bytes, hb, sizeof hb);
     printf("  %-8s %5" PRId64 " tensors %14" PRIu64 " values %14" PRIu64 " bytes (%s)\n", "all",
@@ -258,8 +277,10 @@ int cmd_info(int argc, char **argv) {
     kw_model *m = NULL;
     kw_status st = kw_model_load(path, NULL, &m);
     char load_error[1024] = "";
-    if (st == KW_OK) print_model(m);
-    else snprintf(load_error, sizeof load_error, "%s", kw_last_error());
+    if (st == KW_OK)
+        print_model(m);
+    else
+        snprintf(load_error, sizeof load_error, "%s", kw_last_error());
     print_metadata(g, full);
     print_tensors(g);
     kw_model_free(m);

@@ -37,30 +37,32 @@ typedef struct ppl_opts {
 } ppl_opts;
 
 static void ppl_usage(FILE *f) {
-    fputs("usage: kaiwu perplexity -m MODEL.gguf -f TEXT [options]\n"
-          "\n"
-          "Perplexity over non-overlapping chunks of -c tokens. Each chunk starts with BOS (when the\n"
-          "model uses one) and only its second half is scored (positions c/2 .. c-1 predicted from\n"
-          "at least c/2 tokens of context), as llama.cpp's perplexity tool does. A running estimate\n"
-          "with its error bar (standard error of the mean NLL) is printed per chunk.\n"
-          "\n"
-          "options:\n"
-          "  -m, --model PATH        GGUF model (required)\n"
-          "  -f, --file PATH         the text ('-' for stdin; required)\n"
-          "  -c, --ctx-size N        tokens per chunk (default 512)\n"
-          "  --chunks N              score at most N chunks (default: all)\n"
-          "  -t, --threads N         worker threads (default: all cores)\n"
-          "  --save-logits FILE      save each scored position's top-K logits, logsumexp and NLL\n"
-          "                          (format in docs/quantization.md) for a later --kl-base\n"
-          "  --save-top-k K          logits kept per position (default 32; 0 = all)\n"
-          "  --kl-base FILE          compare with a base model's --save-logits file on the same\n"
-          "                          text and -c: KL divergence (mean, error, 99th percentile,\n"
-          "                          max), top-1 agreement, the base's perplexity and the ratio\n"
-          "  -h, --help              show this help\n"
-          "\n"
-          "example: kaiwu perplexity -m f16.gguf -f text.txt --save-logits f16.logits\n"
-          "         kaiwu perplexity -m q4_k_m.gguf -f text.txt --kl-base f16.logits\n",
-          f);
+    fputs(
+        "usage: kaiwu perplexity -m MODEL.gguf -f TEXT [options]\n"
+        "\n"
+        "Perplexity over non-overlapping chunks of -c tokens. Each chunk starts with BOS (when "
+        "the\n"
+        "model uses one) and only its second half is scored (positions c/2 .. c-1 predicted from\n"
+        "at least c/2 tokens of context), as llama.cpp's perplexity tool does. A running estimate\n"
+        "with its error bar (standard error of the mean NLL) is printed per chunk.\n"
+        "\n"
+        "options:\n"
+        "  -m, --model PATH        GGUF model (required)\n"
+        "  -f, --file PATH         the text ('-' for stdin; required)\n"
+        "  -c, --ctx-size N        tokens per chunk (default 512)\n"
+        "  --chunks N              score at most N chunks (default: all)\n"
+        "  -t, --threads N         worker threads (default: all cores)\n"
+        "  --save-logits FILE      save each scored position's top-K logits, logsumexp and NLL\n"
+        "                          (format in docs/quantization.md) for a later --kl-base\n"
+        "  --save-top-k K          logits kept per position (default 32; 0 = all)\n"
+        "  --kl-base FILE          compare with a base model's --save-logits file on the same\n"
+        "                          text and -c: KL divergence (mean, error, 99th percentile,\n"
+        "                          max), top-1 agreement, the base's perplexity and the ratio\n"
+        "  -h, --help              show this help\n"
+        "\n"
+        "example: kaiwu perplexity -m f16.gguf -f text.txt --save-logits f16.logits\n"
+        "         kaiwu perplexity -m q4_k_m.gguf -f text.txt --kl-base f16.logits\n",
+        f);
 }
 
 static int parse_args(int argc, char **argv, ppl_opts *o) {
@@ -68,20 +70,30 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         const char *a = argv[i], *v = NULL;
         int r = 0;
         if (cli_is_help(a)) return ppl_usage(stdout), -1;
-#define OPT(name, short_name) ((r = cli_opt_value("perplexity", argc, argv, &i, name, short_name, &v)) != 0)
-        if (OPT("--model", "-m")) o->model_path = v;
-        else if (OPT("--file", "-f")) o->text_path = v;
-        else if (OPT("--save-logits", NULL)) o->save_path = v;
-        else if (OPT("--kl-base", NULL)) o->kl_path = v;
+#define OPT(name, short_name)                                                                      \
+    ((r = cli_opt_value("perplexity", argc, argv, &i, name, short_name, &v)) != 0)
+        if (OPT("--model", "-m"))
+            o->model_path = v;
+        else if (OPT("--file", "-f"))
+            o->text_path = v;
+        else if (OPT("--save-logits", NULL))
+            o->save_path = v;
+        else if (OPT("--kl-base", NULL))
+            o->kl_path = v;
         else if (OPT("--ctx-size", "-c")) {
-            if (r > 0 && !cli_parse_i32("perplexity", "--ctx-size", v, 8, 1 << 20, &o->n_ctx)) return CLI_EXIT_USAGE;
+            if (r > 0 && !cli_parse_i32("perplexity", "--ctx-size", v, 8, 1 << 20, &o->n_ctx))
+                return CLI_EXIT_USAGE;
         } else if (OPT("--chunks", NULL)) {
-            if (r > 0 && !cli_parse_i32("perplexity", "--chunks", v, 1, 1 << 30, &o->max_chunks)) return CLI_EXIT_USAGE;
+            if (r > 0 && !cli_parse_i32("perplexity", "--chunks", v, 1, 1 << 30, &o->max_chunks))
+                return CLI_EXIT_USAGE;
         } else if (OPT("--threads", "-t")) {
-            if (r > 0 && !cli_parse_i32("perplexity", "--threads", v, 1, 256, &o->n_threads)) return CLI_EXIT_USAGE;
+            if (r > 0 && !cli_parse_i32("perplexity", "--threads", v, 1, 256, &o->n_threads))
+                return CLI_EXIT_USAGE;
         } else if (OPT("--save-top-k", NULL)) {
-            if (r > 0 && !cli_parse_i32("perplexity", "--save-top-k", v, 0, 1 << 30, &o->top_k)) return CLI_EXIT_USAGE;
-        } else return cli_usage_error("perplexity", "unknown argument '%s'", a);
+            if (r > 0 && !cli_parse_i32("perplexity", "--save-top-k", v, 0, 1 << 30, &o->top_k))
+                return CLI_EXIT_USAGE;
+        } else
+            return cli_usage_error("perplexity", "unknown argument '%s'", a);
 #undef OPT
         if (r < 0) return CLI_EXIT_USAGE;
     }
@@ -106,8 +118,8 @@ typedef struct logits_rec {
 
 static bool write_header(FILE *f, const logits_header *h) {
     uint32_t u[4] = {h->n_vocab, h->n_ctx, h->k, h->first};
-    return fseek(f, 0, SEEK_SET) == 0 && fwrite("KWLOGIT1", 1, 8, f) == 8 && fwrite(u, 4, 4, f) == 4 &&
-           fwrite(&h->n_records, 8, 1, f) == 1;
+    return fseek(f, 0, SEEK_SET) == 0 && fwrite("KWLOGIT1", 1, 8, f) == 8 &&
+           fwrite(u, 4, 4, f) == 4 && fwrite(&h->n_records, 8, 1, f) == 1;
 }
 
 static bool read_header(FILE *f, logits_header *h) {
@@ -120,16 +132,19 @@ static bool read_header(FILE *f, logits_header *h) {
 }
 
 static bool write_rec(FILE *f, const logits_rec *r, uint32_t k) {
-    bool ok = fwrite(&r->target, 4, 1, f) == 1 && fwrite(&r->nll, 4, 1, f) == 1 && fwrite(&r->lse, 4, 1, f) == 1;
-    for (uint32_t i = 0; i < k && ok; i++) ok = fwrite(&r->ids[i], 4, 1, f) == 1 && fwrite(&r->vals[i], 4, 1, f) == 1;
+    bool ok = fwrite(&r->target, 4, 1, f) == 1 && fwrite(&r->nll, 4, 1, f) == 1 &&
+              fwrite(&r->lse, 4, 1, f) == 1;
+    for (uint32_t i = 0; i < k && ok; i++)
+        ok = fwrite(&r->ids[i], 4, 1, f) == 1 && fwrite(&r->vals[i], 4, 1, f) == 1;
     return ok;
 }
 
 static bool read_rec(FILE *f, logits_rec *r, uint32_t k, uint32_t n_vocab) {
-    bool ok = fread(&r->target, 4, 1, f) == 1 && fread(&r->nll, 4, 1, f) == 1 && fread(&r->lse, 4, 1, f) == 1;
+    bool ok = fread(&r->target, 4, 1, f) == 1 && fread(&r->nll, 4, 1, f) == 1 &&
+              fread(&r->lse, 4, 1, f) == 1;
     for (uint32_t i = 0; i < k && ok; i++)
-        ok = fread(&r->ids[i], 4, 1, f) == 1 && fread(&r->vals[i], 4, 1, f) == 1 && r->ids[i] >= 0 &&
-             (uint32_t)r->ids[i] < n_vocab;
+        ok = fread(&r->ids[i], 4, 1, f) == 1 && fread(&r->vals[i], 4, 1, f) == 1 &&
+             r->ids[i] >= 0 && (uint32_t)r->ids[i] < n_vocab;
     return ok && r->target >= 0 && (uint32_t)r->target < n_vocab;
 }
 
@@ -163,9 +178,11 @@ typedef struct ppl_stats {
 
 static double logsumexp(const float *x, int32_t n) {
     float m = x[0];
-    for (int32_t i = 1; i < n; i++) m = x[i] > m ? x[i] : m;
+    for (int32_t i = 1; i < n; i++)
+        m = x[i] > m ? x[i] : m;
     double s = 0;
-    for (int32_t i = 0; i < n; i++) s += exp((double)x[i] - m);
+    for (int32_t i = 0; i < n; i++)
+        s += exp((double)x[i] - m);
     return m + log(s);
 }
 
@@ -177,9 +194,11 @@ static int32_t argmax(const float *x, int32_t n) {
 }
 
 /* KL(base || this) at one position over the base's top k plus an "all others" bucket. */
-static double kl_one(const logits_rec *b, uint32_t k, int32_t n_vocab, const float *logits, double lse) {
+static double kl_one(const logits_rec *b, uint32_t k, int32_t n_vocab, const float *logits,
+                     double lse) {
     double kl = 0, p_top = 0, q_top = 0;
-    /* with the whole distribution saved, renormalise in double rather than trust the f32 logsumexp */
+    /* with the whole distribution saved, renormalise in double rather than trust the f32 logsumexp
+     */
     double lse_b = (int32_t)k == n_vocab ? logsumexp(b->vals, n_vocab) : b->lse;
     for (uint32_t i = 0; i < k; i++) {
         double lp = (double)b->vals[i] - lse_b, lq = (double)logits[b->ids[i]] - lse;
@@ -251,11 +270,15 @@ static int score(ppl_run *r, const float *logits, kw_token target) {
     if (r->base) {
         if (!read_rec(r->base, &r->brec, r->bh.k, r->bh.n_vocab))
             return fprintf(stderr, "error: '%s' ends or is corrupt at record %lld\n", r->o->kl_path,
-                           (long long)s->n), CLI_EXIT_ERROR;
+                           (long long)s->n),
+                   CLI_EXIT_ERROR;
         if (r->brec.target != target)
-            return fprintf(stderr, "error: '%s' record %lld is for token %d, this text has %d there (another "
-                                   "text, tokenizer or -c?)\n",
-                           r->o->kl_path, (long long)s->n, r->brec.target, target), CLI_EXIT_ERROR;
+            return fprintf(
+                       stderr,
+                       "error: '%s' record %lld is for token %d, this text has %d there (another "
+                       "text, tokenizer or -c?)\n",
+                       r->o->kl_path, (long long)s->n, r->brec.target, target),
+                   CLI_EXIT_ERROR;
         double kl = kl_one(&r->brec, r->bh.k, r->n_vocab, logits, lse), d = nll - r->brec.nll;
         s->kl_sum += kl, s->kl_sum2 += kl * kl, s->kl_max = kl > s->kl_max ? kl : s->kl_max;
         s->kls[s->n] = kl;
@@ -270,7 +293,8 @@ static int run_chunks(ppl_run *r, int32_t n_chunks) {
     const int32_t c = r->o->n_ctx;
     kw_token bos = kw_token_bos(r->model);
     bool add_bos = kw_model_add_bos(r->model) && bos != KW_TOKEN_NONE;
-    for (int32_t i = 0; i < c; i++) r->want[i] = i >= r->first && i < c - 1;
+    for (int32_t i = 0; i < c; i++)
+        r->want[i] = i >= r->first && i < c - 1;
     double t0 = kw_time_seconds();
     for (int32_t ch = 0; ch < n_chunks; ch++) {
         kw_token *t = r->tok + (int64_t)ch * c;
@@ -285,8 +309,8 @@ static int run_chunks(ppl_run *r, int32_t n_chunks) {
             if (rc) return rc;
         }
         double m = r->st.nll_sum / r->st.n, se = se_of(r->st.nll_sum, r->st.nll_sum2, r->st.n);
-        fprintf(stderr, "[chunk %d/%d] ppl %.4f +/- %.4f  (%.2f s)\n", ch + 1, n_chunks, exp(m), exp(m) * se,
-                kw_time_seconds() - t0);
+        fprintf(stderr, "[chunk %d/%d] ppl %.4f +/- %.4f  (%.2f s)\n", ch + 1, n_chunks, exp(m),
+                exp(m) * se, kw_time_seconds() - t0);
     }
     return 0;
 }
@@ -304,14 +328,20 @@ static int open_files(ppl_run *r) {
         if (!(r->base = fopen(o->kl_path, "rb")))
             return fprintf(stderr, "error: cannot open '%s'\n", o->kl_path), CLI_EXIT_ERROR;
         if (!read_header(r->base, &r->bh))
-            return fprintf(stderr, "error: '%s' is not a kaiwu logits file (bad header)\n", o->kl_path), CLI_EXIT_ERROR;
+            return fprintf(stderr, "error: '%s' is not a kaiwu logits file (bad header)\n",
+                           o->kl_path),
+                   CLI_EXIT_ERROR;
         if (r->bh.n_vocab != (uint32_t)r->n_vocab || r->bh.n_ctx != (uint32_t)o->n_ctx ||
             r->bh.first != (uint32_t)r->first)
-            return fprintf(stderr, "error: '%s' was made with n_vocab %u, -c %u; this run has n_vocab %d, -c %d\n",
-                           o->kl_path, r->bh.n_vocab, r->bh.n_ctx, r->n_vocab, o->n_ctx), CLI_EXIT_ERROR;
+            return fprintf(stderr,
+                           "error: '%s' was made with n_vocab %u, -c %u; this run has n_vocab %d, "
+                           "-c %d\n",
+                           o->kl_path, r->bh.n_vocab, r->bh.n_ctx, r->n_vocab, o->n_ctx),
+                   CLI_EXIT_ERROR;
     }
     if (o->save_path) {
-        if (!(r->save = fopen(o->save_path, "wb")) || !write_header(r->save, &r->sh) || fseek(r->save, 32, SEEK_SET))
+        if (!(r->save = fopen(o->save_path, "wb")) || !write_header(r->save, &r->sh) ||
+            fseek(r->save, 32, SEEK_SET))
             return fprintf(stderr, "error: cannot write '%s'\n", o->save_path), CLI_EXIT_ERROR;
     }
     return 0;
@@ -325,13 +355,16 @@ static int setup(ppl_run *r, int32_t *n_chunks) {
     if (kw_model_load(o->model_path, NULL, &r->model) != KW_OK) return free(text), cli_api_error();
     r->n_vocab = kw_model_n_vocab(r->model);
     r->tok = malloc((len + 8) * sizeof *r->tok);
-    kw_status st = r->tok ? kw_tokenize(r->model, text, len, false, false, r->tok, (int32_t)(len + 8), &r->n_tok)
+    kw_status st = r->tok ? kw_tokenize(r->model, text, len, false, false, r->tok,
+                                        (int32_t)(len + 8), &r->n_tok)
                           : KW_ERR_NOMEM;
     free(text);
     if (st != KW_OK) return cli_api_error();
     if (r->n_tok < o->n_ctx)
-        return fprintf(stderr, "error: '%s' has %d tokens, fewer than one chunk of %d (use a smaller -c)\n",
-                       o->text_path, r->n_tok, o->n_ctx), CLI_EXIT_ERROR;
+        return fprintf(stderr,
+                       "error: '%s' has %d tokens, fewer than one chunk of %d (use a smaller -c)\n",
+                       o->text_path, r->n_tok, o->n_ctx),
+               CLI_EXIT_ERROR;
     *n_chunks = r->n_tok / o->n_ctx;
     if (o->max_chunks > 0 && *n_chunks > o->max_chunks) *n_chunks = o->max_chunks;
     r->first = o->n_ctx / 2;
@@ -341,8 +374,8 @@ static int setup(ppl_run *r, int32_t *n_chunks) {
     r->want = calloc((size_t)o->n_ctx, sizeof *r->want);
     r->st.kls = calloc((size_t)*n_chunks * (size_t)o->n_ctx + 1, sizeof *r->st.kls);
     if (!r->want || !r->st.kls) return fputs("error: out of memory\n", stderr), CLI_EXIT_ERROR;
-    fprintf(stderr, "%d tokens, %d chunks of %d, scoring positions %d..%d of each (%d per chunk)\n", r->n_tok,
-            *n_chunks, o->n_ctx, r->first, o->n_ctx - 1, o->n_ctx - 1 - r->first);
+    fprintf(stderr, "%d tokens, %d chunks of %d, scoring positions %d..%d of each (%d per chunk)\n",
+            r->n_tok, *n_chunks, o->n_ctx, r->first, o->n_ctx - 1, o->n_ctx - 1 - r->first);
     return open_files(r);
 }
 
@@ -364,7 +397,8 @@ int cmd_perplexity(int argc, char **argv) {
         print_summary(&r.st, r.base != NULL);
         cli_print_speed(stderr, "evaluated", (int64_t)n_chunks * o.n_ctx, kw_time_seconds() - t0);
     }
-    if (r.save && fclose(r.save) != 0 && !rc) rc = (fprintf(stderr, "error: cannot write '%s'\n", o.save_path), CLI_EXIT_ERROR);
+    if (r.save && fclose(r.save) != 0 && !rc)
+        rc = (fprintf(stderr, "error: cannot write '%s'\n", o.save_path), CLI_EXIT_ERROR);
     if (r.base) fclose(r.base);
     free(r.rec.ids), free(r.rec.vals), free(r.brec.ids), free(r.brec.vals);
     free(r.want), free(r.st.kls), free(r.tok);

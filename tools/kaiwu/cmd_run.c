@@ -48,8 +48,7 @@ static void run_usage(FILE *f) {
           "  -n, --n-predict N        tokens to generate (default 128; -1 = until end of\n"
           "                           generation or a full context)\n"
           "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
-          "  -t, --threads N          worker threads (default: all cores)\n"
-          CLI_SAMPLING_HELP
+          "  -t, --threads N          worker threads (default: all cores)\n" CLI_SAMPLING_HELP
           "  --stop STR               stop before STR (not printed); may be repeated\n"
           "  --verbose                print model and run details on stderr\n"
           "  -h, --help               show this help\n"
@@ -106,7 +105,8 @@ static int run_parse(int argc, char **argv, run_opts *o) {
         if (r > 0) continue;
         int k = cli_match_opt("run", run_table, RUN_N_OPTS, argc, argv, &i, o);
         if (k == -1) {
-            k = cli_match_opt("run", cli_sampling_opts, cli_n_sampling_opts, argc, argv, &i, &o->sp);
+            k = cli_match_opt("run", cli_sampling_opts, cli_n_sampling_opts, argc, argv, &i,
+                              &o->sp);
             if (k >= 0 && strcmp(cli_sampling_opts[k].name, "--seed") == 0) o->seed_given = true;
         }
         if (k == -2) return CLI_EXIT_USAGE;
@@ -115,7 +115,8 @@ static int run_parse(int argc, char **argv, run_opts *o) {
         return cli_usage_error("run", "unexpected argument '%s' (the prompt goes after -p)", a);
     }
     if (!o->model_path) return cli_usage_error("run", "no model: give one with -m MODEL.gguf");
-    if (!o->prompt && !o->prompt_file) return cli_usage_error("run", "no prompt: give -p TEXT or -f FILE");
+    if (!o->prompt && !o->prompt_file)
+        return cli_usage_error("run", "no prompt: give -p TEXT or -f FILE");
     if (o->prompt && o->prompt_file) return cli_usage_error("run", "give -p or -f, not both");
     return CLI_EXIT_OK;
 }
@@ -126,9 +127,9 @@ static int run_parse(int argc, char **argv, run_opts *o) {
 
 typedef struct run_out {
     const run_opts *o;
-    char *buf;      /* text not printed yet: a possible beginning of a stop string */
+    char *buf; /* text not printed yet: a possible beginning of a stop string */
     size_t len, cap;
-    bool stopped;   /* a stop string was found; nothing more is printed */
+    bool stopped; /* a stop string was found; nothing more is printed */
 } run_out;
 
 /* Length of the longest suffix of s[0..n) that is a proper prefix of stop. */
@@ -233,7 +234,8 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     kw_context_params cp = kw_context_default_params();
-    if (o.n_ctx > 0) cp.n_ctx = o.n_ctx;
+    if (o.n_ctx > 0)
+        cp.n_ctx = o.n_ctx;
     else {
         int32_t train = kw_model_n_ctx_train(model);
         cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
@@ -261,8 +263,9 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     if (n_prompt > n_ctx) {
-        fprintf(stderr, "error: the prompt is %d tokens, longer than the context of %d tokens "
-                        "(use -c to enlarge the context)\n",
+        fprintf(stderr,
+                "error: the prompt is %d tokens, longer than the context of %d tokens "
+                "(use -c to enlarge the context)\n",
                 n_prompt, n_ctx);
         goto done;
     }
@@ -308,7 +311,8 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     t_prompt = kw_time_seconds() - t_prompt;
-    for (int32_t i = 0; i < n_prompt; i++) kw_sampler_accept(smp, prompt[i]);
+    for (int32_t i = 0; i < n_prompt; i++)
+        kw_sampler_accept(smp, prompt[i]);
 
     kw_detok_stream ds;
     kw_detok_stream_init(&ds, model, true, false); /* the prompt came first: keep leading spaces */

@@ -7,13 +7,13 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------------
  * Shared helpers (cli.h)
@@ -27,8 +27,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    if (cmd) fprintf(stderr, "\nrun 'kaiwu %s --help' for usage\n", cmd);
-    else fputs("\nrun 'kaiwu --help' for usage\n", stderr);
+    if (cmd)
+        fprintf(stderr, "\nrun 'kaiwu %s --help' for usage\n", cmd);
+    else
+        fputs("\nrun 'kaiwu --help' for usage\n", stderr);
     return CLI_EXIT_USAGE;
 }
 
@@ -77,10 +79,12 @@ int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char *
         switch (table[k].kind) {
         case CLI_STR: *(const char **)dst = v; break;
         case CLI_I32:
-            ok = cli_parse_i32(cmd, table[k].name, v, (int32_t)table[k].min, (int32_t)table[k].max, dst);
+            ok = cli_parse_i32(cmd, table[k].name, v, (int32_t)table[k].min, (int32_t)table[k].max,
+                               dst);
             break;
         case CLI_F32:
-            ok = cli_parse_float(cmd, table[k].name, v, (float)table[k].min, (float)table[k].max, dst);
+            ok = cli_parse_float(cmd, table[k].name, v, (float)table[k].min, (float)table[k].max,
+                                 dst);
             break;
         case CLI_U64: ok = cli_parse_u64(cmd, table[k].name, v, dst); break;
         }
@@ -196,7 +200,8 @@ void cli_print_speed(FILE *f, const char *label, int64_t n_tokens, double secs) 
     if (secs > 1e-9 && n_tokens > 0)
         fprintf(f, "%s: %lld tokens in %.3f s (%.2f tokens/s)\n", label, (long long)n_tokens, secs,
                 (double)n_tokens / secs);
-    else fprintf(f, "%s: %lld tokens in %.3f s\n", label, (long long)n_tokens, secs);
+    else
+        fprintf(f, "%s: %lld tokens in %.3f s\n", label, (long long)n_tokens, secs);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -229,7 +234,8 @@ static void print_usage(FILE *f) {
             "\n"
             "commands:\n",
             KW_VERSION);
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n"
                "options:\n"
                "  -h, --help     show this help\n"
@@ -241,7 +247,8 @@ static void print_usage(FILE *f) {
 
 static void print_command_list(FILE *f) {
     fputs("commands:", f);
-    for (int i = 0; i < N_COMMANDS; i++) fprintf(f, "%s %s", i ? "," : "", commands[i].name);
+    for (int i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "%s %s", i ? "," : "", commands[i].name);
     fputc('\n', f);
 }
 

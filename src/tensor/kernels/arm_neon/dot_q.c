@@ -17,7 +17,7 @@
 #include <string.h>
 
 #define NEON_INLINE static inline __attribute__((always_inline))
-#define FOR_T(NT) _Pragma("GCC unroll 4") for (int t = 0; t < (NT); t++)
+#define FOR_T(NT)   _Pragma("GCC unroll 4") for (int t = 0; t < (NT); t++)
 
 NEON_INLINE float h2f(uint16_t h) {
     __fp16 f;
@@ -26,8 +26,8 @@ NEON_INLINE float h2f(uint16_t h) {
 }
 
 /* q4 = true: Q4_0 weights, else Q8_0. */
-NEON_INLINE void q_body(int64_t nb, const void *wv, const uint8_t *x, size_t xs, float *s, const int NT,
-                        const bool q4) {
+NEON_INLINE void q_body(int64_t nb, const void *wv, const uint8_t *x, size_t xs, float *s,
+                        const int NT, const bool q4) {
     float32x4_t acc[4];
     FOR_T(NT) acc[t] = vdupq_n_f32(0.0f);
     for (int64_t i = 0; i < nb; i++) {
@@ -54,21 +54,24 @@ NEON_INLINE void q_body(int64_t nb, const void *wv, const uint8_t *x, size_t xs,
     FOR_T(NT) s[t] = vaddvq_f32(acc[t]);
 }
 
-NEON_INLINE void q4_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
+NEON_INLINE void q4_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
     q_body(nb, w, x, xs, s, NT, true);
 }
-NEON_INLINE void q8_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
+NEON_INLINE void q8_0_body(int64_t nb, const void *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
     q_body(nb, w, x, xs, s, NT, false);
 }
 
-#define NEON_DOT_NT(name, body, block)                                                                       \
-    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {                \
-        const int64_t nb = n / (block);                                                                      \
-        if (nt == 4) {                                                                                       \
-            body(nb, w, (const uint8_t *)x, xs, s, 4);                                                       \
-            return;                                                                                          \
-        }                                                                                                    \
-        for (int t = 0; t < nt; t++) body(nb, w, (const uint8_t *)x + (size_t)t * xs, xs, s + t, 1);        \
+#define NEON_DOT_NT(name, body, block)                                                             \
+    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {       \
+        const int64_t nb = n / (block);                                                            \
+        if (nt == 4) {                                                                             \
+            body(nb, w, (const uint8_t *)x, xs, s, 4);                                             \
+            return;                                                                                \
+        }                                                                                          \
+        for (int t = 0; t < nt; t++)                                                               \
+            body(nb, w, (const uint8_t *)x + (size_t)t * xs, xs, s + t, 1);                        \
     }
 
 NEON_DOT_NT(dot_q4_0, q4_0_body, QK4_0)

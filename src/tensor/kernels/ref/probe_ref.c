@@ -19,19 +19,23 @@ uint64_t probe_int8_ref(int64_t iters, const uint8_t *seed, int32_t *sink) {
                 acc[k] += (int32_t)seed[4 * k + j] * (int32_t)b[4 * k + j];
     }
     int32_t s = 0;
-    for (int k = 0; k < N_ACC; k++) s += acc[k];
+    for (int k = 0; k < N_ACC; k++)
+        s += acc[k];
     *sink = s;
     return (uint64_t)iters * N_ACC * 4 * 2;
 }
 
 uint64_t probe_f32_ref(int64_t iters, const float *seed, float *sink) {
     float acc[N_ACC];
-    for (int k = 0; k < N_ACC; k++) acc[k] = seed[k];
+    for (int k = 0; k < N_ACC; k++)
+        acc[k] = seed[k];
     const float a = seed[8], c = seed[9];
     for (int64_t it = 0; it < iters; it++)
-        for (int k = 0; k < N_ACC; k++) acc[k] = acc[k] * a + c;
+        for (int k = 0; k < N_ACC; k++)
+            acc[k] = acc[k] * a + c;
     float s = 0;
-    for (int k = 0; k < N_ACC; k++) s += acc[k];
+    for (int k = 0; k < N_ACC; k++)
+        s += acc[k];
     *sink = s;
     return (uint64_t)iters * N_ACC * 2;
 }

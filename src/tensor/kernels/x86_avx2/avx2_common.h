@@ -29,8 +29,8 @@ AVX2_INLINE __m256i avx2_nibbles(const uint8_t *qs) {
 AVX2_INLINE __m256i avx2_bits_to_bytes(const uint8_t *p) {
     uint32_t x;
     memcpy(&x, p, 4);
-    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101, 0x0202020202020202,
-                                            0x0303030303030303);
+    const __m256i shuf = _mm256_setr_epi64x(0x0000000000000000, 0x0101010101010101,
+                                            0x0202020202020202, 0x0303030303030303);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     const __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)x), shuf);
     return _mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit);
@@ -67,14 +67,15 @@ AVX2_INLINE __m256 avx2_round_away(__m256 v) {
 /* Defines the kernel_dot_fn `name` from an always-inline body fn(nb, w, x, x_stride, s, NT): the
  * 4-token form when nt == 4 (each weight block unpacked once for 4 tokens), else one token at a
  * time. */
-#define AVX2_DOT_NT(name, body, block)                                                                       \
-    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {                \
-        const int64_t nb = n / (block);                                                                      \
-        if (nt == 4) {                                                                                       \
-            body(nb, w, (const uint8_t *)x, xs, s, 4);                                                       \
-            return;                                                                                          \
-        }                                                                                                    \
-        for (int t = 0; t < nt; t++) body(nb, w, (const uint8_t *)x + (size_t)t * xs, xs, s + t, 1);        \
+#define AVX2_DOT_NT(name, body, block)                                                             \
+    static void name(int64_t n, const void *w, const void *x, size_t xs, int nt, float *s) {       \
+        const int64_t nb = n / (block);                                                            \
+        if (nt == 4) {                                                                             \
+            body(nb, w, (const uint8_t *)x, xs, s, 4);                                             \
+            return;                                                                                \
+        }                                                                                          \
+        for (int t = 0; t < nt; t++)                                                               \
+            body(nb, w, (const uint8_t *)x + (size_t)t * xs, xs, s + t, 1);                        \
     }
 
 #endif

@@ -26,8 +26,8 @@ AVX2_INLINE float scalar_w(const void *w, int64_t j, const int kind) {
 }
 
 /* kind: 0 F32, 1 F16, 2 BF16 */
-AVX2_INLINE void f_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s, const int NT,
-                        const int kind) {
+AVX2_INLINE void f_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s,
+                        const int NT, const int kind) {
     __m256 a0[4], a1[4];
     FOR_T(NT) a0[t] = a1[t] = _mm256_setzero_ps();
     int64_t j = 0;
@@ -42,18 +42,22 @@ AVX2_INLINE void f_body(int64_t n, const void *w, const uint8_t *x, size_t xs, f
     FOR_T(NT) {
         const float *xt = (const float *)(x + (size_t)t * xs);
         float r = avx2_hsum(_mm256_add_ps(a0[t], a1[t]));
-        for (int64_t k = j; k < n; k++) r += scalar_w(w, k, kind) * xt[k];
+        for (int64_t k = j; k < n; k++)
+            r += scalar_w(w, k, kind) * xt[k];
         s[t] = r;
     }
 }
 
-AVX2_INLINE void f32_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
+AVX2_INLINE void f32_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s,
+                          const int NT) {
     f_body(n, w, x, xs, s, NT, 0);
 }
-AVX2_INLINE void f16_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
+AVX2_INLINE void f16_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s,
+                          const int NT) {
     f_body(n, w, x, xs, s, NT, 1);
 }
-AVX2_INLINE void bf16_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s, const int NT) {
+AVX2_INLINE void bf16_body(int64_t n, const void *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
     f_body(n, w, x, xs, s, NT, 2);
 }
 

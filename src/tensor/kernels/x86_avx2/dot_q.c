@@ -13,31 +13,35 @@
 /* One weight block of 32 signed values q (scale dw) against block i of NT Q8_0 activation rows
  * (row stride xs bytes): acc[t] += dw * d_x * sum(q * x). The sign trick makes the first factor
  * unsigned, as vpmaddubsw needs. Shared by Q4_0, Q5_0 and Q8_0. */
-AVX2_INLINE void acc_signed_q8_0(__m256 *acc, __m256i q, float dw, const uint8_t *x, size_t xs, int64_t i,
-                                 const int NT) {
+AVX2_INLINE void acc_signed_q8_0(__m256 *acc, __m256i q, float dw, const uint8_t *x, size_t xs,
+                                 int64_t i, const int NT) {
     const __m256i aq = _mm256_sign_epi8(q, q);
     FOR_T(NT) {
         const block_q8_0 *y = (const block_q8_0 *)(x + (size_t)t * xs) + i;
         const __m256i yq = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)y->qs), q);
         const __m256i p = avx2_dot_u8(aq, yq);
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
+        acc[t] =
+            _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
     }
 }
 
 /* One block of 32 unsigned values q (scale dw, min mw) against block i of NT Q8_1 rows: the min
  * enters as mw * s (s = d * sum of the activation quants). Shared by Q4_1 and Q5_1. */
-AVX2_INLINE void acc_unsigned_q8_1(__m256 *acc, float *sm, __m256i q, float dw, float mw, const uint8_t *x,
-                                   size_t xs, int64_t i, const int NT) {
+AVX2_INLINE void acc_unsigned_q8_1(__m256 *acc, float *sm, __m256i q, float dw, float mw,
+                                   const uint8_t *x, size_t xs, int64_t i, const int NT) {
     FOR_T(NT) {
         const block_q8_1 *y = (const block_q8_1 *)(x + (size_t)t * xs) + i;
         const __m256i p = avx2_dot_u8(q, _mm256_loadu_si256((const __m256i *)y->qs));
-        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
+        acc[t] =
+            _mm256_fmadd_ps(_mm256_set1_ps(dw * avx2_h2f(y->d)), _mm256_cvtepi32_ps(p), acc[t]);
         sm[t] += mw * avx2_h2f(y->s);
     }
 }
 
-AVX2_INLINE void q4_0_body(int64_t nb, const block_q4_0 *w, const uint8_t *x, size_t xs, float *s, const int NT) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+AVX2_INLINE void q4_0_body(int64_t nb, const block_q4_0 *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (int64_t i = 0; i < nb; i++) {
         const __m256i q = _mm256_sub_epi8(avx2_nibbles(w[i].qs), _mm256_set1_epi8(8));
         acc_signed_q8_0(acc, q, avx2_h2f(w[i].d), x, xs, i, NT);
@@ -45,8 +49,10 @@ AVX2_INLINE void q4_0_body(int64_t nb, const block_q4_0 *w, const uint8_t *x, si
     FOR_T(NT) s[t] = avx2_hsum(acc[t]);
 }
 
-AVX2_INLINE void q8_0_body(int64_t nb, const block_q8_0 *w, const uint8_t *x, size_t xs, float *s, const int NT) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+AVX2_INLINE void q8_0_body(int64_t nb, const block_q8_0 *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (int64_t i = 0; i < nb; i++) {
         const __m256i q = _mm256_loadu_si256((const __m256i *)w[i].qs);
         acc_signed_q8_0(acc, q, avx2_h2f(w[i].d), x, xs, i, NT);
@@ -55,10 +61,13 @@ AVX2_INLINE void q8_0_body(int64_t nb, const block_q8_0 *w, const uint8_t *x, si
 }
 
 /* Q5_0: value - 16 = nibble | 0xF0 where the 5th bit is clear (two's complement of nibble - 16). */
-AVX2_INLINE void q5_0_body(int64_t nb, const block_q5_0 *w, const uint8_t *x, size_t xs, float *s, const int NT) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+AVX2_INLINE void q5_0_body(int64_t nb, const block_q5_0 *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     for (int64_t i = 0; i < nb; i++) {
-        const __m256i hi = _mm256_andnot_si256(avx2_bits_to_bytes(w[i].qh), _mm256_set1_epi8((char)0xF0));
+        const __m256i hi =
+            _mm256_andnot_si256(avx2_bits_to_bytes(w[i].qh), _mm256_set1_epi8((char)0xF0));
         const __m256i q = _mm256_or_si256(avx2_nibbles(w[i].qs), hi);
         acc_signed_q8_0(acc, q, avx2_h2f(w[i].d), x, xs, i, NT);
     }
@@ -66,8 +75,10 @@ AVX2_INLINE void q5_0_body(int64_t nb, const block_q5_0 *w, const uint8_t *x, si
 }
 
 /* Q4_1 / Q5_1: unsigned quants; the min enters as m * s (s = d * sum of the activation quants). */
-AVX2_INLINE void q4_1_body(int64_t nb, const block_q4_1 *w, const uint8_t *x, size_t xs, float *s, const int NT) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+AVX2_INLINE void q4_1_body(int64_t nb, const block_q4_1 *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     float sm[4] = {0, 0, 0, 0};
     for (int64_t i = 0; i < nb; i++) {
         const __m256i q = avx2_nibbles(w[i].qs);
@@ -76,8 +87,10 @@ AVX2_INLINE void q4_1_body(int64_t nb, const block_q4_1 *w, const uint8_t *x, si
     FOR_T(NT) s[t] = avx2_hsum(acc[t]) + sm[t];
 }
 
-AVX2_INLINE void q5_1_body(int64_t nb, const block_q5_1 *w, const uint8_t *x, size_t xs, float *s, const int NT) {
-    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+AVX2_INLINE void q5_1_body(int64_t nb, const block_q5_1 *w, const uint8_t *x, size_t xs, float *s,
+                           const int NT) {
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                     _mm256_setzero_ps()};
     float sm[4] = {0, 0, 0, 0};
     for (int64_t i = 0; i < nb; i++) {
         const __m256i hi = _mm256_and_si256(avx2_bits_to_bytes(w[i].qh), _mm256_set1_epi8(0x10));
@@ -128,7 +141,10 @@ void kernels_fill_avx2_q(kernel_entry *t) {
     t[GGML_TYPE_Q5_0].dot = dot_q5_0;
     t[GGML_TYPE_Q5_1].dot = dot_q5_1;
     t[GGML_TYPE_Q8_0].dot = dot_q8_0;
-    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1, GGML_TYPE_Q8_0};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) t[types[i]].isa = "avx2";
-    t[GGML_TYPE_Q4_0].quantize = t[GGML_TYPE_Q5_0].quantize = t[GGML_TYPE_Q8_0].quantize = quantize_q8_0;
+    const uint32_t types[] = {GGML_TYPE_Q4_0, GGML_TYPE_Q4_1, GGML_TYPE_Q5_0, GGML_TYPE_Q5_1,
+                              GGML_TYPE_Q8_0};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        t[types[i]].isa = "avx2";
+    t[GGML_TYPE_Q4_0].quantize = t[GGML_TYPE_Q5_0].quantize = t[GGML_TYPE_Q8_0].quantize =
+        quantize_q8_0;
 }

@@ -26,8 +26,10 @@ AVX2_INLINE __m256 avx2_exp(__m256 x) {
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
     p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    const __m256 y = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 y =
+        _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e =
+        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     const __m256 v = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
     return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), v);
 }
@@ -63,8 +65,10 @@ static void softmax_avx2(float *x, int n, float scale) {
     }
     const float inv = (float)(1.0 / sum);
     const __m256 iv = _mm256_set1_ps(inv);
-    for (int i = 0; i < n8; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), iv));
-    for (int i = n8; i < n; i++) x[i] *= inv;
+    for (int i = 0; i < n8; i += 8)
+        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), iv));
+    for (int i = n8; i < n; i++)
+        x[i] *= inv;
 }
 
 static void swiglu_avx2(float *gate, const float *up, int64_t n) {
@@ -94,7 +98,8 @@ static void rmsnorm_avx2(float *y, const float *x, const float *g, int64_t n, fl
     double lanes[4];
     _mm256_storeu_pd(lanes, _mm256_add_pd(s0, s1));
     double sum = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    for (; i < n; i++) sum += (double)(x[i] * x[i]);
+    for (; i < n; i++)
+        sum += (double)(x[i] * x[i]);
     const float scale = 1.0f / sqrtf((float)(sum / (double)n) + eps);
     const __m256 sc = _mm256_set1_ps(scale);
     for (i = 0; i + 8 <= n; i += 8) {
@@ -102,15 +107,18 @@ static void rmsnorm_avx2(float *y, const float *x, const float *g, int64_t n, fl
         if (g) v = _mm256_mul_ps(v, _mm256_loadu_ps(g + i));
         _mm256_storeu_ps(y + i, v);
     }
-    for (; i < n; i++) y[i] = g ? x[i] * scale * g[i] : x[i] * scale;
+    for (; i < n; i++)
+        y[i] = g ? x[i] * scale * g[i] : x[i] * scale;
 }
 
 static void add_scaled_avx2(float *y, const float *x, float s, int64_t n) {
     const __m256 sv = _mm256_set1_ps(s);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_mul_ps(_mm256_loadu_ps(x + i), sv)));
-    for (; i < n; i++) y[i] += x[i] * s;
+        _mm256_storeu_ps(y + i, _mm256_add_ps(_mm256_loadu_ps(y + i),
+                                              _mm256_mul_ps(_mm256_loadu_ps(x + i), sv)));
+    for (; i < n; i++)
+        y[i] += x[i] * s;
 }
 
 void kernels_fill_vec_avx2(kernel_attn *a) {
