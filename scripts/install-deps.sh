@@ -1,11 +1,13 @@
 #!/bin/sh
 # install-deps.sh - installs the Debian packages kaiwu builds and tests with (idempotent).
 # Libraries: PCRE2 (pre-tokenizer regexes), utf8proc (Unicode), jansson (JSON), libmicrohttpd
-# (HTTP server), libedit (line editing). Tools: pkg-config, xz (compressed fixtures), tmux (chat e2e),
-# an aarch64 cross compiler and qemu-user (the NEON kernel test, tests/cross/neon.sh).
+# (HTTP server), libedit (line editing), OpenCC (traditional -> simplified Chinese in
+# `kaiwu data prepare`). Tools: pkg-config, xz (compressed fixtures), tmux (chat e2e), an aarch64
+# cross compiler and qemu-user (the NEON kernel test, tests/cross/neon.sh). npm (which comes with
+# the machine's node, so it is not installed here) fetches the corpus (scripts/fetch-corpus.sh).
 set -eu
 pkgs="build-essential pkg-config clang libpcre2-dev libutf8proc-dev libjansson-dev libmicrohttpd-dev
-libedit-dev xz-utils tmux gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+libedit-dev libopencc-dev xz-utils tmux gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
