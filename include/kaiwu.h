@@ -502,6 +502,62 @@ typedef struct kw_chat_reply {
 kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open, kw_chat_reply *out);
 void kw_chat_reply_free(kw_chat_reply *reply); /* frees the members and zeroes *reply */
 
+/* ------------------------------------------------------------------------------------------------
+ * Training data: the corpus made into clean training text (`kaiwu data prepare`), a vocabulary
+ * trained on that text (`kaiwu tokenizer-train`), and SFT conversations built from the corpus
+ * metadata (`kaiwu data sft`). The formats and the cleaning rules are in docs/training-data.md.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Progress of a long data step: stage names it ("read", "dedup", "merges", ...), done of total
+ * units (total 0 when unknown). Called on the calling thread; stage is borrowed for the call. */
+typedef void (*kw_data_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
+
+typedef struct kw_data_prepare_params {
+    const char *const *in_dirs; /* searched recursively for *.json (borrowed during the call) */
+    int32_t n_in_dirs;
+    const char *out_dir; /* created if missing: train.txt, val.txt, poems.jsonl, report.md */
+    double val_fraction; /* share of the poems (by split group) in val.txt, default 0.01 */
+    /* Two poems whose character-bigram sets have a Jaccard similarity at or above this are one
+     * poem (default 0.5; docs/training-data.md shows pairs on both sides of it). */
+    double near_dup_threshold;
+    /* A poem whose 4-character shingles already occur in kept poems for at least this share is
+     * dropped as covered: the combined entries of a second edition, fragments of kept poems
+     * (default 0.7). */
+    double cover_threshold;
+    /* Poems at least this similar (but below near_dup_threshold) go to the same side of the
+     * split, so that a variant of a validation poem is never trained on (default 0.3). */
+    double split_link_threshold;
+    uint64_t seed;                /* of the split and of the MinHash functions, default 0 */
+    const char *opencc_config;    /* OpenCC configuration, default "t2s.json" */
+    kw_data_progress_fn progress; /* NULL or called per file and per stage */
+    void *user;
+} kw_data_prepare_params;
+
+kw_data_prepare_params kw_data_prepare_default_params(void);
+
+typedef struct kw_data_prepare_stats {
+    int64_t n_files;    /* JSON files read (skipped metadata files not counted) */
+    int64_t n_records;  /* records found in them */
+    int64_t n_rejected; /* dropped by the cleaning rules */
+    int64_t n_exact_dups, n_near_dups, n_covered;
+    int64_t n_train, n_val;         /* documents written */
+    int64_t chars_train, chars_val; /* their characters (code points, newlines included) */
+    double seconds;
+} kw_data_prepare_stats;
+
+/* Reads every corpus JSON file under in_dirs (chinese-poetry's layout; unknown files are read by
+ * the same generic rules), cleans, simplifies (OpenCC), removes exact and near duplicates, splits
+ * by poem and writes out_dir/{train.txt, val.txt, poems.jsonl, report.md}, each through a
+ * temporary file. Deterministic for given inputs and parameters. stats may be NULL; on failure it
+ * is untouched and the outputs written so far are left as they are (never half a file). */
+kw_status kw_data_prepare(const kw_data_prepare_params *p, kw_data_prepare_stats *stats);
+
+/* The regular shi form of a poem's text by its shape: "五言绝句" or "七言绝句" (4 clauses of 5 or 7
+ * Han characters), "五言律诗" or "七言律诗" (8 clauses), else "other". Odd clauses end in ，；？！,
+ * even ones in 。？！; whitespace is allowed after a mark and at the ends, nothing else. Static
+ * storage; text may be NULL (then "other"). Tonal rules are not checked. */
+const char *kw_poem_form(const char *text, size_t len);
+
 #ifdef __cplusplus
 }
 #endif
