@@ -552,6 +552,42 @@ typedef struct kw_data_prepare_stats {
  * is untouched and the outputs written so far are left as they are (never half a file). */
 kw_status kw_data_prepare(const kw_data_prepare_params *p, kw_data_prepare_stats *stats);
 
+/* A vocabulary for the prepared text: SentencePiece-style BPE ("llama" tokenizer model) with byte
+ * fallback. Tokens: <unk> <s> </s> <|endoftext|> <|im_start|> <|im_end|> (0..5; the last five are
+ * control tokens; BOS <s>, EOS </s>, padding <|endoftext|>, end of turn <|im_end|>), the 256 byte
+ * tokens <0x00>..<0xFF>, every character occurring at least min_char_count times (and printable
+ * ASCII, always), then merged pieces in merge order, scored so that SentencePiece's merge-by-score
+ * reproduces the training's segmentation exactly. Spaces are "▁"; no space is added in front. */
+typedef struct kw_tokenizer_train_params {
+    const char *const *data_files; /* train.txt-style text (borrowed during the call) */
+    int32_t n_data_files;
+    const char *out_path;         /* the GGUF written (through out_path.tmp) */
+    int32_t vocab_size;           /* tokens in all, e.g. 8192 */
+    int32_t min_char_count;       /* default 3 */
+    int32_t min_pair_count;       /* merging stops below this many occurrences, default 2 */
+    bool verify;                  /* reload and check (default true; see the stats) */
+    kw_data_progress_fn progress; /* NULL or called per 256 merges and per verified file */
+    void *user;
+} kw_tokenizer_train_params;
+
+kw_tokenizer_train_params kw_tokenizer_train_default_params(void);
+
+typedef struct kw_tokenizer_train_stats {
+    int32_t n_vocab, n_chars, n_merges;
+    int64_t n_docs, n_units;          /* documents read; distinct lines */
+    int64_t n_distinct_chars;         /* in the data */
+    int64_t chars_in, chars_fallback; /* character occurrences; those left to byte tokens */
+    /* verify: kaiwu's tokenizer (src/tokenizer) reloaded from out_path */
+    int64_t verify_units, verify_mismatch; /* units segmented unlike the training */
+    int64_t verify_docs, roundtrip_fail;   /* documents whose decode(encode(doc)) != doc */
+    int64_t tokens, chars;                 /* over all documents: tokens per char = tokens/chars */
+    double seconds, verify_seconds;
+} kw_tokenizer_train_stats;
+
+/* Trains and writes the vocabulary; with verify, a segmentation mismatch or a failed round trip
+ * is KW_ERR_INTERNAL (the file stays written, for inspection). stats may be NULL. */
+kw_status kw_tokenizer_train(const kw_tokenizer_train_params *p, kw_tokenizer_train_stats *stats);
+
 /* The regular shi form of a poem's text by its shape: "五言绝句" or "七言绝句" (4 clauses of 5 or 7
  * Han characters), "五言律诗" or "七言律诗" (8 clauses), else "other". Odd clauses end in ，；？！,
  * even ones in 。？！; whitespace is allowed after a mark and at the ends, nothing else. Static
