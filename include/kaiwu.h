@@ -552,6 +552,39 @@ typedef struct kw_data_prepare_stats {
  * is untouched and the outputs written so far are left as they are (never half a file). */
 kw_status kw_data_prepare(const kw_data_prepare_params *p, kw_data_prepare_stats *stats);
 
+/* Conversations for supervised fine-tuning, from the poems.jsonl of kw_data_prepare: for each poem
+ * of the training split, per_poem user requests of different kinds, each in one of several
+ * phrasings, answered with the poem: write a poem titled X; in the form 五言绝句/七言律诗/...
+ * titled X; a ci to a named cipai; about a theme of its title (春天, 送别, 边塞, ...); beginning
+ * with its first line; and who wrote 《X》 / where a line comes from (only when the title or line
+ * names one poem of the training split). Validation poems are never used. The held-out evaluation
+ * set takes 五言绝句 and 七言绝句 of the validation split whose titles occur nowhere in the
+ * training split: {"title", "form", "messages": [user turn]}, the request
+ * "写一首五言绝句，题为《X》". */
+typedef struct kw_data_sft_params {
+    const char *in_dir;    /* holds poems.jsonl */
+    const char *out_path;  /* SFT.jsonl: {"messages": [...]} per line, in a seeded random order */
+    const char *eval_path; /* NULL, or the evaluation set written there */
+    uint64_t seed;         /* default 0 */
+    int32_t per_poem;      /* requests per training poem, of different kinds (default 1) */
+    int32_t max_chars;     /* poems with longer bodies are left out (default 160 characters) */
+    int64_t max_conversations; /* 0 = all */
+    const char *system_prompt; /* NULL, or a system turn put first in every conversation */
+} kw_data_sft_params;
+
+kw_data_sft_params kw_data_sft_default_params(void);
+
+typedef struct kw_data_sft_stats {
+    int64_t n_poems, n_train_used; /* poems read; training poems that got conversations */
+    int64_t n_conversations;
+    int64_t by_kind[6];         /* title, form, cipai, theme, first line, author */
+    int64_t n_eval_5, n_eval_7; /* evaluation titles per form */
+} kw_data_sft_stats;
+
+/* Writes out_path (and eval_path) through temporary files. KW_ERR_FORMAT names the line of a
+ * malformed poems.jsonl. stats may be NULL. */
+kw_status kw_data_sft(const kw_data_sft_params *p, kw_data_sft_stats *stats);
+
 /* A vocabulary for the prepared text: SentencePiece-style BPE ("llama" tokenizer model) with byte
  * fallback. Tokens: <unk> <s> </s> <|endoftext|> <|im_start|> <|im_end|> (0..5; the last five are
  * control tokens; BOS <s>, EOS </s>, padding <|endoftext|>, end of turn <|im_end|>), the 256 byte

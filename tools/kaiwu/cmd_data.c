@@ -158,11 +158,112 @@ static int cmd_prepare(int argc, char **argv) {
     return CLI_EXIT_OK;
 }
 
+static const char *const k_sft_help =
+    "usage: kaiwu data sft --in DIR --out SFT.jsonl [--eval EVAL.jsonl] [options]\n"
+    "\n"
+    "Builds chat conversations for supervised fine-tuning (OpenAI messages JSONL) from\n"
+    "DIR/poems.jsonl (written by 'kaiwu data prepare'): for each poem of the training split,\n"
+    "requests such as 写一首七言绝句，题为《X》 / 填一首《水调歌头》 / 写一首关于春天的诗 /\n"
+    "以“…”开头写一首诗 / 《X》的作者是谁？, answered with the poem (or its author). Validation\n"
+    "poems are never used; --eval writes the held-out set: 五言绝句 and 七言绝句 titles of the\n"
+    "validation split that no training poem has, one request each.\n"
+    "\n"
+    "options:\n"
+    "  --in DIR               the output directory of 'kaiwu data prepare'\n"
+    "  --out PATH             the conversations (one JSON object per line, shuffled)\n"
+    "  --eval PATH            also write the evaluation set\n"
+    "  --eval-min N           fail when --eval has fewer than N titles of a form (default 50)\n"
+    "  --per-poem N           requests per poem, of different kinds (default 1)\n"
+    "  --max-chars N          leave out poems longer than N characters (default 160)\n"
+    "  --max N                write at most N conversations (default: all)\n"
+    "  --system TEXT          put a system turn first in every conversation\n"
+    "  --seed S               seed of the choices and the order (default 0)\n"
+    "\n"
+    "example:\n"
+    "  kaiwu data sft --in data --out data/sft.jsonl --eval data/eval.jsonl\n";
+
+static int cmd_sft(int argc, char **argv) {
+    kw_data_sft_params p = kw_data_sft_default_params();
+    int32_t eval_min = 50;
+    uint64_t max = 0;
+    int rc = CLI_EXIT_OK;
+    for (int i = 1; i < argc && rc == CLI_EXIT_OK; i++) {
+        const char *v = NULL;
+        int r;
+        const char *c = "data sft";
+        if (cli_is_help(argv[i])) {
+            fputs(k_sft_help, stdout);
+            return CLI_EXIT_OK;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--in", NULL, &v)) != 0) {
+            if (r < 0)
+                rc = CLI_EXIT_USAGE;
+            else
+                p.in_dir = v;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--out", "-o", &v)) != 0) {
+            if (r < 0)
+                rc = CLI_EXIT_USAGE;
+            else
+                p.out_path = v;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--eval", NULL, &v)) != 0) {
+            if (r < 0)
+                rc = CLI_EXIT_USAGE;
+            else
+                p.eval_path = v;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--system", NULL, &v)) != 0) {
+            if (r < 0)
+                rc = CLI_EXIT_USAGE;
+            else
+                p.system_prompt = v;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--eval-min", NULL, &v)) != 0) {
+            if (r < 0 || !cli_parse_i32(c, "--eval-min", v, 0, 1 << 30, &eval_min))
+                rc = CLI_EXIT_USAGE;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--per-poem", NULL, &v)) != 0) {
+            if (r < 0 || !cli_parse_i32(c, "--per-poem", v, 1, 6, &p.per_poem)) rc = CLI_EXIT_USAGE;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--max-chars", NULL, &v)) != 0) {
+            if (r < 0 || !cli_parse_i32(c, "--max-chars", v, 1, 1 << 30, &p.max_chars))
+                rc = CLI_EXIT_USAGE;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--max", NULL, &v)) != 0) {
+            if (r < 0 || !cli_parse_u64(c, "--max", v, &max)) rc = CLI_EXIT_USAGE;
+        } else if ((r = cli_opt_value(c, argc, argv, &i, "--seed", NULL, &v)) != 0) {
+            if (r < 0 || !cli_parse_u64(c, "--seed", v, &p.seed)) rc = CLI_EXIT_USAGE;
+        } else {
+            rc = cli_usage_error(c, "unknown option '%s'", argv[i]);
+        }
+    }
+    if (rc == CLI_EXIT_OK && !p.in_dir)
+        rc = cli_usage_error("data sft", "no input: give --in DIR (holding poems.jsonl)");
+    if (rc == CLI_EXIT_OK && !p.out_path)
+        rc = cli_usage_error("data sft", "no output: give --out SFT.jsonl");
+    if (rc != CLI_EXIT_OK) return rc;
+    p.max_conversations = (int64_t)max;
+    kw_data_sft_stats s;
+    if (kw_data_sft(&p, &s) != KW_OK) return cli_api_error();
+    printf("sft: %lld poems read, %lld training poems used -> %lld conversations (title %lld, "
+           "form %lld, cipai %lld, theme %lld, first line %lld, author %lld); wrote %s\n",
+           (long long)s.n_poems, (long long)s.n_train_used, (long long)s.n_conversations,
+           (long long)s.by_kind[0], (long long)s.by_kind[1], (long long)s.by_kind[2],
+           (long long)s.by_kind[3], (long long)s.by_kind[4], (long long)s.by_kind[5], p.out_path);
+    if (p.eval_path) {
+        printf("sft: evaluation set: %lld 五言绝句 and %lld 七言绝句 titles absent from training; "
+               "wrote %s\n",
+               (long long)s.n_eval_5, (long long)s.n_eval_7, p.eval_path);
+        if (s.n_eval_5 < eval_min || s.n_eval_7 < eval_min) {
+            fprintf(stderr,
+                    "error: the evaluation set needs %d titles of each form (--eval-min); a "
+                    "larger --val-fraction in 'kaiwu data prepare' gives more\n",
+                    eval_min);
+            return CLI_EXIT_ERROR;
+        }
+    }
+    return CLI_EXIT_OK;
+}
+
 int cmd_data(int argc, char **argv) {
     if (argc < 2 || cli_is_help(argv[1])) {
         fputs(k_data_help, argc < 2 ? stderr : stdout);
         return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
     }
     if (strcmp(argv[1], "prepare") == 0) return cmd_prepare(argc - 1, argv + 1);
+    if (strcmp(argv[1], "sft") == 0) return cmd_sft(argc - 1, argv + 1);
     return cli_usage_error("data", "unknown data command '%s' (prepare, sft)", argv[1]);
 }
