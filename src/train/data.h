@@ -28,6 +28,9 @@ kw_status dbuf_printf(dbuf *b, const char *fmt, ...) __attribute__((format(print
 kw_status dbuf_put_json_str(dbuf *b, const char *s, size_t n);
 void dbuf_free(dbuf *b);
 
+/* True when both paths exist and name the same file (a command must not overwrite its input). */
+bool data_same_file(const char *a, const char *b);
+
 /* Writes b's n bytes to path.tmp and renames it over path. */
 kw_status data_write_file(const char *path, const dbuf *b);
 

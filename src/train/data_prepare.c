@@ -158,13 +158,13 @@ static void count_bad(prep_report *r, uint32_t cp) {
     }
 }
 
-/* The first raw line with a note bracket (or the first line). */
+/* The first raw body line with a note bracket, or NULL. */
 static const char *raw_line_with_note(const data_raw *r) {
     static const char *const open[] = {"（", "(", "〖", "〔", "【"};
     for (int32_t i = 0; i < r->n_lines; i++)
         for (int k = 0; k < 5; k++)
             if (strstr(r->lines[i], open[k])) return r->lines[i];
-    return r->n_lines ? r->lines[0] : r->title;
+    return NULL;
 }
 
 static kw_status make_id(prep *s, int32_t index, dbuf *out) {
@@ -279,7 +279,7 @@ static kw_status on_record(void *user, const data_raw *r) {
     d.dup_of = -1;
     st = simplify(s, &d.title, &d.author, &cipai, &d.body);
     if (st == KW_OK && s->clean.n_notes > 0 && s->rep.n_notes_ex < PREP_MAX_EXAMPLES &&
-        r->n_lines > 0)
+        raw_line_with_note(r))
         add_example(s->rep.notes_ex, &s->rep.n_notes_ex, id.p, raw_line_with_note(r), d.body, 0);
     if (st == KW_OK) st = set_form(s, &d, cipai);
     if (st == KW_OK && !d.title[0]) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- byte buffer */
 
@@ -114,6 +115,12 @@ kw_status data_write_file(const char *path, const dbuf *b) {
     }
     free(tmp);
     return KW_OK;
+}
+
+bool data_same_file(const char *a, const char *b) {
+    struct stat x, y;
+    if (stat(a, &x) != 0 || stat(b, &y) != 0) return false;
+    return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 /* ---------------------------------------------------------------- hashing */

@@ -450,12 +450,22 @@ static kw_status write_eval(sft *s, kw_data_sft_stats *stats) {
 kw_status kw_data_sft(const kw_data_sft_params *p, kw_data_sft_stats *stats_out) {
     if (!p || !p->in_dir || !p->out_path)
         return kw_error(KW_ERR_INVALID_ARG, "data sft: no input directory or no output path");
+    dbuf in = {0};
+    kw_status st = dbuf_printf(&in, "%s/poems.jsonl", p->in_dir);
+    bool same = st == KW_OK && (data_same_file(in.p, p->out_path) ||
+                                (p->eval_path && data_same_file(in.p, p->eval_path)));
+    dbuf_free(&in);
+    if (st != KW_OK) return st;
+    if (same)
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "data sft: an output names the input %s/poems.jsonl; choose another path",
+                        p->in_dir);
     sft s = {0};
     s.p = p;
     s.rng = p->seed ^ 0x6a09e667f3bcc909ull;
     kw_data_sft_stats stats = {0};
     convs c = {0};
-    kw_status st = read_poems(&s);
+    st = read_poems(&s);
     if (st == KW_OK) st = counts_init(&s);
     for (int64_t i = 0; i < s.n && st == KW_OK; i++) {
         if (s.a[i].val) continue;

@@ -771,6 +771,12 @@ kw_status kw_tokenizer_train(const kw_tokenizer_train_params *p, kw_tokenizer_tr
         return kw_error(KW_ERR_INVALID_ARG,
                         "tokenizer-train: vocabulary size %d (need %d .. %d) or minimum count %d",
                         p->vocab_size, TT_FIRST_CHAR + 128, 1 << 24, p->min_char_count);
+    for (int32_t i = 0; i < p->n_data_files; i++)
+        if (data_same_file(p->data_files[i], p->out_path))
+            return kw_error(KW_ERR_INVALID_ARG,
+                            "tokenizer-train: the output '%s' is the input '%s'; choose another "
+                            "--out",
+                            p->out_path, p->data_files[i]);
     double t0 = now_s();
     kw_tokenizer_train_stats s = {0};
     tt_vocab v = {0};

@@ -56,9 +56,12 @@ static double now_s(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* A progress line: rewritten in place on a terminal; elsewhere (a log) one line per tenth. */
 static void on_progress(void *user, const char *stage, int64_t done, int64_t total) {
     progress_state *p = user;
     double t = now_s() - p->t0;
+    if (!p->tty && total > 0 && done < total && (done * 10 / total) == ((done - 1) * 10 / total))
+        return;
     if (total > 0)
         fprintf(stderr, "%s%s: %lld/%lld (%.0f%%), %.1f s%s", p->tty ? "\r" : "", stage,
                 (long long)done, (long long)total, 100.0 * (double)done / (double)total, t,

@@ -44,8 +44,11 @@ typedef struct progress {
     bool tty;
 } progress;
 
+/* A progress line: rewritten in place on a terminal; elsewhere (a log) one line per tenth. */
 static void on_progress(void *user, const char *stage, int64_t done, int64_t total) {
     progress *p = user;
+    if (!p->tty && total > 0 && done < total && (done * 10 / total) == ((done - 1) * 10 / total))
+        return;
     fprintf(stderr, "%s%s: %lld/%lld, %.1f s%s", p->tty ? "\r" : "", stage, (long long)done,
             (long long)total, now_s() - p->t0, p->tty && done < total ? "   " : "\n");
     fflush(stderr);
