@@ -5,6 +5,7 @@
 #   make test       build and run the whole suite; ends with "N passed, N failed"
 #   make test SAN=1 the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
 #   make format     clang-format every C file in place
+#   make data       fetch the poetry corpus, prepare it, train a vocabulary, build SFT data (data/)
 #   make bench      build, write missing benchmark models (bench/models/), run `kaiwu bench` on
 #                   them (minutes; never part of `make test`); see docs/performance.md
 #
@@ -52,7 +53,7 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 LIB := $(BUILD)/libkaiwu.a
 CLI := $(BUILD)/kaiwu
 
-.PHONY: all run test test-san test-neon format clean bench
+.PHONY: all run test test-san test-neon format clean bench data
 all: $(LIB) $(CLI)
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
@@ -124,6 +125,16 @@ $(BUILD)/bench/panel_bench: bench/panel_bench.c $(LIB)
 bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
+
+# Training data of kaiwu's own model (docs/training-data.md): the corpus fetched and checked
+# (corpus/), prepared text, a vocabulary and the SFT conversations (DATA_DIR); both git-ignored.
+DATA_DIR ?= data
+VOCAB    ?= 16384
+data: all
+	sh scripts/fetch-corpus.sh corpus
+	$(CLI) data prepare --in corpus/chinese-poetry --out $(DATA_DIR)
+	$(CLI) tokenizer-train --data $(DATA_DIR)/train.txt --vocab $(VOCAB) --out $(DATA_DIR)/vocab.gguf
+	$(CLI) data sft --in $(DATA_DIR) --out $(DATA_DIR)/sft.jsonl --eval $(DATA_DIR)/eval.jsonl
 
 # NEON kernels: cross-compiled kernel test under qemu-aarch64 (installs the tools with apt if
 # missing). `make test` runs it too, through tests/cross/neon.sh.

@@ -13,7 +13,8 @@
  *     editor supplied: the brackets go, the characters stay ("淚沾[襟]" -> "淚沾襟"). Footnote
  *     marks ①-⒛ go.
  *  4. Punctuation unified to the full-width Chinese forms: , . ; : ? ! -> ，。；：？！, 「」『』 ->
- *     “”‘’, small and vertical forms to the normal ones, < > -> 《》, ・ -> ·.
+ *     “”‘’, small and vertical forms to the normal ones, < > -> 《》, ・ -> ·, - -> —; in titles
+ *     / -> · (元曲's "仙吕/点绛唇").
  *  5. Every character left must be Han, Chinese punctuation (，。、；：？！“”‘’《》〈〉·—…) or a
  * space; the first that is not names the reason (data.h: missing-character marks, glyph
  * compositions, Latin letters or digits, private use, U+FFFD, anything else).
@@ -209,6 +210,7 @@ static uint32_t unify_punct(uint32_t cp, int *dq, int *sq) {
     case 0x2022:
     case 0x2027:
     case 0xFF65: return 0x00B7; /* · */
+    case '-':
     case 0x2015:
     case 0x2500: return 0x2014; /* — */
     case '"': return (*dq)++ % 2 ? 0x201D : 0x201C;
@@ -300,7 +302,7 @@ static bool is_citation_line(const char *l) {
 }
 
 /* A one-line field (title, author, rhythmic): steps 1-4, spaces collapsed, trimmed. */
-static kw_status clean_field(const char *s, cps *tmp, dbuf *out, int32_t *n_notes,
+static kw_status clean_field(const char *s, bool title, cps *tmp, dbuf *out, int32_t *n_notes,
                              int32_t *n_unclosed) {
     tmp->n = 0;
     out->n = 0;
@@ -313,6 +315,7 @@ static kw_status clean_field(const char *s, cps *tmp, dbuf *out, int32_t *n_note
     bool space = true; /* drops leading spaces */
     for (size_t i = 0; i < tmp->n && st == KW_OK; i++) {
         uint32_t cp = tmp->a[i] == '\n' ? ' ' : tmp->a[i];
+        if (title && cp == '/') cp = 0x00B7; /* 元曲: "仙吕/点绛唇" -> "仙吕·点绛唇" */
         if (cp == ' ' && space) continue;
         space = cp == ' ';
         st = dbuf_put_cp(out, cp);
@@ -360,10 +363,12 @@ data_reason data_clean_record(const data_raw *r, data_clean *c, kw_status *st) {
     c->body.n = 0;
     *st = dbuf_puts(&c->body, "");
     data_reason res = DR_KEPT;
-    if (*st == KW_OK) *st = clean_field(r->title, &tmp, &c->title, &c->n_notes, &c->n_unclosed);
-    if (*st == KW_OK) *st = clean_field(r->author, &tmp, &c->author, &c->n_notes, &c->n_unclosed);
     if (*st == KW_OK)
-        *st = clean_field(r->rhythmic, &tmp, &c->rhythmic, &c->n_notes, &c->n_unclosed);
+        *st = clean_field(r->title, true, &tmp, &c->title, &c->n_notes, &c->n_unclosed);
+    if (*st == KW_OK)
+        *st = clean_field(r->author, false, &tmp, &c->author, &c->n_notes, &c->n_unclosed);
+    if (*st == KW_OK)
+        *st = clean_field(r->rhythmic, false, &tmp, &c->rhythmic, &c->n_notes, &c->n_unclosed);
     if (*st != KW_OK) goto out;
     trim_author(&c->author);
     if (strstr(r->title, "存目")) {

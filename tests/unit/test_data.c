@@ -46,6 +46,12 @@ static void test_clean_removes_notes_and_markup(void) {
           "title and author lose their notes: '%s' / '%s'", c.title.p, c.author.p);
     CHECK(clean1("題", "先秦：左丘明 ", e, 1, &c) == DR_KEPT && strcmp(c.author.p, "左丘明") == 0,
           "an author loses the dynasty prefix: '%s'", c.author.p);
+    const char *q[] = {"猛见他可憎模样，--小生那里得病来--早医可九分不快。"};
+    CHECK(clean1("诈妮子调风月・仙吕/点绛唇", "关汉卿", q, 1, &c) == DR_KEPT &&
+              strcmp(c.title.p, "诈妮子调风月·仙吕·点绛唇") == 0 &&
+              strcmp(c.body.p, "猛见他可憎模样，——小生那里得病来——早医可九分不快。") == 0,
+          "元曲: '/' in a title and '--' in a body are kept as · and ——: '%s' / '%s'", c.title.p,
+          c.body.p);
     data_clean_free(&c);
 }
 
