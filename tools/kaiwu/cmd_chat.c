@@ -591,12 +591,26 @@ static void print_help(void) {
          "Ctrl-C stops an answer; what was generated stays in the conversation.");
 }
 
+/* Saves through a kw_outfile: never over the model, never a half-written file. */
 static void cmd_save(chat_session *s, const char *path) {
-    json_t *doc = json_pack("{s:O}", "messages", s->messages);
-    if (!*path)
+    if (!*path) {
         puts("usage: /save FILE");
-    else if (json_dump_file(doc, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+        return;
+    }
+    const char *inputs[] = {s->o.model_path};
+    kw_outfile *o = NULL;
+    if (kw_outfile_open(path, inputs, 1, &o) != KW_OK) {
+        fprintf(stderr, "error: %s\n", kw_last_error());
+        return;
+    }
+    json_t *doc = json_pack("{s:O}", "messages", s->messages);
+    FILE *f = kw_outfile_stream(o);
+    if (!doc || json_dumpf(doc, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+        fputc('\n', f) < 0) {
         fprintf(stderr, "error: cannot write '%s'\n", path);
+        kw_outfile_abort(o);
+    } else if (kw_outfile_commit(o) != KW_OK)
+        fprintf(stderr, "error: %s\n", kw_last_error());
     else
         printf("saved %zu messages to %s\n", json_array_size(s->messages), path);
     json_decref(doc);
