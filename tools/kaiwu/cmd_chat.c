@@ -16,6 +16,8 @@
 
 #include <editline/readline.h>
 #include <jansson.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -739,9 +741,22 @@ static bool run_command(chat_session *s, const char *line) {
     return true;
 }
 
+/* libedit decodes what is typed with the C library's multibyte functions, which in the "C" locale
+ * drop every byte above 0x7f ("中文" -> "", "héllo" -> "hllo"). kaiwu's text is UTF-8, so the
+ * character type comes from the environment when that is UTF-8, else from C.UTF-8. Only LC_CTYPE:
+ * numbers keep printing with a dot whatever LC_NUMERIC says. */
+static void use_utf8_input(void) {
+    const char *l = setlocale(LC_CTYPE, "");
+    if (l && strcmp(nl_langinfo(CODESET), "UTF-8") == 0) return;
+    if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "en_US.UTF-8"))
+        fprintf(stderr, "warning: no UTF-8 locale (C.UTF-8): characters beyond ASCII typed at "
+                        "the prompt may be lost\n");
+}
+
 static int chat_repl(chat_session *s) {
     printf("kaiwu chat: %s (%s; context %d tokens). /help for commands, Ctrl-D to quit.\n",
            s->o.model_path, kw_chat_format_used(s->chat), kw_context_n_ctx(s->ctx));
+    use_utf8_input();
     using_history();
     /* Ctrl-C at the prompt must not end the program either: it drops the line being typed. */
     struct sigaction sa, old_sa;
