@@ -107,19 +107,28 @@ typedef int32_t kw_token;
 typedef struct kw_model kw_model;
 
 typedef struct kw_model_params {
-    bool verbose; /* print load details on stderr */
+    bool verbose; /* print one line on stderr: what was loaded, weight and repacked sizes, time */
+    bool vocab_only; /* load the vocabulary (and name, chat template) only, skipping the weights:
+                        tokenizing a big model without its load time and memory */
 } kw_model_params;
 
-/* Loads a model (weights are mmapped, not copied). params may be NULL for the defaults.
+/* Loads a model (weights are mmapped, not copied). params may be NULL for the defaults (all
+ * false). A file without tensors (a vocabulary file such as llama.cpp's ggml-vocab-*.gguf) loads
+ * as vocabulary-only, as does any file with params->vocab_only: tokenizing, detokenizing, the
+ * chat template and kw_chat_* rendering work, whatever the architecture; kw_context_create
+ * refuses it with KW_ERR_INVALID_ARG and a message saying so.
  * On success *out is owned by the caller: free with kw_model_free() after every context made from
  * it has been freed. Errors name the offending key or tensor and the numbers involved. */
 kw_status kw_model_load(const char *path, const kw_model_params *params, kw_model **out);
 void kw_model_free(kw_model *model); /* NULL is allowed */
 
-/* Short descriptions of the model. Strings are borrowed (valid until kw_model_free). */
-const char *kw_model_arch(const kw_model *model);   /* GGUF architecture, e.g. "llama" */
-const char *kw_model_family(const kw_model *model); /* kaiwu description used, e.g. "llama" */
-const char *kw_model_name(const kw_model *model);   /* general.name or "" */
+/* Short descriptions of the model. Strings are borrowed (valid until kw_model_free). A
+ * vocabulary-only model has n_vocab; its other sizes are 0. */
+const char *kw_model_arch(const kw_model *model); /* GGUF architecture, e.g. "llama" */
+/* kaiwu description used, e.g. "llama"; "" for a vocabulary-only model */
+const char *kw_model_family(const kw_model *model);
+bool kw_model_vocab_only(const kw_model *model);  /* loaded without weights (see kw_model_load) */
+const char *kw_model_name(const kw_model *model); /* general.name or "" */
 const char *kw_model_tokenizer_kind(const kw_model *model); /* "spm" or "bpe" */
 const char *kw_model_chat_template(const kw_model *model);  /* NULL when the file has none */
 int32_t kw_model_n_vocab(const kw_model *model);

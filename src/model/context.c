@@ -90,6 +90,12 @@ static kw_status alloc_kv(kw_context *c) {
 
 kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out) {
     if (!model || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_context_create: NULL argument");
+    if (model->vocab_only)
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "'%s' holds only a vocabulary (no weights): it can tokenize and "
+                        "detokenize, but a context to evaluate it cannot be made (load a model "
+                        "file with weights)",
+                        model->gguf->file.path);
     kw_context_params p = params ? *params : kw_context_default_params();
     const kw_hparams *hp = &model->hp;
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
