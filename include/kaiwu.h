@@ -56,7 +56,9 @@ typedef enum kw_status {
 } kw_status;
 
 /* The message of the last failure on this thread (thread-local; borrowed: valid until the next
- * failing call on this thread). "" when nothing failed yet. Never NULL. */
+ * call on this thread of a function that can fail: each starts with an empty message). It reads
+ * outermost first and ends with the root cause, which is never overwritten: "quantizing 'm.gguf':
+ * cannot write 'o.gguf': No space left on device". "" when nothing failed yet. Never NULL. */
 const char *kw_last_error(void);
 
 /* A short constant name for a status ("format error", ...). Never NULL; static storage. */

@@ -104,6 +104,7 @@ static bool unregister_pending(kw_outfile *o) {
 /* ---------------------------------------------------------------- inputs */
 
 kw_status kw_outfile_check(const char *path, const char *const *inputs, int32_t n_inputs) {
+    kw_error_clear();
     if (!path || !*path) return kw_error(KW_ERR_INVALID_ARG, "output file: empty path");
     if (n_inputs > 0 && !inputs)
         return kw_error(KW_ERR_INVALID_ARG, "kw_outfile_check: %d inputs but NULL list",
@@ -210,6 +211,7 @@ static void outfile_release(kw_outfile *o) {
 
 kw_status kw_outfile_open(const char *path, const char *const *inputs, int32_t n_inputs,
                           kw_outfile **out) {
+    kw_error_clear();
     if (!out) return kw_error(KW_ERR_INVALID_ARG, "kw_outfile_open: NULL out");
     kw_status st = kw_outfile_check(path, inputs, n_inputs);
     if (st != KW_OK) return st;
@@ -257,6 +259,7 @@ static void fsync_dir_of(const char *file) {
 }
 
 kw_status kw_outfile_commit(kw_outfile *o) {
+    kw_error_clear();
     if (!o) return kw_error(KW_ERR_INVALID_ARG, "kw_outfile_commit: NULL");
     const char *where = o->tmp_path ? o->tmp_path : o->path;
     int err = 0;

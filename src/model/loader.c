@@ -499,6 +499,7 @@ static void report_load(const kw_model *m, const char *path, double secs) {
 }
 
 kw_status kw_model_load(const char *path, const kw_model_params *params, kw_model **out) {
+    kw_error_clear();
     if (!path || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_model_load: NULL argument");
     kw_model_params p = params ? *params : (kw_model_params){0};
     double t0 = kw_time_seconds();

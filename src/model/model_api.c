@@ -99,6 +99,7 @@ bool kw_token_is_special(const kw_model *m, kw_token t) {
 
 kw_status kw_tokenize(const kw_model *m, const char *text, size_t len, bool add_special,
                       bool parse_special, kw_token *out, int32_t cap, int32_t *n_out) {
+    kw_error_clear();
     if (!m || (!text && len) || !n_out || (cap > 0 && !out))
         return kw_error(KW_ERR_INVALID_ARG, "kw_tokenize: NULL argument");
     return tok_tokenize(m->vocab, text ? text : "", len, add_special, parse_special, out, cap,

@@ -79,12 +79,12 @@ static void read_facts(const kw_gguf *g, quant_model_facts *f) {
         memcpy(arch, s.ptr, (size_t)s.len);
         arch[s.len] = 0;
     }
-    kw_error_clear();
     f->n_layer = arch_u32(g, arch, "block_count", 0);
     int32_t n_head = arch_u32(g, arch, "attention.head_count", 1);
     int32_t n_head_kv = arch_u32(g, arch, "attention.head_count_kv", n_head);
     f->n_gqa = n_head_kv > 0 ? n_head / n_head_kv : 1;
     f->has_output = gguf_find_tensor(g, "output.weight") != NULL;
+    kw_error_clear(); /* a missing or mistyped key above falls back to its default */
 }
 
 static bool is_float_type(uint32_t t) {
@@ -285,6 +285,7 @@ static kw_status check_paths(const char *in_path, const char *out_path, const ch
 }
 
 kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_quantize_params *p) {
+    kw_error_clear();
     if (!in_path || !out_path || !p)
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: NULL argument");
     if (kw_ftype_base_type(p->ftype) < 0)
