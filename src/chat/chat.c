@@ -58,9 +58,12 @@ static const char *guess_format(const kw_model *model, const char **why) {
     static const struct {
         const char *token, *format;
     } marks[] = {
-        {"<|start_header_id|>", "llama3"}, {"<start_of_turn>", "gemma"},
-        {"<|im_start|>", "chatml"},        {"[gMASK]", "glm4"},
-        {"<|assistant|>", "phi3"},         {"<\xef\xbd\x9cUser\xef\xbd\x9c>", "deepseek"},
+        {"<|start_header_id|>", "llama3"},
+        {"<start_of_turn>", "gemma"},
+        {"<|im_start|>", "chatml"},
+        {"[gMASK]", "glm4"},
+        {"<|assistant|>", "phi3"},
+        {"<\xef\xbd\x9cUser\xef\xbd\x9c>", "deepseek"},
         {"<\xe7\x94\xa8\xe6\x88\xb7>", "minicpm"},
     };
     for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
