@@ -208,15 +208,22 @@ int32_t kw_detok_stream_flush(kw_detok_stream *s, char *out, int32_t cap);
 
 typedef struct kw_context kw_context;
 
+/* The most worker threads a context, a quantization or a probe accepts: one limit for the library
+ * and every front end (kaiwu -t). */
+#define KW_MAX_THREADS 256
+
 typedef struct kw_context_params {
     int32_t n_ctx;     /* tokens the KV cache holds; 0 = the model's training context */
     int32_t n_batch;   /* most tokens per kw_decode call (scratch is sized for it); 0 = 512 */
-    int32_t n_threads; /* worker threads for evaluation; 0 = number of CPU cores */
+    int32_t n_threads; /* worker threads for evaluation, 1..KW_MAX_THREADS; 0 = number of CPU cores
+                          (at most KW_MAX_THREADS) */
 } kw_context_params;
 
 kw_context_params kw_context_default_params(void);
 
 /* Creates a context: all memory (KV cache, scratch) is allocated here, none per token.
+ * n_ctx above the model's training context works but warns on stderr (kw_log level 0: the model
+ * was not trained for it). n_threads above KW_MAX_THREADS fails with KW_ERR_INVALID_ARG.
  * On success *out is owned by the caller: free with kw_context_free(). The model is borrowed
  * and must outlive the context. */
 kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out);

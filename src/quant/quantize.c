@@ -225,6 +225,7 @@ static void report(const qjob *j, const qtensor *q, int64_t i) {
 
 static kw_status convert_all(qjob *j) {
     int n_threads = j->p->n_threads > 0 ? j->p->n_threads : kw_cpu_get()->n_cores;
+    if (n_threads > KW_MAX_THREADS) n_threads = KW_MAX_THREADS;
     kw_status st = kw_pool_create(n_threads, &j->pool);
     if (st != KW_OK) return st;
     if (j->max_ne0 > 0) {
@@ -290,9 +291,9 @@ kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_q
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: NULL argument");
     if (kw_ftype_base_type(p->ftype) < 0)
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: unknown target %d", (int)p->ftype);
-    if (p->n_threads < 0 || p->n_threads > 256)
-        return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: %d threads (must be 0..256)",
-                        p->n_threads);
+    if (p->n_threads < 0 || p->n_threads > KW_MAX_THREADS)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: %d threads (must be 0..%d)",
+                        p->n_threads, KW_MAX_THREADS);
     kw_status st = check_paths(in_path, out_path, p->imatrix_path);
     if (st != KW_OK) return st;
     qjob j = {.p = p};
