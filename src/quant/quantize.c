@@ -124,8 +124,9 @@ static kw_status plan_weight(qjob *j, qtensor *q) {
                         t->name, ggml_type_get(t->type)->name);
     if (!is_float_type(t->type) && !p->allow_requantize)
         return kw_error(KW_ERR_INVALID_ARG,
-                        "tensor '%s' is already quantized (%s); requantizing to %s loses quality "
-                        "(allow it explicitly to proceed)",
+                        "tensor '%s' is already quantized (%s); requantizing to %s loses quality: "
+                        "quantize from the F16/F32 model, or allow it with --allow-requantize "
+                        "(kw_quantize_params.allow_requantize)",
                         t->name, ggml_type_get(t->type)->name, ggml_type_get(type)->name);
     if (type >= GGML_TYPE_Q2_K && type <= GGML_TYPE_Q6_K) {
         kw_status st = quant_imatrix_find(&j->im, t->name, t->ne[0], &q->imatrix);
