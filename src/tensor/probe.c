@@ -133,10 +133,12 @@ static double run_peak(int n_threads, double seconds, bool is_int8, const char *
 }
 
 double kw_probe_int8_peak(int n_threads, double seconds, const char **isa) {
+    kw_error_clear();
     return run_peak(n_threads, seconds, true, isa);
 }
 
 double kw_probe_f32_peak(int n_threads, double seconds, const char **isa) {
+    kw_error_clear();
     return run_peak(n_threads, seconds, false, isa);
 }
 
@@ -165,6 +167,7 @@ static void read_worker(void *arg, int ith, int nth) {
 }
 
 double kw_probe_read_bandwidth(int n_threads, size_t bytes, int reps) {
+    kw_error_clear();
     n_threads = resolve_threads(n_threads);
     if (reps < 1) reps = 1;
     size_t unit = (size_t)256 * (size_t)n_threads;
