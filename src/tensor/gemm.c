@@ -133,6 +133,7 @@ static void compute_chunk(void *arg, int64_t chunk, int ith) {
     const bool first = j->pc == 0;
     const bool load_c = !first || j->beta != 0.0f;
     const float beta = first ? j->beta : 1.0f;
+    /* each B panel stays in L1 while the A panels of the tile stream from L2 past it */
     for (int64_t q = q0; q < q1; q++) {
         const int64_t col = q * g->nr, n = min64(g->nr, j->nc - col);
         const uint8_t *b = j->b_pack + q * (int64_t)j->b_panel_bytes;

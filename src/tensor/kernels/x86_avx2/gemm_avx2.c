@@ -24,23 +24,53 @@ static inline __m256i lane_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* A panel of mr <= MR rows at a (row i, value p at a[i * lda + p]) into dst[p * MR + i]: 8 values
- * of each row at a time, written out through a small transpose on the stack. */
-static void pack_a_rows(const float *a, int64_t lda, int mr, int64_t k, float *dst) {
-    int64_t p = 0;
-    if (mr == MR) {
-        for (; p + 8 <= k; p += 8) {
-            float t[MR * 8] __attribute__((aligned(32)));
-            for (int i = 0; i < MR; i++)
-                _mm256_store_ps(t + 8 * i, _mm256_loadu_ps(a + i * lda + p));
-            for (int q = 0; q < 8; q++)
-                for (int i = 0; i < MR; i++)
-                    dst[(p + q) * MR + i] = t[8 * i + q];
-        }
+/* Transposes the 8 x 8 floats of r in place (r[i] lane q -> r[q] lane i). */
+static inline void transpose8(__m256 r[8]) {
+    __m256 t[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
     }
-    for (; p < k; p++)
-        for (int i = 0; i < MR; i++)
-            dst[p * MR + i] = i < mr ? a[i * lda + p] : 0.0f;
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20);
+        t[i + 4] = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+    }
+    for (int i = 0; i < 8; i++)
+        r[i] = t[i];
+}
+
+/* Lines [0, w) (w <= 8) of a panel whose K values are contiguous per line (line l, value p at
+ * x[l * ld + p]) into dst[p * width + l0 + l] for p < k (width - l0 >= 8 or the panel's last
+ * lines: only min(8, width - l0) are stored): 8 values of 8 lines at a time through a register
+ * transpose; lines w.. of the 8 are zero. */
+static void pack_contiguous8(const float *x, int64_t ld, int w, int64_t k, float *dst, int width,
+                             int l0) {
+    const int ns = width - l0 < 8 ? width - l0 : 8;
+    const __m256i store = lane_mask(ns);
+    for (int64_t p = 0; p < k; p += 8) {
+        const __m256i km = lane_mask(k - p < 8 ? (int)(k - p) : 8);
+        __m256 r[8];
+        for (int l = 0; l < 8; l++) {
+            r[l] = l < w ? _mm256_maskload_ps(x + l * ld + p, km) : _mm256_setzero_ps();
+            if (l < w && p + 40 < k) _mm_prefetch((const char *)(x + l * ld + p + 32), _MM_HINT_T0);
+        }
+        transpose8(r);
+        const int64_t nq = k - p < 8 ? k - p : 8;
+        for (int64_t q = 0; q < nq; q++)
+            _mm256_maskstore_ps(dst + (p + q) * width + l0, store, r[q]);
+    }
+}
+
+/* A panel of mr <= MR rows at a (row i, value p at a[i * lda + p]) into dst[p * MR + i], rows
+ * mr.. zero: the register transpose stores 6 of its 8 lanes. */
+static void pack_a_rows(const float *a, int64_t lda, int mr, int64_t k, float *dst) {
+    pack_contiguous8(a, lda, mr, k, dst, MR, 0);
 }
 
 /* A panel of mr <= MR rows of op(A) = Aᵀ: the values of one k are contiguous in memory. */
@@ -70,11 +100,11 @@ static void pack_b_rows(const float *b, int64_t ldb, int nr, int64_t k, float *d
     }
 }
 
-/* A panel of nr <= NR columns of op(B) = Bᵀ (column j, value p at b[j * ldb + p]). */
+/* A panel of nr <= NR columns of op(B) = Bᵀ (column j, value p at b[j * ldb + p]): two register
+ * transposes of 8 columns. */
 static void pack_b_cols(const float *b, int64_t ldb, int nr, int64_t k, float *dst) {
-    for (int64_t p = 0; p < k; p++)
-        for (int j = 0; j < NR; j++)
-            dst[p * NR + j] = j < nr ? b[j * ldb + p] : 0.0f;
+    pack_contiguous8(b, ldb, nr < 8 ? nr : 8, k, dst, NR, 0);
+    pack_contiguous8(nr > 8 ? b + 8 * ldb : b, ldb, nr - 8, k, dst, NR, 8);
 }
 
 static void pack_b_f32(bool trans, const float *b, int64_t ldb, int64_t k, int64_t n, void *dst) {
@@ -147,6 +177,10 @@ static void pack_b_bf16(bool trans, const float *b, int64_t ldb, int64_t k, int6
 static void micro_f32(int64_t k, const void *ap, const void *bp, float *c, int64_t ldc, int m,
                       int n, float beta, bool load_c) {
     const float *a = ap, *b = bp;
+    /* the tile's C lines are used only after the k loop: fetch them now (rows ldc apart are no
+     * pattern the hardware prefetcher follows) */
+    for (int i = 0; i < m; i++)
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t p = 0; p < k; p++, a += MR, b += NR) {

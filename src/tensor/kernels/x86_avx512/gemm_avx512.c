@@ -19,26 +19,61 @@
 
 /* ---------------------------------------------------------------- packing */
 
-/* A panel of mr <= MR rows at a (row i, value p at a[i * lda + p]), transposed into
- * dst[p * MR + i], rows mr.. zero: 16 values of each row at a time through a 16x16 transpose. */
-static void pack_a_rows(const float *a, int64_t lda, int mr, int64_t k, float *dst) {
-    int64_t p = 0;
-    if (mr == MR) {
-        for (; p + 16 <= k; p += 16) {
-            __m512 r[MR];
-            for (int i = 0; i < MR; i++)
-                r[i] = _mm512_loadu_ps(a + i * lda + p);
-            float t[16 * MR] __attribute__((aligned(64)));
-            for (int i = 0; i < MR; i++)
-                _mm512_store_ps(t + 16 * i, r[i]);
-            for (int q = 0; q < 16; q++)
-                for (int i = 0; i < MR; i++)
-                    dst[(p + q) * MR + i] = t[16 * i + q];
-        }
+static inline __mmask16 lane_mask(int64_t n) { /* the first n (<= 0: none, >= 16: all) lanes */
+    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1);
+}
+
+/* Transposes the 16 x 16 floats of r in place (r[i] lane q -> r[q] lane i). */
+static inline void transpose16(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
     }
-    for (; p < k; p++)
-        for (int i = 0; i < MR; i++)
-            dst[p * MR + i] = i < mr ? a[i * lda + p] : 0.0f;
+    for (int i = 0; i < 16; i += 4) {
+        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+}
+
+/* Lines [0, w) (w <= 16) of a panel whose K values are contiguous per line (line l, value p at
+ * x[l * ld + p]) into dst[p * width + l0 + l] for p < k: 16 values of 16 lines at a time through a
+ * register transpose; lines w.. of the 16 are zero. (The permutation order of the unpack/shuffle
+ * steps above is the transpose's: lane q of output row i' comes from row q, lane i'.) */
+static void pack_contiguous16(const float *x, int64_t ld, int w, int64_t k, float *dst, int width,
+                              int l0) {
+    const __mmask16 store = lane_mask(width - l0);
+    for (int64_t p = 0; p < k; p += 16) {
+        const __mmask16 km = lane_mask(k - p);
+        __m512 r[16];
+        for (int l = 0; l < 16; l++) {
+            r[l] = l < w ? _mm512_maskz_loadu_ps(km, x + l * ld + p) : _mm512_setzero_ps();
+            /* 16 short strided streams: ask for each line 4 steps ahead (a hint; never faults) */
+            if (l < w && p + 80 < k) _mm_prefetch((const char *)(x + l * ld + p + 64), _MM_HINT_T0);
+        }
+        transpose16(r);
+        const int64_t nq = k - p < 16 ? k - p : 16;
+        for (int64_t q = 0; q < nq; q++)
+            _mm512_mask_storeu_ps(dst + (p + q) * width + l0, store, r[q]);
+    }
+}
+
+/* A panel of mr <= MR rows at a (row i, value p at a[i * lda + p]) into dst[p * MR + i], rows
+ * mr.. zero. */
+static void pack_a_rows(const float *a, int64_t lda, int mr, int64_t k, float *dst) {
+    pack_contiguous16(a, lda, mr, k, dst, MR, 0);
 }
 
 /* A panel of mr <= MR rows of op(A) = Aᵀ: the MR values of one k are contiguous in memory. */
@@ -61,10 +96,6 @@ static void pack_a_f32(bool trans, const float *a, int64_t lda, int64_t m, int64
     }
 }
 
-static inline __mmask16 lane_mask(int n) { /* the first n (0..16) lanes */
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1);
-}
-
 /* A panel of nr <= NR columns of op(B) = B: the NR values of one k are contiguous. */
 static void pack_b_rows(const float *b, int64_t ldb, int nr, int64_t k, float *dst) {
     const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
@@ -74,11 +105,11 @@ static void pack_b_rows(const float *b, int64_t ldb, int nr, int64_t k, float *d
     }
 }
 
-/* A panel of nr <= NR columns of op(B) = Bᵀ (column j, value p at b[j * ldb + p]). */
+/* A panel of nr <= NR columns of op(B) = Bᵀ (column j, value p at b[j * ldb + p]): two register
+ * transposes of 16 columns. */
 static void pack_b_cols(const float *b, int64_t ldb, int nr, int64_t k, float *dst) {
-    for (int64_t p = 0; p < k; p++)
-        for (int j = 0; j < NR; j++)
-            dst[p * NR + j] = j < nr ? b[j * ldb + p] : 0.0f;
+    pack_contiguous16(b, ldb, nr < 16 ? nr : 16, k, dst, NR, 0);
+    pack_contiguous16(nr > 16 ? b + 16 * ldb : b, ldb, nr - 16, k, dst, NR, 16);
 }
 
 static void pack_b_f32(bool trans, const float *b, int64_t ldb, int64_t k, int64_t n, void *dst) {
@@ -112,6 +143,12 @@ static void pack_b_f32(bool trans, const float *b, int64_t ldb, int64_t k, int64
 static void micro_f32(int64_t k, const void *ap, const void *bp, float *c, int64_t ldc, int m,
                       int n, float beta, bool load_c) {
     const float *a = ap, *b = bp;
+    /* the tile's C lines are read or written only after the k loop: fetch them now (12 rows
+     * ldc apart are no pattern the hardware prefetcher follows) */
+    for (int i = 0; i < m; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        if (n > 16) _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
            c70 = c00, c71 = c00, c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00,

@@ -115,6 +115,11 @@ static void micro_bf16(int64_t k, const void *ap, const void *bp, float *c, int6
                        int n, float beta, bool load_c) {
     const uint32_t *a = ap;
     const __m512i *b = bp;
+    /* the tile's C lines are used only after the k loop: fetch them now (gemm_avx512.c) */
+    for (int i = 0; i < m; i++) {
+        _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+        if (n > 16) _mm_prefetch((const char *)(c + i * ldc + 16), _MM_HINT_T0);
+    }
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00,
            c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00,
            c70 = c00, c71 = c00, c80 = c00, c81 = c00, c90 = c00, c91 = c00, ca0 = c00, ca1 = c00,
