@@ -165,7 +165,13 @@ $(BUILD)/bench/panel_bench: bench/panel_bench.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench
+# The training matrix products (tensor/gemm.h) against the f32 / bf16 peaks (bench/gemm_bench.c);
+# run it by hand: $(BUILD)/bench/gemm_bench [--bf16] (docs/performance.md).
+$(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench $(BUILD)/bench/gemm_bench
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
 

@@ -403,6 +403,11 @@ double kw_probe_int8_peak(int n_threads, double seconds, const char **isa);
  * AVX-512F, else AVX2+FMA, else plain C. */
 double kw_probe_f32_peak(int n_threads, double seconds, const char **isa);
 
+/* Peak bf16 dot-product throughput in FLOP/s (a multiply-add counts 2; float32 sums), as
+ * kw_probe_int8_peak: AVX512-BF16 (vdpbf16ps: 32 multiply-adds per instruction). Without it the
+ * bf16 matrix product runs on f32 FMAs, so this is then the f32 peak (and *isa says so). */
+double kw_probe_bf16_peak(int n_threads, double seconds, const char **isa);
+
 /* ------------------------------------------------------------------------------------------------
  * Quantization: convert a GGUF model's weights to another storage type (`kaiwu quantize`), and
  * collect the importance matrix that weights the quantization error (`kaiwu imatrix`).
