@@ -213,8 +213,9 @@ static void test_long_dimension(void) {
                          1 + (int64_t)s);
 }
 
-/* Shapes crossing the cache blocks: N past nc (2048), K past kc (256 f32, 512 bf16, and odd), M
- * past mc (96 or 192) with several row tiles per thread. */
+/* Shapes crossing the cache blocks (kc 512, mc 96 or 192, nc 1024 for every kernel now): N past
+ * two column blocks, K past one and two passes (odd, so bf16 pads a pair), M past mc with several
+ * row tiles per thread; and the double-buffered B blocks switching between passes and blocks. */
 static void test_blocks(void) {
     static const int64_t shapes[][3] = {{13, 2083, 531}, {400, 70, 531}, {203, 41, 1030}};
     for (int t = 0; t < 4; t++)
