@@ -111,7 +111,8 @@ int main(int argc, char **argv) {
     if (n_shapes == 0) {
         static const shape def[] = {{"attn 768", 768, 768},      {"ffn-up 768", 768, 2048},
                                     {"ffn-down 768", 2048, 768}, {"logits 768", 768, 8000},
-                                    {"attn 256", 256, 256},      {"ffn-up 256", 256, 704}};
+                                    {"attn 512", 512, 512},      {"ffn-up 512", 512, 1408},
+                                    {"ffn-down 512", 1408, 512}, {"logits 512", 512, 8000}};
         n_shapes = (int)(sizeof def / sizeof def[0]);
         memcpy(shapes, def, sizeof def);
     }

@@ -306,6 +306,8 @@ static void sgemm_run(const kernel_gemm *g, bool bf16, kw_pool *pool, bool trans
                      .B = B,
                      .beta = beta,
                      .C = C};
+    /* a product this small costs less than waking the pool (the bits are the same either way) */
+    if ((double)M * (double)N * (double)K < 262144.0) pool = NULL;
     if (g)
         run_blocked(&job, pool);
     else
