@@ -89,20 +89,34 @@ static kw_status alloc_kv(kw_context *c) {
 }
 
 kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out) {
+    kw_error_clear();
     if (!model || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_context_create: NULL argument");
+    if (model->vocab_only)
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "'%s' holds only a vocabulary (no weights): it can tokenize and "
+                        "detokenize, but a context to evaluate it cannot be made (load a model "
+                        "file with weights)",
+                        model->gguf->file.path);
     kw_context_params p = params ? *params : kw_context_default_params();
     const kw_hparams *hp = &model->hp;
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
         return kw_error(KW_ERR_INVALID_ARG,
                         "context: negative size (n_ctx %d, n_batch %d, n_threads %d)", p.n_ctx,
                         p.n_batch, p.n_threads);
+    if (p.n_threads > KW_MAX_THREADS)
+        return kw_error(KW_ERR_INVALID_ARG, "context: %d threads is above the limit of %d",
+                        p.n_threads, KW_MAX_THREADS);
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
-    if (p.n_threads == 0) p.n_threads = kw_cpu_get()->n_cores;
+    if (p.n_threads == 0)
+        p.n_threads =
+            kw_cpu_get()->n_cores < KW_MAX_THREADS ? kw_cpu_get()->n_cores : KW_MAX_THREADS;
     if (p.n_ctx > hp->n_ctx_train)
-        kw_log(1, "kaiwu: context %d is larger than the model's training context %d\n", p.n_ctx,
-               hp->n_ctx_train);
+        kw_log(0,
+               "warning: a context of %d tokens is above the %d the model was trained on: past %d "
+               "tokens the output may degrade\n",
+               p.n_ctx, hp->n_ctx_train, hp->n_ctx_train);
     kw_context *c = kw_calloc(1, sizeof *c, "context");
     if (!c) return KW_ERR_NOMEM;
     c->model = model;
@@ -185,6 +199,7 @@ static kw_status ensure_rows(kw_context *c, int32_t n_rows, int32_t n) {
 
 kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, int32_t n,
                     const bool *want_logits) {
+    kw_error_clear();
     if (!c || !tokens || n <= 0)
         return kw_error(KW_ERR_INVALID_ARG, "kw_decode: no tokens (n = %d)", n);
     const int32_t n_vocab = c->model->hp.n_vocab;

@@ -60,7 +60,7 @@ static probe_isa pick_isa(void) {
 
 static int resolve_threads(int n_threads) {
     if (n_threads <= 0) n_threads = kw_cpu_get()->n_cores;
-    return n_threads > 256 ? 256 : n_threads;
+    return n_threads > KW_MAX_THREADS ? KW_MAX_THREADS : n_threads;
 }
 
 /* ---------------------------------------------------------------- arithmetic peak */
@@ -148,14 +148,17 @@ static double run_peak(int n_threads, double seconds, peak_kind kind, const char
 }
 
 double kw_probe_int8_peak(int n_threads, double seconds, const char **isa) {
+    kw_error_clear();
     return run_peak(n_threads, seconds, PEAK_INT8, isa);
 }
 
 double kw_probe_f32_peak(int n_threads, double seconds, const char **isa) {
+    kw_error_clear();
     return run_peak(n_threads, seconds, PEAK_F32, isa);
 }
 
 double kw_probe_bf16_peak(int n_threads, double seconds, const char **isa) {
+    kw_error_clear();
     return run_peak(n_threads, seconds, PEAK_BF16, isa);
 }
 
@@ -184,6 +187,7 @@ static void read_worker(void *arg, int ith, int nth) {
 }
 
 double kw_probe_read_bandwidth(int n_threads, size_t bytes, int reps) {
+    kw_error_clear();
     n_threads = resolve_threads(n_threads);
     if (reps < 1) reps = 1;
     size_t unit = (size_t)256 * (size_t)n_threads;
