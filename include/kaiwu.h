@@ -200,6 +200,8 @@ typedef struct kw_context_params {
     int32_t n_ctx;     /* tokens the KV cache holds; 0 = the model's training context */
     int32_t n_batch;   /* most tokens per kw_decode call (scratch is sized for it); 0 = 512 */
     int32_t n_threads; /* worker threads for evaluation; 0 = number of CPU cores */
+    int32_t n_seq_max; /* sequences the KV cache holds, each up to n_ctx tokens (0 = 1); see
+                          "Batches and sequences" below */
 } kw_context_params;
 
 kw_context_params kw_context_default_params(void);
@@ -238,6 +240,60 @@ typedef void (*kw_matmul_observer)(void *user, const char *weight_name, const fl
                                    int64_t n_in, int64_t n_tok);
 /* Installs (fn != NULL) or removes (fn == NULL) the observer; user is passed through. */
 void kw_context_set_observer(kw_context *ctx, kw_matmul_observer fn, void *user);
+
+/* ------------------------------------------------------------------------------------------------
+ * Batches and sequences: many independent token sequences (conversations, requests) evaluated
+ * together. A context made with n_seq_max = S keeps S sequences (ids 0..S-1), each with its own
+ * KV cache of up to n_ctx positions. One kw_decode_batch call evaluates tokens of any of them in
+ * one forward pass, so every weight matrix is read once for all of them. The single-sequence
+ * calls above (kw_decode, kw_context_n_past, kw_context_truncate) act on sequence 0.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef int32_t kw_seq_id;
+
+/* Row i: token[i] of sequence seq_id[i] at position pos[i]; logits[i] asks for its logits.
+ * The arrays are owned by whoever filled the struct: kw_batch_init allocates them (free with
+ * kw_batch_free), or point them at your own arrays of n_tokens entries. */
+typedef struct kw_batch {
+    int32_t n_tokens;
+    kw_token *token;
+    int32_t *pos;
+    kw_seq_id *seq_id;
+    bool *logits;
+    int32_t cap; /* rows kw_batch_init allocated (0 for caller-owned arrays) */
+} kw_batch;
+
+/* Allocates room for cap rows; *b starts empty. KW_ERR_NOMEM leaves *b zeroed. */
+kw_status kw_batch_init(kw_batch *b, int32_t cap);
+void kw_batch_free(kw_batch *b);  /* frees what kw_batch_init allocated and zeroes *b */
+void kw_batch_clear(kw_batch *b); /* n_tokens = 0 */
+/* Appends one row; KW_ERR_BUFFER_SMALL when the batch already holds cap rows. */
+kw_status kw_batch_add(kw_batch *b, kw_token token, int32_t pos, kw_seq_id seq, bool logits);
+
+/* Evaluates every row of the batch in one forward pass (split into chunks of n_batch tokens).
+ * Each sequence's rows must continue its cache in order: the first at kw_seq_n_past(seq), the
+ * next one further, and so on; rows of different sequences may be interleaved. A row sees its own
+ * sequence's cached positions and its sequence's earlier rows, nothing of other sequences.
+ * Logits of row i: kw_get_logits(ctx, i). Fails without changing the cache with
+ * KW_ERR_INVALID_ARG (a bad token, sequence id or position; the message names the row) or
+ * KW_ERR_CONTEXT_FULL (a sequence would pass n_ctx; both numbers named). */
+kw_status kw_decode_batch(kw_context *ctx, const kw_batch *batch);
+
+int32_t kw_context_n_seq(const kw_context *ctx); /* n_seq_max of the context */
+/* Cached positions of sequence seq (0 for an id out of range). */
+int32_t kw_seq_n_past(const kw_context *ctx, kw_seq_id seq);
+/* Drops the cached positions >= pos of one sequence, as kw_context_truncate does for sequence 0
+ * (a sliding window may force it further back: kw_seq_n_past tells where to resume). */
+void kw_seq_truncate(kw_context *ctx, kw_seq_id seq, int32_t pos);
+/* Empties sequence seq (kw_seq_truncate to 0); its slot is free for another request. */
+void kw_seq_remove(kw_context *ctx, kw_seq_id seq);
+/* Makes sequence dst hold the first n_pos cached positions of sequence src (n_pos < 0 or beyond
+ * src's cache: all of them), so a shared prefix (a system prompt) is computed once: copying the
+ * cache costs far less than evaluating it again. dst's previous content is dropped; src is
+ * unchanged. When src's sliding-window rings no longer hold what dst's next position must see,
+ * dst gets less (possibly nothing): kw_seq_n_past(dst) tells. KW_ERR_INVALID_ARG for an id out
+ * of range; src == dst truncates. */
+kw_status kw_seq_copy(kw_context *ctx, kw_seq_id src, kw_seq_id dst, int32_t n_pos);
 
 /* ------------------------------------------------------------------------------------------------
  * Sampling
