@@ -279,7 +279,8 @@ kw_status kw_batch_add(kw_batch *b, kw_token token, int32_t pos, kw_seq_id seq, 
  * KW_ERR_CONTEXT_FULL (a sequence would pass n_ctx; both numbers named). */
 kw_status kw_decode_batch(kw_context *ctx, const kw_batch *batch);
 
-int32_t kw_context_n_seq(const kw_context *ctx); /* n_seq_max of the context */
+int32_t kw_context_n_seq(const kw_context *ctx);   /* n_seq_max of the context */
+kw_model *kw_context_model(const kw_context *ctx); /* the model (borrowed, as at creation) */
 /* Cached positions of sequence seq (0 for an id out of range). */
 int32_t kw_seq_n_past(const kw_context *ctx, kw_seq_id seq);
 /* Drops the cached positions >= pos of one sequence, as kw_context_truncate does for sequence 0
@@ -557,6 +558,141 @@ typedef struct kw_chat_reply {
  * (free with kw_chat_reply_free()); on failure (NOMEM, NULL) it is zeroed. */
 kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open, kw_chat_reply *out);
 void kw_chat_reply_free(kw_chat_reply *reply); /* frees the members and zeroes *reply */
+
+/* ------------------------------------------------------------------------------------------------
+ * Generation: prompt in, streamed text out, for one request or many at once. What `kaiwu run`,
+ * `kaiwu chat` and `kaiwu serve` share: prefix reuse, chunked prompts, sampling, stop strings held
+ * back until they can no longer match, whole UTF-8 characters only, the reasoning/content split,
+ * finish reasons, usage counts, cancellation.
+ *
+ *     kw_engine *eng;  kw_engine_create(ctx, &eng);        // ctx: n_seq_max = parallel requests
+ *     kw_gen_params gp = kw_gen_default_params();
+ *     gp.on_event = print_delta;  gp.user = stdout;
+ *     kw_gen *g;  kw_gen_create(eng, &gp, &g);
+ *     kw_gen_set_prompt(g, tokens, n);                        // or kw_gen_set_chat_prompt
+ *     kw_generate(g);        // start + kw_engine_step until done; or start many, step the engine
+ *     kw_gen_free(g);  kw_engine_free(eng);
+ *
+ * An engine owns the scheduling of one context: each kw_engine_step is one forward pass in which
+ * every running generation decodes its next token and generations still reading their prompt
+ * take chunks of it (at most prompt_chunk tokens each, n_batch in all), so a long prompt does not
+ * stall the streams already running. A generation starts in a free sequence of the context: the
+ * one whose cached tokens share the longest prefix with its prompt; a longer shared prefix held by
+ * another sequence is copied (kw_seq_copy) instead of evaluated, and a generation whose prefix is
+ * still being evaluated by another waits for it, so a system prompt common to many requests is
+ * evaluated once. An engine, its context and its generations belong to one thread at a time;
+ * only kw_gen_cancel may be called from any thread.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_engine kw_engine;
+typedef struct kw_gen kw_gen;
+
+typedef enum kw_finish_reason {
+    KW_FINISH_NONE = 0,  /* still running (or not started) */
+    KW_FINISH_STOP,      /* an end-of-generation token or a stop string */
+    KW_FINISH_LENGTH,    /* max_tokens reached, or the sequence's context is full */
+    KW_FINISH_TOOL_CALL, /* the reply holds tool calls (parse_tool_calls) */
+    KW_FINISH_CANCELLED, /* kw_gen_cancel */
+    KW_FINISH_ERROR,     /* evaluation failed (kw_last_error of kw_engine_step says why) */
+} kw_finish_reason;
+
+/* "stop", "length", "tool_calls", "cancelled", "error", "" (static storage; OpenAI's names). */
+const char *kw_finish_reason_str(kw_finish_reason r);
+
+/* What one step produced for one generation. Every pointer is borrowed for the callback's
+ * duration. Text is whole UTF-8 characters; a stop string and whatever follows it never appear.
+ * With split_thinking, reasoning text (<think>...</think>, or from the start when the prompt
+ * opened the block) goes to reasoning, the rest to content, both with leading and trailing
+ * whitespace trimmed as kw_chat_parse_reply trims them, so the concatenated deltas equal the
+ * parsed reply. */
+typedef struct kw_gen_event {
+    const char *content; /* new content (content_len bytes, not NUL-terminated) */
+    int32_t content_len;
+    const char *reasoning; /* new reasoning text */
+    int32_t reasoning_len;
+    kw_token token; /* the token sampled in this step, or KW_TOKEN_NONE (a final flush) */
+    float logprob;  /* its natural-log probability under the model's distribution (logits
+                       before any sampling setting); 0 unless n_logprobs > 0 */
+    int32_t n_top;  /* n_logprobs most likely tokens, most likely first */
+    const kw_token *top_tokens;
+    const float *top_logprobs;
+    kw_finish_reason finish; /* set on the generation's last event, KW_FINISH_NONE before */
+} kw_gen_event;
+
+typedef void (*kw_gen_event_fn)(void *user, const kw_gen_event *ev);
+
+typedef struct kw_gen_params {
+    kw_sampler_params sampler;
+    int32_t max_tokens;       /* most tokens to generate; -1 = until the end or a full context */
+    const char *const *stops; /* n_stops stop strings (copied at kw_gen_create); empty ignored */
+    int32_t n_stops;
+    bool ignore_eos;       /* keep going past end-of-generation tokens */
+    bool split_thinking;   /* route reasoning to ev->reasoning (see kw_gen_event) */
+    bool parse_tool_calls; /* finish with KW_FINISH_TOOL_CALL when the reply holds tool calls */
+    int32_t n_logprobs;    /* 0 = no log-probabilities; 1..20 = that many top tokens per step */
+    int32_t prompt_chunk;  /* most prompt tokens this generation evaluates per step; 0 = n_batch */
+    kw_gen_event_fn on_event; /* NULL or called after every step that sampled or finished */
+    void *user;               /* passed to on_event */
+} kw_gen_params;
+
+kw_gen_params kw_gen_default_params(void); /* sampler defaults, max_tokens -1, no stops */
+
+/* Creates an engine over a context (borrowed: must outlive the engine; the engine now owns its
+ * scheduling: do not decode into it yourself while the engine is in use). On success *out is
+ * owned by the caller: free with kw_engine_free() after its generations. */
+kw_status kw_engine_create(kw_context *ctx, kw_engine **out);
+void kw_engine_free(kw_engine *eng);              /* NULL is allowed */
+int32_t kw_engine_n_free(const kw_engine *eng);   /* sequences no generation holds */
+int32_t kw_engine_n_active(const kw_engine *eng); /* started generations not yet finished */
+/* One forward pass for every started, unfinished generation (see the section comment), then
+ * their events. Finished generations give their sequence back (its cache stays, for reuse).
+ * KW_OK with nothing to do when none is active. On an evaluation failure, every generation of
+ * the pass finishes with KW_FINISH_ERROR and the status is returned. */
+kw_status kw_engine_step(kw_engine *eng);
+
+/* A generation over an engine (borrowed: must outlive it). params are copied (stop strings
+ * included). On success *out is owned by the caller: free with kw_gen_free(), which also gives
+ * back its sequence when it still holds one. */
+kw_status kw_gen_create(kw_engine *eng, const kw_gen_params *params, kw_gen **out);
+void kw_gen_free(kw_gen *g); /* NULL is allowed */
+/* The prompt as tokens (copied). Before kw_gen_start. */
+kw_status kw_gen_set_prompt(kw_gen *g, const kw_token *tokens, int32_t n);
+/* The prompt as a conversation: messages_json rendered through chat (borrowed for the call) with
+ * the generation prompt, tools_json and extra_vars_json as kw_chat_render takes them, then
+ * tokenized (kw_chat_tokenize); a template that opens a reasoning block starts the reply in it.
+ * Errors as kw_chat_render. */
+kw_status kw_gen_set_chat_prompt(kw_gen *g, const kw_chat *chat, const char *messages_json,
+                                 const char *tools_json, const char *extra_vars_json);
+/* Takes a free sequence and queues the generation for the next kw_engine_step. Fails with
+ * KW_ERR_CONTEXT_FULL when the prompt does not fit a sequence's context (both numbers named),
+ * KW_ERR_INVALID_ARG for an empty prompt, a generation already started, or no free sequence
+ * (check kw_engine_n_free). */
+kw_status kw_gen_start(kw_gen *g);
+/* kw_gen_start, then kw_engine_step until this generation finishes (other started generations of
+ * the engine advance too). Returns the first failure. */
+kw_status kw_generate(kw_gen *g);
+/* Asks the generation to stop: it finishes with KW_FINISH_CANCELLED at the next step (or at once
+ * when not started). Safe from any thread and from a signal handler. */
+void kw_gen_cancel(kw_gen *g);
+
+kw_finish_reason kw_gen_finish_reason(const kw_gen *g);
+/* The whole reply so far: the generated text with a stop string and what followed it cut, before
+ * the reasoning split (NUL-terminated; borrowed: valid until the next step or kw_gen_free). */
+const char *kw_gen_text(const kw_gen *g, size_t *len);
+/* The reply split into content, reasoning and tool calls (kw_chat_parse_reply of kw_gen_text,
+ * with the prompt's open reasoning block taken into account). Free with kw_chat_reply_free. */
+kw_status kw_gen_reply(const kw_gen *g, kw_chat_reply *out);
+
+typedef struct kw_gen_usage {
+    int32_t prompt_tokens;     /* tokens of the prompt */
+    int32_t cached_tokens;     /* of them, taken from the cache instead of evaluated */
+    int32_t completion_tokens; /* tokens generated (an end-of-generation token not counted) */
+    double t_prompt;           /* seconds from kw_gen_start to the first sampled token */
+    double t_generate;         /* seconds from the first sampled token to the end */
+} kw_gen_usage;
+kw_gen_usage kw_gen_get_usage(const kw_gen *g);
+/* The sequence the generation holds, -1 before kw_gen_start and after it finished. */
+kw_seq_id kw_gen_seq(const kw_gen *g);
 
 #ifdef __cplusplus
 }

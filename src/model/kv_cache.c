@@ -74,6 +74,8 @@ static void seq_cut(kw_context *c, kv_seq *s, int32_t pos) {
 
 int32_t kw_context_n_seq(const kw_context *c) { return c->n_seq; }
 
+kw_model *kw_context_model(const kw_context *c) { return c ? c->model : NULL; }
+
 int32_t kw_seq_n_past(const kw_context *c, kw_seq_id seq) {
     if (!c || seq < 0 || seq >= c->n_seq) return 0;
     return c->seqs[seq].n_past;
