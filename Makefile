@@ -15,7 +15,7 @@ CC      ?= cc
 SAN     ?= 0
 OPT     ?= -O2
 
-PKGS    := libpcre2-8 libutf8proc jansson
+PKGS    := libpcre2-8 libutf8proc jansson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

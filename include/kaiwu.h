@@ -631,8 +631,10 @@ typedef struct kw_gen_params {
     bool parse_tool_calls; /* finish with KW_FINISH_TOOL_CALL when the reply holds tool calls */
     int32_t n_logprobs;    /* 0 = no log-probabilities; 1..20 = that many top tokens per step */
     int32_t prompt_chunk;  /* most prompt tokens this generation evaluates per step; 0 = n_batch */
-    kw_gen_event_fn on_event; /* NULL or called after every step that sampled or finished */
-    void *user;               /* passed to on_event */
+    bool prompt_opens_thinking; /* a token prompt (kw_gen_set_prompt) ends inside an open
+                                   reasoning block (kw_chat_prompt_opens_thinking of its text) */
+    kw_gen_event_fn on_event;   /* NULL or called after every step that sampled or finished */
+    void *user;                 /* passed to on_event */
 } kw_gen_params;
 
 kw_gen_params kw_gen_default_params(void); /* sampler defaults, max_tokens -1, no stops */
@@ -694,6 +696,50 @@ kw_gen_usage kw_gen_get_usage(const kw_gen *g);
 /* The sequence the generation holds, -1 before kw_gen_start and after it finished. */
 kw_seq_id kw_gen_seq(const kw_gen *g);
 
+/* ------------------------------------------------------------------------------------------------
+ * Server: an OpenAI-compatible HTTP server over one model (`kaiwu serve`; docs/serving.md).
+ * POST /v1/chat/completions and /v1/completions (streaming or not), GET /v1/models, /health,
+ * /metrics. Every admitted request runs in its own sequence of one kw_engine (continuous
+ * batching); the rest wait in a bounded queue.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_server kw_server;
+
+typedef struct kw_server_params {
+    const char *model_path; /* borrowed for kw_server_create */
+    const char *host;       /* address to listen on (default "127.0.0.1") */
+    int32_t port;           /* 0 = any free port (kw_server_port tells) */
+    int32_t parallel;       /* requests evaluated together (sequences); default 4 */
+    int32_t ctx_size;       /* tokens per request (each sequence); 0 = min(model's, 4096) */
+    int32_t n_threads;      /* 0 = all cores */
+    const char *api_key;    /* NULL or a key every /v1 request must send as a Bearer token */
+    const char *alias;      /* the model's name in the API; NULL = the file name without .gguf */
+    int32_t max_queue;      /* requests waiting for a sequence before 503; default 64 */
+    int32_t timeout;        /* seconds: idle connection, and the deadline to send headers and
+                               body; default 600 */
+    int32_t max_body;       /* largest request body in bytes (413 past it); default 4 MiB */
+    void *log;              /* a FILE * for the request log, one line per request; NULL = stderr */
+} kw_server_params;
+
+kw_server_params kw_server_default_params(void);
+
+/* Starts listening at once (GET /health answers "loading" until the model is ready) and loads
+ * the model in the background. Fails when the address cannot be bound (the message names it).
+ * On success *out is owned by the caller: free with kw_server_free(). */
+kw_status kw_server_create(const kw_server_params *params, kw_server **out);
+int32_t kw_server_port(const kw_server *srv); /* the port listened on */
+/* Blocks until the model is loaded (KW_OK) or failed to load (its status and message). */
+kw_status kw_server_wait_ready(kw_server *srv);
+/* Stops accepting connections (GET /health on open ones says "stopping" and new requests get 503);
+ * requests in flight go on. */
+void kw_server_drain(kw_server *srv);
+/* Requests queued or being generated. */
+int32_t kw_server_n_busy(kw_server *srv);
+/* Graceful shutdown: kw_server_drain, lets requests in flight finish for up to
+ * grace_seconds, cancels the rest, then returns. Call from a normal thread (not a signal
+ * handler). */
+void kw_server_shutdown(kw_server *srv, double grace_seconds);
+void kw_server_free(kw_server *srv); /* shuts down at once if still running; NULL allowed */
 #ifdef __cplusplus
 }
 #endif

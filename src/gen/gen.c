@@ -89,7 +89,7 @@ kw_status kw_gen_set_prompt(kw_gen *g, const kw_token *tokens, int32_t n) {
     }
     if (n) memcpy(g->prompt, tokens, (size_t)n * sizeof *tokens);
     g->n_prompt = n;
-    g->thinking_open = false;
+    g->thinking_open = g->p.prompt_opens_thinking;
     return KW_OK;
 }
 
