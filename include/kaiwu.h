@@ -706,19 +706,20 @@ kw_seq_id kw_gen_seq(const kw_gen *g);
 typedef struct kw_server kw_server;
 
 typedef struct kw_server_params {
-    const char *model_path; /* borrowed for kw_server_create */
-    const char *host;       /* address to listen on (default "127.0.0.1") */
-    int32_t port;           /* 0 = any free port (kw_server_port tells) */
-    int32_t parallel;       /* requests evaluated together (sequences); default 4 */
-    int32_t ctx_size;       /* tokens per request (each sequence); 0 = min(model's, 4096) */
-    int32_t n_threads;      /* 0 = all cores */
-    const char *api_key;    /* NULL or a key every /v1 request must send as a Bearer token */
-    const char *alias;      /* the model's name in the API; NULL = the file name without .gguf */
-    int32_t max_queue;      /* requests waiting for a sequence before 503; default 64 */
-    int32_t timeout;        /* seconds: idle connection, and the deadline to send headers and
-                               body; default 600 */
-    int32_t max_body;       /* largest request body in bytes (413 past it); default 4 MiB */
-    void *log;              /* a FILE * for the request log, one line per request; NULL = stderr */
+    const char *model_path;  /* borrowed for kw_server_create */
+    const char *host;        /* address to listen on (default "127.0.0.1") */
+    int32_t port;            /* 0 = any free port (kw_server_port tells) */
+    int32_t parallel;        /* requests evaluated together (sequences); default 4 */
+    int32_t ctx_size;        /* tokens per request (each sequence); 0 = min(model's, 4096) */
+    int32_t n_threads;       /* 0 = all cores */
+    const char *api_key;     /* NULL or a key every /v1 request must send as a Bearer token */
+    const char *alias;       /* the model's name in the API; NULL = the file name without .gguf */
+    const char *chat_format; /* NULL = the model's template; or a built-in format name */
+    int32_t max_queue;       /* requests waiting for a sequence before 503; default 64 */
+    int32_t timeout;         /* seconds: idle connection, and the deadline to send headers and
+                                body; default 600 */
+    int32_t max_body;        /* largest request body in bytes (413 past it); default 4 MiB */
+    void *log;               /* a FILE * for the request log, one line per request; NULL = stderr */
 } kw_server_params;
 
 kw_server_params kw_server_default_params(void);

@@ -468,8 +468,8 @@ void oai_stream_event(srv_req *r, srv_choice *c, const kw_gen_event *ev) {
                                 json_stringn(ev->reasoning, (size_t)ev->reasoning_len));
         json_object_set_new(choice, "delta", delta);
         if (r->spec.logprobs && c->logprobs && json_array_size(c->logprobs) > 0) {
-            json_object_set_new(choice, "logprobs", json_pack("{s:O}", "content", c->logprobs));
-            json_array_clear(c->logprobs);
+            json_object_set_new(choice, "logprobs", json_pack("{s:o}", "content", c->logprobs));
+            c->logprobs = json_array(); /* the sent entries went with the chunk */
         } else {
             json_object_set_new(choice, "logprobs", json_null());
         }

@@ -31,6 +31,7 @@ static void on_event(void *user, const kw_gen_event *ev) {
         c->t_last = now;
     }
     pthread_mutex_lock(&r->mu);
+    if (ev->token != KW_TOKEN_NONE) c->n_tokens++;
     if (r->t_first == 0 && ev->token != KW_TOKEN_NONE) {
         r->t_first = now;
         srv_observe_ttft(m, now - r->t_start);
@@ -201,7 +202,8 @@ static void *load_and_run(void *arg) {
         st = kw_context_create(s->model, &cp, &s->ctx);
     }
     if (!st) st = kw_engine_create(s->ctx, &s->eng);
-    if (!st && kw_model_chat_template(s->model) && kw_chat_create(s->model, NULL, &s->chat))
+    if (!st && (s->p.chat_format || kw_model_chat_template(s->model)) &&
+        kw_chat_create(s->model, s->p.chat_format, &s->chat))
         s->chat = NULL; /* no usable template: /v1/chat/completions answers so */
     pthread_mutex_lock(&s->mu);
     if (st) {

@@ -69,7 +69,8 @@ typedef struct srv_choice {
     kw_finish_reason finish;
     kw_gen_usage usage;
     bool done, sent_role;
-    double t_last; /* time of the last token (per-token latency) */
+    int32_t n_tokens; /* tokens generated so far (the log's count while still running) */
+    double t_last;    /* time of the last token (per-token latency) */
 } srv_choice;
 
 typedef struct srv_req {

@@ -490,12 +490,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         pthread_mutex_lock(&r->mu);
         n_in = r->n_prompt;
         for (int32_t i = 0; i < r->spec.n; i++)
-            n_out += r->choices[i].usage.completion_tokens;
+            n_out += r->choices[i].n_tokens;
         if (r->t_first > 0) ttft = r->t_first - r->t_start;
         pthread_mutex_unlock(&r->mu);
-        srv_req_release(r);
     }
-    const char *how = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK      ? ""
+    const bool left = cs->req && cs->status == 200 && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+                      toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN;
+    const char *how = left                                            ? " (client left)"
+                      : toe == MHD_REQUEST_TERMINATED_COMPLETED_OK    ? ""
                       : toe == MHD_REQUEST_TERMINATED_CLIENT_ABORT    ? " (client left)"
                       : toe == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED ? " (timeout)"
                       : toe == MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN ? " (shutdown)"
@@ -521,6 +523,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     fprintf(log, " total=%.3fs%s\n", now - cs->t_start, how);
     fflush(log);
     pthread_mutex_unlock(&s->log_mu);
+    if (cs->req) srv_req_release(cs->req);
     srv_buf_free(&cs->body);
     free(cs);
 }

@@ -45,6 +45,8 @@ static void serve_usage(FILE *f) {
           "                           (default 64)\n"
           "  --timeout S              seconds a connection may idle, and to send its request\n"
           "                           (default 600)\n"
+          "  --chat-format NAME       a built-in chat format for models without a template\n"
+          "                           (chatml, llama3, ...; see kaiwu chat --help)\n"
           "  --grace S                on SIGTERM, seconds to let requests in flight finish\n"
           "                           (default 30); a second signal cancels them\n"
           "  -h, --help               show this help\n"
@@ -69,6 +71,7 @@ static const cli_opt serve_table[] = {
     {"--max-queue", NULL, CLI_I32, F(p.max_queue), 1, 1 << 20},
     {"--timeout", NULL, CLI_I32, F(p.timeout), 1, 1 << 24},
     {"--grace", NULL, CLI_I32, F(grace), 0, 1 << 20},
+    {"--chat-format", NULL, CLI_STR, F(p.chat_format), 0, 0},
 };
 #undef F
 enum { SERVE_N_OPTS = sizeof serve_table / sizeof serve_table[0] };
@@ -91,6 +94,9 @@ static int serve_parse(int argc, char **argv, serve_opts *o) {
     }
     if (!o->p.model_path) return cli_usage_error("serve", "no model: give one with -m MODEL.gguf");
     if (!o->p.api_key) o->p.api_key = getenv("KAIWU_API_KEY");
+    if (o->p.chat_format && !kw_chat_format_source(o->p.chat_format))
+        return cli_usage_error("serve", "--chat-format: unknown format '%s' (built-in formats: %s)",
+                               o->p.chat_format, kw_chat_format_names());
     return CLI_EXIT_OK;
 }
 
