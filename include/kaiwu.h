@@ -208,10 +208,15 @@ int32_t kw_detok_stream_flush(kw_detok_stream *s, char *out, int32_t cap);
 
 typedef struct kw_context kw_context;
 
+/* The most worker threads a context, a quantization or a probe accepts: one limit for the library
+ * and every front end (kaiwu -t). */
+#define KW_MAX_THREADS 256
+
 typedef struct kw_context_params {
     int32_t n_ctx;     /* tokens the KV cache holds; 0 = the model's training context */
     int32_t n_batch;   /* most tokens per kw_decode call (scratch is sized for it); 0 = 512 */
-    int32_t n_threads; /* worker threads for evaluation; 0 = number of CPU cores */
+    int32_t n_threads; /* worker threads for evaluation, 1..KW_MAX_THREADS; 0 = number of CPU cores
+                          (at most KW_MAX_THREADS) */
     int32_t n_seq_max; /* sequences the KV cache holds, each up to n_ctx tokens (0 = 1); see
                           "Batches and sequences" below */
 } kw_context_params;
@@ -219,6 +224,8 @@ typedef struct kw_context_params {
 kw_context_params kw_context_default_params(void);
 
 /* Creates a context: all memory (KV cache, scratch) is allocated here, none per token.
+ * n_ctx above the model's training context works but warns on stderr (kw_log level 0: the model
+ * was not trained for it). n_threads above KW_MAX_THREADS fails with KW_ERR_INVALID_ARG.
  * On success *out is owned by the caller: free with kw_context_free(). The model is borrowed
  * and must outlive the context. */
 kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out);
@@ -579,15 +586,25 @@ const char *kw_chat_format_names(void);
 /* The Jinja source of a built-in format, or NULL for an unknown name (static storage). */
 const char *kw_chat_format_source(const char *name);
 
-/* Prepares chat rendering for a model (borrowed: must outlive the kw_chat). format NULL (or "")
- * uses the model's tokenizer.chat_template; a model without one fails with KW_ERR_INVALID_ARG
- * and a message listing the built-in formats. A format name selects a built-in format instead
- * (an unknown name fails the same way). bos_token/eos_token of the rendering are the texts of the
- * model's BOS/EOS tokens. On success *out is owned by the caller: free with kw_chat_free(). */
+/* Prepares chat rendering for a model (borrowed: must outlive the kw_chat). format:
+ *  - NULL or "": the model's tokenizer.chat_template; a model without one fails with
+ *    KW_ERR_INVALID_ARG and a message listing the built-in formats;
+ *  - "auto": the model's template, or, when it has none, the built-in format its vocabulary's
+ *    special tokens point to (<|start_header_id|> llama3, <start_of_turn> gemma, <|im_start|>
+ *    chatml, [gMASK] glm4, <|assistant|> phi3, <｜User｜> deepseek, <用户> minicpm; a SentencePiece
+ *    vocabulary without those llama2; else chatml), with kw_chat_format_note saying so;
+ *  - a built-in format's name (kw_chat_format_names; an unknown name fails as above);
+ *  - Jinja template text (anything containing "{{" or "{%"): used as the template.
+ * bos_token/eos_token of the rendering are the texts of the model's BOS/EOS tokens. On success
+ * *out is owned by the caller: free with kw_chat_free(). */
 kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **out);
 void kw_chat_free(kw_chat *chat); /* NULL is allowed */
-/* "model template" or the built-in format's name (static storage). */
+/* "model template", "custom template" or the built-in format's name (static storage). */
 const char *kw_chat_format_used(const kw_chat *chat);
+/* Why "auto" chose a built-in format ("the model has no chat template: using the built-in
+ * 'llama3' format (its vocabulary has <|start_header_id|>)"), or NULL when it did not. Borrowed:
+ * valid until kw_chat_free. */
+const char *kw_chat_format_note(const kw_chat *chat);
 
 /* Renders messages_json (a JSON array of {"role", "content", ...}) with tools_json (JSON array or
  * NULL) and extra_vars_json (JSON object or NULL, e.g. {"enable_thinking": false}; its keys

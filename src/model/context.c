@@ -87,13 +87,20 @@ kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw
                         "context: negative size (n_ctx %d, n_batch %d, n_threads %d, n_seq_max %d)",
                         p.n_ctx, p.n_batch, p.n_threads, p.n_seq_max);
     if (p.n_seq_max == 0) p.n_seq_max = 1;
+    if (p.n_threads > KW_MAX_THREADS)
+        return kw_error(KW_ERR_INVALID_ARG, "context: %d threads is above the limit of %d",
+                        p.n_threads, KW_MAX_THREADS);
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
-    if (p.n_threads == 0) p.n_threads = kw_cpu_get()->n_cores;
+    if (p.n_threads == 0)
+        p.n_threads =
+            kw_cpu_get()->n_cores < KW_MAX_THREADS ? kw_cpu_get()->n_cores : KW_MAX_THREADS;
     if (p.n_ctx > hp->n_ctx_train)
-        kw_log(1, "kaiwu: context %d is larger than the model's training context %d\n", p.n_ctx,
-               hp->n_ctx_train);
+        kw_log(0,
+               "warning: a context of %d tokens is above the %d the model was trained on: past %d "
+               "tokens the output may degrade\n",
+               p.n_ctx, hp->n_ctx_train, hp->n_ctx_train);
     kw_context *c = kw_calloc(1, sizeof *c, "context");
     if (!c) return KW_ERR_NOMEM;
     c->model = model;
