@@ -136,13 +136,14 @@ try {
   for await (const c of longStream) { if (++got === 3) { ac.abort(); break; } }
 } catch (e) { /* the abort */ }
 let freed = false;
-for (let i = 0; i < 100 && !freed; i++) {
-  await new Promise((r) => setTimeout(r, 50));
+const leftRe = /POST \/v1\/chat\/completions 200 in=\d+ out=(\d+) ttft=[\d.]+s total=[\d.]+s \(client left\)/;
+for (let i = 0; i < 100 && !(freed && leftRe.test(readFileSync(logPath, 'utf8'))); i++) {
+  await new Promise((r) => setTimeout(r, 50)); // the log line is written when the connection closes
   const m = await (await fetch(base + '/metrics')).text();
   freed = /kaiwu_slots_busy 0/.test(m);
 }
 check(got === 3 && freed, `a client that leaves mid-stream frees its slot (${got} chunks, slots busy 0: ${freed})`);
-const left = /POST \/v1\/chat\/completions 200 in=\d+ out=(\d+) ttft=[\d.]+s total=[\d.]+s \(client left\)/.exec(readFileSync(logPath, 'utf8'));
+const left = leftRe.exec(readFileSync(logPath, 'utf8'));
 check(left && Number(left[1]) < 1900, `the log line says the client left, before the end (${left ? left[1] : 'no line'} of 1900 tokens)`);
 const after = await client.chat.completions.create({ model, messages: msgs('Hello'), max_tokens: 12, seed: 7 });
 check(after.choices[0].message.content === chat.choices[0].message.content, 'the server answers as before afterwards');
