@@ -5,6 +5,7 @@
 #   make test       build and run the whole suite; ends with "N passed, N failed"
 #   make test SAN=1 the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
 #   make format     clang-format every C file in place
+#   make data       fetch the poetry corpus, prepare it, train a vocabulary, build SFT data (data/)
 #   make deps-check list the Debian packages still missing (scripts/install-deps.sh installs them)
 #   make bench      build, write missing benchmark models (bench/models/), run `kaiwu bench` on
 #                   them (minutes; never part of `make test`); see docs/performance.md
@@ -23,7 +24,7 @@ OPT     ?= -O2
 # `make test` never installs anything: it also checks the tools the suite drives (TEST_TOOLS).
 # Goals that compile nothing (clean, format, test-neon, deps-check) skip the check.
 PKG_CONFIG   ?= pkg-config
-PKGS         := libpcre2-8 libutf8proc jansson libedit libmicrohttpd
+PKGS         := libpcre2-8 libutf8proc jansson libedit libmicrohttpd opencc
 INSTALL_DEPS ?= sh scripts/install-deps.sh --build
 CAN_INSTALL  ?= $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 TEST_TOOLS   ?= xz tmux aarch64-linux-gnu-gcc qemu-aarch64
@@ -96,7 +97,7 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 LIB := $(BUILD)/libkaiwu.a
 CLI := $(BUILD)/kaiwu
 
-.PHONY: all run test test-san test-neon format clean bench deps-check
+.PHONY: all run test test-san test-neon format clean bench deps-check data
 all: $(LIB) $(CLI)
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
@@ -174,6 +175,16 @@ $(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(LIB)
 bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench $(BUILD)/bench/gemm_bench
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
+
+# Training data of kaiwu's own model (docs/training-data.md): the corpus fetched and checked
+# (corpus/), prepared text, a vocabulary and the SFT conversations (DATA_DIR); both git-ignored.
+DATA_DIR ?= data
+VOCAB    ?= 16384
+data: all
+	sh scripts/fetch-corpus.sh corpus
+	$(CLI) data prepare --in corpus/chinese-poetry --out $(DATA_DIR)
+	$(CLI) tokenizer-train --data $(DATA_DIR)/train.txt --vocab $(VOCAB) --out $(DATA_DIR)/vocab.gguf
+	$(CLI) data sft --in $(DATA_DIR) --out $(DATA_DIR)/sft.jsonl --eval $(DATA_DIR)/eval.jsonl
 
 # NEON kernels: cross-compiled kernel test under qemu-aarch64 (scripts/install-deps.sh installs the
 # tools; this never does). `make test` runs it too, through tests/cross/neon.sh.

@@ -827,6 +827,131 @@ int32_t kw_server_n_busy(kw_server *srv);
  * handler). */
 void kw_server_shutdown(kw_server *srv, double grace_seconds);
 void kw_server_free(kw_server *srv); /* shuts down at once if still running; NULL allowed */
+/* ------------------------------------------------------------------------------------------------
+ * Training data: the corpus made into clean training text (`kaiwu data prepare`), a vocabulary
+ * trained on that text (`kaiwu tokenizer-train`), and SFT conversations built from the corpus
+ * metadata (`kaiwu data sft`). The formats and the cleaning rules are in docs/training-data.md.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Progress of a long data step: stage names it ("read", "dedup", "merges", ...), done of total
+ * units (total 0 when unknown). Called on the calling thread; stage is borrowed for the call. */
+typedef void (*kw_data_progress_fn)(void *user, const char *stage, int64_t done, int64_t total);
+
+typedef struct kw_data_prepare_params {
+    const char *const *in_dirs; /* searched recursively for *.json (borrowed during the call) */
+    int32_t n_in_dirs;
+    const char *out_dir; /* created if missing: train.txt, val.txt, poems.jsonl, report.md */
+    double val_fraction; /* share of the poems (by split group) in val.txt, default 0.01 */
+    /* Two poems whose character-bigram sets have a Jaccard similarity at or above this are one
+     * poem (default 0.5; docs/training-data.md shows pairs on both sides of it). */
+    double near_dup_threshold;
+    /* A poem whose 4-character shingles already occur in kept poems for at least this share is
+     * dropped as covered: the combined entries of a second edition, fragments of kept poems
+     * (default 0.7). */
+    double cover_threshold;
+    /* Poems at least this similar (but below near_dup_threshold) go to the same side of the
+     * split, so that a variant of a validation poem is never trained on (default 0.3). */
+    double split_link_threshold;
+    uint64_t seed;                /* of the split and of the MinHash functions, default 0 */
+    const char *opencc_config;    /* OpenCC configuration, default "t2s.json" */
+    kw_data_progress_fn progress; /* NULL or called per file and per stage */
+    void *user;
+} kw_data_prepare_params;
+
+kw_data_prepare_params kw_data_prepare_default_params(void);
+
+typedef struct kw_data_prepare_stats {
+    int64_t n_files;    /* JSON files read (skipped metadata files not counted) */
+    int64_t n_records;  /* records found in them */
+    int64_t n_rejected; /* dropped by the cleaning rules */
+    int64_t n_exact_dups, n_near_dups, n_covered;
+    int64_t n_train, n_val;         /* documents written */
+    int64_t chars_train, chars_val; /* their characters (code points, newlines included) */
+    double seconds;
+} kw_data_prepare_stats;
+
+/* Reads every corpus JSON file under in_dirs (chinese-poetry's layout; unknown files are read by
+ * the same generic rules), cleans, simplifies (OpenCC), removes exact and near duplicates, splits
+ * by poem and writes out_dir/{train.txt, val.txt, poems.jsonl, report.md}, each through a
+ * temporary file. Deterministic for given inputs and parameters. stats may be NULL; on failure it
+ * is untouched and the outputs written so far are left as they are (never half a file). */
+kw_status kw_data_prepare(const kw_data_prepare_params *p, kw_data_prepare_stats *stats);
+
+/* Conversations for supervised fine-tuning, from the poems.jsonl of kw_data_prepare: for each poem
+ * of the training split, per_poem user requests of different kinds, each in one of several
+ * phrasings, answered with the poem: write a poem titled X; in the form 五言绝句/七言律诗/...
+ * titled X; a ci to a named cipai; about a theme of its title (春天, 送别, 边塞, ...); beginning
+ * with its first line; and who wrote 《X》 / where a line comes from (only when the title or line
+ * names one poem of the training split). Validation poems are never used. The held-out evaluation
+ * set takes 五言绝句 and 七言绝句 of the validation split whose titles occur nowhere in the
+ * training split: {"title", "form", "messages": [user turn]}, the request
+ * "写一首五言绝句，题为《X》". */
+typedef struct kw_data_sft_params {
+    const char *in_dir;    /* holds poems.jsonl */
+    const char *out_path;  /* SFT.jsonl: {"messages": [...]} per line, in a seeded random order */
+    const char *eval_path; /* NULL, or the evaluation set written there */
+    uint64_t seed;         /* default 0 */
+    int32_t per_poem;      /* requests per training poem, of different kinds (default 1) */
+    int32_t max_chars;     /* poems with longer bodies are left out (default 160 characters) */
+    int64_t max_conversations; /* 0 = all */
+    const char *system_prompt; /* NULL, or a system turn put first in every conversation */
+} kw_data_sft_params;
+
+kw_data_sft_params kw_data_sft_default_params(void);
+
+typedef struct kw_data_sft_stats {
+    int64_t n_poems, n_train_used; /* poems read; training poems that got conversations */
+    int64_t n_conversations;
+    int64_t by_kind[6];         /* title, form, cipai, theme, first line, author */
+    int64_t n_eval_5, n_eval_7; /* evaluation titles per form */
+} kw_data_sft_stats;
+
+/* Writes out_path (and eval_path) through temporary files. KW_ERR_FORMAT names the line of a
+ * malformed poems.jsonl. stats may be NULL. */
+kw_status kw_data_sft(const kw_data_sft_params *p, kw_data_sft_stats *stats);
+
+/* A vocabulary for the prepared text: SentencePiece-style BPE ("llama" tokenizer model) with byte
+ * fallback. Tokens: <unk> <s> </s> <|endoftext|> <|im_start|> <|im_end|> (0..5; the last five are
+ * control tokens; BOS <s>, EOS </s>, padding <|endoftext|>, end of turn <|im_end|>), the 256 byte
+ * tokens <0x00>..<0xFF>, every character occurring at least min_char_count times (and printable
+ * ASCII, always), then merged pieces in merge order, scored so that SentencePiece's merge-by-score
+ * reproduces the training's segmentation exactly. Spaces are "▁"; no space is added in front. */
+typedef struct kw_tokenizer_train_params {
+    const char *const *data_files; /* train.txt-style text (borrowed during the call) */
+    int32_t n_data_files;
+    const char *out_path;         /* the GGUF written (through out_path.tmp) */
+    int32_t vocab_size;           /* tokens in all, e.g. 8192 */
+    int32_t min_char_count;       /* default 3 */
+    int32_t min_pair_count;       /* merging stops below this many occurrences, default 2 */
+    bool verify;                  /* reload and check (default true; see the stats) */
+    kw_data_progress_fn progress; /* NULL or called per 256 merges and per verified file */
+    void *user;
+} kw_tokenizer_train_params;
+
+kw_tokenizer_train_params kw_tokenizer_train_default_params(void);
+
+typedef struct kw_tokenizer_train_stats {
+    int32_t n_vocab, n_chars, n_merges;
+    int64_t n_docs, n_units;          /* documents read; distinct lines */
+    int64_t n_distinct_chars;         /* in the data */
+    int64_t chars_in, chars_fallback; /* character occurrences; those left to byte tokens */
+    /* verify: kaiwu's tokenizer (src/tokenizer) reloaded from out_path */
+    int64_t verify_units, verify_mismatch; /* units segmented unlike the training */
+    int64_t verify_docs, roundtrip_fail;   /* documents whose decode(encode(doc)) != doc */
+    int64_t tokens, chars;                 /* over all documents: tokens per char = tokens/chars */
+    double seconds, verify_seconds;
+} kw_tokenizer_train_stats;
+
+/* Trains and writes the vocabulary; with verify, a segmentation mismatch or a failed round trip
+ * is KW_ERR_INTERNAL (the file stays written, for inspection). stats may be NULL. */
+kw_status kw_tokenizer_train(const kw_tokenizer_train_params *p, kw_tokenizer_train_stats *stats);
+
+/* The regular shi form of a poem's text by its shape: "五言绝句" or "七言绝句" (4 clauses of 5 or 7
+ * Han characters), "五言律诗" or "七言律诗" (8 clauses), else "other". Odd clauses end in ，；？！,
+ * even ones in 。？！; whitespace is allowed after a mark and at the ends, nothing else. Static
+ * storage; text may be NULL (then "other"). Tonal rules are not checked. */
+const char *kw_poem_form(const char *text, size_t len);
+
 #ifdef __cplusplus
 }
 #endif

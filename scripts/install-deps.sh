@@ -19,7 +19,8 @@ libpcre2-dev|PCRE2: the pre-tokenizer regular expressions (GPT-2, Llama 3, Qwen 
 libutf8proc-dev|utf8proc: Unicode normalization and character categories in tokenizers
 libjansson-dev|jansson: JSON (chat messages, templates, imatrix metadata)
 libedit-dev|libedit: line editing and history in interactive kaiwu chat
-libmicrohttpd-dev|libmicrohttpd: the HTTP server (kaiwu serve)'
+libmicrohttpd-dev|libmicrohttpd: the HTTP server (kaiwu serve)
+libopencc-dev|OpenCC: traditional -> simplified Chinese (kaiwu data prepare)'
 # What `make test` and the developer tools add:
 test_pkgs='xz-utils|decompresses the test models stored as .xz (tests/data/models)
 tmux|drives interactive kaiwu chat in a real terminal (tests/e2e/chat_tmux.sh)

@@ -56,7 +56,7 @@ one_line() {
     check "$1: with exactly one line (got $n: $(head -c 300 "$out"))" [ "$n" -eq 1 ]
     check "$1: the line says what is missing" grep -q "$2" "$out"
     check "$1: the line says to run scripts/install-deps.sh" grep -q "sh scripts/install-deps.sh" "$out"
-    check "$1: no compiler or linker ran" sh -c "! grep -qi 'undefined reference\|pcre2\.h\|cc -' '$out'"
+    check "$1: no compiler or linker ran" sh -c "! grep -qiE 'undefined reference|pcre2\.h|(^|[[:space:]])(cc|gcc|clang) -' '$out'"
 }
 calls() { [ -f "$tmp/install-calls" ] && wc -l <"$tmp/install-calls" || echo 0; }
 

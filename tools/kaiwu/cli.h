@@ -25,12 +25,14 @@ enum {
 int cmd_run(int argc, char **argv);
 int cmd_info(int argc, char **argv); /* tools/kaiwu/cmd_info.c */
 int cmd_tokenize(int argc, char **argv);
-int cmd_bench(int argc, char **argv);      /* tools/kaiwu/cmd_bench.c */
-int cmd_quantize(int argc, char **argv);   /* tools/kaiwu/cmd_quantize.c */
-int cmd_imatrix(int argc, char **argv);    /* tools/kaiwu/cmd_imatrix.c */
-int cmd_perplexity(int argc, char **argv); /* tools/kaiwu/cmd_perplexity.c */
-int cmd_chat(int argc, char **argv);       /* tools/kaiwu/cmd_chat.c */
-int cmd_serve(int argc, char **argv);      /* tools/kaiwu/cmd_serve.c */
+int cmd_bench(int argc, char **argv);           /* tools/kaiwu/cmd_bench.c */
+int cmd_quantize(int argc, char **argv);        /* tools/kaiwu/cmd_quantize.c */
+int cmd_imatrix(int argc, char **argv);         /* tools/kaiwu/cmd_imatrix.c */
+int cmd_perplexity(int argc, char **argv);      /* tools/kaiwu/cmd_perplexity.c */
+int cmd_chat(int argc, char **argv);            /* tools/kaiwu/cmd_chat.c */
+int cmd_serve(int argc, char **argv);           /* tools/kaiwu/cmd_serve.c */
+int cmd_data(int argc, char **argv);            /* tools/kaiwu/cmd_data.c */
+int cmd_tokenizer_train(int argc, char **argv); /* tools/kaiwu/cmd_tokenizer_train.c */
 
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);

@@ -230,6 +230,8 @@ static const cli_command commands[] = {
     {"perplexity", cmd_perplexity, "measure perplexity, and KL divergence against a base model"},
     {"chat", cmd_chat, "talk to a model through its chat template"},
     {"serve", cmd_serve, "serve the model over HTTP with the OpenAI API"},
+    {"data", cmd_data, "prepare training text from the poetry corpus; build SFT conversations"},
+    {"tokenizer-train", cmd_tokenizer_train, "train a vocabulary on prepared text (GGUF)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
