@@ -137,14 +137,17 @@ void op_swiglu_backward(float *dgate, float *dup, const float *dout, const float
 /* ---------------------------------------------------------------- linear */
 
 void op_linear_forward(kw_pool *pool, float *y, const float *x, const float *w, int64_t n_tok,
-                       int64_t n_in, int64_t n_out) {
-    tensor_sgemm(pool, false, true, n_tok, n_out, n_in, x, n_in, w, n_in, 0.0f, y, n_out);
+                       int64_t n_in, int64_t n_out, bool add) {
+    tensor_sgemm(pool, false, true, n_tok, n_out, n_in, x, n_in, w, n_in, add ? 1.0f : 0.0f, y,
+                 n_out);
 }
 
 void op_linear_backward(kw_pool *pool, float *dx, float *dw, const float *dy, const float *x,
-                        const float *w, int64_t n_tok, int64_t n_in, int64_t n_out) {
+                        const float *w, int64_t n_tok, int64_t n_in, int64_t n_out,
+                        bool dx_overwrite) {
     if (dx)
-        tensor_sgemm(pool, false, false, n_tok, n_in, n_out, dy, n_out, w, n_in, 1.0f, dx, n_in);
+        tensor_sgemm(pool, false, false, n_tok, n_in, n_out, dy, n_out, w, n_in,
+                     dx_overwrite ? 0.0f : 1.0f, dx, n_in);
     tensor_sgemm(pool, true, false, n_out, n_in, n_tok, dy, n_out, x, n_in, 1.0f, dw, n_in);
 }
 

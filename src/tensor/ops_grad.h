@@ -91,12 +91,15 @@ void op_swiglu_backward(float *dgate, float *dup, const float *dout, const float
 
 /* ---------------------------------------------------------------- linear */
 
-/* y = x · Wᵀ: x (n_tok, n_in), W (n_out, n_in), y (n_tok, n_out). */
+/* y = x · Wᵀ (y += x · Wᵀ when add: a residual connection): x (n_tok, n_in), W (n_out, n_in),
+ * y (n_tok, n_out). */
 void op_linear_forward(kw_pool *pool, float *y, const float *x, const float *w, int64_t n_tok,
-                       int64_t n_in, int64_t n_out);
-/* dx += dy · W (skipped when dx is NULL), dW += dyᵀ · x. */
+                       int64_t n_in, int64_t n_out, bool add);
+/* dx += dy · W (dx = dy · W when dx_overwrite: a fresh buffer needs no clearing first; skipped
+ * when dx is NULL), dW += dyᵀ · x. */
 void op_linear_backward(kw_pool *pool, float *dx, float *dw, const float *dy, const float *x,
-                        const float *w, int64_t n_tok, int64_t n_in, int64_t n_out);
+                        const float *w, int64_t n_tok, int64_t n_in, int64_t n_out,
+                        bool dx_overwrite);
 
 /* ---------------------------------------------------------------- cross-entropy */
 

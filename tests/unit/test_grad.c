@@ -279,13 +279,13 @@ static void test_linear_gradient(void) {
     gr_fill(x, xd, T * I, 1.0);
     gr_fill(wt, wtd, O * I, 1.0);
     gr_fill(w, wd, T * O, 1.0);
-    op_linear_forward(pool, y, x, wt, T, I, O);
+    op_linear_forward(pool, y, x, wt, T, I, O, false);
     linear_ctx c = {xd, wtd, wd, yd, T, I, O};
     linear_loss(&c);
     CHECK(max_diff(y, yd, T * O) < 1e-5, "linear forward matches float64 (max diff %.3g)",
           max_diff(y, yd, T * O));
-    op_linear_backward(pool, dx, dw, w, x, wt, T, I, O);
-    op_linear_backward(NULL, dx1, dw1, w, x, wt, T, I, O);
+    op_linear_backward(pool, dx, dw, w, x, wt, T, I, O, false);
+    op_linear_backward(NULL, dx1, dw1, w, x, wt, T, I, O, true);
     CHECK(memcmp(dx, dx1, sizeof(float) * T * I) == 0 &&
               memcmp(dw, dw1, sizeof(float) * O * I) == 0,
           "linear backward gives the same bits on 3 threads as on 1");
