@@ -39,6 +39,15 @@ MACHINE   := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(findstring x86_64,$(MACHINE)),x86_64)
 LIB_EXCLUDE := -not -path 'src/tensor/kernels/x86_*'
 endif
+# MPI (data-parallel training, src/train/train_mpi.c): built in when mpicc is found (Debian
+# libopenmpi-dev); MPI=0 builds without it. Only that file sees the MPI headers; every binary
+# links libmpi, which initialises nothing unless `kaiwu train` runs under mpirun.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null) -DKAIWU_MPI
+LDLIBS     += $(shell mpicc --showme:link 2>/dev/null)
+endif
+
 LIB_SRCS  := $(shell find src -name '*.c' $(LIB_EXCLUDE) | sort)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS  := $(shell find tools/kaiwu -name '*.c' | sort)
@@ -61,6 +70,8 @@ ISA_AVX512 := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -ma
 $(BUILD)/src/tensor/kernels/x86_avx2/%.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/src/tensor/kernels/x86_avx512/%.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/src/tensor/kernels/arm_neon/%.o: CFLAGS += $(if $(findstring aarch64,$(MACHINE)),-march=armv8.2-a+dotprod)
+
+$(BUILD)/src/train/train_mpi.o: CFLAGS += $(MPI_CFLAGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)

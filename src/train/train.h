@@ -251,10 +251,12 @@ typedef struct batch_source {
     uint64_t seed;
     batch_state st;
     /* the current epoch's order */
-    int64_t shift;   /* pretraining: offset of window 0 */
-    int64_t n_units; /* windows or documents per epoch */
-    int64_t *order;  /* owned: a permutation of [0, n_units) */
-    int32_t pad;     /* token used for padding (EOS) */
+    int64_t shift;         /* pretraining: offset of window 0 */
+    int64_t n_units;       /* windows or documents per epoch */
+    int64_t *order;        /* owned: a permutation of [0, n_units) */
+    int32_t pad;           /* token used for padding (EOS) */
+    int64_t *eval_start;   /* packed: owned, first document of each evaluation sequence */
+    int64_t n_eval_packed; /* packed: evaluation sequences */
 } batch_source;
 
 kw_status batch_source_init(batch_source *b, const token_stream *s, int32_t seq_len, bool packed,
@@ -276,6 +278,83 @@ int64_t batch_source_n_eval(const batch_source *b);
 kw_status sft_streams_from_jsonl(const kw_model *model, const char *path, int32_t val_every,
                                  token_stream *train, token_stream *val, int64_t *n_truncated,
                                  int32_t max_len);
+
+/* ---------------------------------------------------------------- checkpoints */
+
+/* What a checkpoint says besides the arrays (checkpoint.c has the file layout). */
+typedef struct train_ckpt_meta {
+    train_config cfg;
+    train_optim opt;
+    uint64_t seed;
+    int64_t step;        /* optimizer steps done */
+    int64_t tokens_seen; /* training tokens (target rows) so far, all ranks */
+    batch_state data;    /* position of the training batches */
+    uint64_t data_hash;  /* of the token stream trained on (a resume must see the same data) */
+    uint64_t vocab_hash; /* of the tokenizer's vocabulary */
+    int32_t batch;       /* sequences per optimizer step (all ranks) */
+    int32_t micro_batch; /* sequences per forward/backward pass on one rank */
+    int32_t seq_len;
+    int32_t n_ranks; /* MPI ranks of the run (another count sums gradients in another order) */
+    bool sft;
+    double last_loss;     /* training loss of the last step */
+    double last_val_loss; /* last evaluation, or -1 */
+} train_ckpt_meta;
+
+kw_status train_checkpoint_save(const char *path, const train_ckpt_meta *meta, const float *params,
+                                const float *m, const float *v, size_t n_floats);
+/* The header alone (to build the model), and the arrays' length. */
+kw_status train_checkpoint_read_meta(const char *path, train_ckpt_meta *meta, size_t *n_floats);
+/* The three arrays into the caller's buffers of n_floats each, after the checksum matched. */
+kw_status train_checkpoint_read_state(const char *path, float *params, float *m, float *v,
+                                      size_t n_floats);
+
+/* ---------------------------------------------------------------- GGUF (train_gguf.c) */
+
+/* Where the model came from, written under general.training.* */
+typedef struct train_provenance {
+    const char *name;    /* general.name, e.g. "kaiwu-shi" */
+    const char *stage;   /* "pretrain" or "sft" */
+    const char *corpus;  /* e.g. "chinese-poetry 2.0.1 (npm)" */
+    const char *command; /* the command line that trained it */
+    int64_t steps;       /* optimizer steps of this stage */
+    int64_t tokens;      /* training tokens of this stage */
+    double val_loss;     /* final validation loss (nats per token), -1 when not evaluated */
+    const kw_gguf *base; /* the model fine-tuned from (its provenance is kept), or NULL */
+} train_provenance;
+
+/* Writes m as a llama-architecture F32 GGUF with tokenizer's tokenizer.* keys. */
+kw_status train_export_gguf(const char *path, const train_model *m, const kw_gguf *tokenizer,
+                            const train_provenance *p);
+/* The configuration of a llama GGUF with tied embeddings (to continue training it). */
+kw_status train_config_from_gguf(const kw_gguf *g, train_config *out);
+/* Its tensors into m's parameters (F32, F16 or BF16; shapes checked). */
+kw_status train_params_from_gguf(const kw_gguf *g, train_model *m);
+
+/* ---------------------------------------------------------------- run settings */
+
+/* A run's settings after defaults, the config file and the caller's values (train_options.c). */
+typedef struct train_opts {
+    train_config cfg; /* n_vocab filled in from the tokenizer later */
+    train_optim opt;
+    int32_t batch;       /* sequences per optimizer step, all ranks */
+    int32_t micro_batch; /* sequences per pass on one rank */
+    int32_t seq;
+    int32_t eval_every, eval_batches, checkpoint_every, stop_after;
+    int32_t n_threads;
+    uint64_t seed;
+} train_opts;
+
+kw_status train_opts_resolve(const kw_train_params *p, int n_ranks, train_opts *o);
+
+/* ---------------------------------------------------------------- files (train_io.c) */
+
+/* Writes the n parts back to back to path.tmp, flushes it to disk and renames it over path: a
+ * reader never sees a partial file. On failure path is untouched and path.tmp removed. */
+kw_status train_file_write(const char *path, const void *const *parts, const size_t *lens, int n);
+/* Creates dir and its missing parents (like mkdir -p). */
+kw_status train_mkdirs(const char *dir);
+/* realloc with a KW_ERR_NOMEM message naming what; NULL on failure (p untouched). */
+void *train_realloc(void *p, size_t size, const char *what);
 
 /* ---------------------------------------------------------------- communication (MPI) */
 

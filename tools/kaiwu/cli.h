@@ -29,6 +29,7 @@ int cmd_quantize(int argc, char **argv);   /* tools/kaiwu/cmd_quantize.c */
 int cmd_imatrix(int argc, char **argv);    /* tools/kaiwu/cmd_imatrix.c */
 int cmd_perplexity(int argc, char **argv); /* tools/kaiwu/cmd_perplexity.c */
 int cmd_chat(int argc, char **argv);       /* tools/kaiwu/cmd_chat.c */
+int cmd_train(int argc, char **argv);      /* tools/kaiwu/cmd_train.c */
 
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);

@@ -223,6 +223,7 @@ static const cli_command commands[] = {
     {"imatrix", cmd_imatrix, "collect an importance matrix over a text (for quantize)"},
     {"perplexity", cmd_perplexity, "measure perplexity, and KL divergence against a base model"},
     {"chat", cmd_chat, "talk to a model through its chat template"},
+    {"train", cmd_train, "pretrain a llama model on text, or fine-tune one on conversations"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
