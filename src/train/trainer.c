@@ -203,6 +203,17 @@ static kw_status build_model(run *r) {
     if (st) return st;
     r->data_hash = train_hash(TRAIN_HASH_SEED, r->train.ids, sizeof(int32_t) * (size_t)r->train.n);
     if (r->train.mask) r->data_hash = train_hash(r->data_hash, r->train.mask, (size_t)r->train.n);
+    for (int k = 0; k < 2; k++) { /* ids from a cache file are outside data: check them */
+        const token_stream *ts = k ? &r->val : &r->train;
+        const int32_t nv = r->base ? kw_model_n_vocab(r->base) : tok_n_vocab(r->vocab);
+        for (int64_t i = 0; i < ts->n; i++)
+            if (ts->ids[i] < 0 || ts->ids[i] >= nv)
+                return kw_error(KW_ERR_FORMAT,
+                                "%s token %lld is id %d, outside the vocabulary of %d (a damaged "
+                                "token cache in %s? delete it)",
+                                k ? "validation" : "training", (long long)i, ts->ids[i], nv,
+                                r->ckpt_dir);
+    }
     if (r->base) {
         if ((st = train_config_from_gguf(r->base->gguf, &r->o.cfg))) return st;
         if (r->o.seq > r->o.cfg.n_ctx)

@@ -177,6 +177,9 @@ int cmd_train(int argc, char **argv) {
     for (int i = 1; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             train_usage(stdout);
+            printf("\nMPI: %s\n", kw_train_has_mpi() ? "built in (mpirun -np N kaiwu train ...)"
+                                                     : "not built in (install libopenmpi-dev, "
+                                                       "rebuild)");
             return CLI_EXIT_OK;
         }
         if (strcmp(argv[i], "--sft") == 0) {
