@@ -5,6 +5,7 @@
 #   make test       build and run the whole suite; ends with "N passed, N failed"
 #   make test SAN=1 the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
 #   make format     clang-format every C file in place
+#   make deps-check list the Debian packages still missing (scripts/install-deps.sh installs them)
 #   make bench      build, write missing benchmark models (bench/models/), run `kaiwu bench` on
 #                   them (minutes; never part of `make test`); see docs/performance.md
 #
@@ -15,9 +16,52 @@ CC      ?= cc
 SAN     ?= 0
 OPT     ?= -O2
 
-PKGS    := libpcre2-8 libutf8proc jansson
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# ---------------------------------------------------------------- dependencies
+# The libraries come from pkg-config. When one is missing, the build stops before compiling with
+# one line that says what to run; `make run` first installs them itself when it can do so without
+# asking (root or password-less sudo, apt present), through scripts/install-deps.sh --build.
+# `make test` never installs anything: it also checks the tools the suite drives (TEST_TOOLS).
+# Goals that compile nothing (clean, format, test-neon, deps-check) skip the check.
+PKG_CONFIG   ?= pkg-config
+PKGS         := libpcre2-8 libutf8proc jansson libedit
+INSTALL_DEPS ?= sh scripts/install-deps.sh --build
+CAN_INSTALL  ?= $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
+TEST_TOOLS   ?= xz tmux aarch64-linux-gnu-gcc qemu-aarch64
+DEPS_HINT    := run 'sh scripts/install-deps.sh' (Debian/Ubuntu; it says what each package is for), then make again
+
+# The missing pieces, as words: a compiler, pkg-config, or pkg-config package names.
+deps_missing = $(shell command -v $(firstword $(CC)) >/dev/null 2>&1 || printf 'a-C-compiler(%s) ' '$(CC)'; \
+    if command -v $(PKG_CONFIG) >/dev/null 2>&1; then \
+        for p in $(PKGS); do $(PKG_CONFIG) --exists $$p || printf '%s ' $$p; done; \
+    else printf '%s ' '$(PKG_CONFIG)'; fi)
+
+BUILD_GOALS := $(filter-out clean format test-neon deps-check,$(or $(MAKECMDGOALS),all))
+ifneq ($(BUILD_GOALS),)
+DEPS_MISSING := $(deps_missing)
+ifneq ($(and $(DEPS_MISSING),$(filter run,$(MAKECMDGOALS)),$(CAN_INSTALL)),)
+$(info make run: missing $(DEPS_MISSING)- installing with $(INSTALL_DEPS))
+INSTALL_STATUS := $(shell $(INSTALL_DEPS) >&2; echo $$?)
+DEPS_MISSING := $(deps_missing)
+endif
+ifneq ($(DEPS_MISSING),)
+$(error missing $(DEPS_MISSING)- $(DEPS_HINT))
+endif
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+TOOLS_MISSING := $(shell for t in $(TEST_TOOLS); do command -v $$t >/dev/null 2>&1 || printf '%s ' $$t; done)
+ifneq ($(TOOLS_MISSING),)
+$(error make test needs $(TOOLS_MISSING)- $(DEPS_HINT))
+endif
+endif
+# Not silenced: if pkg-config fails here, its own message says why.
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+ifneq ($(.SHELLSTATUS),0)
+$(error '$(PKG_CONFIG) --cflags $(PKGS)' failed (its message is above) - $(DEPS_HINT))
+endif
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+ifneq ($(.SHELLSTATUS),0)
+$(error '$(PKG_CONFIG) --libs $(PKGS)' failed (its message is above) - $(DEPS_HINT))
+endif
+endif
 
 ifeq ($(SAN),1)
 BUILD   ?= build-san
@@ -61,7 +105,7 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 LIB := $(BUILD)/libkaiwu.a
 CLI := $(BUILD)/kaiwu
 
-.PHONY: all run test test-san test-neon format clean bench
+.PHONY: all run test test-san test-neon format clean bench deps-check
 all: $(LIB) $(CLI)
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
@@ -82,7 +126,7 @@ $(LIB): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(CLI): $(CLI_OBJS) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS) -ledit
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LDLIBS)
 
 $(BUILD)/tests/test_common.o: tests/test_common.c
 	@mkdir -p $(dir $@)
@@ -132,14 +176,24 @@ $(BUILD)/bench/panel_bench: bench/panel_bench.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench
+# The training matrix products (tensor/gemm.h) against the f32 / bf16 peaks (bench/gemm_bench.c);
+# run it by hand: $(BUILD)/bench/gemm_bench [--bf16] (docs/performance.md).
+$(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench $(BUILD)/bench/gemm_bench
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
 
-# NEON kernels: cross-compiled kernel test under qemu-aarch64 (installs the tools with apt if
-# missing). `make test` runs it too, through tests/cross/neon.sh.
+# NEON kernels: cross-compiled kernel test under qemu-aarch64 (scripts/install-deps.sh installs the
+# tools; this never does). `make test` runs it too, through tests/cross/neon.sh.
 test-neon:
 	sh scripts/test-neon.sh
+
+# What is missing to build and test, without installing anything.
+deps-check:
+	@sh scripts/install-deps.sh --check
 
 format:
 	clang-format -i $$(find src include tools tests -name '*.[ch]')

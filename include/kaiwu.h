@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,7 +56,9 @@ typedef enum kw_status {
 } kw_status;
 
 /* The message of the last failure on this thread (thread-local; borrowed: valid until the next
- * failing call on this thread). "" when nothing failed yet. Never NULL. */
+ * call on this thread of a function that can fail: each starts with an empty message). It reads
+ * outermost first and ends with the root cause, which is never overwritten: "quantizing 'm.gguf':
+ * cannot write 'o.gguf': No space left on device". "" when nothing failed yet. Never NULL. */
 const char *kw_last_error(void);
 
 /* A short constant name for a status ("format error", ...). Never NULL; static storage. */
@@ -106,19 +109,28 @@ typedef int32_t kw_token;
 typedef struct kw_model kw_model;
 
 typedef struct kw_model_params {
-    bool verbose; /* print load details on stderr */
+    bool verbose; /* print one line on stderr: what was loaded, weight and repacked sizes, time */
+    bool vocab_only; /* load the vocabulary (and name, chat template) only, skipping the weights:
+                        tokenizing a big model without its load time and memory */
 } kw_model_params;
 
-/* Loads a model (weights are mmapped, not copied). params may be NULL for the defaults.
+/* Loads a model (weights are mmapped, not copied). params may be NULL for the defaults (all
+ * false). A file without tensors (a vocabulary file such as llama.cpp's ggml-vocab-*.gguf) loads
+ * as vocabulary-only, as does any file with params->vocab_only: tokenizing, detokenizing, the
+ * chat template and kw_chat_* rendering work, whatever the architecture; kw_context_create
+ * refuses it with KW_ERR_INVALID_ARG and a message saying so.
  * On success *out is owned by the caller: free with kw_model_free() after every context made from
  * it has been freed. Errors name the offending key or tensor and the numbers involved. */
 kw_status kw_model_load(const char *path, const kw_model_params *params, kw_model **out);
 void kw_model_free(kw_model *model); /* NULL is allowed */
 
-/* Short descriptions of the model. Strings are borrowed (valid until kw_model_free). */
-const char *kw_model_arch(const kw_model *model);   /* GGUF architecture, e.g. "llama" */
-const char *kw_model_family(const kw_model *model); /* kaiwu description used, e.g. "llama" */
-const char *kw_model_name(const kw_model *model);   /* general.name or "" */
+/* Short descriptions of the model. Strings are borrowed (valid until kw_model_free). A
+ * vocabulary-only model has n_vocab; its other sizes are 0. */
+const char *kw_model_arch(const kw_model *model); /* GGUF architecture, e.g. "llama" */
+/* kaiwu description used, e.g. "llama"; "" for a vocabulary-only model */
+const char *kw_model_family(const kw_model *model);
+bool kw_model_vocab_only(const kw_model *model);  /* loaded without weights (see kw_model_load) */
+const char *kw_model_name(const kw_model *model); /* general.name or "" */
 const char *kw_model_tokenizer_kind(const kw_model *model); /* "spm" or "bpe" */
 const char *kw_model_chat_template(const kw_model *model);  /* NULL when the file has none */
 int32_t kw_model_n_vocab(const kw_model *model);
@@ -283,6 +295,56 @@ uint64_t kw_peak_rss_bytes(void);
 double kw_time_seconds(void);
 
 /* ------------------------------------------------------------------------------------------------
+ * Output files: what every command that writes a file uses, so that no input is ever overwritten
+ * and an interrupted or failed run leaves the destination as it was (the old file, or none).
+ *
+ *     const char *inputs[] = {model_path, text_path};
+ *     kw_outfile *o;
+ *     if (kw_outfile_open(out_path, inputs, 2, &o) != KW_OK) { puts(kw_last_error()); return 1; }
+ *     fwrite(data, 1, n, kw_outfile_stream(o));
+ *     if (kw_outfile_commit(o) != KW_OK) { puts(kw_last_error()); return 1; }   // o is freed
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_outfile kw_outfile;
+
+/* KW_OK unless path names an existing file that is one of the n_inputs inputs: the same file by
+ * device and inode, so another path to it, a symbolic link or a hard link is caught too. Then
+ * KW_ERR_INVALID_ARG, "refusing to overwrite the input: ...". NULL and "-" (stdin) entries of
+ * inputs are skipped, so optional inputs may be passed as NULL. A path that does not exist yet is
+ * fine. Use it to fail fast before long work; kw_outfile_open checks again. */
+kw_status kw_outfile_check(const char *path, const char *const *inputs, int32_t n_inputs);
+
+/* Checks path against the inputs (kw_outfile_check), then opens a temporary file in the same
+ * directory ("<path>.tmp.XXXXXX", never an existing file) to write into. Nothing appears at path
+ * before kw_outfile_commit. A symbolic link at path is followed (its target is replaced, the link
+ * stays); a dangling link, a directory or a read-only file are refused with KW_ERR_IO. A path that
+ * is not a regular file (/dev/null, a FIFO) is written directly, without a temporary file.
+ * Until committed or aborted the temporary file is removed if the process exits or is ended by
+ * SIGINT, SIGTERM or SIGHUP: kaiwu installs a handler for those of the three whose disposition is
+ * still the default (at the first open; it removes the files, then lets the signal end the
+ * process as before). A program with its own handler must call kw_outfile_abort itself.
+ * On success *out is owned by the caller: end it with kw_outfile_commit or kw_outfile_abort. */
+kw_status kw_outfile_open(const char *path, const char *const *inputs, int32_t n_inputs,
+                          kw_outfile **out);
+
+/* The stream to write to (borrowed: valid until kw_outfile_commit/abort; do not fclose it). It may
+ * be seeked (a regular temporary file) except in the direct case. */
+FILE *kw_outfile_stream(kw_outfile *o);
+
+/* The temporary file's path (borrowed, valid until commit/abort); NULL when writing directly. */
+const char *kw_outfile_temp_path(const kw_outfile *o);
+
+/* Flushes, fsyncs and closes the stream, renames the temporary file over the destination and
+ * fsyncs its directory. Frees o in every case. On failure (a write error seen by the stream, a full
+ * disk, the rename) the temporary file is removed, the destination is untouched, and
+ * KW_ERR_IO names the file and the system's reason. */
+kw_status kw_outfile_commit(kw_outfile *o);
+
+/* Closes and removes the temporary file without touching the destination; frees o. NULL is
+ * allowed. */
+void kw_outfile_abort(kw_outfile *o);
+
+/* ------------------------------------------------------------------------------------------------
  * Chat templates: the Jinja2 dialect of Hugging Face chat templates, rendered byte for byte as
  * @huggingface/jinja 0.5.11 (transformers.js) does, with trim_blocks and lstrip_blocks on.
  * ---------------------------------------------------------------------------------------------- */
@@ -333,6 +395,11 @@ double kw_probe_int8_peak(int n_threads, double seconds, const char **isa);
 /* Peak f32 fused multiply-add throughput in FLOP/s (an FMA counts 2), as kw_probe_int8_peak:
  * AVX-512F, else AVX2+FMA, else plain C. */
 double kw_probe_f32_peak(int n_threads, double seconds, const char **isa);
+
+/* Peak bf16 dot-product throughput in FLOP/s (a multiply-add counts 2; float32 sums), as
+ * kw_probe_int8_peak: AVX512-BF16 (vdpbf16ps: 32 multiply-adds per instruction). Without it the
+ * bf16 matrix product runs on f32 FMAs, so this is then the f32 peak (and *isa says so). */
+double kw_probe_bf16_peak(int n_threads, double seconds, const char **isa);
 
 /* ------------------------------------------------------------------------------------------------
  * Quantization: convert a GGUF model's weights to another storage type (`kaiwu quantize`), and
@@ -420,8 +487,10 @@ kw_quantize_params kw_quantize_default_params(void); /* Q8_0, all cores, mix rul
  * falls back to Q8_0 (row length divisible by 32) or F16, with a note, unless refuse_fallback.
  * Metadata: the input's keys in order, then general.quantization_version = 2 and
  * general.file_type = ftype. Tensor order: tensors outside blocks by name, then each block's by
- * name. The output is written to out_path.tmp and renamed; out_path naming the input (same path or
- * same file) is refused with KW_ERR_INVALID_ARG. The output is held in memory until written. */
+ * name. The output is written through a kw_outfile (a temporary file renamed into place); an
+ * out_path that is the input or the imatrix file (same file by any path or link, kw_outfile_check)
+ * is refused with KW_ERR_INVALID_ARG before any work. The output is held in memory until written.
+ */
 kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_quantize_params *p);
 
 /* Importance matrix: per weight matrix, the sum over tokens of x^2 for each input column. */

@@ -15,11 +15,15 @@
 /* ---------------------------------------------------------------- errors */
 
 /* Records the message for kw_last_error() (thread-local) and returns status, so that a failing
- * function can `return kw_error(KW_ERR_FORMAT, "tensor '%s': ...", name);`. */
+ * function can `return kw_error(KW_ERR_FORMAT, "tensor '%s': ...", name);`. The first message of
+ * a failure is its root cause and is kept: a later kw_error (before the next kw_error_clear) goes
+ * in front of it as context, as kw_error_wrap does. */
 kw_status kw_error(kw_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prepends context to the current message: "loading 'x.gguf': <old message>". Returns status. */
 kw_status kw_error_wrap(kw_status status, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* Empties the message. Every public function that can fail calls it first, so a message never
+ * carries an earlier failure; code that handles an error itself (a fallback) calls it too. */
 void kw_error_clear(void);
 
 /* ---------------------------------------------------------------- memory */
@@ -117,7 +121,9 @@ uint16_t kw_f32_to_bf16(float f); /* round to nearest even; NaN stays NaN */
 
 /* ---------------------------------------------------------------- logging */
 
-/* Verbosity from KAIWU_LOG (0 quiet .. 2 debug); messages go to stderr. */
+/* Messages to stderr up to the verbosity KAIWU_LOG gives (read once, thread-safe): level 0
+ * warnings (shown by default; KAIWU_LOG=-1 hides them), 1 details, 2 debug. */
 void kw_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int kw_log_level(void); /* the verbosity in effect */
 
 #endif

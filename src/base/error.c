@@ -1,10 +1,15 @@
-/* error.c - the thread-local "last error" message behind kw_last_error().
+/* error.c - the thread-local "last error" message behind kw_last_error(), and kw_log.
  *
- * The first failure sets the message; callers up the stack may add context with kw_error_wrap()
- * so the final text reads outermost-first ("loading 'm.gguf': tensor 'x': ...").
+ * One message per failure, root cause kept: every public function that can fail clears the message
+ * on entry (kw_error_clear); the first kw_error of the failure sets it, and whatever is reported
+ * after that on the way up - another kw_error or a kw_error_wrap - is put in front as context, so
+ * the final text reads outermost first and still ends with the root cause: "quantizing 'm.gguf':
+ * cannot write 'out.gguf': No space left on device". (kw_error used to overwrite the first message,
+ * so a caller's summary replaced the reason.)
  */
 #include "base/base.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,20 +22,9 @@ const char *kw_last_error(void) { return last_error; }
 
 void kw_error_clear(void) { last_error[0] = 0; }
 
-kw_status kw_error(kw_status status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
-    va_end(ap);
-    return status;
-}
-
-kw_status kw_error_wrap(kw_status status, const char *fmt, ...) {
-    char prefix[512], old[KW_ERROR_CAP];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
+/* last_error = prefix + ": " + last_error (cut to the buffer). */
+static void prepend(const char *prefix) {
+    char old[KW_ERROR_CAP];
     memcpy(old, last_error, sizeof old);
     size_t n = strlen(prefix);
     if (n > sizeof last_error - 3) n = sizeof last_error - 3;
@@ -40,6 +34,28 @@ kw_status kw_error_wrap(kw_status status, const char *fmt, ...) {
     size_t m = strnlen(old, rest);
     memcpy(last_error + n + 2, old, m);
     last_error[n + 2 + m] = 0;
+}
+
+kw_status kw_error(kw_status status, const char *fmt, ...) {
+    char msg[KW_ERROR_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (!last_error[0])
+        memcpy(last_error, msg, sizeof msg); /* the root cause */
+    else if (strcmp(msg, last_error) != 0 && !strstr(last_error, msg))
+        prepend(msg); /* a summary on the way up: in front, the cause stays */
+    return status;
+}
+
+kw_status kw_error_wrap(kw_status status, const char *fmt, ...) {
+    char prefix[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    prepend(prefix);
     return status;
 }
 
@@ -58,13 +74,21 @@ const char *kw_status_str(kw_status status) {
     return "unknown status";
 }
 
+/* The threshold is read once, whichever thread logs first (pthread_once: no data race). */
+static int log_threshold;
+static pthread_once_t log_once = PTHREAD_ONCE_INIT;
+static void read_log_threshold(void) {
+    const char *e = getenv("KAIWU_LOG");
+    log_threshold = e && *e ? atoi(e) : 0;
+}
+
+int kw_log_level(void) {
+    pthread_once(&log_once, read_log_threshold);
+    return log_threshold;
+}
+
 void kw_log(int level, const char *fmt, ...) {
-    static int threshold = -1;
-    if (threshold < 0) {
-        const char *e = getenv("KAIWU_LOG");
-        threshold = e ? atoi(e) : 0;
-    }
-    if (level > threshold) return;
+    if (level > kw_log_level()) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);

@@ -41,6 +41,7 @@ static const char *static_format_name(const char *name) {
 }
 
 kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **out) {
+    kw_error_clear();
     if (!model || !out)
         return kw_error(KW_ERR_INVALID_ARG, "kw_chat_create: NULL %s", !model ? "model" : "out");
     const char *src, *name;
@@ -113,6 +114,7 @@ static kw_status build_extra(const kw_chat *chat, const char *extra_vars_json, c
 
 kw_status kw_chat_render(const kw_chat *chat, const char *messages_json, const char *tools_json,
                          bool add_generation_prompt, const char *extra_vars_json, char **out) {
+    kw_error_clear();
     if (!chat || !messages_json || !out)
         return kw_error(KW_ERR_INVALID_ARG, "kw_chat_render: NULL %s",
                         !chat            ? "chat"
@@ -128,6 +130,7 @@ kw_status kw_chat_render(const kw_chat *chat, const char *messages_json, const c
 }
 
 kw_status kw_chat_tokenize(const kw_chat *chat, const char *text, kw_token **out, int32_t *n_out) {
+    kw_error_clear();
     if (!chat || !text || !out || !n_out)
         return kw_error(KW_ERR_INVALID_ARG, "kw_chat_tokenize: NULL argument");
     size_t len = strlen(text);

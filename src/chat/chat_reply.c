@@ -113,6 +113,7 @@ static bool split_tool_calls(const char *s, size_t n, kw_chat_reply *r, sbuf *co
 
 kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open,
                               kw_chat_reply *out) {
+    kw_error_clear();
     if (!out) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL out");
     memset(out, 0, sizeof *out);
     if (!text && len) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL text");

@@ -16,6 +16,7 @@ struct kw_chat_template {
 };
 
 kw_status kw_chat_template_parse(const char *template_src, kw_chat_template **out) {
+    kw_error_clear();
     if (!template_src || !out)
         return kw_error(KW_ERR_INVALID_ARG, "kw_chat_template_parse: NULL %s",
                         !template_src ? "template_src" : "out");
@@ -55,6 +56,7 @@ static kw_status parse_arg(const char *text, const char *what, json_type want, j
 kw_status kw_chat_template_apply(const kw_chat_template *tmpl, const char *messages_json,
                                  const char *tools_json, bool add_generation_prompt,
                                  const char *extra_vars_json, char **out) {
+    kw_error_clear();
     if (!tmpl || !messages_json || !out)
         return kw_error(KW_ERR_INVALID_ARG, "kw_chat_template_apply: NULL %s",
                         !tmpl            ? "template"
@@ -87,6 +89,7 @@ out_free:
 kw_status kw_chat_template_render(const char *template_src, const char *messages_json,
                                   const char *tools_json, bool add_generation_prompt,
                                   const char *extra_vars_json, char **out) {
+    kw_error_clear();
     kw_chat_template *t;
     kw_status st = kw_chat_template_parse(template_src, &t);
     if (st != KW_OK) return st;

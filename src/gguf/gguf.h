@@ -189,7 +189,12 @@ kw_status gguf_writer_copy_kv(gguf_writer *w, const kw_gguf *src, int64_t kv_ind
 /* Adds a tensor; data (n_bytes = ggml_row_bytes(type, ne[0]) * rows) is borrowed until written. */
 kw_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
                                  const int64_t *ne, const void *data);
-/* Writes the file (to path.tmp, then renamed over path). */
+/* Writes the file through a kw_outfile: a temporary file next to path, renamed over it when
+ * complete (path is untouched on failure). */
 kw_status gguf_writer_write(gguf_writer *w, const char *path);
+/* The same, refusing a path that is one of the n_inputs files (kw_outfile_check: same device and
+ * inode) with KW_ERR_INVALID_ARG. */
+kw_status gguf_writer_write_guarded(gguf_writer *w, const char *path, const char *const *inputs,
+                                    int32_t n_inputs);
 
 #endif

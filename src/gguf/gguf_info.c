@@ -47,6 +47,7 @@ const char *kw_gguf_kv_type_name(const kw_gguf *g, int64_t i) {
 }
 
 kw_status kw_gguf_tensor(const kw_gguf *g, int64_t i, kw_tensor_info *out) {
+    kw_error_clear();
     if (!g || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_gguf_tensor: NULL argument");
     if (i < 0 || i >= g->n_tensors)
         return kw_error(KW_ERR_INVALID_ARG,

@@ -480,6 +480,7 @@ static kw_status parse(kw_gguf *g) {
 /* ---------------------------------------------------------------- open / close */
 
 kw_status kw_gguf_open(const char *path, kw_gguf **out) {
+    kw_error_clear();
     if (!path || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_gguf_open: NULL argument");
     kw_gguf *g = kw_calloc(1, sizeof *g, "gguf reader");
     if (!g) return KW_ERR_NOMEM;

@@ -1,5 +1,6 @@
 /* gguf_writer.c - writes GGUF v3 files: metadata and tensor infos collected in memory, then the
- * header and the tensor data written in one pass to path.tmp, which is renamed over path.
+ * header and the tensor data written in one pass through a kw_outfile (src/base/outfile.c): a
+ * temporary file next to path, renamed over it when complete.
  *
  * Layout written (see gguf_reader.c for the table): magic, version 3, n_tensors, n_kv, the kvs in
  * the order added, the tensor infos in the order added, zero padding up to the first multiple of
@@ -10,8 +11,9 @@
  * Alignment: 32 unless general.alignment (u32, a power of two) is added or set with
  * gguf_writer_set_alignment; the key and the layout always agree.
  *
- * Relies on: the ggml type table (row sizes). Must not: write a partial file under path (a failed
- * write leaves path untouched and removes path.tmp), keep tensor data after gguf_writer_write.
+ * Relies on: the ggml type table (row sizes), kw_outfile. Must not: write a partial file under path
+ * (a failed write leaves path untouched and removes the temporary file), keep tensor data after
+ * gguf_writer_write.
  */
 #include "gguf/gguf.h"
 
@@ -382,33 +384,24 @@ static void write_all(gguf_writer *w, sink *s) {
     }
 }
 
-kw_status gguf_writer_write(gguf_writer *w, const char *path) {
+kw_status gguf_writer_write_guarded(gguf_writer *w, const char *path, const char *const *inputs,
+                                    int32_t n_inputs) {
     if (!w || !path) return kw_error(KW_ERR_INVALID_ARG, "gguf_writer_write: NULL argument");
-    size_t plen = strlen(path);
-    char *tmp = kw_malloc(plen + 5, "temporary path");
-    if (!tmp) return KW_ERR_NOMEM;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    kw_status st = KW_OK;
-    sink s = {fopen(tmp, "wb"), 0, false};
-    if (!s.f) {
-        st = kw_error(KW_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-        goto out_free_tmp;
-    }
+    kw_outfile *o = NULL;
+    kw_status st = kw_outfile_open(path, inputs, n_inputs, &o);
+    if (st != KW_OK) return st;
+    sink s = {kw_outfile_stream(o), 0, false};
     write_all(w, &s);
-    int err = s.failed ? errno : 0;
-    if (fclose(s.f) != 0 && !err) err = errno ? errno : EIO;
-    if (s.failed || err) {
-        st = kw_error(KW_ERR_IO, "cannot write '%s' (%" PRIu64 " bytes written): %s", tmp, s.pos,
-                      strerror(err ? err : EIO));
-        remove(tmp);
-        goto out_free_tmp;
+    if (s.failed) {
+        int err = errno ? errno : EIO;
+        st = kw_error(KW_ERR_IO, "cannot write '%s' (%" PRIu64 " bytes written): %s", path, s.pos,
+                      strerror(err));
+        kw_outfile_abort(o);
+        return st;
     }
-    if (rename(tmp, path) != 0) {
-        st = kw_error(KW_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
-        remove(tmp);
-    }
-out_free_tmp:
-    free(tmp);
-    return st;
+    return kw_outfile_commit(o);
+}
+
+kw_status gguf_writer_write(gguf_writer *w, const char *path) {
+    return gguf_writer_write_guarded(w, path, NULL, 0);
 }

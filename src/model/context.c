@@ -89,7 +89,14 @@ static kw_status alloc_kv(kw_context *c) {
 }
 
 kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out) {
+    kw_error_clear();
     if (!model || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_context_create: NULL argument");
+    if (model->vocab_only)
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "'%s' holds only a vocabulary (no weights): it can tokenize and "
+                        "detokenize, but a context to evaluate it cannot be made (load a model "
+                        "file with weights)",
+                        model->gguf->file.path);
     kw_context_params p = params ? *params : kw_context_default_params();
     const kw_hparams *hp = &model->hp;
     if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
@@ -185,6 +192,7 @@ static kw_status ensure_rows(kw_context *c, int32_t n_rows, int32_t n) {
 
 kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, int32_t n,
                     const bool *want_logits) {
+    kw_error_clear();
     if (!c || !tokens || n <= 0)
         return kw_error(KW_ERR_INVALID_ARG, "kw_decode: no tokens (n = %d)", n);
     const int32_t n_vocab = c->model->hp.n_vocab;

@@ -1,5 +1,8 @@
 /* loader.c - GGUF file -> kw_model: the architecture description, hyperparameters from
- * `<arch>.*` metadata, weight views with checked shapes and types, the vocabulary.
+ * `<arch>.*` metadata, weight views with checked shapes and types, the vocabulary. A file without
+ * tensors (a vocabulary file, e.g. llama.cpp's ggml-vocab-*.gguf), or any file loaded with
+ * kw_model_params.vocab_only, gives a vocabulary-only model: tokenizer, name and chat template,
+ * any architecture name, no weights (contexts are refused in context.c).
  *
  * Every required key and tensor is checked here, so the forward pass never meets a missing or
  * misshapen weight: errors name the key or tensor, and the expected and found values.
@@ -419,47 +422,95 @@ static kw_status repack_weights(kw_model *m) {
 
 /* ---------------------------------------------------------------- public */
 
-static kw_status load(kw_model *m, const char *path) {
-    kw_status st = kw_gguf_open(path, &m->gguf);
-    if (st) return st;
-    loader L = {.m = m, .g = m->gguf};
+/* general.architecture into L->arch (and m->arch). */
+static kw_status read_arch(loader *L, const char *path) {
     gguf_str arch;
-    if ((st = gguf_get_str(L.g, "general.architecture", &arch))) return st;
-    if (arch.len == 0 || arch.len >= sizeof L.arch || memchr(arch.ptr, 0, arch.len))
+    kw_status st = gguf_get_str(L->g, "general.architecture", &arch);
+    if (st) return st;
+    if (arch.len == 0 || arch.len >= sizeof L->arch || memchr(arch.ptr, 0, arch.len))
         return kw_error(KW_ERR_FORMAT,
                         "'%s': general.architecture has an invalid value (%" PRIu64 " bytes)", path,
                         arch.len);
-    memcpy(L.arch, arch.ptr, arch.len);
-    L.arch[arch.len] = 0;
-    m->desc = arch_find(arch.ptr, arch.len);
+    memcpy(L->arch, arch.ptr, arch.len);
+    L->arch[arch.len] = 0;
+    memcpy(L->m->arch, L->arch, arch.len + 1);
+    return KW_OK;
+}
+
+/* What a vocabulary-only model has too: the tokenizer, the name, the chat template. */
+static kw_status load_vocab_and_texts(loader *L, const char *path) {
+    kw_model *m = L->m;
+    kw_status st = tok_vocab_load(L->g, &m->vocab);
+    if (st) return kw_error_wrap(st, "'%s': vocabulary", path);
+    gguf_str s = {0};
+    if ((st = gguf_get_str_opt(L->g, "general.name", &s))) return st;
+    m->name = kw_strndup(s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
+    if (!m->name) return KW_ERR_NOMEM;
+    s = (gguf_str){0};
+    if ((st = gguf_get_str_opt(L->g, "tokenizer.chat_template", &s))) return st;
+    if (s.ptr && !(m->chat_template = kw_strndup(s.ptr, s.len))) return KW_ERR_NOMEM;
+    return KW_OK;
+}
+
+/* A file without tensors (llama.cpp's ggml-vocab-*.gguf, tokenizer fixtures), or a model asked for
+ * its vocabulary only: any architecture name, no hyperparameters beyond the vocabulary size. */
+static kw_status load_vocab_only(loader *L, const char *path) {
+    kw_model *m = L->m;
+    m->vocab_only = true;
+    kw_status st = load_vocab_and_texts(L, path);
+    if (st) return st;
+    m->hp.n_vocab = tok_n_vocab(m->vocab);
+    m->desc = NULL;
+    return KW_OK;
+}
+
+static kw_status load(kw_model *m, const char *path, bool vocab_only) {
+    kw_status st = kw_gguf_open(path, &m->gguf);
+    if (st) return st;
+    loader L = {.m = m, .g = m->gguf};
+    if ((st = read_arch(&L, path))) return st;
+    if (vocab_only || m->gguf->n_tensors == 0) return load_vocab_only(&L, path);
+    m->desc = arch_find(L.arch, strlen(L.arch));
     if (!m->desc)
         return kw_error(KW_ERR_UNSUPPORTED,
                         "'%s': architecture '%s' is not supported (kaiwu runs: %s)", path, L.arch,
                         kw_supported_architectures());
     if ((st = read_hparams(&L))) return st;
-    if ((st = tok_vocab_load(L.g, &m->vocab))) return kw_error_wrap(st, "'%s': vocabulary", path);
-    gguf_str s = {0};
-    if ((st = gguf_get_str_opt(L.g, "general.name", &s))) return st;
-    m->name = kw_strndup(s.ptr ? s.ptr : "", s.ptr ? s.len : 0);
-    s = (gguf_str){0};
-    if ((st = gguf_get_str_opt(L.g, "tokenizer.chat_template", &s))) return st;
-    if (s.ptr && !(m->chat_template = kw_strndup(s.ptr, s.len))) return KW_ERR_NOMEM;
-    if (!m->name) return KW_ERR_NOMEM;
+    if ((st = load_vocab_and_texts(&L, path))) return st;
     if ((st = load_weights(&L))) return st;
     if ((st = own_vectors(m))) return st;
     return repack_weights(m);
 }
 
+/* --verbose: what was loaded, how big, how long it took (stderr). */
+static void report_load(const kw_model *m, const char *path, double secs) {
+    if (m->vocab_only) {
+        fprintf(stderr,
+                "loaded '%s': vocabulary only (%s, %d tokens; architecture '%s') in %.3f s\n", path,
+                kw_model_tokenizer_kind(m), m->hp.n_vocab, m->arch, secs);
+        return;
+    }
+    fprintf(stderr,
+            "loaded '%s': %s (%s), %" PRId64 " tensors, %.1f MiB of weights (%.1f MiB repacked for "
+            "this CPU's kernels), %d layers, vocabulary %d, in %.3f s\n",
+            path, m->arch, m->desc->family, m->gguf->n_tensors,
+            (double)m->weight_bytes / (1024.0 * 1024.0), (double)m->panel_bytes / (1024.0 * 1024.0),
+            m->hp.n_layer, m->hp.n_vocab, secs);
+}
+
 kw_status kw_model_load(const char *path, const kw_model_params *params, kw_model **out) {
-    (void)params;
+    kw_error_clear();
     if (!path || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_model_load: NULL argument");
+    kw_model_params p = params ? *params : (kw_model_params){0};
+    double t0 = kw_time_seconds();
     kw_model *m = kw_calloc(1, sizeof *m, "model");
     if (!m) return KW_ERR_NOMEM;
-    kw_status st = load(m, path);
+    kw_status st = load(m, path, p.vocab_only);
     if (st) {
         kw_model_free(m);
         return st;
     }
+    if (p.verbose) report_load(m, path, kw_time_seconds() - t0);
     *out = m;
     return KW_OK;
 }

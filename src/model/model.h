@@ -29,8 +29,10 @@ typedef struct kw_layer {
 } kw_layer;
 
 struct kw_model {
-    kw_gguf *gguf; /* owned; weights point into its mapping */
-    const arch_desc *desc;
+    kw_gguf *gguf;         /* owned; weights point into its mapping */
+    const arch_desc *desc; /* NULL when vocab_only */
+    char arch[64];         /* general.architecture, e.g. "llama" (also when not supported) */
+    bool vocab_only;       /* the vocabulary (and chat template) only: no weights, no contexts */
     kw_hparams hp;
     tok_vocab *vocab;    /* owned */
     char *name;          /* general.name, owned */

@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-const char *kw_model_arch(const kw_model *m) { return m->desc->gguf_name; }
-const char *kw_model_family(const kw_model *m) { return m->desc->family; }
+const char *kw_model_arch(const kw_model *m) { return m->arch; }
+const char *kw_model_family(const kw_model *m) { return m->desc ? m->desc->family : ""; }
+bool kw_model_vocab_only(const kw_model *m) { return m->vocab_only; }
 const char *kw_model_name(const kw_model *m) { return m->name; }
 const char *kw_model_tokenizer_kind(const kw_model *m) {
     return tok_vocab_kind(m->vocab) == TOK_KIND_SPM ? "spm" : "bpe";
@@ -26,6 +27,10 @@ uint64_t kw_model_n_params(const kw_model *m) { return m->n_params; }
 uint64_t kw_model_weight_bytes(const kw_model *m) { return m->weight_bytes; }
 
 size_t kw_model_describe(const kw_model *m, char *buf, size_t cap) {
+    if (m->vocab_only) {
+        int n = snprintf(buf, cap, "vocabulary only   no weights: tokenizes, does not evaluate\n");
+        return n > 0 ? (size_t)n : 0;
+    }
     const kw_hparams *hp = &m->hp;
     const arch_desc *d = m->desc;
     int n_swa_layers = 0;
@@ -94,6 +99,7 @@ bool kw_token_is_special(const kw_model *m, kw_token t) {
 
 kw_status kw_tokenize(const kw_model *m, const char *text, size_t len, bool add_special,
                       bool parse_special, kw_token *out, int32_t cap, int32_t *n_out) {
+    kw_error_clear();
     if (!m || (!text && len) || !n_out || (cap > 0 && !out))
         return kw_error(KW_ERR_INVALID_ARG, "kw_tokenize: NULL argument");
     return tok_tokenize(m->vocab, text ? text : "", len, add_special, parse_special, out, cap,

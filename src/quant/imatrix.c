@@ -40,6 +40,7 @@ struct kw_imatrix {
 };
 
 kw_status kw_imatrix_create(kw_imatrix **out) {
+    kw_error_clear();
     if (!out) return kw_error(KW_ERR_INVALID_ARG, "kw_imatrix_create: NULL argument");
     kw_imatrix *im = kw_calloc(1, sizeof *im, "importance matrix");
     if (!im) return KW_ERR_NOMEM;
@@ -131,6 +132,7 @@ static kw_status add_entry(gguf_writer *w, const im_entry *e, float *sums, float
 
 kw_status kw_imatrix_save(const kw_imatrix *im, const char *path, const char *dataset,
                           int32_t chunk_size) {
+    kw_error_clear();
     if (!im || !path) return kw_error(KW_ERR_INVALID_ARG, "kw_imatrix_save: NULL argument");
     if (im->failed)
         return kw_error(KW_ERR_NOMEM, "imatrix: out of memory while collecting statistics");

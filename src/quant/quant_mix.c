@@ -58,6 +58,7 @@ static const ftype_info *ftype_find(kw_ftype f) {
 }
 
 kw_status kw_ftype_from_name(const char *name, kw_ftype *out) {
+    kw_error_clear();
     if (!name || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_ftype_from_name: NULL argument");
     for (int i = 0; i < N_FTYPES; i++)
         if (strcasecmp(name, ftypes[i].name) == 0) return *out = ftypes[i].ftype, KW_OK;

@@ -4,14 +4,14 @@
  * Flow: open (mmap) the input -> plan every tensor (order, type, fallback, override, imatrix) ->
  * convert the weights row by row on a thread pool (each row: dequantize to float, quantize with
  * the reference quantizer, importance weights passed to the k-quants) -> write header + data
- * through the gguf writer (path.tmp, then rename). Layout and metadata order reproduce
- * llama-quantize's files byte for byte (tests/data/models/README.md, "Reproducing the quantized
- * files").
+ * through the gguf writer (a kw_outfile: temporary file, then rename). Layout and metadata order
+ * reproduce llama-quantize's files byte for byte (tests/data/models/README.md, "Reproducing the
+ * quantized files").
  *
  * Relies on: gguf reader/writer, tensor/quants.h row quantizers, quant_mix.c, imatrix.c.
- * Must not: write to or over the input (same path or same inode, also through path.tmp); leave a
- * partial output file on failure. Known limit: the whole output is held in memory until written
- * (a streaming writer would lift it).
+ * Must not: write to or over the input or the imatrix (same file by device and inode, checked by
+ * kw_outfile_check); leave a partial output file on failure. Known limit: the whole output is held
+ * in memory until written (a streaming writer would lift it).
  */
 #include "quant/quant.h"
 #include "tensor/quants.h"
@@ -79,12 +79,12 @@ static void read_facts(const kw_gguf *g, quant_model_facts *f) {
         memcpy(arch, s.ptr, (size_t)s.len);
         arch[s.len] = 0;
     }
-    kw_error_clear();
     f->n_layer = arch_u32(g, arch, "block_count", 0);
     int32_t n_head = arch_u32(g, arch, "attention.head_count", 1);
     int32_t n_head_kv = arch_u32(g, arch, "attention.head_count_kv", n_head);
     f->n_gqa = n_head_kv > 0 ? n_head / n_head_kv : 1;
     f->has_output = gguf_find_tensor(g, "output.weight") != NULL;
+    kw_error_clear(); /* a missing or mistyped key above falls back to its default */
 }
 
 static bool is_float_type(uint32_t t) {
@@ -249,7 +249,7 @@ static kw_status convert_all(qjob *j) {
 
 /* ---------------------------------------------------------------- writing */
 
-static kw_status write_output(qjob *j, const char *out_path) {
+static kw_status write_output(qjob *j, const char *in_path, const char *out_path) {
     gguf_writer *w;
     kw_status st = gguf_writer_create(&w);
     if (st != KW_OK) return st;
@@ -267,38 +267,25 @@ static kw_status write_output(qjob *j, const char *out_path) {
         st = gguf_writer_add_tensor(w, q->src->name, q->type, q->src->n_dims, q->src->ne,
                                     q->convert ? (const void *)q->data : q->src->data);
     }
-    if (st == KW_OK) st = gguf_writer_write(w, out_path);
+    const char *inputs[] = {in_path, j->p->imatrix_path};
+    if (st == KW_OK) st = gguf_writer_write_guarded(w, out_path, inputs, 2);
     gguf_writer_free(w);
     return st;
 }
 
 /* ---------------------------------------------------------------- entry point */
 
-static bool same_file(const struct stat *a, const char *path) {
-    struct stat b;
-    return stat(path, &b) == 0 && a->st_dev == b.st_dev && a->st_ino == b.st_ino;
-}
-
-/* Refuses an output that is the input, directly or through the writer's path.tmp. */
-static kw_status check_paths(const char *in_path, const char *out_path) {
+/* Refuses an output that is the input or the importance matrix (kw_outfile_check). */
+static kw_status check_paths(const char *in_path, const char *out_path, const char *imatrix) {
     struct stat in;
     if (stat(in_path, &in) != 0)
         return kw_error(KW_ERR_IO, "cannot open '%s': no such file", in_path);
-    size_t n = strlen(out_path);
-    char *tmp = kw_malloc(n + 5, "path");
-    if (!tmp) return KW_ERR_NOMEM;
-    memcpy(tmp, out_path, n);
-    memcpy(tmp + n, ".tmp", 5);
-    bool clash = strcmp(in_path, out_path) == 0 || same_file(&in, out_path) || same_file(&in, tmp);
-    free(tmp);
-    if (clash)
-        return kw_error(KW_ERR_INVALID_ARG,
-                        "refusing to overwrite the input: output '%s' is the input file '%s'",
-                        out_path, in_path);
-    return KW_OK;
+    const char *inputs[] = {in_path, imatrix};
+    return kw_outfile_check(out_path, inputs, 2);
 }
 
 kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_quantize_params *p) {
+    kw_error_clear();
     if (!in_path || !out_path || !p)
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: NULL argument");
     if (kw_ftype_base_type(p->ftype) < 0)
@@ -306,7 +293,7 @@ kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_q
     if (p->n_threads < 0 || p->n_threads > 256)
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: %d threads (must be 0..256)",
                         p->n_threads);
-    kw_status st = check_paths(in_path, out_path);
+    kw_status st = check_paths(in_path, out_path, p->imatrix_path);
     if (st != KW_OK) return st;
     qjob j = {.p = p};
     kw_gguf *in = NULL;
@@ -318,7 +305,7 @@ kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_q
     if (st == KW_OK && p->imatrix_path) st = quant_imatrix_load(p->imatrix_path, &j.im);
     if (st == KW_OK) st = plan(&j);
     if (st == KW_OK) st = convert_all(&j);
-    if (st == KW_OK) st = write_output(&j, out_path);
+    if (st == KW_OK) st = write_output(&j, in_path, out_path);
     if (st != KW_OK) kw_error_wrap(st, "quantizing '%s'", in_path);
     for (int64_t i = 0; i < j.n; i++)
         free(j.t[i].data);

@@ -9,6 +9,7 @@
 
 kw_status kw_sampler_create(const kw_model *model, const kw_sampler_params *params,
                             kw_sampler **out) {
+    kw_error_clear();
     if (!model) return kw_error(KW_ERR_INVALID_ARG, "kw_sampler_create: model is NULL");
     return sampler_create_n_vocab(kw_model_n_vocab(model), params, out);
 }

@@ -12,7 +12,14 @@
  *   weight   dW += dyᵀ · x   (true,  false, n_out, n_in,  T,     dy, n_out, x, n_in, 1, dW)
  * Results are deterministic for a given thread count and ISA path (each C element is summed in
  * one fixed order); the reference sums k = 0..K-1 in order, in float32.
- * Nothing here allocates on the caller's behalf per call.
+ * Nothing here allocates per call: the packing buffers are the calling thread's, grown when a
+ * call needs more (policy in gemm.c).
+ *
+ * The bf16 variant has the same contract with every input value rounded to bfloat16 (round to
+ * nearest even) before it is multiplied, products summed in float32: half the bytes per value
+ * packed and, with AVX512-BF16 (vdpbf16ps), twice the multiply-adds per instruction. Its results
+ * differ from the f32 product by the rounding of the inputs (about 2^-9 relative per value);
+ * whether a training run keeps its loss curve with it is for the trainer to measure.
  */
 #ifndef KAIWU_GEMM_H
 #define KAIWU_GEMM_H
@@ -32,5 +39,24 @@ void tensor_sgemm(kw_pool *pool, bool trans_a, bool trans_b, int64_t M, int64_t 
  * against (tests/unit/test_gemm.c). */
 void tensor_sgemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float *A,
                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+/* The bf16 variant (above): vdpbf16ps on AVX512-BF16, elsewhere the f32 kernels on inputs rounded
+ * to bf16 while packing (KAIWU_ISA=ref: its reference, split by rows). */
+void tensor_sgemm_bf16(kw_pool *pool, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                       const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                       float *C, int64_t ldc);
+
+/* The bf16 variant's reference: tensor_sgemm_ref with each input value rounded to bf16. Its
+ * results are not the kernels' bits (vdpbf16ps sums pairs of products, flushes subnormals). */
+void tensor_sgemm_bf16_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K,
+                           const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
+                           float *C, int64_t ldc);
+
+/* The blocked product with the pieces g (tensor/kernels/kernels.h: kernels_gemm_isa), for tests
+ * and benchmarks comparing ISAs; g NULL runs tensor_sgemm_ref by row chunks on the pool. */
+struct kernel_gemm;
+void tensor_sgemm_with(const struct kernel_gemm *g, kw_pool *pool, bool trans_a, bool trans_b,
+                       int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                       int64_t ldb, float beta, float *C, int64_t ldc);
 
 #endif

@@ -1,5 +1,6 @@
 /* probe.c - machine ceilings for `kaiwu bench`: memory read bandwidth (STREAM-style sum of a large
- * buffer) and peak int8 dot-product / f32 FMA throughput, on n threads with the best ISA present.
+ * buffer) and peak int8 dot-product / f32 FMA / bf16 dot throughput, on n threads with the best ISA
+ * present.
  *
  * Decode speed is bounded by bandwidth / weight bytes per token and prompt processing by the
  * arithmetic peak; these probes measure both ceilings on this machine so benchmark results can be
@@ -20,23 +21,30 @@
 /* ---------------------------------------------------------------- dispatch */
 
 typedef struct probe_isa {
-    const char *int8_name, *f32_name, *read_name;
+    const char *int8_name, *f32_name, *bf16_name, *read_name;
     probe_int8_fn int8;
-    probe_f32_fn f32;
+    probe_f32_fn f32, bf16; /* bf16: the f32 loop where the CPU has no bf16 dot */
     probe_read_fn read;
 } probe_isa;
 
 static probe_isa pick_isa(void) {
     const kw_cpu *c = kw_cpu_get();
-    probe_isa p = {"ref", "ref", "ref", probe_int8_ref, probe_f32_ref, probe_read_ref};
+    probe_isa p = {"ref",          "ref",         "ref (f32)",   "ref",
+                   probe_int8_ref, probe_f32_ref, probe_f32_ref, probe_read_ref};
 #if defined(__x86_64__)
     if (c->avx2 && c->fma) {
-        p = (probe_isa){"avx2",          "avx2+fma",     "avx2",
-                        probe_int8_avx2, probe_f32_avx2, probe_read_avx2};
+        p = (probe_isa){"avx2",          "avx2+fma",     "avx2+fma (f32)", "avx2",
+                        probe_int8_avx2, probe_f32_avx2, probe_f32_avx2,   probe_read_avx2};
     }
     if (c->avx512f && c->avx512bw) {
         p.f32_name = "avx512f";
         p.f32 = probe_f32_avx512;
+        p.bf16_name = "avx512f (f32)";
+        p.bf16 = probe_f32_avx512;
+        if (c->avx512bf16) {
+            p.bf16_name = "avx512bf16";
+            p.bf16 = probe_bf16_avx512;
+        }
         p.read_name = "avx512f";
         p.read = probe_read_avx512;
         if (c->avx512vnni) {
@@ -59,9 +67,11 @@ static int resolve_threads(int n_threads) {
 
 enum { MAX_THREADS = 256 };
 
+typedef enum peak_kind { PEAK_INT8, PEAK_F32, PEAK_BF16 } peak_kind;
+
 typedef struct peak_job {
     probe_isa isa;
-    bool is_int8;
+    peak_kind kind;
     double seconds;
     double rate[MAX_THREADS]; /* operations per second of CPU time of each thread */
 } peak_job;
@@ -87,21 +97,23 @@ static void peak_worker(void *arg, int ith, int nth) {
         9,  7,  9,  3,  2,  3,  8,  4,  6,  2,  6,  4,  3,  3,  8,  3,  2,  7,  9,  5};
     /* acc = acc * 0.5 + 1 converges to 2: no overflow, no subnormals that would slow the FMAs */
     static const float seedf[16] = {1, 2, 3, 4, 5, 6, 7, 8, 0.5f, 1.0f};
-    const int64_t chunk = job->is_int8 ? 4096 : 8192;
+    const bool is_int8 = job->kind == PEAK_INT8;
+    const probe_f32_fn flt = job->kind == PEAK_BF16 ? job->isa.bf16 : job->isa.f32;
+    const int64_t chunk = is_int8 ? 4096 : 8192;
     int32_t si = 0;
     float sf = 0;
     /* warm-up outside the timing: wide units power up and clocks settle */
     double warm = job->seconds * 0.1, t0 = kw_time_seconds();
     while (kw_time_seconds() - t0 < warm) {
-        if (job->is_int8)
+        if (is_int8)
             job->isa.int8(chunk, seed8, &si);
         else
-            job->isa.f32(chunk, seedf, &sf);
+            flt(chunk, seedf, &sf);
     }
     uint64_t ops = 0;
     double start = kw_time_seconds(), cpu0 = thread_cpu_seconds();
     do {
-        ops += job->is_int8 ? job->isa.int8(chunk, seed8, &si) : job->isa.f32(chunk, seedf, &sf);
+        ops += is_int8 ? job->isa.int8(chunk, seed8, &si) : flt(chunk, seedf, &sf);
     } while (kw_time_seconds() - start < job->seconds);
     double cpu = thread_cpu_seconds() - cpu0;
     job->rate[ith] = cpu > 0 ? (double)ops / cpu : 0;
@@ -109,15 +121,18 @@ static void peak_worker(void *arg, int ith, int nth) {
     sink_f32 = sf;
 }
 
-static double run_peak(int n_threads, double seconds, bool is_int8, const char **isa_name) {
+static double run_peak(int n_threads, double seconds, peak_kind kind, const char **isa_name) {
     n_threads = resolve_threads(n_threads);
     if (!(seconds > 0)) seconds = 0.01;
     peak_job *job = kw_calloc(1, sizeof *job, "probe job");
     if (!job) return 0;
     job->isa = pick_isa();
-    job->is_int8 = is_int8;
+    job->kind = kind;
     job->seconds = seconds;
-    if (isa_name) *isa_name = is_int8 ? job->isa.int8_name : job->isa.f32_name;
+    if (isa_name)
+        *isa_name = kind == PEAK_INT8  ? job->isa.int8_name
+                    : kind == PEAK_F32 ? job->isa.f32_name
+                                       : job->isa.bf16_name;
     kw_pool *pool = NULL;
     if (kw_pool_create(n_threads, &pool) != KW_OK) {
         free(job);
@@ -133,11 +148,18 @@ static double run_peak(int n_threads, double seconds, bool is_int8, const char *
 }
 
 double kw_probe_int8_peak(int n_threads, double seconds, const char **isa) {
-    return run_peak(n_threads, seconds, true, isa);
+    kw_error_clear();
+    return run_peak(n_threads, seconds, PEAK_INT8, isa);
 }
 
 double kw_probe_f32_peak(int n_threads, double seconds, const char **isa) {
-    return run_peak(n_threads, seconds, false, isa);
+    kw_error_clear();
+    return run_peak(n_threads, seconds, PEAK_F32, isa);
+}
+
+double kw_probe_bf16_peak(int n_threads, double seconds, const char **isa) {
+    kw_error_clear();
+    return run_peak(n_threads, seconds, PEAK_BF16, isa);
 }
 
 /* ---------------------------------------------------------------- read bandwidth */
@@ -165,6 +187,7 @@ static void read_worker(void *arg, int ith, int nth) {
 }
 
 double kw_probe_read_bandwidth(int n_threads, size_t bytes, int reps) {
+    kw_error_clear();
     n_threads = resolve_threads(n_threads);
     if (reps < 1) reps = 1;
     size_t unit = (size_t)256 * (size_t)n_threads;

@@ -31,6 +31,8 @@ uint64_t probe_read_avx2(const void *buf, size_t bytes);
 
 uint64_t probe_int8_avx512vnni(int64_t iters, const uint8_t *seed, int32_t *sink);
 uint64_t probe_f32_avx512(int64_t iters, const float *seed, float *sink);
+/* bf16 dot products (vdpbf16ps), f32 contract: 2 operations per multiply-add. */
+uint64_t probe_bf16_avx512(int64_t iters, const float *seed, float *sink);
 uint64_t probe_read_avx512(const void *buf, size_t bytes);
 
 #endif

@@ -4,8 +4,9 @@
 # and during a long generation (the answer stops, the program stays and answers the next turn),
 # /save then /reset then /load (the saved JSON holds the messages, the partial answer included,
 # and saving again after /load gives the same file), multi-line input, /set, an unknown command,
-# /exit with status 0; then a small context: the explicit error, and --drop-oldest dropping turns
-# with a notice; Ctrl-D quits.
+# /exit with status 0; Chinese and accented input reaching the model (also under LC_ALL=C) and
+# /save refusing to overwrite the model; then a small context: the explicit error, and
+# --drop-oldest dropping turns with a notice; Ctrl-D quits.
 #
 # Model: tiny-qwen3 through --format chatml (random weights: gibberish that rarely ends, so a
 # generation with -n 5000 is still running when Ctrl-C is sent). Uses a private tmux server
@@ -20,8 +21,13 @@ if ! command -v tmux >/dev/null 2>&1; then
     finish
 fi
 sock=kaiwu-chat-test-$$
-T() { tmux -L "$sock" "$@"; }
-CLEANUP="T kill-server"
+# tmux itself runs in a UTF-8 locale so that it passes typed UTF-8 on; each chat gets the
+# environment its test gives it ($CHAT_ENV).
+T() { LC_ALL=C.UTF-8 tmux -L "$sock" "$@"; }
+# The panes' shells may still write their .rc file as the server dies: give them a moment before
+# finish removes $tmp.
+stop_tmux() { T kill-server 2>/dev/null; sleep 0.3; }
+CLEANUP=stop_tmux
 require_kaiwu
 
 # The screen so far (history included, wrapped lines joined).
@@ -41,7 +47,7 @@ say() { T send-keys -t "$1" -l -- "$2" && T send-keys -t "$1" Enter; }
 start() { # start SESSION ARGS...: kaiwu chat in a 200x50 terminal; its exit status goes to $tmp/SESSION.rc
     s=$1
     shift
-    T new-session -d -s "$s" -x 200 -y 50 "$KAIWU chat -m $QWEN --format chatml -t 1 $*; echo \$? >$tmp/$s.rc; sleep 30"
+    T new-session -d -s "$s" -x 200 -y 50 "env ${CHAT_ENV:-} $KAIWU chat -m ${CHAT_MODEL:-$QWEN} --format chatml -t 1 $*; echo \$? >$tmp/$s.rc; sleep 30"
     wait_for "$s" "^kaiwu chat: " 1 20
 }
 
@@ -116,6 +122,27 @@ say a "/exit"
 i=0
 while [ ! -f "$tmp/a.rc" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 check "/exit quits with status 0 (got $(cat "$tmp/a.rc" 2>/dev/null))" [ "$(cat "$tmp/a.rc" 2>/dev/null)" = 0 ]
+
+# ------------------------------------------------------------------ what is typed reaches the model
+
+# Chinese and accented letters typed at the prompt (libedit dropped every byte above 0x7f when the
+# locale was not set: "中文" -> "", "héllo" -> "hllo"), in a UTF-8 environment and under LC_ALL=C;
+# /save shows the message the model was given. /save over the model is refused (on a copy).
+cp "$QWEN" "$tmp/model.gguf"
+for loc in C.UTF-8 C; do
+    s=u$(echo $loc | tr -dc 'A-Za-z0-9')
+    CHAT_ENV="LC_ALL=$loc" CHAT_MODEL=$tmp/model.gguf start "$s" --temp 0 -n 4
+    say "$s" "中文 héllo, 开物"
+    wait_for "$s" "^\[4 tokens, .* tokens/s" 1 30
+    say "$s" "/save $tmp/$s.json"
+    wait_for "$s" "^saved 2 messages" 1 10
+    check "LC_ALL=$loc: typed Chinese and accented text reach the model as typed" \
+        grep -q '"content": "中文 héllo, 开物"' "$tmp/$s.json"
+    say "$s" "/save $tmp/model.gguf"
+    check "LC_ALL=$loc: /save over the model is refused" wait_for "$s" "refusing to overwrite the input" 1 10
+    check "LC_ALL=$loc: the model is byte-identical after /save was refused" cmp -s "$tmp/model.gguf" "$QWEN"
+    say "$s" "/exit"
+done
 
 # ------------------------------------------------------------------ a conversation too long
 

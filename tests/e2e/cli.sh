@@ -2,7 +2,7 @@
 # cli.sh - end-to-end tests of the kaiwu command: help and usage errors, greedy `kaiwu run` on
 # tiny-llama3 against llama.cpp's golden continuation, stop strings, the statistics on stderr,
 # the prompt-too-long error, and `kaiwu tokenize` (--ids against the golden prompt tokens,
-# --detok round trip).
+# --detok round trip, a vocabulary-only file).
 #
 # Plain POSIX sh + sed/grep/od (no jq, no python). Golden values are read from the golden JSON
 # with sed. Run from the repo root: BUILD=build sh tests/e2e/cli.sh (tests/run.sh does this).
@@ -173,5 +173,24 @@ check "--detok round trip gives the prompt back (got '$(cat "$out")')" [ "$(cat 
 "$KAIWU" tokenize -m "$MODEL" --detok 999999 >"$out" 2>"$err"
 rc=$?
 check "--detok of an id outside the vocabulary exits 1 (got $rc)" [ "$rc" -eq 1 ]
+
+# A vocabulary-only file (no tensors; gpt2 is an architecture kaiwu cannot run): tokenize works
+# (the ids of the first case of its case file), run is refused with a message saying why.
+VOCAB=$DATA/tokenizer/vocab/gpt-2.gguf
+"$KAIWU" tokenize -m "$VOCAB" --ids "ied 4 ½ months" >"$out" 2>"$err"
+rc=$?
+check "tokenize on a vocabulary-only file exits 0 (got $rc: $(cat "$err"))" [ "$rc" -eq 0 ]
+check "tokenize on a vocabulary-only file gives the reference ids (got $(cat "$out"))" \
+    [ "$(tr -d ' \n' <"$out")" = "[798,604,25208,1933]" ]
+"$KAIWU" tokenize -m "$VOCAB" --detok 798 604 25208 1933 >"$out" 2>"$err"
+check "--detok on a vocabulary-only file (got '$(cat "$out")')" [ "$(cat "$out")" = "ied 4 ½ months" ]
+"$KAIWU" run -m "$VOCAB" -p "Hello" >"$out" 2>"$err"
+rc=$?
+check "run on a vocabulary-only file exits 1 (got $rc)" [ "$rc" -eq 1 ]
+check "run on a vocabulary-only file says why" grep -q "holds only a vocabulary (no weights)" "$err"
+"$KAIWU" info "$VOCAB" >"$out" 2>"$err"
+rc=$?
+check "info on a vocabulary-only file exits 0 (got $rc)" [ "$rc" -eq 0 ]
+check "info on a vocabulary-only file says so" grep -q "a vocabulary only" "$out"
 
 finish

@@ -27,6 +27,11 @@ static void test_probes_return_positive_finite_rates(void) {
         CHECK(positive_finite(f) && isa && *isa,
               "f32 peak on %d threads is positive (got %g FLOP/s, isa %s)", t, f,
               isa ? isa : "(null)");
+        isa = NULL;
+        double b = kw_probe_bf16_peak(t, 0.05, &isa);
+        CHECK(positive_finite(b) && isa && *isa,
+              "bf16 peak on %d threads is positive (got %g FLOP/s, isa %s)", t, b,
+              isa ? isa : "(null)");
     }
     /* odd sizes are rounded, not rejected */
     double bw = kw_probe_read_bandwidth(3, 1000, 1);

@@ -278,9 +278,23 @@ static void test_quantize_refuses_to_overwrite_input(void) {
     char tmp_in[300];
     snprintf(tmp_in, sizeof tmp_in, "%s.tmp", tmp_path("out"));
     rename(copy, tmp_in);
-    CHECK(kw_quantize_file(tmp_in, tmp_path("out"), &p) == KW_ERR_INVALID_ARG,
-          "an output whose temporary file is the input is refused");
+    char out[300], out_copy[300];
+    snprintf(out, sizeof out, "%s", tmp_path("out"));
+    snprintf(out_copy, sizeof out_copy, "%s", tmp_path("out-copy"));
+    CHECK(kw_quantize_file(tmp_in, out, &p) == KW_OK,
+          "an input named like the old fixed temporary name (OUT.tmp) is no obstacle: %s",
+          kw_last_error());
     CHECK(files_equal(tmp_in, g_base), "the input is unchanged after the refusals");
+    p.ftype = KW_FTYPE_F16;
+    CHECK(kw_quantize_file(tmp_in, out_copy, &p) == KW_OK, "a second output is made");
+    p.imatrix_path = out_copy; /* the check comes before the file is read as an imatrix */
+    CHECK(kw_quantize_file(tmp_in, out_copy, &p) == KW_ERR_INVALID_ARG &&
+              strstr(kw_last_error(), "refusing to overwrite"),
+          "the imatrix file as output is refused: %s", kw_last_error());
+    p.imatrix_path = NULL;
+    CHECK(files_equal(out_copy, g_base), "the imatrix file is unchanged");
+    unlink(out);
+    unlink(out_copy);
     unlink(tmp_in);
     unlink(link_path);
     CHECK(kw_quantize_file(tmp_path("missing.gguf"), tmp_path("x.gguf"), &p) == KW_ERR_IO,

@@ -90,7 +90,7 @@ static void print_help(void) {
         "  -r, --reps N         measured repetitions (default 5), after 1 warm-up\n"
         "  --json               one JSON object per line instead of the table\n"
         "  --bandwidth          only the read-bandwidth probe (1 and <cores> threads, or -t)\n"
-        "  --peak               only the int8 and f32 peak probes\n"
+        "  --peak               only the int8, f32 and bf16 peak probes\n"
         "  --bw-mib N           bandwidth probe buffer in MiB (default 1024)\n"
         "  --peak-seconds S     duration of each peak probe (default 0.5)\n"
         "\n"
@@ -392,12 +392,12 @@ static void print_row(const bench_row *r, bool json) {
 
 static int probes_only(const bench_opts *o) {
     if (!o->json)
-        printf(
-            "| threads | read GB/s | int8 Gop/s (isa) | f32 GFLOP/s (isa) |\n|---|---|---|---|\n");
+        printf("| threads | read GB/s | int8 Gop/s (isa) | f32 GFLOP/s (isa) | bf16 GFLOP/s (isa) "
+               "|\n|---|---|---|---|---|\n");
     for (int i = 0; i < o->n_threads; i++) {
         int t = o->threads[i];
-        double bw = 0, i8 = 0, f32 = 0;
-        const char *isa8 = "-", *isaf = "-";
+        double bw = 0, i8 = 0, f32 = 0, bf16 = 0;
+        const char *isa8 = "-", *isaf = "-", *isab = "-";
         fprintf(stderr, "bench: probes on %d threads\n", t);
         bool want_bw = o->bandwidth_only || !o->peak_only,
              want_peak = o->peak_only || !o->bandwidth_only;
@@ -405,15 +405,17 @@ static int probes_only(const bench_opts *o) {
         if (want_peak) {
             i8 = kw_probe_int8_peak(t, o->peak_seconds, &isa8);
             f32 = kw_probe_f32_peak(t, o->peak_seconds, &isaf);
+            bf16 = kw_probe_bf16_peak(t, o->peak_seconds, &isab);
         }
         if (o->json)
             printf(
                 "{\"threads\": %d, \"read_gbs\": %.3f, \"int8_ops\": %.4g, \"int8_isa\": \"%s\", "
-                "\"f32_flops\": %.4g, \"f32_isa\": \"%s\"}\n",
-                t, bw, i8, isa8, f32, isaf);
+                "\"f32_flops\": %.4g, \"f32_isa\": \"%s\", \"bf16_flops\": %.4g, \"bf16_isa\": "
+                "\"%s\"}\n",
+                t, bw, i8, isa8, f32, isaf, bf16, isab);
         else
-            printf("| %d | %.2f | %.1f (%s) | %.1f (%s) |\n", t, bw, i8 * 1e-9, isa8, f32 * 1e-9,
-                   isaf);
+            printf("| %d | %.2f | %.1f (%s) | %.1f (%s) | %.1f (%s) |\n", t, bw, i8 * 1e-9, isa8,
+                   f32 * 1e-9, isaf, bf16 * 1e-9, isab);
         fflush(stdout);
     }
     return CLI_EXIT_OK;

@@ -16,6 +16,8 @@
 
 #include <editline/readline.h>
 #include <jansson.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -591,12 +593,26 @@ static void print_help(void) {
          "Ctrl-C stops an answer; what was generated stays in the conversation.");
 }
 
+/* Saves through a kw_outfile: never over the model, never a half-written file. */
 static void cmd_save(chat_session *s, const char *path) {
-    json_t *doc = json_pack("{s:O}", "messages", s->messages);
-    if (!*path)
+    if (!*path) {
         puts("usage: /save FILE");
-    else if (json_dump_file(doc, path, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0)
+        return;
+    }
+    const char *inputs[] = {s->o.model_path};
+    kw_outfile *o = NULL;
+    if (kw_outfile_open(path, inputs, 1, &o) != KW_OK) {
+        fprintf(stderr, "error: %s\n", kw_last_error());
+        return;
+    }
+    json_t *doc = json_pack("{s:O}", "messages", s->messages);
+    FILE *f = kw_outfile_stream(o);
+    if (!doc || json_dumpf(doc, f, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+        fputc('\n', f) < 0) {
         fprintf(stderr, "error: cannot write '%s'\n", path);
+        kw_outfile_abort(o);
+    } else if (kw_outfile_commit(o) != KW_OK)
+        fprintf(stderr, "error: %s\n", kw_last_error());
     else
         printf("saved %zu messages to %s\n", json_array_size(s->messages), path);
     json_decref(doc);
@@ -725,9 +741,22 @@ static bool run_command(chat_session *s, const char *line) {
     return true;
 }
 
+/* libedit decodes what is typed with the C library's multibyte functions, which in the "C" locale
+ * drop every byte above 0x7f ("中文" -> "", "héllo" -> "hllo"). kaiwu's text is UTF-8, so the
+ * character type comes from the environment when that is UTF-8, else from C.UTF-8. Only LC_CTYPE:
+ * numbers keep printing with a dot whatever LC_NUMERIC says. */
+static void use_utf8_input(void) {
+    const char *l = setlocale(LC_CTYPE, "");
+    if (l && strcmp(nl_langinfo(CODESET), "UTF-8") == 0) return;
+    if (!setlocale(LC_CTYPE, "C.UTF-8") && !setlocale(LC_CTYPE, "en_US.UTF-8"))
+        fprintf(stderr, "warning: no UTF-8 locale (C.UTF-8): characters beyond ASCII typed at "
+                        "the prompt may be lost\n");
+}
+
 static int chat_repl(chat_session *s) {
     printf("kaiwu chat: %s (%s; context %d tokens). /help for commands, Ctrl-D to quit.\n",
            s->o.model_path, kw_chat_format_used(s->chat), kw_context_n_ctx(s->ctx));
+    use_utf8_input();
     using_history();
     /* Ctrl-C at the prompt must not end the program either: it drops the line being typed. */
     struct sigaction sa, old_sa;

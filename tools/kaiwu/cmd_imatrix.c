@@ -6,7 +6,9 @@
  * one); the statistics come from kw_imatrix_observe installed as the context's matmul observer.
  * Only the last position of a chunk asks for logits, so output.weight sees one row per chunk.
  *
- * Relies on: kaiwu.h and cli.h only. Must not: include src/ headers.
+ * Relies on: kaiwu.h and cli.h only. Must not: include src/ headers, or take -o naming the model
+ * or the text (kw_outfile_check, before the run and again before saving; kw_imatrix_save writes
+ * through a temporary file renamed into place).
  */
 #include "cli.h"
 
@@ -116,6 +118,8 @@ int cmd_imatrix(int argc, char **argv) {
     kw_imatrix *im = NULL;
     kw_token *tok = NULL;
     int32_t n_tok = 0, n_chunks = 0;
+    const char *inputs[] = {o.model_path, o.text_path};
+    if (kw_outfile_check(o.out_path, inputs, 2) != KW_OK) return cli_api_error(); /* fail fast */
     if (kw_model_load(o.model_path, NULL, &model) != KW_OK) return cli_api_error();
     rc = tokenize_text(model, o.text_path, &tok, &n_tok);
     if (!rc && n_tok < o.n_ctx)
@@ -135,7 +139,9 @@ int cmd_imatrix(int argc, char **argv) {
         fprintf(stderr, "%d tokens, %d chunks of %d\n", n_tok, n_chunks, o.n_ctx);
         rc = run(&o, model, ctx, im, tok, n_chunks);
     }
-    if (!rc && kw_imatrix_save(im, o.out_path, o.text_path, o.n_ctx) != KW_OK) rc = cli_api_error();
+    if (!rc && (kw_outfile_check(o.out_path, inputs, 2) != KW_OK ||
+                kw_imatrix_save(im, o.out_path, o.text_path, o.n_ctx) != KW_OK))
+        rc = cli_api_error();
     if (!rc)
         fprintf(stderr, "wrote %s: %d weight matrices, %d chunks of %d tokens\n", o.out_path,
                 kw_imatrix_n_entries(im), n_chunks, o.n_ctx);

@@ -136,7 +136,10 @@ static void print_token(const kw_model *m, const char *label, kw_token id) {
 static void print_model(const kw_model *m) {
     printf("model:\n");
     printf("  architecture:  %s\n", kw_model_arch(m));
-    printf("  kaiwu family:  %s\n", kw_model_family(m));
+    if (kw_model_vocab_only(m))
+        printf("  kaiwu family:  none: a vocabulary only (no weights; kaiwu tokenize uses it)\n");
+    else
+        printf("  kaiwu family:  %s\n", kw_model_family(m));
     const char *name = kw_model_name(m);
     if (name && name[0]) printf("  name:          %s\n", name);
     /* hyperparameters: kw_model_describe gives them all, one per line */
@@ -157,7 +160,8 @@ static void print_model(const kw_model *m) {
     }
     char hb[32];
     human_bytes(kw_model_weight_bytes(m), hb, sizeof hb);
-    printf("  parameters:    %" PRIu64 " (weights %s)\n", kw_model_n_params(m), hb);
+    if (!kw_model_vocab_only(m))
+        printf("  parameters:    %" PRIu64 " (weights %s)\n", kw_model_n_params(m), hb);
     printf("  tokenizer:     %s, vocabulary %d\n", kw_model_tokenizer_kind(m), kw_model_n_vocab(m));
     print_token(m, "BOS:", kw_token_bos(m));
     print_token(m, "EOS:", kw_token_eos(m));

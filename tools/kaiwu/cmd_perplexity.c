@@ -23,7 +23,9 @@
  * all others (p_rest log(p_rest / q_rest)); merging tokens can only lower KL, so with K < n_vocab
  * the value is a lower bound, exact when K = n_vocab (--save-top-k 0).
  *
- * Relies on: kaiwu.h and cli.h only. Must not: include src/ headers.
+ * Relies on: kaiwu.h and cli.h only. Must not: include src/ headers, or write --save-logits other
+ * than through a kw_outfile (it refuses the model or the text as output, and an interrupted run
+ * leaves no partial file).
  */
 #include "cli.h"
 
@@ -247,7 +249,8 @@ typedef struct ppl_run {
     kw_context *ctx;
     kw_token *tok;
     int32_t n_tok, n_vocab, first;
-    FILE *save, *base;
+    kw_outfile *save_out; /* --save-logits: a temporary file renamed into place when complete */
+    FILE *save, *base;    /* save: borrowed from save_out */
     logits_header sh, bh;
     logits_rec rec, brec;
     bool *want;
@@ -340,8 +343,10 @@ static int open_files(ppl_run *r) {
                    CLI_EXIT_ERROR;
     }
     if (o->save_path) {
-        if (!(r->save = fopen(o->save_path, "wb")) || !write_header(r->save, &r->sh) ||
-            fseek(r->save, 32, SEEK_SET))
+        const char *inputs[] = {o->model_path, o->text_path, o->kl_path};
+        if (kw_outfile_open(o->save_path, inputs, 3, &r->save_out) != KW_OK) return cli_api_error();
+        r->save = kw_outfile_stream(r->save_out);
+        if (!write_header(r->save, &r->sh) || fseek(r->save, 32, SEEK_SET))
             return fprintf(stderr, "error: cannot write '%s'\n", o->save_path), CLI_EXIT_ERROR;
     }
     return 0;
@@ -383,6 +388,8 @@ int cmd_perplexity(int argc, char **argv) {
     ppl_opts o = {.n_ctx = 512, .top_k = 32};
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc < 0 ? CLI_EXIT_OK : rc;
+    const char *inputs[] = {o.model_path, o.text_path, o.kl_path};
+    if (o.save_path && kw_outfile_check(o.save_path, inputs, 3) != KW_OK) return cli_api_error();
     ppl_run r = {.o = &o};
     int32_t n_chunks = 0;
     double t0 = kw_time_seconds();
@@ -397,8 +404,10 @@ int cmd_perplexity(int argc, char **argv) {
         print_summary(&r.st, r.base != NULL);
         cli_print_speed(stderr, "evaluated", (int64_t)n_chunks * o.n_ctx, kw_time_seconds() - t0);
     }
-    if (r.save && fclose(r.save) != 0 && !rc)
-        rc = (fprintf(stderr, "error: cannot write '%s'\n", o.save_path), CLI_EXIT_ERROR);
+    if (r.save_out && !rc && kw_outfile_commit(r.save_out) != KW_OK)
+        rc = cli_api_error();
+    else if (r.save_out && rc)
+        kw_outfile_abort(r.save_out); /* a failed run leaves no partial logits file */
     if (r.base) fclose(r.base);
     free(r.rec.ids), free(r.rec.vals), free(r.brec.ids), free(r.brec.vals);
     free(r.want), free(r.st.kls), free(r.tok);

@@ -20,8 +20,11 @@ static void tokenize_usage(FILE *f) {
         "Prints one line per token, id<TAB>'piece', with the piece escaped (\\n, \\t, \\\\, \\',\n"
         "other control bytes and bytes that are not valid UTF-8 as \\xNN). TEXT '-' reads stdin.\n"
         "\n"
+        "Only the vocabulary is read (not the weights), so MODEL may also be a vocabulary-only\n"
+        "file such as llama.cpp's ggml-vocab-*.gguf, of any architecture.\n"
+        "\n"
         "options:\n"
-        "  -m, --model PATH      GGUF model file (required)\n"
+        "  -m, --model PATH      GGUF model or vocabulary file (required)\n"
         "  --ids                 print only the ids, as a list: [1, 2, 3]\n"
         "  --no-special          do not add BOS/EOS (default: as the model's metadata says);\n"
         "                        with --detok: do not render special tokens\n"
@@ -165,7 +168,8 @@ int cmd_tokenize(int argc, char **argv) {
         return cli_usage_error("tokenize", "no TEXT to tokenize ('-' reads stdin)");
 
     kw_model *model = NULL;
-    if (kw_model_load(model_path, NULL, &model) != KW_OK) return cli_api_error();
+    kw_model_params mp = {.vocab_only = true}; /* the weights are not needed: no load time */
+    if (kw_model_load(model_path, &mp, &model) != KW_OK) return cli_api_error();
     if (detok_at >= 0) {
         int rc = detok(model, argv + detok_at, n_detok, add_special);
         kw_model_free(model);

@@ -1,5 +1,6 @@
 /* chatglm.c - chatglm (ChatGLM3, GLM-4-9B-chat, GLM-Edge)
- * chatglm4 */
+ * The family's description: normal RoPE (adjacent pairs), SwiGLU, fused qkv, fused gate/up. Data
+ * only: model/forward.c tests these fields at their steps (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_chatglm = {

@@ -1,5 +1,7 @@
 /* gemma2.c - gemma2 (Gemma 2)
- * gemma24 */
+ * The family's description: NeoX RoPE (split halves), GeGLU (tanh), separate q/k/v, sandwich
+ * (post) norms, embeddings scaled by sqrt(n_embd), a sliding window on 1 of every 2 layers. Data
+ * only: model/forward.c tests these fields at their steps (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_gemma2 = {

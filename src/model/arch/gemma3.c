@@ -1,5 +1,8 @@
 /* gemma3.c - gemma3 (Gemma 3 text)
- * gemma34 */
+ * The family's description: NeoX RoPE (split halves), GeGLU (tanh), separate q/k/v, per-head q/k
+ * RMSNorm, sandwich (post) norms, embeddings scaled by sqrt(n_embd), a sliding window on 5 of
+ * every 6 layers, the local layers with their own RoPE base. Data only: model/forward.c tests these
+ * fields at their steps (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_gemma3 = {

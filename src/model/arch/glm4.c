@@ -1,5 +1,7 @@
 /* glm4.c - glm4 (GLM-4-0414)
- * glm44 */
+ * The family's description: normal RoPE (adjacent pairs), SwiGLU, separate q/k/v, fused gate/up,
+ * sandwich (post) norms. Data only: model/forward.c tests these fields at their steps (arch.h); no
+ * code here. */
 #include "model/arch.h"
 
 const arch_desc arch_glm4 = {

@@ -1,5 +1,6 @@
 /* llama.c - llama (Llama 2/3/3.x, TinyLlama, SmolLM, Mistral)
- * llama4 */
+ * The family's description: normal RoPE (adjacent pairs), SwiGLU, separate q/k/v. Data only:
+ * model/forward.c tests these fields at their steps (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_llama = {

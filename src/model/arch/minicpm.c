@@ -1,5 +1,7 @@
 /* minicpm.c - minicpm (MiniCPM 1/2)
- * minicpm4 */
+ * The family's description: normal RoPE (adjacent pairs), SwiGLU, separate q/k/v, muP
+ * embedding/residual/logit scales. Data only: model/forward.c tests these fields at their steps
+ * (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_minicpm = {

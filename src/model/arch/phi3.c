@@ -1,5 +1,6 @@
 /* phi3.c - phi3 (Phi-3, Phi-3.5, Phi-4-mini)
- * phi34 */
+ * The family's description: NeoX RoPE (split halves), SwiGLU, fused qkv, fused gate/up. Data only:
+ * model/forward.c tests these fields at their steps (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_phi3 = {

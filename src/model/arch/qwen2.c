@@ -1,5 +1,6 @@
 /* qwen2.c - qwen2 (Qwen2, Qwen2.5)
- * qwen24 */
+ * The family's description: NeoX RoPE (split halves), SwiGLU, separate q/k/v. Data only:
+ * model/forward.c tests these fields at their steps (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_qwen2 = {

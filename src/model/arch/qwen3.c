@@ -1,5 +1,6 @@
 /* qwen3.c - qwen3 (Qwen3 dense)
- * qwen34 */
+ * The family's description: NeoX RoPE (split halves), SwiGLU, separate q/k/v, per-head q/k
+ * RMSNorm. Data only: model/forward.c tests these fields at their steps (arch.h); no code here. */
 #include "model/arch.h"
 
 const arch_desc arch_qwen3 = {

@@ -89,6 +89,43 @@ const char *kernels_isa_name(void) {
     return best_name;
 }
 
+const kernel_gemm *kernels_gemm_isa(kernel_isa isa, bool bf16) {
+#if defined(__x86_64__)
+    if (!cpu_has(isa)) return NULL;
+    if (isa == KERNEL_ISA_AVX2) return bf16 ? &kernel_gemm_avx2_bf16 : &kernel_gemm_avx2_f32;
+    if (isa == KERNEL_ISA_AVX512) {
+        if (!bf16) return &kernel_gemm_avx512_f32;
+        return kw_cpu_get()->avx512bf16 ? &kernel_gemm_avx512_bf16 : NULL;
+    }
+#else
+    (void)isa;
+    (void)bf16;
+#endif
+    return NULL;
+}
+
+static const kernel_gemm *best_gemm_f32, *best_gemm_bf16;
+static pthread_once_t gemm_once = PTHREAD_ONCE_INIT;
+
+/* The widest ISA that has the pieces; the AVX-512 bf16 kernel needs AVX512-BF16 beside the
+ * table's features, so without it bf16 falls back to the AVX2 emulation. */
+static void choose_gemm(void) {
+    for (int isa = KERNEL_ISA_COUNT - 1; isa > KERNEL_ISA_REF; isa--) {
+        if (!best_gemm_f32) best_gemm_f32 = kernels_gemm_isa((kernel_isa)isa, false);
+        if (!best_gemm_bf16) best_gemm_bf16 = kernels_gemm_isa((kernel_isa)isa, true);
+    }
+}
+
+const kernel_gemm *kernels_gemm_f32(void) {
+    pthread_once(&gemm_once, choose_gemm);
+    return best_gemm_f32;
+}
+
+const kernel_gemm *kernels_gemm_bf16(void) {
+    pthread_once(&gemm_once, choose_gemm);
+    return best_gemm_bf16;
+}
+
 size_t kernels_act_row_bytes(uint32_t act_type, int64_t n) {
     if (act_type == GGML_TYPE_F32) return sizeof(float) * (size_t)n;
     if (act_type == KERNEL_ACT_PANEL_Q4_0 || act_type == KERNEL_ACT_PANEL_Q8_0 ||

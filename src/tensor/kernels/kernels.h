@@ -147,6 +147,51 @@ typedef struct kernel_attn {
         }                                                                                          \
     } while (0)
 
+/* ---- float matrix products (tensor/gemm.h): the pieces of one ISA's blocked product ----
+ * The driver (tensor/gemm.c) cuts C = beta C + op(A) op(B) into passes of kc values of K and nc
+ * columns of N; per pass it packs the op(B) block (kc x nc) into micro-panels of nr columns, then
+ * each chunk of up to mc rows packs its op(A) block (mc x kc) into micro-panels of mr rows and
+ * runs the micro-kernel on every (mr x nr) tile. Packed panels are zero-padded to mr rows / nr
+ * columns (and K to a multiple of k_step), so the micro-kernel never reads past a panel; it stores
+ * only the m x n corner of its tile that lies inside C. A descriptor is immutable. */
+typedef struct kernel_gemm {
+    const char *isa; /* "avx2", "avx512", "avx512bf16", ... (for tests and the benchmark) */
+    int mr, nr;      /* micro-tile rows (of A) and columns (of B) */
+    int kc, mc, nc;  /* cache blocks: K values per pass, A rows per chunk, B columns per pass */
+    int k_step;      /* K is packed in groups of this many (1: f32; 2: bf16 pairs) */
+    int elem_bytes;  /* bytes per packed value (4: f32; 2: bf16) */
+    /* Packs rows [0, m) (m <= mc) and K values [0, k) (k <= kc) of op(A) into ceil(m / mr)
+     * micro-panels, one after the other, each KERNEL_GEMM_PANEL_BYTES(g, k, mr) bytes. a points
+     * at op(A)[0][0]: element (i, p) is a[p * lda + i] when trans, a[i * lda + p] otherwise. */
+    void (*pack_a)(bool trans, const float *a, int64_t lda, int64_t m, int64_t k, void *dst);
+    /* The same for columns [0, n) of op(B) in panels of nr columns: element (p, j) is
+     * b[j * ldb + p] when trans, b[p * ldb + j] otherwise. */
+    void (*pack_b)(bool trans, const float *b, int64_t ldb, int64_t k, int64_t n, void *dst);
+    /* acc = (one A panel) x (one B panel) over k packed values, summed in order of k; then
+     * c[i * ldc + j] = acc (load_c false: c is not read) or beta * c + acc, for i < m <= mr,
+     * j < n <= nr. */
+    void (*micro)(int64_t k, const void *a, const void *b, float *c, int64_t ldc, int m, int n,
+                  float beta, bool load_c);
+} kernel_gemm;
+
+/* Bytes of one packed micro-panel of `width` (mr or nr) lines over k values. */
+#define KERNEL_GEMM_PANEL_BYTES(g, k, width)                                                       \
+    ((size_t)(((k) + (g)->k_step - 1) / (g)->k_step * (g)->k_step) * (size_t)(width) *             \
+     (size_t)(g)->elem_bytes)
+
+/* The float32 product pieces of the best ISA this CPU runs, or NULL when that is the reference
+ * (KAIWU_ISA=ref, or no SIMD path): tensor/gemm.c then runs tensor_sgemm_ref per row chunk. */
+const kernel_gemm *kernels_gemm_f32(void);
+/* Pieces of the bf16 product (inputs rounded to bfloat16, float32 sums): vdpbf16ps where the CPU
+ * has AVX512-BF16, otherwise the f32 micro-kernel on panels rounded to bf16; NULL: reference. */
+const kernel_gemm *kernels_gemm_bf16(void);
+/* The f32 (bf16 false) or bf16 pieces of exactly `isa`, for tests and benchmarks; NULL when this
+ * CPU or build lacks it (or it has none: KERNEL_ISA_REF). bf16 on KERNEL_ISA_AVX512 is the
+ * vdpbf16ps kernel (NULL without AVX512-BF16); on KERNEL_ISA_AVX2 the rounded-f32 emulation. */
+const kernel_gemm *kernels_gemm_isa(kernel_isa isa, bool bf16);
+extern const kernel_gemm kernel_gemm_avx2_f32, kernel_gemm_avx2_bf16;
+extern const kernel_gemm kernel_gemm_avx512_f32, kernel_gemm_avx512_bf16;
+
 /* The attention kernels of the ISA kernels_get uses. */
 const kernel_attn *kernels_attn(void);
 void kernels_fill_attn_ref(kernel_attn *a);
