@@ -12,6 +12,7 @@
  * the T x T areas it is given.
  */
 #include "tensor/gemm.h"
+#include "tensor/kernels/kernels.h"
 #include "tensor/ops_grad.h"
 
 #include <string.h>
@@ -48,14 +49,10 @@ void op_attention_forward(float *out, float *probs, const float *q, const float 
 /* dP of rows [i0, i1) becomes dS in place: scale · P ⊙ (dP − D), zero above the diagonal. */
 static void softmax_backward_rows(float *dP, const float *P, int32_t T, int32_t i0, int32_t i1,
                                   float scale) {
+    const kernel_grad *k = kernels_grad();
     for (int32_t i = i0; i < i1; i++) {
         float *d = dP + (int64_t)i * T;
-        const float *p = P + (int64_t)i * T;
-        float D = 0.0f;
-        for (int32_t j = 0; j <= i; j++)
-            D += p[j] * d[j];
-        for (int32_t j = 0; j <= i; j++)
-            d[j] = scale * p[j] * (d[j] - D);
+        k->softmax_backward(d, P + (int64_t)i * T, i + 1, scale);
         for (int32_t j = i + 1; j < i1; j++)
             d[j] = 0.0f;
     }

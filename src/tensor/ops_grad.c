@@ -8,6 +8,7 @@
  */
 #include "tensor/ops_grad.h"
 #include "tensor/gemm.h"
+#include "tensor/kernels/kernels.h"
 
 #include <math.h>
 #include <string.h>
@@ -46,21 +47,9 @@ void op_rmsnorm_forward(float *y, float *rstd, const float *x, const float *g, i
 
 void op_rmsnorm_backward(float *dx, float *dg, const float *dy, const float *x, const float *g,
                          const float *rstd, int64_t n_rows, int64_t dim) {
-    for (int64_t r = 0; r < n_rows; r++) {
-        const float *xr = x + r * dim, *dyr = dy + r * dim;
-        float *dxr = dx + r * dim;
-        const float rs = rstd[r];
-        /* mean over the row of (g⊙dy)·x̂: the part of the gradient along x itself */
-        double dot = 0;
-        for (int64_t i = 0; i < dim; i++)
-            dot += (double)(g[i] * dyr[i]) * (double)(xr[i] * rs);
-        const float m = (float)(dot / (double)dim);
-        for (int64_t i = 0; i < dim; i++) {
-            const float xh = xr[i] * rs;
-            dxr[i] += rs * (g[i] * dyr[i] - xh * m);
-            dg[i] += dyr[i] * xh;
-        }
-    }
+    const kernel_grad *k = kernels_grad();
+    for (int64_t r = 0; r < n_rows; r++)
+        k->rmsnorm_backward(dx + r * dim, dg, dy + r * dim, x + r * dim, g, rstd[r], dim);
 }
 
 /* ---------------------------------------------------------------- RoPE */
@@ -126,12 +115,7 @@ void op_swiglu_forward(float *out, const float *gate, const float *up, int64_t n
 
 void op_swiglu_backward(float *dgate, float *dup, const float *dout, const float *gate,
                         const float *up, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        const float g = gate[i], s = 1.0f / (1.0f + expf(-g));
-        const float silu = g * s;
-        dgate[i] += dout[i] * up[i] * (s * (1.0f + g * (1.0f - s)));
-        dup[i] += dout[i] * silu;
-    }
+    kernels_grad()->swiglu_backward(dgate, dup, dout, gate, up, n);
 }
 
 /* ---------------------------------------------------------------- linear */
@@ -178,10 +162,8 @@ static void xent_forward_chunk(void *arg, int64_t c, int ith) {
         /* −log p = max + log Σ exp(x − max) − x_t; the softmax gives Σ back as 1 / p[argmax]
          * (exp(0) is exactly 1), so the loss stays exact when p[target] underflows */
         const float logit_t = p[tg];
-        float max = p[0];
-        int64_t amax = 0;
-        for (int64_t i = 1; i < t->n_vocab; i++)
-            if (p[i] > max) max = p[i], amax = i;
+        int64_t amax;
+        const float max = kernels_grad()->max_index(p, t->n_vocab, &amax);
         op_softmax(p, (int)t->n_vocab, 1.0f);
         t->loss[r] = (max - logit_t) - logf(p[amax]);
     }
@@ -208,8 +190,7 @@ static void xent_backward_chunk(void *arg, int64_t c, int ith) {
             memset(p, 0, sizeof(float) * (size_t)t->n_vocab);
             continue;
         }
-        for (int64_t i = 0; i < t->n_vocab; i++)
-            p[i] *= w;
+        kernels_grad()->scale(p, w, t->n_vocab);
         p[tg] -= w;
     }
 }

@@ -8,6 +8,7 @@
  * Elementwise work is split in fixed chunks over the pool; the norm's partial sums are per chunk
  * and added in chunk order, so the result is the same on any thread count. Must not: allocate.
  */
+#include "tensor/kernels/kernels.h"
 #include "train/train.h"
 
 #include <math.h>
@@ -72,14 +73,8 @@ static void adam_chunk(void *arg, int64_t c, int ith) {
     const adam_task *t = arg;
     (void)ith;
     const size_t i0 = (size_t)c * OPT_CHUNK, i1 = i0 + OPT_CHUNK < t->n ? i0 + OPT_CHUNK : t->n;
-    for (size_t i = i0; i < i1; i++) {
-        const float g = t->g[i] * t->scale;
-        const float m = t->b1 * t->m[i] + (1.0f - t->b1) * g;
-        const float v = t->b2 * t->v[i] + (1.0f - t->b2) * g * g;
-        t->m[i] = m, t->v[i] = v;
-        const float mh = m / t->bc1, vh = v / t->bc2;
-        t->p[i] -= t->lr * (mh / (sqrtf(vh) + t->eps) + t->wd * t->p[i]);
-    }
+    kernels_grad()->adamw(t->p + i0, t->m + i0, t->v + i0, t->g + i0, (int64_t)(i1 - i0), t->lr,
+                          t->b1, t->b2, t->eps, t->wd, t->scale, t->bc1, t->bc2);
 }
 
 void train_adamw_step(kw_pool *pool, const train_layout *l, float *params, const float *grads,
