@@ -99,7 +99,7 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(shell find tests/unit tests/conformance -name 'test_*.c' 2>/dev/null | sort)
 TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TEST_SRCS))
 TEST_COMMON := $(BUILD)/tests/test_common.o
-TOOL_SRCS := $(shell find tests/tools tests/bad-input -name '*.c' 2>/dev/null | sort)
+TOOL_SRCS := $(shell find tests/tools tests/bad-input tests/model -name '*.c' 2>/dev/null | sort)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 
 LIB := $(BUILD)/libkaiwu.a

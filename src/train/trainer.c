@@ -1,6 +1,6 @@
 /* trainer.c - kw_train: one training run from its settings to the written model.
  *
- *   settings (train_options.c) -> tokenizer and data (token_data.c / sft_data.c, cached) ->
+ *   settings (train_options.c) -> tokenizer and data (token_data.c / sft_tokens.c, cached) ->
  *   model (fresh, --init, or a checkpoint) -> for each step: the global batch (batch_loader.c),
  *   this rank's micro-batches forward + backward, gradients summed over ranks, clipped, AdamW
  *   with warmup + cosine -> progress, evaluation, checkpoints -> the GGUF (train_gguf.c).

@@ -1,5 +1,5 @@
 /* test_train_data.c - the trainer's data path (src/train/token_data.c, batch_loader.c,
- * sft_data.c) on the committed 唐诗三百首 text and its vocabulary (tests/data/train):
+ * sft_tokens.c) on the committed 唐诗三百首 text and its vocabulary (tests/data/train):
  * documents become BOS doc EOS with kaiwu's tokenizer and are cached (reused when the hashes
  * match, rebuilt when they do not); batches are a function of (seed, epoch, cursor) so seeking to a
  * saved position continues the same sequence; targets are the next tokens; SFT masks cover exactly

@@ -1,4 +1,4 @@
-/* sft_data.c - conversations for supervised fine-tuning: an OpenAI-style JSONL file (one
+/* sft_tokens.c - conversations for supervised fine-tuning: an OpenAI-style JSONL file (one
  * {"messages": [{"role": ..., "content": ...}, ...]} per line) rendered through the model's own
  * chat template and tokenized exactly as kaiwu's chat does at inference (kw_chat_render with
  * add_generation_prompt, kw_chat_tokenize: special tokens parsed, BOS as the model's metadata
