@@ -589,6 +589,8 @@ typedef struct kw_train_progress {
     double tokens_per_s; /* tokens per second of this step, all ranks */
     double mfu;          /* model FLOPs utilisation of this step: (6 params + attention) x
                             tokens/s over the peak (fraction, 0.45 = 45 %) */
+    double mfu_cpu;      /* the same over the CPU time the process got (its threads' time, per
+                            thread): what MFU would be on cores not shared with other processes */
     double eta_s;        /* seconds left at this run's average pace */
     int64_t tokens_seen; /* tokens trained on so far (this stage, all ranks) */
 } kw_train_progress;

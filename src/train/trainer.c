@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 typedef struct run {
@@ -66,6 +67,13 @@ static uint64_t hash_file(const char *path, kw_status *st) {
 }
 
 static bool file_exists(const char *path) { return access(path, R_OK) == 0; }
+
+/* CPU time of this process (all its threads), seconds. */
+static double cpu_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* Ranks wait for rank 0 (a broadcast of its status: when it failed, all fail). */
 static kw_status sync_status(const run *r, kw_status st) {
@@ -395,11 +403,13 @@ static kw_status loop(run *r) {
     int64_t done = 0;
     kw_status st = KW_OK;
     while (r->step < r->o.opt.n_steps) {
-        const double t0 = kw_time_seconds();
+        const double t0 = kw_time_seconds(), c0 = cpu_seconds();
         double loss, gnorm;
         float lr;
         if ((st = train_step(r, &loss, &gnorm, &lr))) return st;
         const double dt = kw_time_seconds() - t0;
+        double cpu = cpu_seconds() - c0; /* all ranks' CPU time of the step */
+        if ((st = train_comm_allreduce_sum_f64(&r->comm, &cpu, 1))) return st;
         r->last_loss = loss;
         done++;
         const bool last = r->step == r->o.opt.n_steps;
@@ -411,16 +421,21 @@ static kw_status loop(run *r) {
         if (r->comm.rank == 0 && r->p->on_progress) {
             const double tps = (double)r->o.batch * r->o.seq / dt;
             const double pace = (kw_time_seconds() - t_start) / (double)done;
-            const kw_train_progress pr = {.step = r->step,
-                                          .n_steps = r->o.opt.n_steps,
-                                          .loss = loss,
-                                          .val_loss = val,
-                                          .lr = lr,
-                                          .grad_norm = gnorm,
-                                          .tokens_per_s = tps,
-                                          .mfu = r->peak > 0 ? fpt * tps / r->peak : 0,
-                                          .eta_s = pace * (double)(r->o.opt.n_steps - r->step),
-                                          .tokens_seen = r->tokens_seen};
+            const kw_train_progress pr = {
+                .step = r->step,
+                .n_steps = r->o.opt.n_steps,
+                .loss = loss,
+                .val_loss = val,
+                .lr = lr,
+                .grad_norm = gnorm,
+                .tokens_per_s = tps,
+                .mfu = r->peak > 0 ? fpt * tps / r->peak : 0,
+                .mfu_cpu = r->peak > 0 && cpu > 0
+                               ? fpt * (double)r->o.batch * r->o.seq /
+                                     (cpu / (r->o.n_threads * r->comm.size)) / r->peak
+                               : 0,
+                .eta_s = pace * (double)(r->o.opt.n_steps - r->step),
+                .tokens_seen = r->tokens_seen};
             r->p->on_progress(r->p->user, &pr);
         }
         const bool stop =

@@ -64,7 +64,7 @@ ARGS="--data $TDATA --config $tmp/ci.json -t 2 --checkpoint-every 0 --name kaiwu
 rc=$?
 check "the CI run succeeds (exit $rc: $(cat "$err"))" [ "$rc" -eq 0 ]
 check "it prints 60 step lines" [ "$(losses "$tmp/full.log" | wc -l)" -eq 60 ]
-check "step lines show tokens/s, MFU and ETA" grep -q "tok/s | MFU [0-9.]*% | ETA" "$tmp/full.log"
+check "step lines show tokens/s, MFU and ETA" grep -q "tok/s | MFU [0-9.]*% (cpu [0-9.]*%) | ETA" "$tmp/full.log"
 check "the peak is measured in the run" grep -q "^peak: .* GFLOP/s" "$tmp/full.log"
 first=$(losses "$tmp/full.log" | head -n 1 | cut -d' ' -f2)
 val=$(last_val "$tmp/full.log")

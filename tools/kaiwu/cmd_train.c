@@ -70,7 +70,9 @@ static void train_usage(FILE *f) {
         "  -h, --help               show this help\n"
         "\n"
         "MFU = (6 x parameters + causal attention FLOPs per token) x tokens/s over the f32 FMA\n"
-        "peak measured at the start of the run (the probe of 'kaiwu bench --peak').\n"
+        "peak measured at the start of the run (the probe of 'kaiwu bench --peak'); (cpu ...) is\n"
+        "the same over the CPU time the run got, per thread: on cores shared with other\n"
+        "processes, what the run would reach alone.\n"
         "\n"
         "example: kaiwu train --data corpus/prepared --out shi.gguf --config "
         "models/kaiwu-shi.json\n",
@@ -141,10 +143,10 @@ static void on_progress(void *user, const kw_train_progress *pr) {
     fmt_duration(pr->eta_s, eta, sizeof eta);
     if (evaluated) snprintf(val, sizeof val, " | val %.4f", pr->val_loss);
     const int w = pr->n_steps >= 100000 ? 6 : pr->n_steps >= 10000 ? 5 : 4;
-    printf("step %*lld/%lld | loss %.4f%s | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%% | ETA "
-           "%s\n",
+    printf("step %*lld/%lld | loss %.4f%s | lr %.2e | gnorm %.3f | %.0f tok/s | MFU %.1f%% (cpu "
+           "%.1f%%) | ETA %s\n",
            w, (long long)pr->step, (long long)pr->n_steps, pr->loss, val, pr->lr, pr->grad_norm,
-           pr->tokens_per_s, 100.0 * pr->mfu, eta);
+           pr->tokens_per_s, 100.0 * pr->mfu, 100.0 * pr->mfu_cpu, eta);
     fflush(stdout);
 }
 
