@@ -35,7 +35,7 @@ deps_missing = $(shell command -v $(firstword $(CC)) >/dev/null 2>&1 || printf '
         for p in $(PKGS); do $(PKG_CONFIG) --exists $$p || printf '%s ' $$p; done; \
     else printf '%s ' '$(PKG_CONFIG)'; fi)
 
-BUILD_GOALS := $(filter-out clean format test-neon deps-check,$(or $(MAKECMDGOALS),all))
+BUILD_GOALS := $(filter-out clean format test-neon deps-check model-clean,$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
 DEPS_MISSING := $(deps_missing)
 ifneq ($(and $(DEPS_MISSING),$(filter run,$(MAKECMDGOALS)),$(CAN_INSTALL)),)
@@ -105,7 +105,7 @@ TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 LIB := $(BUILD)/libkaiwu.a
 CLI := $(BUILD)/kaiwu
 
-.PHONY: all run test test-san test-neon format clean bench deps-check
+.PHONY: all run test test-san test-neon format clean bench model model-check model-clean deps-check
 all: $(LIB) $(CLI)
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
@@ -185,6 +185,60 @@ $(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(LIB)
 bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench $(BUILD)/bench/gemm_bench
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
+
+# ---------------------------------------------------------------- the shipped model
+# `make model` reproduces models/kaiwu-shi.gguf from the corpus: fetch (npm chinese-poetry@2.0.1,
+# sha512-checked), prepare, tokenizer, pretraining, SFT, Q8_0 (docs/training.md). Everything in
+# between lives in MODEL_WORK (git-ignored, kept by `make clean`: checkpoints survive); each stage
+# is a file target, and both training stages run with --resume auto, so an interrupted `make
+# model` continues where it stopped. `make model-check` runs the acceptance checks on the result.
+MODEL_WORK    ?= build-model
+CORPUS        ?= corpus
+MODEL_OUT     ?= models/kaiwu-shi.gguf
+MODEL_THREADS ?= 2
+MODEL_VOCAB   ?= 8192
+MODEL_CORPUS  := chinese-poetry 2.0.1 (npm, MIT)
+MD            := $(MODEL_WORK)/data
+
+model: $(MODEL_OUT)
+
+$(CORPUS)/chinese-poetry/.kaiwu-integrity:
+	sh scripts/fetch-corpus.sh $(CORPUS)
+
+$(MD)/train.txt: $(CORPUS)/chinese-poetry/.kaiwu-integrity | $(CLI)
+	$(CLI) data prepare --in $(CORPUS)/chinese-poetry --out $(MD)
+
+$(MD)/vocab.gguf: $(MD)/train.txt | $(CLI)
+	$(CLI) tokenizer-train --data $(MD)/train.txt --vocab $(MODEL_VOCAB) --out $@
+
+$(MD)/sft.jsonl: $(MD)/train.txt | $(CLI)
+	$(CLI) data sft --in $(MD) --out $@ --eval $(MD)/eval.jsonl
+
+$(MODEL_WORK)/pretrain.gguf: $(MD)/vocab.gguf models/kaiwu-shi.json | $(CLI)
+	$(CLI) train --data $(MD) --out $@ --config models/kaiwu-shi.json -t $(MODEL_THREADS) \
+	    --checkpoint-dir $(MODEL_WORK)/ckpt-pretrain --resume auto --log-every 10 \
+	    --name kaiwu-shi --corpus "$(MODEL_CORPUS)"
+
+$(MODEL_WORK)/sft.gguf: $(MODEL_WORK)/pretrain.gguf $(MD)/sft.jsonl models/kaiwu-shi-sft.json | $(CLI)
+	$(CLI) train --sft --init $(MODEL_WORK)/pretrain.gguf --data $(MD)/sft.jsonl --out $@ \
+	    --config models/kaiwu-shi-sft.json -t $(MODEL_THREADS) \
+	    --checkpoint-dir $(MODEL_WORK)/ckpt-sft --resume auto --log-every 10 \
+	    --name kaiwu-shi --corpus "$(MODEL_CORPUS), SFT conversations of kaiwu data sft"
+
+$(MODEL_OUT): $(MODEL_WORK)/sft.gguf | $(CLI)
+	$(CLI) quantize $(MODEL_WORK)/sft.gguf $@ Q8_0
+
+# The acceptance checks (tests/model/model_check.c): the 五言/七言绝句 shape of sampled replies to
+# the held-out titles (at least 90 %), and validation perplexity per character against a
+# character bigram on the same split.
+model-check: $(BUILD)/tests/model/model_check
+	$(BUILD)/tests/model/model_check shape -m $(MODEL_OUT) --eval $(MD)/eval.jsonl --min 0.9 \
+	    -t $(MODEL_THREADS)
+	$(BUILD)/tests/model/model_check ppl -m $(MODEL_OUT) --train $(MD)/train.txt \
+	    --val $(MD)/val.txt -t $(MODEL_THREADS)
+
+model-clean:
+	rm -rf $(MODEL_WORK)
 
 # NEON kernels: cross-compiled kernel test under qemu-aarch64 (scripts/install-deps.sh installs the
 # tools; this never does). `make test` runs it too, through tests/cross/neon.sh.

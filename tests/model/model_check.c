@@ -129,8 +129,14 @@ static kw_status reply_to(kw_context *ctx, kw_sampler *smp, const kw_chat *chat,
     kw_detok_stream ds;
     kw_detok_stream_init(&ds, m, false, true);
     size_t len = 0;
-    for (int k = 0; !st && k < max_new; k++) {
-        const kw_token t = kw_sampler_sample(smp, kw_get_logits(ctx, 0));
+    int32_t row = n - 1; /* the logits row of the last decoded token */
+    for (int k = 0; !st && k < max_new; k++, row = 0) {
+        const float *logits = kw_get_logits(ctx, row);
+        if (!logits) {
+            st = KW_ERR_INTERNAL;
+            break;
+        }
+        const kw_token t = kw_sampler_sample(smp, logits);
         if (kw_token_is_eog(m, t)) break;
         kw_sampler_accept(smp, t);
         char piece[64];
