@@ -23,7 +23,7 @@ OPT     ?= -O2
 # `make test` never installs anything: it also checks the tools the suite drives (TEST_TOOLS).
 # Goals that compile nothing (clean, format, test-neon, deps-check) skip the check.
 PKG_CONFIG   ?= pkg-config
-PKGS         := libpcre2-8 libutf8proc jansson libedit
+PKGS         := libpcre2-8 libutf8proc jansson libedit libmicrohttpd
 INSTALL_DEPS ?= sh scripts/install-deps.sh --build
 CAN_INSTALL  ?= $(shell command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; } && echo yes)
 TEST_TOOLS   ?= xz tmux aarch64-linux-gnu-gcc qemu-aarch64

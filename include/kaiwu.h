@@ -208,15 +208,24 @@ int32_t kw_detok_stream_flush(kw_detok_stream *s, char *out, int32_t cap);
 
 typedef struct kw_context kw_context;
 
+/* The most worker threads a context, a quantization or a probe accepts: one limit for the library
+ * and every front end (kaiwu -t). */
+#define KW_MAX_THREADS 256
+
 typedef struct kw_context_params {
     int32_t n_ctx;     /* tokens the KV cache holds; 0 = the model's training context */
     int32_t n_batch;   /* most tokens per kw_decode call (scratch is sized for it); 0 = 512 */
-    int32_t n_threads; /* worker threads for evaluation; 0 = number of CPU cores */
+    int32_t n_threads; /* worker threads for evaluation, 1..KW_MAX_THREADS; 0 = number of CPU cores
+                          (at most KW_MAX_THREADS) */
+    int32_t n_seq_max; /* sequences the KV cache holds, each up to n_ctx tokens (0 = 1); see
+                          "Batches and sequences" below */
 } kw_context_params;
 
 kw_context_params kw_context_default_params(void);
 
 /* Creates a context: all memory (KV cache, scratch) is allocated here, none per token.
+ * n_ctx above the model's training context works but warns on stderr (kw_log level 0: the model
+ * was not trained for it). n_threads above KW_MAX_THREADS fails with KW_ERR_INVALID_ARG.
  * On success *out is owned by the caller: free with kw_context_free(). The model is borrowed
  * and must outlive the context. */
 kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw_context **out);
@@ -250,6 +259,61 @@ typedef void (*kw_matmul_observer)(void *user, const char *weight_name, const fl
                                    int64_t n_in, int64_t n_tok);
 /* Installs (fn != NULL) or removes (fn == NULL) the observer; user is passed through. */
 void kw_context_set_observer(kw_context *ctx, kw_matmul_observer fn, void *user);
+
+/* ------------------------------------------------------------------------------------------------
+ * Batches and sequences: many independent token sequences (conversations, requests) evaluated
+ * together. A context made with n_seq_max = S keeps S sequences (ids 0..S-1), each with its own
+ * KV cache of up to n_ctx positions. One kw_decode_batch call evaluates tokens of any of them in
+ * one forward pass, so every weight matrix is read once for all of them. The single-sequence
+ * calls above (kw_decode, kw_context_n_past, kw_context_truncate) act on sequence 0.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef int32_t kw_seq_id;
+
+/* Row i: token[i] of sequence seq_id[i] at position pos[i]; logits[i] asks for its logits.
+ * The arrays are owned by whoever filled the struct: kw_batch_init allocates them (free with
+ * kw_batch_free), or point them at your own arrays of n_tokens entries. */
+typedef struct kw_batch {
+    int32_t n_tokens;
+    kw_token *token;
+    int32_t *pos;
+    kw_seq_id *seq_id;
+    bool *logits;
+    int32_t cap; /* rows kw_batch_init allocated (0 for caller-owned arrays) */
+} kw_batch;
+
+/* Allocates room for cap rows; *b starts empty. KW_ERR_NOMEM leaves *b zeroed. */
+kw_status kw_batch_init(kw_batch *b, int32_t cap);
+void kw_batch_free(kw_batch *b);  /* frees what kw_batch_init allocated and zeroes *b */
+void kw_batch_clear(kw_batch *b); /* n_tokens = 0 */
+/* Appends one row; KW_ERR_BUFFER_SMALL when the batch already holds cap rows. */
+kw_status kw_batch_add(kw_batch *b, kw_token token, int32_t pos, kw_seq_id seq, bool logits);
+
+/* Evaluates every row of the batch in one forward pass (split into chunks of n_batch tokens).
+ * Each sequence's rows must continue its cache in order: the first at kw_seq_n_past(seq), the
+ * next one further, and so on; rows of different sequences may be interleaved. A row sees its own
+ * sequence's cached positions and its sequence's earlier rows, nothing of other sequences.
+ * Logits of row i: kw_get_logits(ctx, i). Fails without changing the cache with
+ * KW_ERR_INVALID_ARG (a bad token, sequence id or position; the message names the row) or
+ * KW_ERR_CONTEXT_FULL (a sequence would pass n_ctx; both numbers named). */
+kw_status kw_decode_batch(kw_context *ctx, const kw_batch *batch);
+
+int32_t kw_context_n_seq(const kw_context *ctx);   /* n_seq_max of the context */
+kw_model *kw_context_model(const kw_context *ctx); /* the model (borrowed, as at creation) */
+/* Cached positions of sequence seq (0 for an id out of range). */
+int32_t kw_seq_n_past(const kw_context *ctx, kw_seq_id seq);
+/* Drops the cached positions >= pos of one sequence, as kw_context_truncate does for sequence 0
+ * (a sliding window may force it further back: kw_seq_n_past tells where to resume). */
+void kw_seq_truncate(kw_context *ctx, kw_seq_id seq, int32_t pos);
+/* Empties sequence seq (kw_seq_truncate to 0); its slot is free for another request. */
+void kw_seq_remove(kw_context *ctx, kw_seq_id seq);
+/* Makes sequence dst hold the first n_pos cached positions of sequence src (n_pos < 0 or beyond
+ * src's cache: all of them), so a shared prefix (a system prompt) is computed once: copying the
+ * cache costs far less than evaluating it again. dst's previous content is dropped; src is
+ * unchanged. When src's sliding-window rings no longer hold what dst's next position must see,
+ * dst gets less (possibly nothing): kw_seq_n_past(dst) tells. KW_ERR_INVALID_ARG for an id out
+ * of range; src == dst truncates. */
+kw_status kw_seq_copy(kw_context *ctx, kw_seq_id src, kw_seq_id dst, int32_t n_pos);
 
 /* ------------------------------------------------------------------------------------------------
  * Sampling
@@ -522,15 +586,25 @@ const char *kw_chat_format_names(void);
 /* The Jinja source of a built-in format, or NULL for an unknown name (static storage). */
 const char *kw_chat_format_source(const char *name);
 
-/* Prepares chat rendering for a model (borrowed: must outlive the kw_chat). format NULL (or "")
- * uses the model's tokenizer.chat_template; a model without one fails with KW_ERR_INVALID_ARG
- * and a message listing the built-in formats. A format name selects a built-in format instead
- * (an unknown name fails the same way). bos_token/eos_token of the rendering are the texts of the
- * model's BOS/EOS tokens. On success *out is owned by the caller: free with kw_chat_free(). */
+/* Prepares chat rendering for a model (borrowed: must outlive the kw_chat). format:
+ *  - NULL or "": the model's tokenizer.chat_template; a model without one fails with
+ *    KW_ERR_INVALID_ARG and a message listing the built-in formats;
+ *  - "auto": the model's template, or, when it has none, the built-in format its vocabulary's
+ *    special tokens point to (<|start_header_id|> llama3, <start_of_turn> gemma, <|im_start|>
+ *    chatml, [gMASK] glm4, <|assistant|> phi3, <｜User｜> deepseek, <用户> minicpm; a SentencePiece
+ *    vocabulary without those llama2; else chatml), with kw_chat_format_note saying so;
+ *  - a built-in format's name (kw_chat_format_names; an unknown name fails as above);
+ *  - Jinja template text (anything containing "{{" or "{%"): used as the template.
+ * bos_token/eos_token of the rendering are the texts of the model's BOS/EOS tokens. On success
+ * *out is owned by the caller: free with kw_chat_free(). */
 kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **out);
 void kw_chat_free(kw_chat *chat); /* NULL is allowed */
-/* "model template" or the built-in format's name (static storage). */
+/* "model template", "custom template" or the built-in format's name (static storage). */
 const char *kw_chat_format_used(const kw_chat *chat);
+/* Why "auto" chose a built-in format ("the model has no chat template: using the built-in
+ * 'llama3' format (its vocabulary has <|start_header_id|>)"), or NULL when it did not. Borrowed:
+ * valid until kw_chat_free. */
+const char *kw_chat_format_note(const kw_chat *chat);
 
 /* Renders messages_json (a JSON array of {"role", "content", ...}) with tools_json (JSON array or
  * NULL) and extra_vars_json (JSON object or NULL, e.g. {"enable_thinking": false}; its keys
@@ -651,6 +725,188 @@ kw_status kw_train(const kw_train_params *params);
 /* Whether this build can run data-parallel over MPI. */
 bool kw_train_has_mpi(void);
 
+/* ------------------------------------------------------------------------------------------------
+ * Generation: prompt in, streamed text out, for one request or many at once. What `kaiwu run`,
+ * `kaiwu chat` and `kaiwu serve` share: prefix reuse, chunked prompts, sampling, stop strings held
+ * back until they can no longer match, whole UTF-8 characters only, the reasoning/content split,
+ * finish reasons, usage counts, cancellation.
+ *
+ *     kw_engine *eng;  kw_engine_create(ctx, &eng);        // ctx: n_seq_max = parallel requests
+ *     kw_gen_params gp = kw_gen_default_params();
+ *     gp.on_event = print_delta;  gp.user = stdout;
+ *     kw_gen *g;  kw_gen_create(eng, &gp, &g);
+ *     kw_gen_set_prompt(g, tokens, n);                        // or kw_gen_set_chat_prompt
+ *     kw_generate(g);        // start + kw_engine_step until done; or start many, step the engine
+ *     kw_gen_free(g);  kw_engine_free(eng);
+ *
+ * An engine owns the scheduling of one context: each kw_engine_step is one forward pass in which
+ * every running generation decodes its next token and generations still reading their prompt
+ * take chunks of it (at most prompt_chunk tokens each, n_batch in all), so a long prompt does not
+ * stall the streams already running. A generation starts in a free sequence of the context: the
+ * one whose cached tokens share the longest prefix with its prompt; a longer shared prefix held by
+ * another sequence is copied (kw_seq_copy) instead of evaluated, and a generation whose prefix is
+ * still being evaluated by another waits for it, so a system prompt common to many requests is
+ * evaluated once. An engine, its context and its generations belong to one thread at a time;
+ * only kw_gen_cancel may be called from any thread.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_engine kw_engine;
+typedef struct kw_gen kw_gen;
+
+typedef enum kw_finish_reason {
+    KW_FINISH_NONE = 0,  /* still running (or not started) */
+    KW_FINISH_STOP,      /* an end-of-generation token or a stop string */
+    KW_FINISH_LENGTH,    /* max_tokens reached, or the sequence's context is full */
+    KW_FINISH_TOOL_CALL, /* the reply holds tool calls (parse_tool_calls) */
+    KW_FINISH_CANCELLED, /* kw_gen_cancel */
+    KW_FINISH_ERROR,     /* evaluation failed (kw_last_error of kw_engine_step says why) */
+} kw_finish_reason;
+
+/* "stop", "length", "tool_calls", "cancelled", "error", "" (static storage; OpenAI's names). */
+const char *kw_finish_reason_str(kw_finish_reason r);
+
+/* What one step produced for one generation. Every pointer is borrowed for the callback's
+ * duration. Text is whole UTF-8 characters; a stop string and whatever follows it never appear.
+ * With split_thinking, reasoning text (<think>...</think>, or from the start when the prompt
+ * opened the block) goes to reasoning, the rest to content, both with leading and trailing
+ * whitespace trimmed as kw_chat_parse_reply trims them, so the concatenated deltas equal the
+ * parsed reply. */
+typedef struct kw_gen_event {
+    const char *content; /* new content (content_len bytes, not NUL-terminated) */
+    int32_t content_len;
+    const char *reasoning; /* new reasoning text */
+    int32_t reasoning_len;
+    kw_token token; /* the token sampled in this step, or KW_TOKEN_NONE (a final flush) */
+    float logprob;  /* its natural-log probability under the model's distribution (logits
+                       before any sampling setting); 0 unless n_logprobs > 0 */
+    int32_t n_top;  /* n_logprobs most likely tokens, most likely first */
+    const kw_token *top_tokens;
+    const float *top_logprobs;
+    kw_finish_reason finish; /* set on the generation's last event, KW_FINISH_NONE before */
+} kw_gen_event;
+
+typedef void (*kw_gen_event_fn)(void *user, const kw_gen_event *ev);
+
+typedef struct kw_gen_params {
+    kw_sampler_params sampler;
+    int32_t max_tokens;       /* most tokens to generate; -1 = until the end or a full context */
+    const char *const *stops; /* n_stops stop strings (copied at kw_gen_create); empty ignored */
+    int32_t n_stops;
+    bool ignore_eos;       /* keep going past end-of-generation tokens */
+    bool split_thinking;   /* route reasoning to ev->reasoning (see kw_gen_event) */
+    bool parse_tool_calls; /* finish with KW_FINISH_TOOL_CALL when the reply holds tool calls */
+    int32_t n_logprobs;    /* 0 = no log-probabilities; 1..20 = that many top tokens per step */
+    int32_t prompt_chunk;  /* most prompt tokens this generation evaluates per step; 0 = n_batch */
+    bool prompt_opens_thinking; /* a token prompt (kw_gen_set_prompt) ends inside an open
+                                   reasoning block (kw_chat_prompt_opens_thinking of its text) */
+    kw_gen_event_fn on_event;   /* NULL or called after every step that sampled or finished */
+    void *user;                 /* passed to on_event */
+} kw_gen_params;
+
+kw_gen_params kw_gen_default_params(void); /* sampler defaults, max_tokens -1, no stops */
+
+/* Creates an engine over a context (borrowed: must outlive the engine; the engine now owns its
+ * scheduling: do not decode into it yourself while the engine is in use). On success *out is
+ * owned by the caller: free with kw_engine_free() after its generations. */
+kw_status kw_engine_create(kw_context *ctx, kw_engine **out);
+void kw_engine_free(kw_engine *eng);              /* NULL is allowed */
+int32_t kw_engine_n_free(const kw_engine *eng);   /* sequences no generation holds */
+int32_t kw_engine_n_active(const kw_engine *eng); /* started generations not yet finished */
+/* One forward pass for every started, unfinished generation (see the section comment), then
+ * their events. Finished generations give their sequence back (its cache stays, for reuse).
+ * KW_OK with nothing to do when none is active. On an evaluation failure, every generation of
+ * the pass finishes with KW_FINISH_ERROR and the status is returned. */
+kw_status kw_engine_step(kw_engine *eng);
+
+/* A generation over an engine (borrowed: must outlive it). params are copied (stop strings
+ * included). On success *out is owned by the caller: free with kw_gen_free(), which also gives
+ * back its sequence when it still holds one. */
+kw_status kw_gen_create(kw_engine *eng, const kw_gen_params *params, kw_gen **out);
+void kw_gen_free(kw_gen *g); /* NULL is allowed */
+/* The prompt as tokens (copied). Before kw_gen_start. */
+kw_status kw_gen_set_prompt(kw_gen *g, const kw_token *tokens, int32_t n);
+/* The prompt as a conversation: messages_json rendered through chat (borrowed for the call) with
+ * the generation prompt, tools_json and extra_vars_json as kw_chat_render takes them, then
+ * tokenized (kw_chat_tokenize); a template that opens a reasoning block starts the reply in it.
+ * Errors as kw_chat_render. */
+kw_status kw_gen_set_chat_prompt(kw_gen *g, const kw_chat *chat, const char *messages_json,
+                                 const char *tools_json, const char *extra_vars_json);
+/* Takes a free sequence and queues the generation for the next kw_engine_step. Fails with
+ * KW_ERR_CONTEXT_FULL when the prompt does not fit a sequence's context (both numbers named),
+ * KW_ERR_INVALID_ARG for an empty prompt, a generation already started, or no free sequence
+ * (check kw_engine_n_free). */
+kw_status kw_gen_start(kw_gen *g);
+/* kw_gen_start, then kw_engine_step until this generation finishes (other started generations of
+ * the engine advance too). Returns the first failure. */
+kw_status kw_generate(kw_gen *g);
+/* Asks the generation to stop: it finishes with KW_FINISH_CANCELLED at the next step (or at once
+ * when not started). Safe from any thread and from a signal handler. */
+void kw_gen_cancel(kw_gen *g);
+
+kw_finish_reason kw_gen_finish_reason(const kw_gen *g);
+/* The whole reply so far: the generated text with a stop string and what followed it cut, before
+ * the reasoning split (NUL-terminated; borrowed: valid until the next step or kw_gen_free). */
+const char *kw_gen_text(const kw_gen *g, size_t *len);
+/* The reply split into content, reasoning and tool calls (kw_chat_parse_reply of kw_gen_text,
+ * with the prompt's open reasoning block taken into account). Free with kw_chat_reply_free. */
+kw_status kw_gen_reply(const kw_gen *g, kw_chat_reply *out);
+
+typedef struct kw_gen_usage {
+    int32_t prompt_tokens;     /* tokens of the prompt */
+    int32_t cached_tokens;     /* of them, taken from the cache instead of evaluated */
+    int32_t completion_tokens; /* tokens generated (an end-of-generation token not counted) */
+    double t_prompt;           /* seconds from kw_gen_start to the first sampled token */
+    double t_generate;         /* seconds from the first sampled token to the end */
+} kw_gen_usage;
+kw_gen_usage kw_gen_get_usage(const kw_gen *g);
+/* The sequence the generation holds, -1 before kw_gen_start and after it finished. */
+kw_seq_id kw_gen_seq(const kw_gen *g);
+
+/* ------------------------------------------------------------------------------------------------
+ * Server: an OpenAI-compatible HTTP server over one model (`kaiwu serve`; docs/serving.md).
+ * POST /v1/chat/completions and /v1/completions (streaming or not), GET /v1/models, /health,
+ * /metrics. Every admitted request runs in its own sequence of one kw_engine (continuous
+ * batching); the rest wait in a bounded queue.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef struct kw_server kw_server;
+
+typedef struct kw_server_params {
+    const char *model_path;  /* borrowed for kw_server_create */
+    const char *host;        /* address to listen on (default "127.0.0.1") */
+    int32_t port;            /* 0 = any free port (kw_server_port tells) */
+    int32_t parallel;        /* requests evaluated together (sequences); default 4 */
+    int32_t ctx_size;        /* tokens per request (each sequence); 0 = min(model's, 4096) */
+    int32_t n_threads;       /* 0 = all cores */
+    const char *api_key;     /* NULL or a key every /v1 request must send as a Bearer token */
+    const char *alias;       /* the model's name in the API; NULL = the file name without .gguf */
+    const char *chat_format; /* NULL = the model's template; or a built-in format name */
+    int32_t max_queue;       /* requests waiting for a sequence before 503; default 64 */
+    int32_t timeout;         /* seconds: idle connection, and the deadline to send headers and
+                                body; default 600 */
+    int32_t max_body;        /* largest request body in bytes (413 past it); default 4 MiB */
+    void *log;               /* a FILE * for the request log, one line per request; NULL = stderr */
+} kw_server_params;
+
+kw_server_params kw_server_default_params(void);
+
+/* Starts listening at once (GET /health answers "loading" until the model is ready) and loads
+ * the model in the background. Fails when the address cannot be bound (the message names it).
+ * On success *out is owned by the caller: free with kw_server_free(). */
+kw_status kw_server_create(const kw_server_params *params, kw_server **out);
+int32_t kw_server_port(const kw_server *srv); /* the port listened on */
+/* Blocks until the model is loaded (KW_OK) or failed to load (its status and message). */
+kw_status kw_server_wait_ready(kw_server *srv);
+/* Stops accepting connections (GET /health on open ones says "stopping" and new requests get 503);
+ * requests in flight go on. */
+void kw_server_drain(kw_server *srv);
+/* Requests queued or being generated. */
+int32_t kw_server_n_busy(kw_server *srv);
+/* Graceful shutdown: kw_server_drain, lets requests in flight finish for up to
+ * grace_seconds, cancels the rest, then returns. Call from a normal thread (not a signal
+ * handler). */
+void kw_server_shutdown(kw_server *srv, double grace_seconds);
+void kw_server_free(kw_server *srv); /* shuts down at once if still running; NULL allowed */
 #ifdef __cplusplus
 }
 #endif

@@ -120,8 +120,9 @@ static void *worker_main(void *p) {
 
 kw_status kw_pool_create(int n_threads, kw_pool **out) {
     if (n_threads < 1) n_threads = 1;
-    if (n_threads > 256)
-        return kw_error(KW_ERR_INVALID_ARG, "thread count %d is above 256", n_threads);
+    if (n_threads > KW_MAX_THREADS)
+        return kw_error(KW_ERR_INVALID_ARG, "thread count %d is above the limit of %d", n_threads,
+                        KW_MAX_THREADS);
     kw_pool *pool = kw_calloc(1, sizeof *pool, "thread pool");
     if (!pool) return KW_ERR_NOMEM;
     pool->n_threads = n_threads;

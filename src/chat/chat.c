@@ -3,9 +3,12 @@
  * from the model's vocabulary, and tokenizes renderings with special tokens parsed and BOS never
  * doubled.
  *
+ * With format "auto", a model without a template gets the built-in format its vocabulary's special
+ * tokens point to (llama3 for <|start_header_id|>, ...; chatml when none), and a note saying so.
+ *
  * Relies on: the chat-template API (kw_chat_template_*), the model and tokenizer API of kaiwu.h,
- * jansson (merging the caller's extra variables). Must not: fall back to a built-in format on its
- * own (a model without a template and no named format is an error that lists the formats).
+ * jansson (merging the caller's extra variables). Must not: fall back to a built-in format unless
+ * asked ("auto"), or without a note saying which and why.
  */
 #include "base/base.h"
 #include "kaiwu.h"
@@ -20,6 +23,7 @@ struct kw_chat {
     const char *format;     /* "model template" or a built-in name (static storage) */
     char *bos_text;         /* owned; NULL when the model has no BOS token */
     char *eos_text;         /* owned; NULL when the model has no EOS token */
+    char *note;             /* owned; why a built-in format was chosen ("auto"), or NULL */
 };
 
 /* The text of a special token as the template expects it ("<s>", "<|im_end|>"), or NULL. */
@@ -40,33 +44,111 @@ static const char *static_format_name(const char *name) {
     return NULL;
 }
 
+/* True when text is one special token of the model's vocabulary. */
+static bool has_special(const kw_model *model, const char *text) {
+    kw_token t[2];
+    int32_t n = 0;
+    return kw_tokenize(model, text, strlen(text), false, true, t, 2, &n) == KW_OK && n == 1 &&
+           kw_token_is_special(model, t[0]);
+}
+
+/* The built-in format a model without a template most likely wants, from the special tokens its
+ * vocabulary has (the markers each format uses); *why names the token. chatml when none matches. */
+static const char *guess_format(const kw_model *model, const char **why) {
+    static const struct {
+        const char *token, *format;
+    } marks[] = {
+        {"<|start_header_id|>", "llama3"},
+        {"<start_of_turn>", "gemma"},
+        {"<|im_start|>", "chatml"},
+        {"[gMASK]", "glm4"},
+        {"<|assistant|>", "phi3"},
+        {"<\xef\xbd\x9cUser\xef\xbd\x9c>", "deepseek"},
+        {"<\xe7\x94\xa8\xe6\x88\xb7>", "minicpm"},
+    };
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++)
+        if (has_special(model, marks[i].token)) {
+            *why = marks[i].token;
+            return marks[i].format;
+        }
+    if (strcmp(kw_model_tokenizer_kind(model), "spm") == 0 && kw_token_bos(model) >= 0) {
+        *why = "a SentencePiece vocabulary with BOS/EOS and none of the other formats' markers";
+        return "llama2";
+    }
+    *why = NULL;
+    return "chatml";
+}
+
+/* A caller's template text rather than a format name: it has Jinja tags. */
+static bool is_template_text(const char *format) {
+    return strstr(format, "{{") || strstr(format, "{%");
+}
+
+/* Picks the template source and the name kw_chat_format_used reports; *note (owned) explains a
+ * fallback. */
+static kw_status pick_template(const kw_model *model, const char *format, const char **src,
+                               const char **name, char **note) {
+    *note = NULL;
+    bool is_auto = format && strcmp(format, "auto") == 0;
+    if (format && *format && !is_auto) {
+        if (is_template_text(format)) {
+            *src = format;
+            *name = "custom template";
+            return KW_OK;
+        }
+        *src = kw_chat_format_source(format);
+        *name = *src ? static_format_name(format) : NULL;
+        if (!*src || !*name)
+            return kw_error(KW_ERR_INVALID_ARG, "unknown chat format '%s' (built-in formats: %s)",
+                            format, kw_chat_format_names());
+        return KW_OK;
+    }
+    *src = kw_model_chat_template(model);
+    *name = "model template";
+    if (*src && **src) return KW_OK;
+    if (!is_auto)
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "model '%s' has no chat template (tokenizer.chat_template); choose a "
+                        "built-in format: %s",
+                        kw_model_name(model), kw_chat_format_names());
+    const char *why = NULL;
+    *name = guess_format(model, &why);
+    *src = kw_chat_format_source(*name);
+    char buf[512];
+    if (why)
+        snprintf(buf, sizeof buf,
+                 "the model has no chat template: using the built-in '%s' format (its vocabulary "
+                 "has %s)",
+                 *name, why);
+    else
+        snprintf(buf, sizeof buf,
+                 "the model has no chat template: using the built-in '%s' format (the default; "
+                 "its vocabulary has no other format's markers)",
+                 *name);
+    *note = kw_strdup(buf);
+    return *note ? KW_OK : KW_ERR_NOMEM;
+}
+
 kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **out) {
     kw_error_clear();
     if (!model || !out)
         return kw_error(KW_ERR_INVALID_ARG, "kw_chat_create: NULL %s", !model ? "model" : "out");
     const char *src, *name;
-    if (format && *format) {
-        src = kw_chat_format_source(format);
-        name = src ? static_format_name(format) : NULL;
-        if (!src || !name)
-            return kw_error(KW_ERR_INVALID_ARG, "unknown chat format '%s' (built-in formats: %s)",
-                            format, kw_chat_format_names());
-    } else {
-        src = kw_model_chat_template(model);
-        name = "model template";
-        if (!src || !*src)
-            return kw_error(KW_ERR_INVALID_ARG,
-                            "model '%s' has no chat template (tokenizer.chat_template); choose a "
-                            "built-in format: %s",
-                            kw_model_name(model), kw_chat_format_names());
-    }
+    char *note = NULL;
+    kw_status st = pick_template(model, format, &src, &name, &note);
+    if (st != KW_OK) return st;
     kw_chat *c = kw_calloc(1, sizeof *c, "chat");
-    if (!c) return KW_ERR_NOMEM;
+    if (!c) {
+        free(note);
+        return KW_ERR_NOMEM;
+    }
     c->model = model;
     c->format = name;
-    kw_status st = kw_chat_template_parse(src, &c->tmpl);
+    c->note = note;
+    st = kw_chat_template_parse(src, &c->tmpl);
     if (st != KW_OK) {
         kw_error_wrap(st, "chat template (%s)", name);
+        free(c->note);
         free(c);
         return st;
     }
@@ -81,10 +163,12 @@ void kw_chat_free(kw_chat *chat) {
     kw_chat_template_free(chat->tmpl);
     free(chat->bos_text);
     free(chat->eos_text);
+    free(chat->note);
     free(chat);
 }
 
 const char *kw_chat_format_used(const kw_chat *chat) { return chat ? chat->format : ""; }
+const char *kw_chat_format_note(const kw_chat *chat) { return chat ? chat->note : NULL; }
 
 /* {"bos_token": ..., "eos_token": ...} merged with the caller's extra variables (which win), as
  * JSON text (owned by the caller: free()). A token the model lacks is not passed, as

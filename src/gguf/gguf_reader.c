@@ -46,7 +46,8 @@ static kw_status need(const cursor *c, uint64_t n, const char *what) {
     if (n > left(c))
         return kw_error(KW_ERR_FORMAT,
                         "'%s': truncated: %s needs %" PRIu64 " bytes at offset %" PRIu64
-                        " but only %" PRIu64 " remain (file size %" PRIu64 ")",
+                        " but only %" PRIu64 " remain (file size %" PRIu64
+                        "): the file is truncated; download or convert it again",
                         c->path, what, n, c->pos, left(c), c->size);
     return KW_OK;
 }
@@ -113,7 +114,8 @@ static kw_status skip_array(cursor *c, uint32_t elem, uint64_t n, int depth, con
         if (n > left(c) / 8)
             return kw_error(KW_ERR_FORMAT,
                             "'%s': key '%s': array of %" PRIu64
-                            " strings cannot fit in the %" PRIu64 " bytes left at offset %" PRIu64,
+                            " strings cannot fit in the %" PRIu64 " bytes left at offset %" PRIu64
+                            " (the file is truncated or corrupt)",
                             c->path, key, n, left(c), c->pos);
         for (uint64_t i = 0; i < n; i++) {
             gguf_str s;
@@ -125,7 +127,7 @@ static kw_status skip_array(cursor *c, uint32_t elem, uint64_t n, int depth, con
         if (n > left(c) / 12)
             return kw_error(KW_ERR_FORMAT,
                             "'%s': key '%s': array of %" PRIu64 " arrays cannot fit in the %" PRIu64
-                            " bytes left at offset %" PRIu64,
+                            " bytes left at offset %" PRIu64 " (the file is truncated or corrupt)",
                             c->path, key, n, left(c), c->pos);
         for (uint64_t i = 0; i < n; i++) {
             uint32_t sub;
@@ -140,7 +142,8 @@ static kw_status skip_array(cursor *c, uint32_t elem, uint64_t n, int depth, con
     if (kw_mul_overflows(n, vtype_size[elem], &bytes) || bytes > left(c))
         return kw_error(KW_ERR_FORMAT,
                         "'%s': key '%s': array of %" PRIu64 " %s values at offset %" PRIu64
-                        " runs past the end of the file (%" PRIu64 " bytes left)",
+                        " runs past the end of the file (%" PRIu64
+                        " bytes left): the file is truncated or corrupt",
                         c->path, key, n, gguf_vtype_name(elem), c->pos, left(c));
     c->pos += bytes;
     return KW_OK;
@@ -211,11 +214,11 @@ static kw_status read_value(cursor *c, gguf_kv *kv) {
         kv->arr_data = c->base + start;
         if (elem == GGUF_VT_STRING) {
             if (kv->arr_n > left(c) / 8)
-                return kw_error(KW_ERR_FORMAT,
-                                "'%s': key '%s': array of %" PRIu64
-                                " strings cannot fit in the %" PRIu64
-                                " bytes left at offset %" PRIu64,
-                                c->path, kv->key, kv->arr_n, left(c), c->pos);
+                return kw_error(
+                    KW_ERR_FORMAT,
+                    "'%s': key '%s': array of %" PRIu64 " strings cannot fit in the %" PRIu64
+                    " bytes left at offset %" PRIu64 " (the file is truncated or corrupt)",
+                    c->path, kv->key, kv->arr_n, left(c), c->pos);
             kv->arr_strs = kw_malloc(kv->arr_n * sizeof(gguf_str) + 1, "array of strings");
             if (!kv->arr_strs) return KW_ERR_NOMEM;
             for (uint64_t i = 0; i < kv->arr_n; i++)
@@ -271,7 +274,7 @@ static kw_status read_kvs(kw_gguf *g, cursor *c, uint64_t n_kv) {
     if (n_kv > left(c) / 13)
         return kw_error(KW_ERR_FORMAT,
                         "'%s': header claims %" PRIu64 " metadata entries, but %" PRIu64
-                        " bytes cannot hold that many",
+                        " bytes cannot hold that many (the file is truncated or corrupt)",
                         c->path, n_kv, left(c));
     g->kv = kw_calloc(n_kv + 1, sizeof(gguf_kv), "metadata entries");
     if (!g->kv) return KW_ERR_NOMEM;
@@ -387,7 +390,8 @@ static kw_status place_tensors(kw_gguf *g, const cursor *c) {
                  kw_add_overflows(abs_off, t->n_bytes, &end) || end > c->size)
             st = kw_error(KW_ERR_FORMAT,
                           "'%s': tensor '%s': data at offset %" PRIu64 " + %" PRIu64
-                          " bytes passes the end of the file (%" PRIu64 ")",
+                          " bytes passes the end of the file (%" PRIu64
+                          "): the file is truncated; download or convert it again",
                           c->path, t->name, g->data_offset + rel, t->n_bytes, c->size);
         else {
             t->offset = abs_off;
@@ -450,7 +454,8 @@ static kw_status parse(kw_gguf *g) {
     if (n_tensors > left(&c) / 33)
         return kw_error(KW_ERR_FORMAT,
                         "'%s': header claims %" PRIu64 " tensors, but the %" PRIu64
-                        " bytes left cannot hold that many tensor infos",
+                        " bytes left cannot hold that many tensor infos (the file is truncated or "
+                        "corrupt)",
                         c.path, n_tensors, left(&c));
     g->tensors = kw_calloc(n_tensors + 1, sizeof(gguf_tensor), "tensor infos");
     if (!g->tensors) return KW_ERR_NOMEM;

@@ -1,5 +1,6 @@
 /* context.c - kw_context: the KV cache, scratch buffers and thread pool of one user of a model,
- * and kw_decode, which splits a batch into chunks of at most n_batch tokens for forward_batch.
+ * kw_decode / kw_decode_batch, which check a batch and split it into chunks of at most n_batch
+ * tokens for forward_batch, and the kw_batch helpers. The cache itself lives in kv_cache.c.
  *
  * All memory is allocated in kw_context_create from the hyperparameters and n_batch; decoding
  * allocates nothing (the logits buffer grows only when a call asks for more rows than any call
@@ -12,7 +13,7 @@
 #include <string.h>
 
 kw_context_params kw_context_default_params(void) {
-    kw_context_params p = {.n_ctx = 0, .n_batch = 512, .n_threads = 0};
+    kw_context_params p = {.n_ctx = 0, .n_batch = 512, .n_threads = 0, .n_seq_max = 1};
     return p;
 }
 
@@ -64,27 +65,9 @@ static kw_status alloc_scratch(kw_context *c) {
     c->logits_cap = 1;
     c->row_of = kw_calloc((size_t)B, sizeof(int32_t), "logit rows");
     c->rows_cap = (int32_t)B;
-    if (!c->row_of) return KW_ERR_NOMEM;
-    return KW_OK;
-}
-
-static kw_status alloc_kv(kw_context *c) {
-    const kw_hparams *hp = &c->model->hp;
-    const int64_t K = (int64_t)hp->n_head_kv * hp->head_dim,
-                  V = (int64_t)hp->n_head_kv * hp->head_dim_v;
-    c->kv = kw_calloc((size_t)hp->n_layer, sizeof(kw_kv_layer), "kv cache");
-    if (!c->kv) return KW_ERR_NOMEM;
-    for (int il = 0; il < hp->n_layer; il++) {
-        kw_kv_layer *kv = &c->kv[il];
-        /* a sliding-window layer keeps only the window plus one batch (ring buffer) */
-        kv->n_slots = c->n_ctx;
-        if (c->model->layers[il].is_swa && (int64_t)hp->n_swa + c->n_batch < c->n_ctx)
-            kv->n_slots = hp->n_swa + c->n_batch;
-        kv->k = kw_malloc_aligned(sizeof(float) * (size_t)(kv->n_slots * K), "kv cache keys");
-        kv->v = kw_malloc_aligned(sizeof(float) * (size_t)(kv->n_slots * V), "kv cache values");
-        if (!kv->k || !kv->v) return KW_ERR_NOMEM;
-        c->kv_bytes += sizeof(float) * (uint64_t)kv->n_slots * (uint64_t)(K + V);
-    }
+    c->tok_pos = kw_calloc((size_t)B, sizeof(int32_t), "batch positions");
+    c->tok_seq = kw_calloc((size_t)B, sizeof(int32_t), "batch sequences");
+    if (!c->row_of || !c->tok_pos || !c->tok_seq) return KW_ERR_NOMEM;
     return KW_OK;
 }
 
@@ -99,30 +82,39 @@ kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw
                         model->gguf->file.path);
     kw_context_params p = params ? *params : kw_context_default_params();
     const kw_hparams *hp = &model->hp;
-    if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0)
+    if (p.n_ctx < 0 || p.n_batch < 0 || p.n_threads < 0 || p.n_seq_max < 0)
         return kw_error(KW_ERR_INVALID_ARG,
-                        "context: negative size (n_ctx %d, n_batch %d, n_threads %d)", p.n_ctx,
-                        p.n_batch, p.n_threads);
+                        "context: negative size (n_ctx %d, n_batch %d, n_threads %d, n_seq_max %d)",
+                        p.n_ctx, p.n_batch, p.n_threads, p.n_seq_max);
+    if (p.n_seq_max == 0) p.n_seq_max = 1;
+    if (p.n_threads > KW_MAX_THREADS)
+        return kw_error(KW_ERR_INVALID_ARG, "context: %d threads is above the limit of %d",
+                        p.n_threads, KW_MAX_THREADS);
     if (p.n_ctx == 0) p.n_ctx = hp->n_ctx_train;
     if (p.n_batch == 0) p.n_batch = 512;
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
-    if (p.n_threads == 0) p.n_threads = kw_cpu_get()->n_cores;
+    if (p.n_threads == 0)
+        p.n_threads =
+            kw_cpu_get()->n_cores < KW_MAX_THREADS ? kw_cpu_get()->n_cores : KW_MAX_THREADS;
     if (p.n_ctx > hp->n_ctx_train)
-        kw_log(1, "kaiwu: context %d is larger than the model's training context %d\n", p.n_ctx,
-               hp->n_ctx_train);
+        kw_log(0,
+               "warning: a context of %d tokens is above the %d the model was trained on: past %d "
+               "tokens the output may degrade\n",
+               p.n_ctx, hp->n_ctx_train, hp->n_ctx_train);
     kw_context *c = kw_calloc(1, sizeof *c, "context");
     if (!c) return KW_ERR_NOMEM;
     c->model = model;
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
     c->n_threads = p.n_threads;
+    c->n_seq = p.n_seq_max;
     /* LongRoPE: llama.cpp picks the long factors when the context exceeds the original one */
     c->rope_factors = model->rope_freqs.data;
     if (model->rope_long.data && model->rope_short.data)
         c->rope_factors =
             c->n_ctx > hp->rope_orig_ctx ? model->rope_long.data : model->rope_short.data;
     kw_status st = kw_pool_create(p.n_threads, &c->pool);
-    if (!st) st = alloc_kv(c);
+    if (!st) st = kv_cache_alloc(c);
     if (!st) st = alloc_scratch(c);
     if (st) {
         kw_context_free(c);
@@ -135,12 +127,7 @@ kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw
 void kw_context_free(kw_context *c) {
     if (!c) return;
     kw_pool_free(c->pool);
-    if (c->kv)
-        for (int il = 0; il < c->model->hp.n_layer; il++) {
-            kw_free_aligned(c->kv[il].k);
-            kw_free_aligned(c->kv[il].v);
-        }
-    free(c->kv);
+    kv_cache_free(c);
     float *bufs[] = {c->x,    c->h,  c->q,   c->k,      c->v,     c->qkv,
                      c->attn, c->ff, c->ff2, c->scores, c->logits};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -148,29 +135,14 @@ void kw_context_free(kw_context *c) {
     kw_free_aligned(c->mm.act);
     kw_free_aligned(c->mm.expand);
     free(c->row_of);
+    free(c->tok_pos);
+    free(c->tok_seq);
     free(c);
 }
 
 int32_t kw_context_n_ctx(const kw_context *c) { return c->n_ctx; }
 int32_t kw_context_n_batch(const kw_context *c) { return c->n_batch; }
 uint64_t kw_context_kv_bytes(const kw_context *c) { return c->kv_bytes; }
-int32_t kw_context_n_past(const kw_context *c) { return c->n_past; }
-
-void kw_context_truncate(kw_context *c, int32_t pos) {
-    if (pos < 0) pos = 0;
-    if (pos >= c->n_past) return;
-    /* a ring (sliding-window) layer has overwritten positions older than n_past - n_slots; if the
-     * window of the new position reaches back there, the cache must be rebuilt from scratch */
-    const kw_hparams *hp = &c->model->hp;
-    for (int il = 0; il < hp->n_layer; il++) {
-        const kw_kv_layer *kv = &c->kv[il];
-        if (kv->n_slots == c->n_ctx) continue;
-        int32_t oldest_kept = c->n_past - kv->n_slots;
-        if (pos - hp->n_swa + 1 < oldest_kept && oldest_kept > 0) pos = 0;
-    }
-    c->n_past = pos;
-}
-
 static kw_status ensure_rows(kw_context *c, int32_t n_rows, int32_t n) {
     const int32_t n_vocab = c->model->hp.n_vocab;
     if (n_rows > c->logits_cap) {
@@ -190,28 +162,46 @@ static kw_status ensure_rows(kw_context *c, int32_t n_rows, int32_t n) {
     return KW_OK;
 }
 
-kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, int32_t n,
-                    const bool *want_logits) {
+/* Checks a batch (tokens, sequence ids, positions; seq NULL = all sequence 0, pos NULL = each
+ * continuing its sequence) and evaluates it chunk by chunk. Nothing changes when a check fails. */
+static kw_status decode_rows(kw_context *c, const kw_token *tokens, const int32_t *pos,
+                             const int32_t *seq, int32_t n, const bool *want_logits) {
     kw_error_clear();
     if (!c || !tokens || n <= 0)
         return kw_error(KW_ERR_INVALID_ARG, "kw_decode: no tokens (n = %d)", n);
     const int32_t n_vocab = c->model->hp.n_vocab;
+    for (int32_t s = 0; s < c->n_seq; s++)
+        c->seq_next[s] = c->seqs[s].n_past;
     for (int32_t i = 0; i < n; i++) {
         if (tokens[i] < 0 || tokens[i] >= n_vocab)
             return kw_error(
                 KW_ERR_INVALID_ARG,
                 "kw_decode: token %d at batch index %d is outside the vocabulary (0..%d)",
                 tokens[i], i, n_vocab - 1);
-        if (pos && pos[i] != c->n_past + i)
+        const int32_t s = seq ? seq[i] : 0;
+        if (s < 0 || s >= c->n_seq)
             return kw_error(KW_ERR_INVALID_ARG,
-                            "kw_decode: token %d has position %d, but the cache holds %d positions "
-                            "(positions must continue it: expected %d)",
-                            i, pos[i], c->n_past, c->n_past + i);
+                            "kw_decode: row %d names sequence %d, the context has %d (0..%d)", i, s,
+                            c->n_seq, c->n_seq - 1);
+        if (pos && pos[i] != c->seq_next[s])
+            return kw_error(KW_ERR_INVALID_ARG,
+                            "kw_decode: token %d has position %d, but sequence %d holds %d "
+                            "positions (positions must continue it: expected %d)",
+                            i, pos[i], s, c->seqs[s].n_past, c->seq_next[s]);
+        c->seq_next[s]++;
     }
-    if ((int64_t)c->n_past + n > c->n_ctx)
-        return kw_error(KW_ERR_CONTEXT_FULL,
-                        "the context is full: %d cached + %d new tokens exceed the context size %d",
-                        c->n_past, n, c->n_ctx);
+    for (int32_t s = 0; s < c->n_seq; s++)
+        if (c->seq_next[s] > c->n_ctx) {
+            if (c->n_seq == 1)
+                return kw_error(
+                    KW_ERR_CONTEXT_FULL,
+                    "the context is full: %d cached + %d new tokens exceed the context size %d",
+                    c->seqs[s].n_past, c->seq_next[s] - c->seqs[s].n_past, c->n_ctx);
+            return kw_error(KW_ERR_CONTEXT_FULL,
+                            "sequence %d is full: %d cached + %d new tokens exceed its context "
+                            "size %d",
+                            s, c->seqs[s].n_past, c->seq_next[s] - c->seqs[s].n_past, c->n_ctx);
+        }
     int32_t n_rows = 0;
     for (int32_t i = 0; i < n; i++)
         n_rows += want_logits ? want_logits[i] : (i == n - 1);
@@ -223,13 +213,73 @@ kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, i
         c->row_of[i] = w ? row++ : -1;
     }
     c->n_rows_last = n;
+    for (int32_t s = 0; s < c->n_seq; s++)
+        c->seq_next[s] = c->seqs[s].n_past;
     for (int32_t start = 0; start < n; start += c->n_batch) {
         int32_t len = n - start < c->n_batch ? n - start : c->n_batch;
+        for (int32_t t = 0; t < len; t++) {
+            const int32_t s = seq ? seq[start + t] : 0;
+            c->tok_seq[t] = s;
+            c->tok_pos[t] = c->seq_next[s]++;
+        }
         if ((st = forward_batch(c, tokens + start, len, c->row_of + start))) {
             c->n_rows_last = 0;
             return st;
         }
     }
+    return KW_OK;
+}
+
+kw_status kw_decode(kw_context *c, const kw_token *tokens, const int32_t *pos, int32_t n,
+                    const bool *want_logits) {
+    return decode_rows(c, tokens, pos, NULL, n, want_logits);
+}
+
+kw_status kw_decode_batch(kw_context *c, const kw_batch *b) {
+    if (!b || !b->token || !b->pos || !b->seq_id || !b->logits)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_decode_batch: NULL batch or batch array");
+    return decode_rows(c, b->token, b->pos, b->seq_id, b->n_tokens, b->logits);
+}
+
+kw_status kw_batch_init(kw_batch *b, int32_t cap) {
+    if (!b || cap <= 0) return kw_error(KW_ERR_INVALID_ARG, "kw_batch_init: capacity %d", cap);
+    memset(b, 0, sizeof *b);
+    b->cap = cap; /* so kw_batch_free below frees what was had */
+    b->token = kw_calloc((size_t)cap, sizeof *b->token, "batch tokens");
+    b->pos = kw_calloc((size_t)cap, sizeof *b->pos, "batch positions");
+    b->seq_id = kw_calloc((size_t)cap, sizeof *b->seq_id, "batch sequences");
+    b->logits = kw_calloc((size_t)cap, sizeof *b->logits, "batch logit flags");
+    if (!b->token || !b->pos || !b->seq_id || !b->logits) {
+        kw_batch_free(b);
+        return KW_ERR_NOMEM;
+    }
+    return KW_OK;
+}
+
+void kw_batch_free(kw_batch *b) {
+    if (!b) return;
+    if (b->cap > 0) {
+        free(b->token);
+        free(b->pos);
+        free(b->seq_id);
+        free(b->logits);
+    }
+    memset(b, 0, sizeof *b);
+}
+
+void kw_batch_clear(kw_batch *b) {
+    if (b) b->n_tokens = 0;
+}
+
+kw_status kw_batch_add(kw_batch *b, kw_token token, int32_t pos, kw_seq_id seq, bool logits) {
+    if (!b || b->n_tokens >= b->cap)
+        return kw_error(KW_ERR_BUFFER_SMALL, "kw_batch_add: the batch is full (%d rows)",
+                        b ? b->cap : 0);
+    const int32_t i = b->n_tokens++;
+    b->token[i] = token;
+    b->pos[i] = pos;
+    b->seq_id[i] = seq;
+    b->logits[i] = logits;
     return KW_OK;
 }
 

@@ -11,6 +11,9 @@
  * A description flag appears as an `if` at its step; there is no branch on a family's name.
  * Work runs on the context's pool as chunks (kw_pool_for): output rows of each matmul (ops.c),
  * (token, KV head) pairs of attention, groups of tokens for the per-token steps between matmuls.
+ * The tokens of a chunk may belong to different sequences (kw_decode_batch): the matmuls and
+ * per-token steps do not care; RoPE, the cache write and attention use each token's own position
+ * and its sequence's cache region.
  * The FFN goes FFN_SUB_BATCH tokens at a time (its n_ff-wide scratch holds only that many rows).
  * Nothing here allocates: every buffer was sized in kw_context_create.
  */
@@ -53,7 +56,8 @@ typedef struct layer_step {
         *next; /* the next layer (its attention norm is fused into this one's end), or NULL */
     const kw_kv_layer *kv;
     rope_params rp;
-    int32_t n, p0;
+    int32_t n;
+    const int32_t *pos, *seq; /* each token's position and sequence (ctx->tok_pos / tok_seq) */
     /* FFN activation: gate/up rows of one sub-batch, and where the product goes */
     const float *gate, *up;
     float *act_out;
@@ -121,12 +125,13 @@ static void step_qkv(void *arg, int64_t c, int ith) {
                 op_rmsnorm(k + h * hp->head_dim, k + h * hp->head_dim, vec(&ly->k_norm),
                            hp->head_dim, hp->norm_eps);
         }
-        op_rope(q, hp->n_head, hp->head_dim, st->p0 + t, &st->rp);
-        op_rope(k, hp->n_head_kv, hp->head_dim, st->p0 + t, &st->rp);
-        const int64_t slot = (st->p0 + t) % st->kv->n_slots;
+        op_rope(q, hp->n_head, hp->head_dim, st->pos[t], &st->rp);
+        op_rope(k, hp->n_head_kv, hp->head_dim, st->pos[t], &st->rp);
+        const int64_t slot = st->pos[t] % st->kv->n_slots;
+        float *keys = kv_keys(st->kv, st->seq[t]);
         for (int64_t i = 0; i < K; i++)
-            st->kv->k[i * st->kv->n_slots + slot] = k[i]; /* keys transposed */
-        memcpy(st->kv->v + slot * V, v, sizeof(float) * (size_t)V);
+            keys[i * st->kv->n_slots + slot] = k[i]; /* keys transposed */
+        memcpy(kv_values(st->kv, st->seq[t]) + slot * V, v, sizeof(float) * (size_t)V);
     }
 }
 
@@ -142,16 +147,16 @@ static inline int32_t key_run(int32_t p, int32_t pos, int32_t n_slots, int32_t *
     return cnt < ATTN_KEY_BLOCK ? cnt : ATTN_KEY_BLOCK;
 }
 
-/* One token and one KV head: softmax(q·Kᵀ * scale [soft-capped]) V over the visible positions for
- * each query head sharing that KV head (grouped-query attention: each key and value block is
- * read from L2 once for the whole group, not once per head). */
+/* One token and one KV head of its sequence: softmax(q·Kᵀ * scale [soft-capped]) V over the visible
+ * positions for each query head sharing that KV head (grouped-query attention: each key and value
+ * block is read from L2 once for the whole group, not once per head). */
 static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scores) {
     const kw_context *ctx = st->ctx;
     const kw_hparams *hp = &ctx->model->hp;
     const kernel_attn *ka = kernels_attn();
     const int32_t hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
     const int64_t v_stride = (int64_t)hp->n_head_kv * hdv;
-    const int32_t pos = st->p0 + t;
+    const int32_t pos = st->pos[t];
     int32_t lo = 0;
     if (st->ly->is_swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
     const kw_kv_layer *kv = st->kv;
@@ -159,7 +164,7 @@ static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scor
     const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)g * group * hd;
     for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
         cnt = key_run(p, pos, n_slots, &slot);
-        const float *kt = kv->k + (int64_t)g * hd * n_slots + slot;
+        const float *kt = kv_keys(kv, st->seq[t]) + (int64_t)g * hd * n_slots + slot;
         ka->qk(q, (size_t)hd, group, kt, (size_t)n_slots, hd, cnt, scores + (p - lo),
                (size_t)ctx->n_ctx);
     }
@@ -177,7 +182,7 @@ static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scor
     memset(out, 0, sizeof(float) * (size_t)hdv * (size_t)group);
     for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
         cnt = key_run(p, pos, n_slots, &slot);
-        const float *v = kv->v + (int64_t)slot * v_stride + (int64_t)g * hdv;
+        const float *v = kv_values(kv, st->seq[t]) + (int64_t)slot * v_stride + (int64_t)g * hdv;
         ka->av(scores + (p - lo), (size_t)ctx->n_ctx, group, v, (size_t)v_stride, hdv, cnt, out,
                (size_t)hdv);
     }
@@ -313,7 +318,6 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
     const kw_model *m = ctx->model;
     const kw_hparams *hp = &m->hp;
     const int64_t E = hp->n_embd;
-    const int32_t p0 = ctx->n_past;
 
     /* embeddings */
     for (int32_t t = 0; t < n; t++) {
@@ -322,7 +326,8 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
             for (int64_t i = 0; i < E; i++)
                 ctx->x[t * E + i] *= hp->embd_scale;
     }
-    layer_step st = {.ctx = ctx, .ly = &m->layers[0], .n = n, .p0 = p0};
+    layer_step st = {
+        .ctx = ctx, .ly = &m->layers[0], .n = n, .pos = ctx->tok_pos, .seq = ctx->tok_seq};
     for_tokens(ctx, n, step_attn_norm, &st);
     for (int il = 0; il < hp->n_layer; il++) {
         st.ly = &m->layers[il];
@@ -332,7 +337,8 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
         attention_block(ctx, &st);
         ffn_block(ctx, &st);
     }
-    ctx->n_past = p0 + n;
+    for (int32_t t = 0; t < n; t++)
+        kv_seq_advance(ctx, ctx->tok_seq[t], ctx->tok_pos[t]);
 
     /* final norm and logits for the rows that want them; their normed states go to h, which the
      * last layer left free */

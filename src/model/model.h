@@ -56,20 +56,41 @@ struct kw_model {
  * many rows instead of n_batch, while each weight panel still serves many tokens per load. */
 #define FFN_SUB_BATCH 128
 
+/* One layer's KV cache: a region per sequence, each laid out as if it were the only one, so the
+ * attention kernels run over one sequence's positions exactly as they would with one sequence.
+ * Reach a sequence's region through kv_keys()/kv_values() (kv_cache.c), never by hand: the element
+ * type and the layout inside a region may change (F16/Q8_0 caches) without touching batching. */
 typedef struct kw_kv_layer {
-    float *k; /* (n_head_kv * head_dim, n_slots): transposed, value i of the key of position p at
-                 k[i * n_slots + p % n_slots] (attention runs along positions, kernels.h) */
-    float *v; /* (n_slots, n_head_kv * head_dim_v) */
-    int32_t n_slots;
+    float *k; /* per sequence (n_head_kv * head_dim, n_slots): transposed, value i of the key of
+                 position p at keys[i * n_slots + p % n_slots] (attention runs along positions,
+                 kernels.h) */
+    float *v; /* per sequence (n_slots, n_head_kv * head_dim_v) */
+    int32_t n_slots;      /* positions a sequence's region holds (a ring when < n_ctx) */
+    int64_t k_seq, v_seq; /* elements from one sequence's region to the next */
 } kw_kv_layer;
+
+/* The cache state of one sequence. */
+typedef struct kv_seq {
+    int32_t n_past;      /* cached positions 0..n_past-1 */
+    int32_t ring_oldest; /* oldest position the rings (sliding-window layers) still hold */
+} kv_seq;
+
+static inline float *kv_keys(const kw_kv_layer *kv, int32_t seq) { return kv->k + seq * kv->k_seq; }
+static inline float *kv_values(const kw_kv_layer *kv, int32_t seq) {
+    return kv->v + seq * kv->v_seq;
+}
 
 struct kw_context {
     kw_model *model; /* borrowed */
     int32_t n_ctx, n_batch, n_threads;
-    kw_pool *pool;     /* owned */
-    kw_kv_layer *kv;   /* n_layer, owned */
-    int32_t *slot_pos; /* per layer with a ring: position held by each slot (-1 empty) */
-    int32_t n_past;
+    int32_t n_seq;      /* sequences the cache holds (each up to n_ctx positions) */
+    int32_t ring_slots; /* slots of the sliding-window rings, 0 when no layer has one */
+    kw_pool *pool;      /* owned */
+    kw_kv_layer *kv;    /* n_layer, owned */
+    kv_seq *seqs;       /* n_seq, owned */
+    int32_t *seq_next;  /* (n_seq) scratch: next position of each sequence while checking */
+    int32_t *tok_pos;   /* (n_batch) position of each token of the chunk being evaluated */
+    int32_t *tok_seq;   /* (n_batch) its sequence */
     uint64_t kv_bytes;
     const float *rope_factors; /* the LongRoPE table chosen for this context size, or rope_freqs */
     /* scratch, sized for n_batch tokens at creation (no allocation per token) */
@@ -95,9 +116,16 @@ struct kw_context {
     void *observer_user;
 };
 
-/* Runs one chunk (n <= n_batch tokens at positions n_past..n_past+n-1) through the model and
- * advances n_past; token t's logits go to ctx->logits row row_of[t] (rows of one call are
- * consecutive), or nowhere when row_of[t] < 0. */
+/* Runs one chunk (n <= n_batch tokens; token t of sequence ctx->tok_seq[t] at position
+ * ctx->tok_pos[t], each continuing its sequence) through the model and advances the sequences;
+ * token t's logits go to ctx->logits row row_of[t] (rows of one call are consecutive), or nowhere
+ * when row_of[t] < 0. */
 kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, const int32_t *row_of);
+
+/* kv_cache.c: allocates / frees the per-layer, per-sequence regions and the sequence table. */
+kw_status kv_cache_alloc(kw_context *ctx);
+void kv_cache_free(kw_context *ctx);
+/* Records that sequence seq now holds position pos (after its K/V were written). */
+void kv_seq_advance(kw_context *ctx, int32_t seq, int32_t pos);
 
 #endif

@@ -124,8 +124,9 @@ static kw_status plan_weight(qjob *j, qtensor *q) {
                         t->name, ggml_type_get(t->type)->name);
     if (!is_float_type(t->type) && !p->allow_requantize)
         return kw_error(KW_ERR_INVALID_ARG,
-                        "tensor '%s' is already quantized (%s); requantizing to %s loses quality "
-                        "(allow it explicitly to proceed)",
+                        "tensor '%s' is already quantized (%s); requantizing to %s loses quality: "
+                        "quantize from the F16/F32 model, or allow it with --allow-requantize "
+                        "(kw_quantize_params.allow_requantize)",
                         t->name, ggml_type_get(t->type)->name, ggml_type_get(type)->name);
     if (type >= GGML_TYPE_Q2_K && type <= GGML_TYPE_Q6_K) {
         kw_status st = quant_imatrix_find(&j->im, t->name, t->ne[0], &q->imatrix);
@@ -225,6 +226,7 @@ static void report(const qjob *j, const qtensor *q, int64_t i) {
 
 static kw_status convert_all(qjob *j) {
     int n_threads = j->p->n_threads > 0 ? j->p->n_threads : kw_cpu_get()->n_cores;
+    if (n_threads > KW_MAX_THREADS) n_threads = KW_MAX_THREADS;
     kw_status st = kw_pool_create(n_threads, &j->pool);
     if (st != KW_OK) return st;
     if (j->max_ne0 > 0) {
@@ -290,9 +292,9 @@ kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_q
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: NULL argument");
     if (kw_ftype_base_type(p->ftype) < 0)
         return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: unknown target %d", (int)p->ftype);
-    if (p->n_threads < 0 || p->n_threads > 256)
-        return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: %d threads (must be 0..256)",
-                        p->n_threads);
+    if (p->n_threads < 0 || p->n_threads > KW_MAX_THREADS)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_quantize_file: %d threads (must be 0..%d)",
+                        p->n_threads, KW_MAX_THREADS);
     kw_status st = check_paths(in_path, out_path, p->imatrix_path);
     if (st != KW_OK) return st;
     qjob j = {.p = p};

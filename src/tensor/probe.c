@@ -60,7 +60,7 @@ static probe_isa pick_isa(void) {
 
 static int resolve_threads(int n_threads) {
     if (n_threads <= 0) n_threads = kw_cpu_get()->n_cores;
-    return n_threads > 256 ? 256 : n_threads;
+    return n_threads > KW_MAX_THREADS ? KW_MAX_THREADS : n_threads;
 }
 
 /* ---------------------------------------------------------------- arithmetic peak */

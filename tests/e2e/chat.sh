@@ -39,12 +39,25 @@ check "a malformed --temp exits 2" [ $? -eq 2 ]
 
 # ------------------------------------------------------------------ model without a template
 
-"$KAIWU" chat -m "$QWEN" -p "Hello" -n 4 >"$out" 2>"$err"
+"$KAIWU" chat -m "$QWEN" -p "Hello" -n 4 --format model >"$out" 2>"$err"
 rc=$?
-check "tiny-qwen3 (no chat template) without --format exits 1 (got $rc)" [ "$rc" -eq 1 ]
+check "tiny-qwen3 (no chat template) with --format model exits 1 (got $rc)" [ "$rc" -eq 1 ]
 check "the error says there is no template and lists the formats: $(cat "$err")" \
     grep -q "no chat template.*chatml, llama3, llama2, gemma, phi3, glm4, chatglm4, deepseek, minicpm" "$err"
+check "the error says to name one with --format" grep -q "hint: name a chat format with --format NAME" "$err"
 check "nothing is printed on stdout then" [ ! -s "$out" ]
+# Without --format: the built-in format the vocabulary points to, said on stderr.
+"$KAIWU" chat -m "$QWEN" -p "Hello" -n 4 --temp 0 -t 1 >"$out" 2>"$err"
+rc=$?
+check "tiny-qwen3 (no chat template) falls back and answers (exit $rc)" [ "$rc" -eq 0 ] && [ -s "$out" ]
+check "the fallback is stated: chatml, from <|im_start|> ($(grep note "$err"))" \
+    grep -q "^note: the model has no chat template: using the built-in 'chatml' format (its vocabulary has <|im_start|>); choose another with --format NAME" "$err"
+"$KAIWU" chat -m "$DATA/models/tiny-llama3-f16.gguf" -p "Hello" -n 4 -t 1 >"$out" 2>"$err"
+check "tiny-llama3 (no template) gets llama3, from <|start_header_id|>" \
+    grep -q "using the built-in 'llama3' format (its vocabulary has <|start_header_id|>)" "$err"
+"$KAIWU" chat -m "$DATA/models/tiny-llama2-f32.gguf" -p "Hello" -n 4 -t 1 >"$out" 2>"$err"
+check "tiny-llama2 (SentencePiece, no markers) gets llama2 ($(grep note "$err"))" \
+    grep -q "using the built-in 'llama2' format" "$err"
 
 # ------------------------------------------------------------------ one answer with -p
 
@@ -65,6 +78,7 @@ run_p -p "Hello" --no-think --hide-thinking >"$out" 2>"$err"
 check "--no-think and --hide-thinking are accepted (exit $?)" [ $? -eq 0 ]
 : | run_p >"$out" 2>"$err"
 check "an empty stdin is a usage error (exit 2)" [ $? -eq 2 ]
+check "an empty stdin says the text is empty" grep -q "the text is empty" "$err"
 
 # ------------------------------------------------------------------ --json
 
@@ -89,6 +103,9 @@ else
     check "--json looks like a message object" grep -q '^{"role": "assistant", "content": ".*", "reasoning_content": ' "$out"
 fi
 check "--json keeps statistics off stdout" sh -c "! grep -q 'tokens/s' '$out'"
+# UTF-8 as is: this answer holds non-ASCII characters (U+FFFD among them); none is \uXXXX-escaped.
+check "--json writes UTF-8 as is, not \\uXXXX ($(head -c 200 "$out"))" sh -c "! grep -q '\\\\u[0-9a-fA-F]\{4\}' '$out'"
+check "--json output holds the raw UTF-8 bytes" sh -c "LC_ALL=C grep -q '[^ -~]' '$out'"
 
 # ------------------------------------------------------------------ a model's own template
 

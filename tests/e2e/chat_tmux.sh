@@ -4,8 +4,8 @@
 # and during a long generation (the answer stops, the program stays and answers the next turn),
 # /save then /reset then /load (the saved JSON holds the messages, the partial answer included,
 # and saving again after /load gives the same file), multi-line input, /set, an unknown command,
-# /exit with status 0; Chinese and accented input reaching the model (also under LC_ALL=C) and
-# /save refusing to overwrite the model; then a small context: the explicit error, and
+# /exit with status 0; Chinese and accented input reaching the model (also under LC_ALL=C),
+# /save refusing to overwrite the model, ollama's /? /clear /bye; then a small context: the explicit error, and
 # --drop-oldest dropping turns with a notice; Ctrl-D quits.
 #
 # Model: tiny-qwen3 through --format chatml (random weights: gibberish that rarely ends, so a
@@ -141,7 +141,15 @@ for loc in C.UTF-8 C; do
     say "$s" "/save $tmp/model.gguf"
     check "LC_ALL=$loc: /save over the model is refused" wait_for "$s" "refusing to overwrite the input" 1 10
     check "LC_ALL=$loc: the model is byte-identical after /save was refused" cmp -s "$tmp/model.gguf" "$QWEN"
-    say "$s" "/exit"
+    # ollama's commands: /? lists the commands, /clear clears, /bye leaves
+    say "$s" "/?"
+    check "LC_ALL=$loc: /? lists the commands" wait_for "$s" "/save FILE" 1 10
+    say "$s" "/clear"
+    check "LC_ALL=$loc: /clear clears the conversation" wait_for "$s" "^conversation cleared" 1 10
+    say "$s" "/bye"
+    i=0
+    while [ ! -f "$tmp/$s.rc" ] && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+    check "LC_ALL=$loc: /bye quits with status 0" [ "$(cat "$tmp/$s.rc" 2>/dev/null)" = 0 ]
 done
 
 # ------------------------------------------------------------------ a conversation too long

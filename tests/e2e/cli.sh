@@ -17,6 +17,9 @@ require_kaiwu
 
 # Bytes of a file as one lowercase hex string.
 hex_of() { od -An -v -tx1 "$1" | tr -d ' \n'; }
+# The hex of what kaiwu run prints for generated text (hex): stdout ends with a newline, added
+# when the text does not end with one.
+with_nl() { case "$1" in *0a) [ $((${#1} % 2)) -eq 0 ] && echo "$1" && return ;; esac; echo "${1}0a"; }
 # The value of a top-level JSON field of the golden file, as written on its line.
 golden_field() { sed -n "s/^  \"$1\": \(.*\),\$/\1/p" "$GOLDEN"; }
 
@@ -51,9 +54,10 @@ check "an unknown command lists the commands" grep -q "run, info, tokenize" "$er
 rc=$?
 check "kaiwu without a command exits 2 (got $rc)" [ "$rc" -eq 2 ]
 
-"$KAIWU" run -m "$MODEL" >"$out" 2>"$err"
+"$KAIWU" run -m "$MODEL" </dev/null >"$out" 2>"$err"
 rc=$?
-check "kaiwu run without a prompt exits 2 (got $rc)" [ "$rc" -eq 2 ]
+check "kaiwu run without a prompt (stdin empty) exits 2 (got $rc)" [ "$rc" -eq 2 ]
+check "kaiwu run without a prompt says the text is empty" grep -q "the text is empty" "$err"
 check "a usage error gives a hint" grep -q "kaiwu run --help" "$err"
 
 "$KAIWU" run -m "$MODEL" -p x --temp warm >"$out" 2>"$err"
@@ -100,8 +104,8 @@ n_gen=$i
 rc=$?
 check "kaiwu run on the golden prompt exits 0 (got $rc; stderr: $(head -c 300 "$err"))" [ "$rc" -eq 0 ]
 got_hex=$(hex_of "$out")
-check "greedy run prints exactly the golden continuation (want $expect_hex, got $got_hex)" \
-    [ "$got_hex" = "$expect_hex" ]
+check "greedy run prints exactly the golden continuation and a newline (want $expect_hex, got $got_hex)" \
+    [ "$got_hex" = "$(with_nl "$expect_hex")" ]
 check "stderr reports $n_prompt prompt tokens with a speed" grep -q "^prompt: $n_prompt tokens in .*tokens/s" "$err"
 check "stderr reports $n_gen generated tokens" grep -q "^generated: $n_gen tokens in " "$err"
 check "stderr reports the KV cache size in MiB" grep -q "^KV cache: [0-9.]* MiB" "$err"
@@ -116,7 +120,7 @@ check "no statistics leak into stdout" sh -c "! grep -q 'tokens/s' '$out'"
 # The same through -f, and the same seed twice with sampling on gives the same text.
 printf '%s' "$prompt" >"$tmp/prompt.txt"
 "$KAIWU" run -m "$MODEL" -f "$tmp/prompt.txt" -n 16 --temp 0 -t 1 >"$out" 2>"$err"
-check "the prompt read with -f gives the same continuation" [ "$(hex_of "$out")" = "$expect_hex" ]
+check "the prompt read with -f gives the same continuation" [ "$(hex_of "$out")" = "$(with_nl "$expect_hex")" ]
 "$KAIWU" run -m "$MODEL" -p "$prompt" -n 12 --temp 1.5 --seed 42 -t 1 >"$tmp/s1" 2>"$err"
 "$KAIWU" run -m "$MODEL" -p "$prompt" -n 12 --temp 1.5 --seed 42 -t 1 >"$tmp/s2" 2>"$err"
 check "the same --seed gives the same sampled text" cmp -s "$tmp/s1" "$tmp/s2"
@@ -128,12 +132,13 @@ check "the seed is printed on stderr" grep -q "^seed: 42$" "$err"
 # spans tokens (" */\n" + "indow"), which needs the held-back output.
 "$KAIWU" run -m "$MODEL" -p "$prompt" -n 16 --temp 0 -t 1 --stop indow >"$out" 2>"$err"
 check "--stop indow prints only the text before it" [ "$(hex_of "$out")" = "7d23202a2f0a" ]
+check "stdout ending with a newline gets no second one" [ "$(tail -c 2 "$out" | od -An -tx1 | tr -d ' \n')" != "0a0a" ]
 check "--stop reports the stop string as the reason" grep -q "^stop: stop string" "$err"
 "$KAIWU" run -m "$MODEL" -p "$prompt" -n 16 --temp 0 -t 1 --stop "/
 i" >"$out" 2>"$err"
-check "a stop string spanning tokens is not printed (got $(hex_of "$out"))" [ "$(hex_of "$out")" = "7d23202a" ]
+check "a stop string spanning tokens is not printed (got $(hex_of "$out"))" [ "$(hex_of "$out")" = "7d23202a0a" ]
 "$KAIWU" run -m "$MODEL" -p "$prompt" -n 16 --temp 0 -t 1 --stop "ow!" >"$out" 2>"$err"
-check "a stop string that never completes holds nothing back at the end" [ "$(hex_of "$out")" = "$expect_hex" ]
+check "a stop string that never completes holds nothing back at the end" [ "$(hex_of "$out")" = "$(with_nl "$expect_hex")" ]
 
 # ------------------------------------------------------------------ context limits
 
@@ -147,7 +152,7 @@ rc=$?
 check "-n -1 with -c 16 stops cleanly (exit $rc)" [ "$rc" -eq 0 ]
 check "-n -1 with -c 16 says the context is full" grep -q "^stop: context full" "$err"
 check "-c 16 after a $n_prompt-token prompt prints 16 - $n_prompt + 1 tokens" \
-    [ "$(hex_of "$out")" = "$(golden_field gen_pieces_hex | tr -d '[]" ' | tr ',' '\n' | head -n $((16 - n_prompt + 1)) | tr -d '\n')" ]
+    [ "$(hex_of "$out")" = "$(with_nl "$(golden_field gen_pieces_hex | tr -d '[]" ' | tr ',' '\n' | head -n $((16 - n_prompt + 1)) | tr -d '\n')")" ]
 
 # ------------------------------------------------------------------ tokenize
 

@@ -107,6 +107,56 @@ static void test_chat_refuses_model_without_template(void) {
     kw_model_free(m);
 }
 
+/* "auto": the model's template, else the built-in format its vocabulary points to, with a note. */
+static void test_chat_auto_picks_a_format_and_says_why(void) {
+    static const struct {
+        const char *model, *format, *why;
+    } cases[] = {
+        {"tiny-qwen3-f16.gguf", "chatml", "<|im_start|>"},
+        {"tiny-llama3-f16.gguf", "llama3", "<|start_header_id|>"},
+        {"tiny-gemma2-f16.gguf", "gemma", "<start_of_turn>"},
+        {"tiny-llama2-f32.gguf", "llama2", "SentencePiece"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        kw_model *m = load(cases[i].model);
+        if (!m) continue;
+        kw_chat *chat = NULL;
+        kw_status st = kw_chat_create(m, "auto", &chat);
+        CHECK(st == KW_OK, "%s: auto gives a format (%s)", cases[i].model, kw_last_error());
+        if (st == KW_OK) {
+            const char *note = kw_chat_format_note(chat);
+            CHECK(strcmp(kw_chat_format_used(chat), cases[i].format) == 0,
+                  "%s: auto picks %s (got %s)", cases[i].model, cases[i].format,
+                  kw_chat_format_used(chat));
+            CHECK(note && strstr(note, "has no chat template") && strstr(note, cases[i].why),
+                  "%s: the note says why (%s)", cases[i].model, note ? note : "(null)");
+        }
+        kw_chat_free(chat);
+        kw_model_free(m);
+    }
+    kw_model *phi = load("tiny-phi3-f16.gguf");
+    kw_chat *chat = NULL;
+    if (phi && kw_chat_create(phi, "auto", &chat) == KW_OK) {
+        CHECK(strcmp(kw_chat_format_used(chat), "model template") == 0 &&
+                  kw_chat_format_note(chat) == NULL,
+              "auto on a model with a template uses it, without a note");
+        kw_chat_free(chat);
+    }
+    kw_model_free(phi);
+    kw_model *m = load("tiny-qwen3-f16.gguf");
+    char *out = NULL;
+    if (m && kw_chat_create(m, "{{ messages[0]['content'] | upper }}!", &chat) == KW_OK) {
+        CHECK(strcmp(kw_chat_format_used(chat), "custom template") == 0,
+              "Jinja text is a custom template");
+        CHECK(kw_chat_render(chat, CONV, NULL, true, NULL, &out) == KW_OK && out &&
+                  strcmp(out, "BE BRIEF.!") == 0,
+              "and renders as written (%s)", out ? out : kw_last_error());
+        free(out);
+        kw_chat_free(chat);
+    }
+    kw_model_free(m);
+}
+
 static void test_chat_model_template_gets_bos_and_tokenizes_once(void) {
     kw_model *m = load("tiny-phi3-f16.gguf");
     if (!m) return;
@@ -282,6 +332,7 @@ static void test_chat_streaming_chinese_byte_tokens_is_clean(void) {
 int main(void) {
     RUN_TEST(test_chat_builtin_formats_render_published_layouts);
     RUN_TEST(test_chat_refuses_model_without_template);
+    RUN_TEST(test_chat_auto_picks_a_format_and_says_why);
     RUN_TEST(test_chat_model_template_gets_bos_and_tokenizes_once);
     RUN_TEST(test_chat_reply_splits_reasoning_and_tool_calls);
     RUN_TEST(test_chat_streaming_chinese_byte_tokens_is_clean);

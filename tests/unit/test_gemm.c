@@ -213,8 +213,9 @@ static void test_long_dimension(void) {
                          1 + (int64_t)s);
 }
 
-/* Shapes crossing the cache blocks: N past nc (2048), K past kc (256 f32, 512 bf16, and odd), M
- * past mc (96 or 192) with several row tiles per thread. */
+/* Shapes crossing the cache blocks (kc 512, mc 96 or 192, nc 1024 for every kernel now): N past
+ * two column blocks, K past one and two passes (odd, so bf16 pads a pair), M past mc with several
+ * row tiles per thread; and the double-buffered B blocks switching between passes and blocks. */
 static void test_blocks(void) {
     static const int64_t shapes[][3] = {{13, 2083, 531}, {400, 70, 531}, {203, 41, 1030}};
     for (int t = 0; t < 4; t++)
@@ -291,6 +292,42 @@ static void test_public_entry(void) {
     free_mats(&m);
 }
 
+/* The bf16 paths against the f32 reference: each input rounded to bf16 moves a product by at most
+ * 2 * 2^-9 of itself, so |C_bf16 - C_f32| <= (2^-8 + f32 tolerance) * magnitude; and they must
+ * differ from it by more than the f32 tolerance somewhere (or they did not round at all). */
+static void test_bf16_against_f32(void) {
+    const int64_t M = 67, N = 45, K = 301;
+    mats m = make_mats(false, true, M, N, K, 1.0f, 2);
+    const size_t cbytes = sizeof(float) * (size_t)(M * m.ldc);
+    float *ref = malloc(cbytes), *c = malloc(cbytes);
+    memcpy(ref, m.C0, cbytes);
+    tensor_sgemm_ref(false, true, M, N, K, m.A, m.lda, m.B, m.ldb, 1.0f, ref, m.ldc);
+    double *tols = tolerances(&m);
+    const double scale = (8.0 * sqrt((double)K) + 16.0) / 16777216.0;
+    for (int p = 0; p < n_paths; p++) {
+        if (!paths[p].bf16) continue;
+        memcpy(c, m.C0, cbytes);
+        tensor_sgemm_with(paths[p].g, pool2, false, true, M, N, K, m.A, m.lda, m.B, m.ldb, 1.0f, c,
+                          m.ldc);
+        int64_t over = 0, rounded = 0;
+        for (int64_t i = 0; i < M; i++)
+            for (int64_t j = 0; j < N; j++) {
+                const double err = fabs((double)c[i * m.ldc + j] - ref[i * m.ldc + j]);
+                const double tol = tols[i * N + j];
+                over += !(err <= tol / scale * (1.0 / 256.0) + tol);
+                rounded += err > tol;
+            }
+        CHECK(over == 0, "%s stays within bf16 input rounding of the f32 product (%lld off)",
+              paths[p].name, (long long)over);
+        CHECK(rounded > 0, "%s rounds its inputs (differs from f32 beyond f32 tolerance somewhere)",
+              paths[p].name);
+    }
+    free(tols);
+    free(ref);
+    free(c);
+    free_mats(&m);
+}
+
 /* K = 0: C = beta C; beta 0 writes zeros over NaN. */
 static void test_empty_k(void) {
     for (int p = 0; p < n_paths; p++) {
@@ -313,6 +350,7 @@ int main(void) {
     RUN_TEST(test_blocks);
     RUN_TEST(test_thread_determinism);
     RUN_TEST(test_public_entry);
+    RUN_TEST(test_bf16_against_f32);
     RUN_TEST(test_empty_k);
     if (getenv("KAIWU_TEST_VERBOSE"))
         for (int p = 0; p < n_paths; p++)

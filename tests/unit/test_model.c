@@ -145,6 +145,27 @@ static void test_unknown_architecture_lists_the_known_ones(void) {
               list);
 }
 
+/* One thread limit for library and CLI: KW_MAX_THREADS. */
+static void test_context_thread_limit(void) {
+    kw_model *m = load("models/tiny-llama3-f16.gguf");
+    if (!m) return;
+    kw_context_params p = kw_context_default_params();
+    p.n_ctx = 16;
+    p.n_threads = KW_MAX_THREADS + 1;
+    kw_context *c = NULL;
+    CHECK(kw_context_create(m, &p, &c) == KW_ERR_INVALID_ARG && c == NULL &&
+              strstr(kw_last_error(), "above the limit of 256"),
+          "%d threads are refused naming the limit: %s", p.n_threads, kw_last_error());
+    CHECK(KW_MAX_THREADS == 256, "the limit is 256");
+    kw_quantize_params qp = kw_quantize_default_params();
+    qp.n_threads = KW_MAX_THREADS + 1;
+    CHECK(kw_quantize_file(test_data_path("models/tiny-llama3-f16.gguf"), "/nonexistent-kw/x.gguf",
+                           &qp) == KW_ERR_INVALID_ARG &&
+              strstr(kw_last_error(), "0..256"),
+          "quantize refuses the same count: %s", kw_last_error());
+    kw_model_free(m);
+}
+
 static void test_model_facts(void) {
     kw_model *m = load("models/tiny-gemma3-f16.gguf");
     if (!m) return;
@@ -163,6 +184,7 @@ static void test_model_facts(void) {
 
 int main(void) {
     RUN_TEST(test_sliding_window_layers_keep_only_their_window);
+    RUN_TEST(test_context_thread_limit);
     RUN_TEST(test_decode_refuses_more_tokens_than_the_context);
     RUN_TEST(test_decode_checks_tokens_and_positions);
     RUN_TEST(test_truncate_then_redecode_matches_fresh);

@@ -2,7 +2,7 @@
  * option parsing (numbers with clear errors), usage errors and speed printing.
  *
  * The CLI is a thin client of the public API: files under tools/kaiwu include kaiwu.h and this
- * header only, never a src/ header. The helpers are defined in main.c.
+ * header only, never a src/ header. The helpers are defined in main.c and cli_opts.c.
  */
 #ifndef KAIWU_CLI_H
 #define KAIWU_CLI_H
@@ -18,6 +18,7 @@ enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_ERROR = 1, /* the work failed: a file, a model, a context error (message on stderr) */
     CLI_EXIT_USAGE = 2, /* the command line is wrong (message + hint on stderr) */
+    CLI_EXIT_INTERRUPTED = 130, /* Ctrl-C stopped the work (128 + SIGINT, as a shell reports it) */
 };
 
 /* Subcommands: argv[0] is the subcommand's name ("run"); they return an exit code. */
@@ -30,6 +31,7 @@ int cmd_imatrix(int argc, char **argv);    /* tools/kaiwu/cmd_imatrix.c */
 int cmd_perplexity(int argc, char **argv); /* tools/kaiwu/cmd_perplexity.c */
 int cmd_chat(int argc, char **argv);       /* tools/kaiwu/cmd_chat.c */
 int cmd_train(int argc, char **argv);      /* tools/kaiwu/cmd_train.c */
+int cmd_serve(int argc, char **argv);      /* tools/kaiwu/cmd_serve.c */
 
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);
@@ -57,7 +59,8 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, float min,
                      float *out);
 
 /* Table-driven options: each entry stores its parsed value at base + offset. */
-typedef enum cli_kind { CLI_STR, CLI_I32, CLI_F32, CLI_U64 } cli_kind;
+/* CLI_SEED: a u64, or -1 for a random one (drawn with cli_random_seed). */
+typedef enum cli_kind { CLI_STR, CLI_I32, CLI_F32, CLI_U64, CLI_SEED } cli_kind;
 typedef struct cli_opt {
     const char *name, *short_name; /* "--top-k", NULL */
     cli_kind kind;
@@ -86,7 +89,26 @@ extern const int cli_n_sampling_opts;
     "  --repeat-last-n N        window of the penalties (default 64; 0 = off; -1 = all)\n"         \
     "  --presence-penalty P     OpenAI-style presence penalty (default 0)\n"                       \
     "  --frequency-penalty F    OpenAI-style frequency penalty (default 0)\n"                      \
-    "  --seed S                 random seed (default: random, printed on stderr)\n"
+    "  --seed S                 random seed (default or -1: random, printed on stderr)\n"
+
+/* "-t, --threads N" help line, with the one limit the library has too (KW_MAX_THREADS). */
+#define CLI_THREADS_HELP_(n)                                                                       \
+    "  -t, --threads N          worker threads, 1.." #n " (default: all cores)\n"
+#define CLI_THREADS_HELP_X(n) CLI_THREADS_HELP_(n)
+#define CLI_THREADS_HELP      CLI_THREADS_HELP_X(KW_MAX_THREADS)
+
+/* -------------------------------------------------------------------- cli_opts.c */
+
+/* Options llama.cpp users type that mean nothing on the CPU: "-ngl N", "--n-gpu-layers N",
+ * "--gpu-layers N" (and "=N" forms) are removed from argv (argc updated) with one note on stderr
+ * that kaiwu runs on the CPU. Returns CLI_EXIT_OK, or CLI_EXIT_USAGE after printing the error
+ * when the value is missing or not an integer. */
+int cli_drop_gpu_options(const char *cmd, int *argc, char **argv);
+
+/* -e: turns the escapes \n \r \t \\ \' \" \a \b \f \v and \xNN (not \x00) in s into their bytes,
+ * in place (the text only shrinks); an unknown escape is kept as written. Returns the new
+ * length. */
+size_t cli_unescape(char *s);
 
 /* A seed for runs that were given none: from /dev/urandom, else time and pid. */
 uint64_t cli_random_seed(void);

@@ -113,7 +113,8 @@ static bool parse_threads(const char *s, bench_opts *o) {
             cli_usage_error("bench", "-t: more than %d thread counts", MAX_THREAD_COUNTS);
             return false;
         }
-        if (!cli_parse_i32("bench", "-t", tok, 1, 256, &o->threads[o->n_threads++])) return false;
+        if (!cli_parse_i32("bench", "-t", tok, 1, KW_MAX_THREADS, &o->threads[o->n_threads++]))
+            return false;
     }
     if (o->n_threads == 0) {
         cli_usage_error("bench", "-t: empty thread list");
@@ -128,7 +129,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){
         .n_prompt = 512, .n_gen = 128, .reps = 5, .bw_mib = 1024, .peak_seconds = 0.5f};
     o->threads[o->n_threads++] = 1;
-    if (cores > 1) o->threads[o->n_threads++] = (int32_t)(cores > 256 ? 256 : cores);
+    if (cores > 1)
+        o->threads[o->n_threads++] = (int32_t)(cores > KW_MAX_THREADS ? KW_MAX_THREADS : cores);
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;

@@ -30,14 +30,15 @@
 
 typedef struct chat_opts {
     const char *model_path;
-    const char *system; /* --system, or NULL */
-    const char *format; /* --format NAME, or NULL for the model's template */
-    const char *prompt; /* -p, or NULL */
-    int32_t n_predict;  /* -1: until end of generation or a full context */
-    int32_t n_ctx;      /* 0: min(model's training context, 4096) */
-    int32_t n_threads;  /* 0: all cores */
+    const char *system;      /* --system, or NULL */
+    const char *format;      /* --format / --chat-template: a name, "model", or Jinja text */
+    const char *prompt;      /* -p, or NULL */
+    const char *prompt_file; /* -f: the question from a file, or NULL */
+    int32_t n_predict;       /* -1: until end of generation or a full context */
+    int32_t n_ctx;           /* -1 (not given): min(model's training context, 4096); 0: model's */
+    int32_t n_threads;       /* 0: all cores */
     kw_sampler_params sp;
-    bool seed_given, json, hide_thinking, no_think, drop_oldest, verbose, ignore_eos;
+    bool seed_given, json, hide_thinking, no_think, drop_oldest, verbose, ignore_eos, escape;
 } chat_opts;
 
 typedef struct chat_session {
@@ -52,6 +53,8 @@ typedef struct chat_session {
     char *system; /* the system message /reset restores (owned; NULL: none) */
     bool color;   /* stdout is a terminal: dim reasoning and statistics */
     bool interactive;
+    bool interrupted; /* the last answer was stopped by Ctrl-C */
+    bool hint_format; /* the chat format could not be made: say how to name one */
 } chat_session;
 
 static volatile sig_atomic_t chat_interrupted;
@@ -65,36 +68,49 @@ static void on_sigint(int sig) {
  * ---------------------------------------------------------------------------------------------- */
 
 static void chat_usage(FILE *f) {
-    fprintf(f,
-            "usage: kaiwu chat -m MODEL.gguf [options]\n"
-            "\n"
-            "Talks to a model through its chat template. On a terminal: an interactive chat\n"
-            "(line editing and history; end a line with \\ or wrap text in \"\"\" to write\n"
-            "several lines; Ctrl-C stops an answer; Ctrl-D or /exit quits; /help lists the\n"
-            "commands). With -p, or a question on stdin, prints one answer and exits.\n"
-            "\n"
-            "options:\n"
-            "  -m, --model PATH         GGUF model file (required)\n"
-            "  -p, --prompt TEXT        ask one question, print the answer and exit\n"
-            "  --system TEXT            the system message\n"
-            "  --format NAME            a built-in chat format for models without a template:\n"
-            "                           %s\n"
-            "  --json                   print the answer as a JSON message object (with -p)\n"
-            "  --hide-thinking          do not show the reasoning (<think>) part\n"
-            "  --no-think               ask the template not to reason (enable_thinking=false)\n"
-            "  --ignore-eos             keep generating past end-of-turn tokens (until -n or the\n"
-            "                           context ends; for benchmarks and tests)\n"
-            "  --drop-oldest            drop the oldest turns when the conversation no longer\n"
-            "                           fits the context (default: refuse with a message)\n"
-            "  -n, --n-predict N        most tokens per answer (default -1 = until the end of\n"
-            "                           the answer or a full context)\n"
-            "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
-            "  -t, --threads N          worker threads (default: all cores)\n" CLI_SAMPLING_HELP
-            "  --verbose                print model and context details on stderr\n"
-            "  -h, --help               show this help\n"
-            "\n"
-            "example: kaiwu chat -m model.gguf --system \"You are terse.\" -p \"What is 2+2?\"\n",
-            kw_chat_format_names());
+    fprintf(
+        f,
+        "usage: kaiwu chat -m MODEL.gguf [options]\n"
+        "       kaiwu chat MODEL.gguf [options]\n"
+        "\n"
+        "Talks to a model through its chat template. On a terminal: an interactive chat\n"
+        "(line editing and history; end a line with \\ or wrap text in \"\"\" to write\n"
+        "several lines; Ctrl-C stops an answer; Ctrl-D, /bye or /exit quits; /? or /help lists\n"
+        "the commands). With -p or -f, or a question on stdin, prints one answer and exits.\n"
+        "A model without a chat template gets the built-in format its vocabulary points to\n"
+        "(said on stderr; --format chooses another).\n"
+        "\n"
+        "options:\n"
+        "  -m, --model PATH         GGUF model file (or give it first, without -m)\n"
+        "  -p, --prompt TEXT        ask one question, print the answer and exit\n"
+        "  -f, --file PATH          the question from a file ('-' for stdin)\n"
+        "  -e, --escape             process escapes (\\n \\t \\\\ \\\" \\xNN ...) in -p and "
+        "--system\n"
+        "  --system TEXT            the system message\n"
+        "  --format NAME            the chat format: a built-in one (%s),\n"
+        "                           'model' (the model's template only), 'auto' (default: the\n"
+        "                           model's, else a built-in one), or Jinja template text\n"
+        "  --chat-template NAME     the same as --format (llama.cpp's name)\n"
+        "  --json                   print the answer as a JSON message object (with -p; UTF-8\n"
+        "                           as is)\n"
+        "  --hide-thinking          do not show the reasoning (<think>) part\n"
+        "  --no-think               ask the template not to reason (enable_thinking=false)\n"
+        "  --ignore-eos             keep generating past end-of-turn tokens (until -n or the\n"
+        "                           context ends; for benchmarks and tests)\n"
+        "  --drop-oldest            drop the oldest turns when the conversation no longer\n"
+        "                           fits the context (default: refuse with a message)\n"
+        "  -n, --n-predict N        most tokens per answer (default -1 = until the end of\n"
+        "                           the answer or a full context)\n"
+        "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
+        "                           0 = the model's training context)\n" CLI_THREADS_HELP
+            CLI_SAMPLING_HELP
+        "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
+        "  --verbose                print model and context details on stderr\n"
+        "  -h, --help               show this help\n"
+        "\n"
+        "Exit status: 0 answered, 1 error, 2 usage, 130 the answer was interrupted (-p).\n"
+        "example: kaiwu chat -m model.gguf --system \"You are terse.\" -p \"What is 2+2?\"\n",
+        kw_chat_format_names());
 }
 
 #define F(field) offsetof(chat_opts, field)
@@ -102,10 +118,12 @@ static const cli_opt chat_table[] = {
     {"--model", "-m", CLI_STR, F(model_path), 0, 0},
     {"--prompt", "-p", CLI_STR, F(prompt), 0, 0},
     {"--system", NULL, CLI_STR, F(system), 0, 0},
+    {"--file", "-f", CLI_STR, F(prompt_file), 0, 0},
     {"--format", NULL, CLI_STR, F(format), 0, 0},
+    {"--chat-template", NULL, CLI_STR, F(format), 0, 0},
     {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
-    {"--ctx-size", "-c", CLI_I32, F(n_ctx), 1, INT32_MAX},
-    {"--threads", "-t", CLI_I32, F(n_threads), 1, 1024},
+    {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
+    {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
 };
 #undef F
 enum { CHAT_N_OPTS = sizeof chat_table / sizeof chat_table[0] };
@@ -114,6 +132,8 @@ static const struct {
     const char *name;
     size_t offset;
 } chat_flags[] = {
+    {"--escape", offsetof(chat_opts, escape)},
+    {"-e", offsetof(chat_opts, escape)},
     {"--json", offsetof(chat_opts, json)},
     {"--hide-thinking", offsetof(chat_opts, hide_thinking)},
     {"--no-think", offsetof(chat_opts, no_think)},
@@ -126,6 +146,7 @@ static const struct {
 static int chat_parse(int argc, char **argv, chat_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = -1;
+    o->n_ctx = -1;
     o->sp = kw_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -152,12 +173,24 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
         }
         if (matched) continue;
         if (a[0] == '-' && a[1]) return cli_usage_error("chat", "unknown option '%s'", a);
+        if (!o->model_path) {
+            o->model_path = a; /* `kaiwu chat MODEL` */
+            continue;
+        }
         return cli_usage_error("chat", "unexpected argument '%s' (a question goes after -p)", a);
     }
-    if (!o->model_path) return cli_usage_error("chat", "no model: give one with -m MODEL.gguf");
-    if (o->format && !kw_chat_format_source(o->format))
-        return cli_usage_error("chat", "--format: unknown format '%s' (built-in formats: %s)",
+    if (!o->model_path)
+        return cli_usage_error("chat", "no model: give one with -m MODEL.gguf (or first)");
+    if (o->prompt && o->prompt_file) return cli_usage_error("chat", "give -p or -f, not both");
+    bool is_template = o->format && (strstr(o->format, "{{") || strstr(o->format, "{%"));
+    if (o->format && !is_template && strcmp(o->format, "model") != 0 &&
+        strcmp(o->format, "auto") != 0 && !kw_chat_format_source(o->format))
+        return cli_usage_error("chat",
+                               "--format: unknown format '%s' (built-in formats: %s; or 'model', "
+                               "'auto', or Jinja template text)",
                                o->format, kw_chat_format_names());
+    if (o->escape && o->prompt) cli_unescape((char *)o->prompt);
+    if (o->escape && o->system) cli_unescape((char *)o->system);
     return CLI_EXIT_OK;
 }
 
@@ -468,7 +501,7 @@ static void print_json_reply(const kw_chat_reply *r) {
                                                    "arguments", r->tool_calls[i].arguments));
         json_object_set_new(m, "tool_calls", calls);
     }
-    char *text = json_dumps(m, JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    char *text = json_dumps(m, JSON_PRESERVE_ORDER); /* UTF-8 as is, not \uXXXX */
     if (text) puts(text);
     free(text);
     json_decref(m);
@@ -511,6 +544,7 @@ static bool chat_turn(chat_session *s, const char *question) {
         return false;
     }
     messages_add(s, "assistant", r.content, r.reasoning_content); /* a partial answer stays too */
+    s->interrupted = strcmp(a.stop, "interrupted (Ctrl-C)") == 0;
     if (s->o.json) print_json_reply(&r);
     kw_chat_reply_free(&r);
     free(a.text);
@@ -581,14 +615,14 @@ static char *read_input(void) {
 
 static void print_help(void) {
     puts("commands:\n"
-         "  /help                 this list\n"
-         "  /reset                start a new conversation (the system message stays)\n"
+         "  /help, /?             this list\n"
+         "  /reset, /clear        start a new conversation (the system message stays)\n"
          "  /save FILE            save the conversation as JSON ({\"messages\": [...]})\n"
          "  /load FILE            load a conversation saved with /save (or a messages array)\n"
          "  /system TEXT          set the system message (empty TEXT removes it)\n"
          "  /set NAME VALUE       change sampling: temp, top-k, top-p, min-p, repeat-penalty,\n"
          "                        seed, n (most tokens per answer)\n"
-         "  /exit, /quit          leave (Ctrl-D too)\n"
+         "  /exit, /quit, /bye    leave (Ctrl-D too)\n"
          "input: end a line with \\ to continue it; wrap several lines in \"\"\" ... \"\"\".\n"
          "Ctrl-C stops an answer; what was generated stays in the conversation.");
 }
@@ -721,10 +755,10 @@ static bool run_command(chat_session *s, const char *line) {
     while (*arg == ' ')
         arg++;
 #define IS(c) (n == strlen(c) && strncmp(line, c, n) == 0)
-    if (IS("/exit") || IS("/quit")) return false;
-    if (IS("/help"))
+    if (IS("/exit") || IS("/quit") || IS("/bye")) return false;
+    if (IS("/help") || IS("/?"))
         print_help();
-    else if (IS("/reset")) {
+    else if (IS("/reset") || IS("/clear")) {
         messages_reset(s);
         puts("conversation cleared");
     } else if (IS("/save"))
@@ -803,10 +837,19 @@ static int chat_repl(chat_session *s) {
 static bool session_open(chat_session *s) {
     kw_model_params mp = {.verbose = s->o.verbose};
     if (kw_model_load(s->o.model_path, &mp, &s->model) != KW_OK) return false;
-    if (kw_chat_create(s->model, s->o.format, &s->chat) != KW_OK) return false;
+    const char *fmt = !s->o.format                        ? "auto"
+                      : strcmp(s->o.format, "model") == 0 ? NULL
+                                                          : s->o.format;
+    if (kw_chat_create(s->model, fmt, &s->chat) != KW_OK) {
+        s->hint_format = true;
+        return false;
+    }
+    if (kw_chat_format_note(s->chat))
+        fprintf(stderr, "note: %s; choose another with --format NAME\n",
+                kw_chat_format_note(s->chat));
     kw_context_params cp = kw_context_default_params();
-    if (s->o.n_ctx > 0)
-        cp.n_ctx = s->o.n_ctx;
+    if (s->o.n_ctx >= 0)
+        cp.n_ctx = s->o.n_ctx; /* 0: the model's training context */
     else {
         int32_t train = kw_model_n_ctx_train(s->model);
         cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
@@ -841,26 +884,34 @@ int cmd_chat(int argc, char **argv) {
     if (rc != CLI_EXIT_OK) return rc < 0 ? CLI_EXIT_OK : rc;
     if (!s.o.seed_given) s.o.sp.seed = cli_random_seed();
     char *question = NULL;
-    s.interactive = !s.o.prompt && isatty(STDIN_FILENO);
-    if (!s.o.prompt && !s.interactive) { /* a question piped in */
+    s.interactive = !s.o.prompt && !s.o.prompt_file && isatty(STDIN_FILENO);
+    if (!s.o.prompt && !s.interactive) { /* -f FILE, or a question piped in */
+        const char *from = s.o.prompt_file ? s.o.prompt_file : "-";
         size_t len = 0;
-        question = cli_read_file("-", &len);
+        question = cli_read_file(from, &len);
         if (!question) return CLI_EXIT_ERROR;
         while (len > 0 && (question[len - 1] == '\n' || question[len - 1] == '\r'))
             question[--len] = 0;
         if (len == 0) {
             free(question);
-            return cli_usage_error("chat", "no question: stdin was empty (give -p TEXT)");
+            return cli_usage_error("chat", "no question: the text is empty (%s; give -p TEXT)",
+                                   strcmp(from, "-") == 0 ? "stdin" : from);
         }
-    }
+    } else if (s.o.prompt && !*s.o.prompt)
+        return cli_usage_error("chat", "-p: the text is empty");
     s.color = isatty(STDOUT_FILENO) && !s.o.json;
     rc = CLI_EXIT_ERROR;
-    if (!session_open(&s))
+    if (!session_open(&s)) {
         cli_api_error();
-    else if (s.interactive)
+        if (s.hint_format)
+            fprintf(stderr, "hint: name a chat format with --format NAME (%s)\n",
+                    kw_chat_format_names());
+    } else if (s.interactive)
         rc = chat_repl(&s);
+    else if (!chat_turn(&s, s.o.prompt ? s.o.prompt : question))
+        rc = CLI_EXIT_ERROR;
     else
-        rc = chat_turn(&s, s.o.prompt ? s.o.prompt : question) ? CLI_EXIT_OK : CLI_EXIT_ERROR;
+        rc = s.interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
     session_close(&s);
     free(question);
     return rc;

@@ -61,7 +61,8 @@ static int parse_args(int argc, char **argv, imatrix_opts *o) {
             if (r > 0 && !cli_parse_i32("imatrix", "--chunks", v, 1, 1 << 30, &o->max_chunks))
                 return CLI_EXIT_USAGE;
         } else if (OPT("--threads", "-t")) {
-            if (r > 0 && !cli_parse_i32("imatrix", "--threads", v, 1, 256, &o->n_threads))
+            if (r > 0 &&
+                !cli_parse_i32("imatrix", "--threads", v, 1, KW_MAX_THREADS, &o->n_threads))
                 return CLI_EXIT_USAGE;
         } else
             return cli_usage_error("imatrix", "unknown argument '%s'", a);
@@ -79,6 +80,12 @@ static int tokenize_text(kw_model *m, const char *path, kw_token **out, int32_t 
     size_t len = 0;
     char *text = cli_read_file(path, &len);
     if (!text) return CLI_EXIT_ERROR;
+    if (len == 0) {
+        free(text);
+        fprintf(stderr, "error: '%s': the text is empty (0 bytes): give a calibration text\n",
+                path);
+        return CLI_EXIT_ERROR;
+    }
     int32_t cap = (int32_t)(len + 8);
     *out = malloc((size_t)cap * sizeof **out);
     kw_status st = *out ? kw_tokenize(m, text, len, false, false, *out, cap, n) : KW_ERR_NOMEM;

@@ -9,7 +9,7 @@
  *
  * Must not: read the file other than through kw_gguf_* / kw_model_*.
  */
-#include "kaiwu.h"
+#include "cli.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -22,27 +22,27 @@
 int cmd_info(int argc, char **argv);
 
 static void usage(FILE *f) {
-    fprintf(
-        f,
-        "usage: kaiwu info [--full] FILE\n"
-        "\n"
-        "Shows what a GGUF file holds and whether kaiwu can run it:\n"
-        "  file      size, GGUF version, alignment, where the tensor data begins\n"
-        "  model     architecture, the kaiwu family description used, hyperparameters (RoPE,\n"
-        "            norms, scales), parameter count, tokenizer kind and vocabulary size,\n"
-        "            BOS/EOS/EOT token ids and their text, whether a chat template is present\n"
-        "  metadata  every key with its type and value (strings quoted, control characters\n"
-        "            escaped; arrays show their first %d items and the count)\n"
-        "  tensors   every tensor: name, type, shape (innermost dimension first), bytes, file\n"
-        "            offset; then totals per type and overall\n"
-        "\n"
-        "options:\n"
-        "  --full    show every array element and whole long strings (e.g. the chat template)\n"
-        "  -h, --help  show this help\n"
-        "\n"
-        "exit status: 0 kaiwu can run the file; 1 the file is malformed or kaiwu cannot run it\n"
-        "(the reason is printed on stderr); 2 a usage error.\n",
-        INFO_MAX_ITEMS);
+    fprintf(f,
+            "usage: kaiwu info [--full] FILE\n"
+            "\n"
+            "Shows what a GGUF file holds and whether kaiwu can run it:\n"
+            "  file      size, GGUF version, alignment, where the tensor data begins\n"
+            "  model     architecture, the kaiwu family description used, hyperparameters (RoPE,\n"
+            "            norms, scales), parameter count, tokenizer kind and vocabulary size,\n"
+            "            BOS/EOS/EOT token ids and their text, whether a chat template is present\n"
+            "  metadata  every key with its type and value (strings quoted, control characters\n"
+            "            escaped; arrays show their first %d items and the count)\n"
+            "  tensors   every tensor: name, type, shape (innermost dimension first), bytes, file\n"
+            "            offset; then totals per type and overall\n"
+            "\n"
+            "options:\n"
+            "  --full    show every array element and whole long strings (e.g. the chat template)\n"
+            "  -h, --help  show this help\n"
+            "\n"
+            "exit status: 0 kaiwu can run the file, or tokenize with it (a vocabulary-only file);\n"
+            "1 the file is malformed or kaiwu cannot use it (the reason is printed on stderr);\n"
+            "2 a usage error.\n",
+            INFO_MAX_ITEMS);
 }
 
 /* ---------------------------------------------------------------- printing helpers */
@@ -257,21 +257,14 @@ int cmd_info(int argc, char **argv) {
         } else if (strcmp(a, "--full") == 0) {
             full = true;
         } else if (a[0] == '-' && a[1] != 0) {
-            fprintf(stderr, "kaiwu info: unknown option '%s'\n", a);
-            usage(stderr);
-            return 2;
+            return cli_usage_error("info", "unknown option '%s'", a);
         } else if (path) {
-            fprintf(stderr, "kaiwu info: one FILE only (got '%s' and '%s')\n", path, a);
-            return 2;
+            return cli_usage_error("info", "one FILE only (got '%s' and '%s')", path, a);
         } else {
             path = a;
         }
     }
-    if (!path) {
-        fprintf(stderr, "kaiwu info: missing FILE\n");
-        usage(stderr);
-        return 2;
-    }
+    if (!path) return cli_usage_error("info", "missing FILE (a GGUF model or vocabulary)");
     kw_gguf *g = NULL;
     if (kw_gguf_open(path, &g) != KW_OK) {
         fprintf(stderr, "error: %s\n", kw_last_error());

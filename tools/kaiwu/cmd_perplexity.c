@@ -89,7 +89,8 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
             if (r > 0 && !cli_parse_i32("perplexity", "--chunks", v, 1, 1 << 30, &o->max_chunks))
                 return CLI_EXIT_USAGE;
         } else if (OPT("--threads", "-t")) {
-            if (r > 0 && !cli_parse_i32("perplexity", "--threads", v, 1, 256, &o->n_threads))
+            if (r > 0 &&
+                !cli_parse_i32("perplexity", "--threads", v, 1, KW_MAX_THREADS, &o->n_threads))
                 return CLI_EXIT_USAGE;
         } else if (OPT("--save-top-k", NULL)) {
             if (r > 0 && !cli_parse_i32("perplexity", "--save-top-k", v, 0, 1 << 30, &o->top_k))
@@ -357,6 +358,12 @@ static int setup(ppl_run *r, int32_t *n_chunks) {
     size_t len = 0;
     char *text = cli_read_file(o->text_path, &len);
     if (!text) return CLI_EXIT_ERROR;
+    if (len == 0) {
+        free(text);
+        fprintf(stderr, "error: '%s': the text is empty (0 bytes): give a text to score\n",
+                o->text_path);
+        return CLI_EXIT_ERROR;
+    }
     if (kw_model_load(o->model_path, NULL, &r->model) != KW_OK) return free(text), cli_api_error();
     r->n_vocab = kw_model_n_vocab(r->model);
     r->tok = malloc((len + 8) * sizeof *r->tok);

@@ -110,7 +110,8 @@ int cmd_quantize(int argc, char **argv) {
         else if (strcmp(a, "--allow-requantize") == 0)
             qp.allow_requantize = true;
         else if ((r = cli_opt_value("quantize", argc, argv, &i, "--threads", "-t", &v)) != 0) {
-            if (r < 0 || !cli_parse_i32("quantize", "--threads", v, 1, 256, &qp.n_threads))
+            if (r < 0 ||
+                !cli_parse_i32("quantize", "--threads", v, 1, KW_MAX_THREADS, &qp.n_threads))
                 return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("quantize", argc, argv, &i, "--tensor-type", NULL, &v)) !=
                    0) {

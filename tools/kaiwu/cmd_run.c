@@ -6,12 +6,17 @@
  * detokenizer (never half a UTF-8 character); statistics go to stderr at the end.
  *
  * Stop strings are never printed: output that could be the beginning of a stop string is held
- * back until the following tokens show whether it is one.
+ * back until the following tokens show whether it is one. stdout ends with a newline (added
+ * when the text does not end with one). With --chat-template the prompt becomes one user message
+ * rendered through kw_chat (the model's template, a built-in format or Jinja text).
+ * Exit status: 0, 1 error, 2 usage, 130 interrupted by Ctrl-C.
  *
- * Relies on: kaiwu.h and cli.h only. Must not: include src/ headers.
+ * Relies on: kaiwu.h and cli.h only; jansson for the --chat-template message. Must not: include
+ * src/ headers.
  */
 #include "cli.h"
 
+#include <jansson.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -23,39 +28,56 @@
 
 typedef struct run_opts {
     const char *model_path;
-    const char *prompt;      /* -p, or NULL */
-    const char *prompt_file; /* -f, or NULL */
-    int32_t n_predict;       /* -1: until end of generation or a full context */
-    int32_t n_ctx;           /* 0: min(model's training context, 4096) */
-    int32_t n_threads;       /* 0: all cores */
+    const char *prompt;        /* -p or the positional PROMPT, or NULL */
+    const char *prompt_file;   /* -f, or NULL ("-": stdin) */
+    const char *chat_template; /* --chat-template: a format name or Jinja text, or NULL */
+    int32_t n_predict;         /* -1: until end of generation or a full context */
+    int32_t n_ctx;             /* -1 (not given): min(model's training context, 4096); 0: model's */
+    int32_t n_threads;         /* 0: all cores */
     kw_sampler_params sp;
     bool seed_given;
     const char *stops[RUN_MAX_STOPS];
     int n_stops;
-    bool verbose;
+    bool verbose, escape, ignore_eos;
 } run_opts;
 
 static void run_usage(FILE *f) {
-    fputs("usage: kaiwu run -m MODEL.gguf (-p PROMPT | -f PROMPT_FILE) [options]\n"
-          "\n"
-          "Generates a continuation of the prompt and streams it to stdout (the prompt itself is\n"
-          "not printed). Statistics (speeds, KV cache, peak memory, stop reason) go to stderr.\n"
-          "\n"
-          "options:\n"
-          "  -m, --model PATH         GGUF model file (required)\n"
-          "  -p, --prompt TEXT        the prompt\n"
-          "  -f, --file PATH          read the prompt from a file ('-' for stdin)\n"
-          "  -n, --n-predict N        tokens to generate (default 128; -1 = until end of\n"
-          "                           generation or a full context)\n"
-          "  -c, --ctx-size N         context size in tokens (default min(model's, 4096))\n"
-          "  -t, --threads N          worker threads (default: all cores)\n" CLI_SAMPLING_HELP
-          "  --stop STR               stop before STR (not printed); may be repeated\n"
-          "  --verbose                print model and run details on stderr\n"
-          "  -h, --help               show this help\n"
-          "\n"
-          "Ctrl-C stops generation and prints the statistics.\n"
-          "example: kaiwu run -m model.gguf -p \"Once upon a time\" -n 64 --temp 0\n",
-          f);
+    fprintf(
+        f,
+        "usage: kaiwu run -m MODEL.gguf (-p PROMPT | -f PROMPT_FILE) [options]\n"
+        "       kaiwu run MODEL.gguf [PROMPT] [options]\n"
+        "\n"
+        "Generates a continuation of the prompt and streams it to stdout (the prompt itself is\n"
+        "not printed), ending with a newline. Statistics (speeds, KV cache, peak memory, stop\n"
+        "reason) go to stderr. Without -p, -f or PROMPT, the prompt is read from stdin when\n"
+        "that is not a terminal.\n"
+        "\n"
+        "options:\n"
+        "  -m, --model PATH         GGUF model file (or give it first, without -m)\n"
+        "  -p, --prompt TEXT        the prompt (or give it after the model)\n"
+        "  -f, --file PATH          read the prompt from a file ('-' for stdin)\n"
+        "  -e, --escape             process escapes (\\n \\t \\\\ \\\" \\xNN ...) in -p and "
+        "--stop\n"
+        "  --chat-template NAME     wrap the prompt as one user message in a chat format and\n"
+        "                           generate the answer: a built-in format (%s),\n"
+        "                           'model' for the model's own template, 'auto' (the model's,\n"
+        "                           else one guessed from its vocabulary), or Jinja text\n"
+        "  -n, --n-predict N        tokens to generate (default 128; -1 = until end of\n"
+        "                           generation or a full context)\n"
+        "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
+        "                           0 = the model's training context)\n" CLI_THREADS_HELP
+            CLI_SAMPLING_HELP
+        "  --stop STR               stop before STR (not printed); may be repeated\n"
+        "  --ignore-eos             keep generating past end-of-generation tokens\n"
+        "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
+        "  --verbose                print model and run details on stderr\n"
+        "  -h, --help               show this help\n"
+        "\n"
+        "Ctrl-C stops generation, prints the statistics and exits with status 130.\n"
+        "Exit status: 0 done, 1 error (model, context), 2 usage, 130 interrupted.\n"
+        "examples: kaiwu run -m model.gguf -p \"Once upon a time\" -n 64 --temp 0\n"
+        "          kaiwu run model.gguf \"Why is the sky blue?\" --chat-template auto\n",
+        kw_chat_format_names());
 }
 
 #define F(field) offsetof(run_opts, field)
@@ -63,12 +85,22 @@ static const cli_opt run_table[] = {
     {"--model", "-m", CLI_STR, F(model_path), 0, 0},
     {"--prompt", "-p", CLI_STR, F(prompt), 0, 0},
     {"--file", "-f", CLI_STR, F(prompt_file), 0, 0},
+    {"--chat-template", NULL, CLI_STR, F(chat_template), 0, 0},
     {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
-    {"--ctx-size", "-c", CLI_I32, F(n_ctx), 1, INT32_MAX},
-    {"--threads", "-t", CLI_I32, F(n_threads), 1, 1024},
+    {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
+    {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
 };
 #undef F
 enum { RUN_N_OPTS = sizeof run_table / sizeof run_table[0] };
+
+static const struct {
+    const char *name, *short_name;
+    size_t offset;
+} run_flags[] = {
+    {"--verbose", "-v", offsetof(run_opts, verbose)},
+    {"--escape", "-e", offsetof(run_opts, escape)},
+    {"--ignore-eos", NULL, offsetof(run_opts, ignore_eos)},
+};
 
 /* Adds a --stop string; false after printing a usage error. */
 static bool add_stop(run_opts *o, const char *v) {
@@ -84,10 +116,36 @@ static bool add_stop(run_opts *o, const char *v) {
     return true;
 }
 
+/* A flag of run_flags at argv[i]: sets it and returns true. */
+static bool match_flag(run_opts *o, const char *a) {
+    for (size_t k = 0; k < sizeof run_flags / sizeof run_flags[0]; k++)
+        if (strcmp(a, run_flags[k].name) == 0 ||
+            (run_flags[k].short_name && strcmp(a, run_flags[k].short_name) == 0)) {
+            *(bool *)((char *)o + run_flags[k].offset) = true;
+            return true;
+        }
+    return false;
+}
+
+/* A positional argument: the model (when -m is not given), then the prompt (ollama's
+ * `run MODEL PROMPT`). */
+static int take_positional(run_opts *o, const char *a) {
+    if (!o->model_path) {
+        o->model_path = a;
+        return CLI_EXIT_OK;
+    }
+    if (!o->prompt && !o->prompt_file) {
+        o->prompt = a;
+        return CLI_EXIT_OK;
+    }
+    return cli_usage_error("run", "unexpected argument '%s' (quote a prompt of several words)", a);
+}
+
 /* Returns CLI_EXIT_OK, or the exit code of a usage error (already printed); -1 for --help. */
 static int run_parse(int argc, char **argv, run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
+    o->n_ctx = -1;
     o->sp = kw_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -95,10 +153,7 @@ static int run_parse(int argc, char **argv, run_opts *o) {
             run_usage(stdout);
             return -1;
         }
-        if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
-            o->verbose = true;
-            continue;
-        }
+        if (match_flag(o, a)) continue;
         const char *stop = NULL;
         int r = cli_opt_value("run", argc, argv, &i, "--stop", NULL, &stop);
         if (r < 0 || (r > 0 && !add_stop(o, stop))) return CLI_EXIT_USAGE;
@@ -112,12 +167,20 @@ static int run_parse(int argc, char **argv, run_opts *o) {
         if (k == -2) return CLI_EXIT_USAGE;
         if (k >= 0) continue;
         if (a[0] == '-' && a[1]) return cli_usage_error("run", "unknown option '%s'", a);
-        return cli_usage_error("run", "unexpected argument '%s' (the prompt goes after -p)", a);
+        int rc = take_positional(o, a);
+        if (rc) return rc;
     }
-    if (!o->model_path) return cli_usage_error("run", "no model: give one with -m MODEL.gguf");
-    if (!o->prompt && !o->prompt_file)
-        return cli_usage_error("run", "no prompt: give -p TEXT or -f FILE");
+    if (!o->model_path)
+        return cli_usage_error("run", "no model: give one with -m MODEL.gguf (or first)");
     if (o->prompt && o->prompt_file) return cli_usage_error("run", "give -p or -f, not both");
+    if (!o->prompt && !o->prompt_file) {
+        if (isatty(STDIN_FILENO))
+            return cli_usage_error("run",
+                                   "no prompt: give -p TEXT, -f FILE or PROMPT after the model "
+                                   "(for a conversation: kaiwu chat %s)",
+                                   o->model_path);
+        o->prompt_file = "-"; /* `echo question | kaiwu run MODEL` */
+    }
     return CLI_EXIT_OK;
 }
 
@@ -129,7 +192,9 @@ typedef struct run_out {
     const run_opts *o;
     char *buf; /* text not printed yet: a possible beginning of a stop string */
     size_t len, cap;
-    bool stopped; /* a stop string was found; nothing more is printed */
+    bool stopped;           /* a stop string was found; nothing more is printed */
+    uint64_t n_printed;     /* bytes written to stdout */
+    bool ends_with_newline; /* the last of them is '\n' */
 } run_out;
 
 /* Length of the longest suffix of s[0..n) that is a proper prefix of stop. */
@@ -163,6 +228,10 @@ static void out_push(run_out *w, const char *text, size_t n, bool at_end) {
     }
     fwrite(w->buf, 1, print, stdout);
     fflush(stdout);
+    if (print > 0) {
+        w->n_printed += print;
+        w->ends_with_newline = w->buf[print - 1] == '\n';
+    }
     memmove(w->buf, w->buf + print, w->len - print);
     w->len -= print;
     if (w->stopped) w->len = 0;
@@ -203,21 +272,58 @@ static kw_status tokenize_all(const kw_model *model, const char *text, size_t le
     return KW_ERR_INTERNAL;
 }
 
+/* --chat-template: the prompt as one user message, rendered with the generation prompt. */
+static kw_status chat_prompt(const kw_model *model, const run_opts *o, const char *text, size_t len,
+                             kw_token **out, int32_t *n_out) {
+    const char *fmt = strcmp(o->chat_template, "model") == 0 ? NULL : o->chat_template;
+    kw_chat *chat = NULL;
+    kw_status st = kw_chat_create(model, fmt, &chat);
+    if (st != KW_OK) return st;
+    if (kw_chat_format_note(chat)) fprintf(stderr, "note: %s\n", kw_chat_format_note(chat));
+    json_t *msgs = json_pack("[{s:s, s:s%}]", "role", "user", "content", text, len);
+    char *msgs_json = msgs ? json_dumps(msgs, JSON_COMPACT) : NULL;
+    char *rendered = NULL;
+    st = msgs_json ? kw_chat_render(chat, msgs_json, NULL, true, NULL, &rendered) : KW_ERR_NOMEM;
+    if (st == KW_OK) st = kw_chat_tokenize(chat, rendered, out, n_out);
+    if (st == KW_OK && o->verbose)
+        fprintf(stderr, "chat format: %s; rendered prompt:\n%s\n", kw_chat_format_used(chat),
+                rendered);
+    free(rendered);
+    free(msgs_json);
+    json_decref(msgs);
+    kw_chat_free(chat);
+    return st;
+}
+
+/* The prompt text: -p (escapes processed with -e) or the file / stdin (as written). */
+static char *read_prompt(run_opts *o, size_t *len) {
+    if (o->prompt_file) {
+        char *text = cli_read_file(o->prompt_file, len);
+        if (text) o->prompt = text;
+        return text;
+    }
+    *len = o->escape ? cli_unescape((char *)o->prompt) : strlen(o->prompt);
+    return NULL;
+}
+
 int cmd_run(int argc, char **argv) {
     run_opts o;
     int rc = run_parse(argc, argv, &o);
     if (rc < 0) return CLI_EXIT_OK;
     if (rc) return rc;
     if (!o.seed_given) o.sp.seed = cli_random_seed();
+    for (int i = 0; i < o.n_stops && o.escape; i++)
+        cli_unescape((char *)o.stops[i]);
 
-    char *file_text = NULL;
     size_t prompt_len = 0;
-    if (o.prompt_file) {
-        file_text = cli_read_file(o.prompt_file, &prompt_len);
-        if (!file_text) return CLI_EXIT_ERROR;
-        o.prompt = file_text;
-    } else {
-        prompt_len = strlen(o.prompt);
+    char *file_text = read_prompt(&o, &prompt_len);
+    if (o.prompt_file && !file_text) return CLI_EXIT_ERROR;
+    if (prompt_len == 0) {
+        free(file_text);
+        return cli_usage_error("run", "no prompt: the text is empty (%s)",
+                               !o.prompt_file               ? "-p"
+                               : strcmp(o.prompt_file, "-") ? o.prompt_file
+                                                            : "stdin");
     }
 
     kw_model *model = NULL;
@@ -234,8 +340,8 @@ int cmd_run(int argc, char **argv) {
         goto done;
     }
     kw_context_params cp = kw_context_default_params();
-    if (o.n_ctx > 0)
-        cp.n_ctx = o.n_ctx;
+    if (o.n_ctx >= 0)
+        cp.n_ctx = o.n_ctx; /* 0: the model's training context */
     else {
         int32_t train = kw_model_n_ctx_train(model);
         cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
@@ -253,9 +359,14 @@ int cmd_run(int argc, char **argv) {
     t_load = kw_time_seconds() - t_load;
 
     int32_t n_prompt = 0;
-    kw_status st = tokenize_all(model, o.prompt, prompt_len, &prompt, &n_prompt);
+    kw_status st = o.chat_template
+                       ? chat_prompt(model, &o, o.prompt, prompt_len, &prompt, &n_prompt)
+                       : tokenize_all(model, o.prompt, prompt_len, &prompt, &n_prompt);
     if (st != KW_OK) {
-        if (st != KW_ERR_NOMEM) cli_api_error();
+        if (st != KW_ERR_NOMEM || o.chat_template) cli_api_error();
+        if (o.chat_template && st == KW_ERR_INVALID_ARG)
+            fprintf(stderr, "hint: name a format with --chat-template NAME (%s)\n",
+                    kw_chat_format_names());
         goto done;
     }
     if (n_prompt == 0) {
@@ -336,7 +447,7 @@ int cmd_run(int argc, char **argv) {
             break;
         }
         kw_token tok = kw_sampler_sample(smp, logits);
-        if (kw_token_is_eog(model, tok)) {
+        if (!o.ignore_eos && kw_token_is_eog(model, tok)) {
             stop_reason = "end of generation token";
             break;
         }
@@ -370,10 +481,8 @@ int cmd_run(int argc, char **argv) {
         out_push(&w, piece, np > 0 ? (size_t)np : 0, true);
         if (w.stopped) stop_reason = "stop string";
     }
-    if (n_gen > 0) {
-        fputc('\n', stderr);
-        fflush(stdout);
-    }
+    if (w.n_printed > 0 && !w.ends_with_newline) fputc('\n', stdout); /* stdout ends a line */
+    fflush(stdout);
 
     cli_print_speed(stderr, "prompt", n_prompt, t_prompt);
     cli_print_speed(stderr, "generated", n_gen, t_gen);
@@ -381,7 +490,7 @@ int cmd_run(int argc, char **argv) {
             (double)kw_context_kv_bytes(ctx) / (1024.0 * 1024.0), kw_context_n_past(ctx), n_ctx);
     fprintf(stderr, "peak memory: %.2f MiB\n", (double)kw_peak_rss_bytes() / (1024.0 * 1024.0));
     fprintf(stderr, "stop: %s\n", failed ? "error" : stop_reason);
-    rc = failed ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+    rc = failed ? CLI_EXIT_ERROR : run_interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
 
 done:
     free(w.buf);

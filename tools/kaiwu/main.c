@@ -87,6 +87,12 @@ int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char *
                                  dst);
             break;
         case CLI_U64: ok = cli_parse_u64(cmd, table[k].name, v, dst); break;
+        case CLI_SEED:
+            if (strcmp(v, "-1") == 0)
+                *(uint64_t *)dst = cli_random_seed(); /* llama.cpp's "random" */
+            else
+                ok = cli_parse_u64(cmd, table[k].name, v, dst);
+            break;
         }
         return ok ? k : -2;
     }
@@ -103,7 +109,7 @@ const cli_opt cli_sampling_opts[] = {
     {"--repeat-last-n", NULL, CLI_I32, SP(repeat_last_n), -1, 1 << 20},
     {"--presence-penalty", NULL, CLI_F32, SP(presence_penalty), -100, 100},
     {"--frequency-penalty", NULL, CLI_F32, SP(frequency_penalty), -100, 100},
-    {"--seed", NULL, CLI_U64, SP(seed), 0, 0},
+    {"--seed", "-s", CLI_SEED, SP(seed), 0, 0},
 };
 #undef SP
 const int cli_n_sampling_opts = sizeof cli_sampling_opts / sizeof cli_sampling_opts[0];
@@ -224,6 +230,7 @@ static const cli_command commands[] = {
     {"perplexity", cmd_perplexity, "measure perplexity, and KL divergence against a base model"},
     {"chat", cmd_chat, "talk to a model through its chat template"},
     {"train", cmd_train, "pretrain a llama model on text, or fine-tune one on conversations"},
+    {"serve", cmd_serve, "serve the model over HTTP with the OpenAI API"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
@@ -281,7 +288,11 @@ int main(int argc, char **argv) {
         cmd = argv[2];
     } else {
         for (int i = 0; i < N_COMMANDS; i++)
-            if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+            if (strcmp(cmd, commands[i].name) == 0) {
+                int sub_argc = argc - 1;
+                int rc = cli_drop_gpu_options(cmd, &sub_argc, argv + 1);
+                return rc ? rc : commands[i].fn(sub_argc, argv + 1);
+            }
     }
     fprintf(stderr, "error: unknown command '%s'\n", cmd);
     print_command_list(stderr);

@@ -53,6 +53,7 @@ static void pack_contiguous8(const float *x, int64_t ld, int w, int64_t k, float
                              int l0) {
     const int ns = width - l0 < 8 ? width - l0 : 8;
     const __m256i store = lane_mask(ns);
+    const bool spill = ns < 8 && l0 == 0;
     for (int64_t p = 0; p < k; p += 8) {
         const __m256i km = lane_mask(k - p < 8 ? (int)(k - p) : 8);
         __m256 r[8];
@@ -62,8 +63,15 @@ static void pack_contiguous8(const float *x, int64_t ld, int w, int64_t k, float
         }
         transpose8(r);
         const int64_t nq = k - p < 8 ? k - p : 8;
-        for (int64_t q = 0; q < nq; q++)
-            _mm256_maskstore_ps(dst + (p + q) * width + l0, store, r[q]);
+        for (int64_t q = 0; q < nq; q++) {
+            float *d = dst + (p + q) * width + l0;
+            /* a 6-line panel: a full 8-float store spills into the next slot, which the next store
+             * rewrites (vmaskmovps stores are slow); the panel's last slot is masked */
+            if (spill && p + q + 1 < k)
+                _mm256_storeu_ps(d, r[q]);
+            else
+                _mm256_maskstore_ps(d, store, r[q]);
+        }
     }
 }
 
@@ -73,31 +81,56 @@ static void pack_a_rows(const float *a, int64_t lda, int mr, int64_t k, float *d
     pack_contiguous8(a, lda, mr, k, dst, MR, 0);
 }
 
-/* A panel of mr <= MR rows of op(A) = Aᵀ: the values of one k are contiguous in memory. */
-static void pack_a_cols(const float *a, int64_t lda, int mr, int64_t k, float *dst) {
-    for (int64_t p = 0; p < k; p++)
-        for (int i = 0; i < MR; i++)
-            dst[p * MR + i] = i < mr ? a[p * lda + i] : 0.0f;
+/* Rows [0, m) of op(A) = Aᵀ (row i, value p at a[p * lda + i]) into ceil(m / MR) panels, each
+ * row p of A read across all panels in turn (sequential reads); full 8-float stores spill into
+ * the next slot, rewritten next, except a panel's last slot. */
+static void pack_a_cols(const float *a, int64_t lda, int64_t m, int64_t k, float *dst) {
+    const int64_t np = (m + MR - 1) / MR;
+    const __m256i row = lane_mask(MR);
+    for (int64_t p = 0; p < k; p++) {
+        const float *src = a + p * lda;
+        for (int64_t q = 0; q < np; q++) {
+            const int64_t w = m - q * MR;
+            const __m256 v =
+                w >= 8 ? _mm256_loadu_ps(src + q * MR)
+                       : _mm256_maskload_ps(src + q * MR, lane_mask((int)(w < MR ? w : MR)));
+            float *d = dst + (q * k + p) * MR;
+            if (p + 1 < k)
+                _mm256_storeu_ps(d, v);
+            else
+                _mm256_maskstore_ps(d, row, v);
+        }
+    }
 }
 
 static void pack_a_f32(bool trans, const float *a, int64_t lda, int64_t m, int64_t k, void *dst) {
-    float *d = dst;
-    for (int64_t i0 = 0; i0 < m; i0 += MR, d += k * MR) {
-        const int mr = m - i0 < MR ? (int)(m - i0) : MR;
-        if (trans)
-            pack_a_cols(a + i0, lda, mr, k, d);
-        else
-            pack_a_rows(a + i0 * lda, lda, mr, k, d);
+    if (trans) {
+        pack_a_cols(a, lda, m, k, dst);
+        return;
     }
+    float *d = dst;
+    for (int64_t i0 = 0; i0 < m; i0 += MR, d += k * MR)
+        pack_a_rows(a + i0 * lda, lda, m - i0 < MR ? (int)(m - i0) : MR, k, d);
 }
 
-/* A panel of nr <= NR columns of op(B) = B: the NR values of one k are contiguous. */
-static void pack_b_rows(const float *b, int64_t ldb, int nr, int64_t k, float *dst) {
-    const __m256i m0 = lane_mask(nr), m1 = lane_mask(nr - 8);
-    for (int64_t p = 0; p < k; p++) {
-        _mm256_store_ps(dst + p * NR, _mm256_maskload_ps(b + p * ldb, m0));
-        _mm256_store_ps(dst + p * NR + 8, _mm256_maskload_ps(b + p * ldb + 8, m1));
-    }
+/* Columns [0, n) of op(B) = B (value p of column j at b[p * ldb + j]) into ceil(n / NR) panels,
+ * each row p of B read across all panels in turn (as pack_a_cols). */
+static void pack_b_rows(const float *b, int64_t ldb, int64_t n, int64_t k, float *dst) {
+    const int64_t np = (n + NR - 1) / NR;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t q = 0; q < np; q++) {
+            const float *src = b + p * ldb + q * NR;
+            float *d = dst + (q * k + p) * NR;
+            const int64_t w = n - q * NR; /* columns of this panel inside B */
+            if (w >= NR) {
+                _mm256_store_ps(d, _mm256_loadu_ps(src));
+                _mm256_store_ps(d + 8, _mm256_loadu_ps(src + 8));
+            } else {
+                _mm256_store_ps(d, _mm256_maskload_ps(src, lane_mask((int)w)));
+                _mm256_store_ps(d + 8, w > 8 ? _mm256_maskload_ps(src + 8, lane_mask((int)w - 8))
+                                             : _mm256_setzero_ps());
+            }
+        }
 }
 
 /* A panel of nr <= NR columns of op(B) = Bᵀ (column j, value p at b[j * ldb + p]): two register
@@ -108,14 +141,13 @@ static void pack_b_cols(const float *b, int64_t ldb, int nr, int64_t k, float *d
 }
 
 static void pack_b_f32(bool trans, const float *b, int64_t ldb, int64_t k, int64_t n, void *dst) {
-    float *d = dst;
-    for (int64_t j0 = 0; j0 < n; j0 += NR, d += k * NR) {
-        const int nr = n - j0 < NR ? (int)(n - j0) : NR;
-        if (trans)
-            pack_b_cols(b + j0 * ldb, ldb, nr, k, d);
-        else
-            pack_b_rows(b + j0, ldb, nr, k, d);
+    if (!trans) {
+        pack_b_rows(b, ldb, n, k, dst);
+        return;
     }
+    float *d = dst;
+    for (int64_t j0 = 0; j0 < n; j0 += NR, d += k * NR)
+        pack_b_cols(b + j0 * ldb, ldb, n - j0 < NR ? (int)(n - j0) : NR, k, d);
 }
 
 /* x rounded to bfloat16 and back, 8 at a time, as kw_f32_to_bf16 rounds (nearest even; a NaN
@@ -165,12 +197,21 @@ static void pack_b_bf16(bool trans, const float *b, int64_t ldb, int64_t k, int6
         if ((i) < m) {                                                                             \
             float *cr = c + (i)*ldc;                                                               \
             __m256 o0 = acc0, o1 = acc1;                                                           \
-            if (load_c) {                                                                          \
-                o0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, m0), o0);                          \
-                o1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8, m1), o1);                      \
+            if (n == NR) { /* plain stores: vmaskmovps stores are slow on some cores */            \
+                if (load_c) {                                                                      \
+                    o0 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr), o0);                             \
+                    o1 = _mm256_fmadd_ps(vb, _mm256_loadu_ps(cr + 8), o1);                         \
+                }                                                                                  \
+                _mm256_storeu_ps(cr, o0);                                                          \
+                _mm256_storeu_ps(cr + 8, o1);                                                      \
+            } else {                                                                               \
+                if (load_c) {                                                                      \
+                    o0 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr, m0), o0);                      \
+                    o1 = _mm256_fmadd_ps(vb, _mm256_maskload_ps(cr + 8, m1), o1);                  \
+                }                                                                                  \
+                _mm256_maskstore_ps(cr, m0, o0);                                                   \
+                _mm256_maskstore_ps(cr + 8, m1, o1);                                               \
             }                                                                                      \
-            _mm256_maskstore_ps(cr, m0, o0);                                                       \
-            _mm256_maskstore_ps(cr + 8, m1, o1);                                                   \
         }                                                                                          \
     } while (0)
 
@@ -213,9 +254,9 @@ const kernel_gemm kernel_gemm_avx2_f32 = {
     .isa = "avx2",
     .mr = MR,
     .nr = NR,
-    .kc = 256,
+    .kc = 512,
     .mc = 96,
-    .nc = 2048,
+    .nc = 1024,
     .k_step = 1,
     .elem_bytes = 4,
     .pack_a = pack_a_f32,
@@ -227,9 +268,9 @@ const kernel_gemm kernel_gemm_avx2_bf16 = {
     .isa = "avx2-bf16emu",
     .mr = MR,
     .nr = NR,
-    .kc = 256,
+    .kc = 512,
     .mc = 96,
-    .nc = 2048,
+    .nc = 1024,
     .k_step = 1,
     .elem_bytes = 4,
     .pack_a = pack_a_bf16,

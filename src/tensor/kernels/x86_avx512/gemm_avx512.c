@@ -11,6 +11,8 @@
  */
 #include "tensor/kernels/kernels.h"
 
+#include "tensor/kernels/x86_avx512/gemm_common.h"
+
 #include <immintrin.h>
 #include <string.h>
 
@@ -19,54 +21,32 @@
 
 /* ---------------------------------------------------------------- packing */
 
-static inline __mmask16 lane_mask(int64_t n) { /* the first n (<= 0: none, >= 16: all) lanes */
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1);
-}
-
-/* Transposes the 16 x 16 floats of r in place (r[i] lane q -> r[q] lane i). */
-static inline void transpose16(__m512 r[16]) {
-    __m512 t[16];
-    for (int i = 0; i < 16; i += 2) {
-        t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 16; i += 4) {
-        r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
-        r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
-        r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-        r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
-    }
-    for (int i = 0; i < 4; i++) {
-        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
-        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
-        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
-        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
-    }
-    for (int i = 0; i < 8; i++) {
-        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
-        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
-    }
-}
-
 /* Lines [0, w) (w <= 16) of a panel whose K values are contiguous per line (line l, value p at
  * x[l * ld + p]) into dst[p * width + l0 + l] for p < k: 16 values of 16 lines at a time through a
- * register transpose; lines w.. of the 16 are zero. (The permutation order of the unpack/shuffle
- * steps above is the transpose's: lane q of output row i' comes from row q, lane i'.) */
+ * register transpose; lines w.. of the 16 are zero. */
 static void pack_contiguous16(const float *x, int64_t ld, int w, int64_t k, float *dst, int width,
                               int l0) {
-    const __mmask16 store = lane_mask(width - l0);
+    const __mmask16 store = gemm_lane_mask(width - l0);
+    /* a panel of 12 lines: full 16-float stores spill 4 floats into the next slot, which the next
+     * store rewrites (masked stores are slow on some cores); the panel's last slot is masked */
+    const bool spill = width - l0 < 16 && l0 == 0;
     for (int64_t p = 0; p < k; p += 16) {
-        const __mmask16 km = lane_mask(k - p);
+        const __mmask16 km = gemm_lane_mask(k - p);
         __m512 r[16];
         for (int l = 0; l < 16; l++) {
             r[l] = l < w ? _mm512_maskz_loadu_ps(km, x + l * ld + p) : _mm512_setzero_ps();
             /* 16 short strided streams: ask for each line 4 steps ahead (a hint; never faults) */
             if (l < w && p + 80 < k) _mm_prefetch((const char *)(x + l * ld + p + 64), _MM_HINT_T0);
         }
-        transpose16(r);
+        gemm_transpose16(r);
         const int64_t nq = k - p < 16 ? k - p : 16;
-        for (int64_t q = 0; q < nq; q++)
-            _mm512_mask_storeu_ps(dst + (p + q) * width + l0, store, r[q]);
+        for (int64_t q = 0; q < nq; q++) {
+            float *d = dst + (p + q) * width + l0;
+            if (spill && p + q + 1 < k)
+                _mm512_storeu_ps(d, r[q]);
+            else
+                _mm512_mask_storeu_ps(d, store, r[q]);
+        }
     }
 }
 
@@ -76,33 +56,53 @@ static void pack_a_rows(const float *a, int64_t lda, int mr, int64_t k, float *d
     pack_contiguous16(a, lda, mr, k, dst, MR, 0);
 }
 
-/* A panel of mr <= MR rows of op(A) = Aᵀ: the MR values of one k are contiguous in memory. */
-static void pack_a_cols(const float *a, int64_t lda, int mr, int64_t k, float *dst) {
-    const __mmask16 m = (__mmask16)((1u << mr) - 1);
+/* Rows [0, m) of op(A) = Aᵀ (row i, value p at a[p * lda + i]) into ceil(m / MR) panels: each
+ * value p is one contiguous run of A's row p, read across all panels in turn (sequential reads;
+ * panel by panel would touch each line in 48-byte slivers down the whole block). */
+static void pack_a_cols(const float *a, int64_t lda, int64_t m, int64_t k, float *dst) {
+    const int64_t np = (m + MR - 1) / MR, full_panels = m / MR;
+    const __mmask16 row = (__mmask16)((1u << MR) - 1);
     for (int64_t p = 0; p < k; p++) {
-        __m512 v = _mm512_maskz_loadu_ps(m, a + p * lda);
-        _mm512_mask_storeu_ps(dst + p * MR, (__mmask16)((1u << MR) - 1), v);
+        const float *src = a + p * lda;
+        /* full 16-float stores: the 4 extra floats land in slot p + 1, rewritten next (masked
+         * stores are slow on some cores); the panel's last slot takes a masked store */
+        for (int64_t q = 0; q < np; q++) {
+            const __m512 v =
+                q < full_panels && q * MR + 16 <= m
+                    ? _mm512_loadu_ps(src + q * MR)
+                    : _mm512_maskz_loadu_ps(gemm_lane_mask(m - q * MR) & row, src + q * MR);
+            float *d = dst + (q * k + p) * MR;
+            if (p + 1 < k)
+                _mm512_storeu_ps(d, v);
+            else
+                _mm512_mask_storeu_ps(d, row, v);
+        }
     }
 }
 
 static void pack_a_f32(bool trans, const float *a, int64_t lda, int64_t m, int64_t k, void *dst) {
-    float *d = dst;
-    for (int64_t i0 = 0; i0 < m; i0 += MR, d += k * MR) {
-        const int mr = m - i0 < MR ? (int)(m - i0) : MR;
-        if (trans)
-            pack_a_cols(a + i0, lda, mr, k, d);
-        else
-            pack_a_rows(a + i0 * lda, lda, mr, k, d);
+    if (trans) {
+        pack_a_cols(a, lda, m, k, dst);
+        return;
     }
+    float *d = dst;
+    for (int64_t i0 = 0; i0 < m; i0 += MR, d += k * MR)
+        pack_a_rows(a + i0 * lda, lda, m - i0 < MR ? (int)(m - i0) : MR, k, d);
 }
 
-/* A panel of nr <= NR columns of op(B) = B: the NR values of one k are contiguous. */
-static void pack_b_rows(const float *b, int64_t ldb, int nr, int64_t k, float *dst) {
-    const __mmask16 m0 = lane_mask(nr), m1 = lane_mask(nr - 16);
-    for (int64_t p = 0; p < k; p++) {
-        _mm512_store_ps(dst + p * NR, _mm512_maskz_loadu_ps(m0, b + p * ldb));
-        _mm512_store_ps(dst + p * NR + 16, _mm512_maskz_loadu_ps(m1, b + p * ldb + 16));
-    }
+/* Columns [0, n) of op(B) = B (value p of column j at b[p * ldb + j]) into ceil(n / NR) panels,
+ * each row p of B read across all panels in turn (as pack_a_cols). */
+static void pack_b_rows(const float *b, int64_t ldb, int64_t n, int64_t k, float *dst) {
+    const int64_t np = (n + NR - 1) / NR;
+    for (int64_t p = 0; p < k; p++)
+        for (int64_t q = 0; q < np; q++) {
+            const float *src = b + p * ldb + q * NR;
+            float *d = dst + (q * k + p) * NR;
+            const int64_t w = n - q * NR; /* columns of this panel inside B */
+            _mm512_store_ps(d, _mm512_maskz_loadu_ps(gemm_lane_mask(w), src));
+            _mm512_store_ps(d + 16, w > 16 ? _mm512_maskz_loadu_ps(gemm_lane_mask(w - 16), src + 16)
+                                           : _mm512_setzero_ps());
+        }
 }
 
 /* A panel of nr <= NR columns of op(B) = Bᵀ (column j, value p at b[j * ldb + p]): two register
@@ -113,14 +113,13 @@ static void pack_b_cols(const float *b, int64_t ldb, int nr, int64_t k, float *d
 }
 
 static void pack_b_f32(bool trans, const float *b, int64_t ldb, int64_t k, int64_t n, void *dst) {
-    float *d = dst;
-    for (int64_t j0 = 0; j0 < n; j0 += NR, d += k * NR) {
-        const int nr = n - j0 < NR ? (int)(n - j0) : NR;
-        if (trans)
-            pack_b_cols(b + j0 * ldb, ldb, nr, k, d);
-        else
-            pack_b_rows(b + j0, ldb, nr, k, d);
+    if (!trans) {
+        pack_b_rows(b, ldb, n, k, dst);
+        return;
     }
+    float *d = dst;
+    for (int64_t j0 = 0; j0 < n; j0 += NR, d += k * NR)
+        pack_b_cols(b + j0 * ldb, ldb, n - j0 < NR ? (int)(n - j0) : NR, k, d);
 }
 
 /* ---------------------------------------------------------------- micro-kernel */
@@ -131,12 +130,21 @@ static void pack_b_f32(bool trans, const float *b, int64_t ldb, int64_t k, int64
         if ((i) < m) {                                                                             \
             float *cr = c + (i)*ldc;                                                               \
             __m512 o0 = acc0, o1 = acc1;                                                           \
-            if (load_c) {                                                                          \
-                o0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), o0);                       \
-                o1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), o1);                  \
+            if (n == NR) { /* plain stores: masked ones are slow on some cores */                  \
+                if (load_c) {                                                                      \
+                    o0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), o0);                             \
+                    o1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), o1);                        \
+                }                                                                                  \
+                _mm512_storeu_ps(cr, o0);                                                          \
+                _mm512_storeu_ps(cr + 16, o1);                                                     \
+            } else {                                                                               \
+                if (load_c) {                                                                      \
+                    o0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), o0);                   \
+                    o1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), o1);              \
+                }                                                                                  \
+                _mm512_mask_storeu_ps(cr, m0, o0);                                                 \
+                _mm512_mask_storeu_ps(cr + 16, m1, o1);                                            \
             }                                                                                      \
-            _mm512_mask_storeu_ps(cr, m0, o0);                                                     \
-            _mm512_mask_storeu_ps(cr + 16, m1, o1);                                                \
         }                                                                                          \
     } while (0)
 
@@ -175,7 +183,7 @@ static void micro_f32(int64_t k, const void *ap, const void *bp, float *c, int64
         FMA_ROW(11, cb0, cb1);
 #undef FMA_ROW
     }
-    const __mmask16 m0 = lane_mask(n), m1 = lane_mask(n - 16);
+    const __mmask16 m0 = gemm_lane_mask(n), m1 = gemm_lane_mask(n - 16);
     const __m512 vb = _mm512_set1_ps(beta);
     STORE_ROW(0, c00, c01);
     STORE_ROW(1, c10, c11);
@@ -195,9 +203,9 @@ const kernel_gemm kernel_gemm_avx512_f32 = {
     .isa = "avx512",
     .mr = MR,
     .nr = NR,
-    .kc = 256,
-    .mc = 192,
-    .nc = 2048,
+    .kc = 512,
+    .mc = 96,
+    .nc = 1024,
     .k_step = 1,
     .elem_bytes = 4,
     .pack_a = pack_a_f32,

@@ -14,15 +14,13 @@
  */
 #include "tensor/kernels/kernels.h"
 
+#include "tensor/kernels/x86_avx512/gemm_common.h"
+
 #include <immintrin.h>
 #include <string.h>
 
 #define MR 12 /* micro_bf16 names its 2 x MR accumulators one by one */
 #define NR 32
-
-static inline __mmask16 lane_mask(int64_t n) { /* the first n (<= 0: none, >= 16: all) lanes */
-    return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n > 0 ? n : 0)) - 1);
-}
 
 /* 16 units from two rows of 16 floats: lo (k even) in the low halves, hi in the high halves. */
 static inline __m512i units_of_rows(__m512 lo, __m512 hi) {
@@ -33,67 +31,79 @@ static inline __m512i units_of_rows(__m512 lo, __m512 hi) {
 
 /* 16 units from 32 consecutive values x[0..n) (n <= 32, zero after): unit q = (x[2q], x[2q+1]). */
 static inline __m512i units_of_run(const float *x, int64_t n) {
-    const __m512 lo = _mm512_maskz_loadu_ps(lane_mask(n), x);
-    const __m512 hi = _mm512_maskz_loadu_ps(lane_mask(n - 16), x + 16);
+    const __m512 lo = _mm512_maskz_loadu_ps(gemm_lane_mask(n), x);
+    const __m512 hi = _mm512_maskz_loadu_ps(gemm_lane_mask(n - 16), x + 16);
     return (__m512i)_mm512_cvtne2ps_pbh(hi, lo);
 }
 
 /* Lines [0, w) (w <= width) of a panel whose K values are contiguous per line (line l, value p at
  * x[l * ld + p]; op(A) rows, or op(B) = Bᵀ columns), into dst[pair * width + l], lines w.. zero:
- * 16 pairs of every line at a time, transposed through the stack. */
+ * 16 pairs of 16 lines at a time through a register transpose of the 32-bit units. */
 static void pack_lines_contiguous(const float *x, int64_t ld, int w, int width, int64_t k,
                                   uint32_t *dst) {
     const int64_t pairs = (k + 1) / 2;
     for (int64_t p0 = 0; p0 < pairs; p0 += 16) {
-        uint32_t t[NR * 16] __attribute__((aligned(64)));
-        for (int l = 0; l < width; l++) {
-            const __m512i u =
-                l < w ? units_of_run(x + l * ld + 2 * p0, k - 2 * p0) : _mm512_setzero_si512();
-            _mm512_store_si512((__m512i *)(t + 16 * l), u);
-        }
         const int64_t np = pairs - p0 < 16 ? pairs - p0 : 16;
-        for (int64_t q = 0; q < np; q++)
-            for (int l = 0; l < width; l++)
-                dst[(p0 + q) * width + l] = t[16 * l + q];
+        for (int l0 = 0; l0 < width; l0 += 16) {
+            __m512 r[16];
+            for (int l = 0; l < 16; l++) {
+                const float *line = x + (l0 + l) * ld + 2 * p0;
+                r[l] = l0 + l < w ? _mm512_castsi512_ps(units_of_run(line, k - 2 * p0))
+                                  : _mm512_setzero_ps();
+                if (l0 + l < w && 2 * p0 + 96 < k)
+                    _mm_prefetch((const char *)(line + 64), _MM_HINT_T0);
+            }
+            gemm_transpose16(r);
+            const __mmask16 store = gemm_lane_mask(width - l0);
+            for (int64_t q = 0; q < np; q++)
+                _mm512_mask_storeu_epi32(dst + (p0 + q) * width + l0, store,
+                                         _mm512_castps_si512(r[q]));
+        }
     }
 }
 
-/* Lines [0, w) of a panel whose lines are contiguous per K value (line l, value p at
- * x[p * ld + l]; op(A) = Aᵀ rows, or op(B) = B columns), 16 lines per vector. */
-static void pack_lines_strided(const float *x, int64_t ld, int w, int width, int64_t k,
+/* Lines [0, total) of panels of `width` lines whose lines are contiguous per K value (line l,
+ * value p at x[p * ld + l]; op(A) = Aᵀ rows, or op(B) = B columns): each pair of K values is two
+ * runs of x's rows p and p + 1, read across all panels in turn (sequential reads). */
+static void pack_lines_strided(const float *x, int64_t ld, int64_t total, int width, int64_t k,
                                uint32_t *dst) {
-    for (int64_t p = 0; p < k; p += 2, dst += width) {
+    const int64_t pairs = (k + 1) / 2, np = (total + width - 1) / width;
+    for (int64_t p = 0; p < k; p += 2) {
         const bool odd = p + 1 >= k; /* the last value of an odd K pairs with a zero */
-        for (int l0 = 0; l0 < width; l0 += 16) {
-            const __mmask16 m = lane_mask(w - l0);
-            const __m512 lo = _mm512_maskz_loadu_ps(m, x + p * ld + l0);
-            const __m512 hi =
-                odd ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(m, x + (p + 1) * ld + l0);
-            _mm512_mask_storeu_epi32(dst + l0, lane_mask(width - l0), units_of_rows(lo, hi));
+        for (int64_t q = 0; q < np; q++) {
+            uint32_t *d = dst + (q * pairs + p / 2) * width;
+            for (int l0 = 0; l0 < width; l0 += 16) {
+                const int64_t line = q * width + l0, w = total - line;
+                __m512 lo = _mm512_setzero_ps(), hi = lo;
+                if (w > 0) {
+                    const __mmask16 m = gemm_lane_mask(w);
+                    lo = _mm512_maskz_loadu_ps(m, x + p * ld + line);
+                    if (!odd) hi = _mm512_maskz_loadu_ps(m, x + (p + 1) * ld + line);
+                }
+                _mm512_mask_storeu_epi32(d + l0, gemm_lane_mask(width - l0), units_of_rows(lo, hi));
+            }
         }
     }
 }
 
 static void pack_a_bf16(bool trans, const float *a, int64_t lda, int64_t m, int64_t k, void *dst) {
-    uint32_t *d = dst;
-    for (int64_t i0 = 0; i0 < m; i0 += MR, d += (k + 1) / 2 * MR) {
-        const int mr = m - i0 < MR ? (int)(m - i0) : MR;
-        if (trans)
-            pack_lines_strided(a + i0, lda, mr, MR, k, d);
-        else
-            pack_lines_contiguous(a + i0 * lda, lda, mr, MR, k, d);
+    if (trans) {
+        pack_lines_strided(a, lda, m, MR, k, dst);
+        return;
     }
+    uint32_t *d = dst;
+    for (int64_t i0 = 0; i0 < m; i0 += MR, d += (k + 1) / 2 * MR)
+        pack_lines_contiguous(a + i0 * lda, lda, m - i0 < MR ? (int)(m - i0) : MR, MR, k, d);
 }
 
 static void pack_b_bf16(bool trans, const float *b, int64_t ldb, int64_t k, int64_t n, void *dst) {
-    uint32_t *d = dst;
-    for (int64_t j0 = 0; j0 < n; j0 += NR, d += (k + 1) / 2 * NR) {
-        const int nr = n - j0 < NR ? (int)(n - j0) : NR;
-        if (trans)
-            pack_lines_contiguous(b + j0 * ldb, ldb, nr, NR, k, d);
-        else
-            pack_lines_strided(b + j0, ldb, nr, NR, k, d);
+    if (!trans) {
+        pack_lines_strided(b, ldb, n, NR, k, dst);
+        return;
     }
+    uint32_t *d = dst;
+    for (int64_t j0 = 0; j0 < n; j0 += NR, d += (k + 1) / 2 * NR)
+        pack_lines_contiguous(b + j0 * ldb, ldb, n - j0 < NR ? (int)(n - j0) : NR, NR, k, d);
 }
 
 /* Writes one row of acc into C: c = acc, or beta * c + acc; columns < n. */
@@ -102,12 +112,21 @@ static void pack_b_bf16(bool trans, const float *b, int64_t ldb, int64_t k, int6
         if ((i) < m) {                                                                             \
             float *cr = c + (i)*ldc;                                                               \
             __m512 o0 = acc0, o1 = acc1;                                                           \
-            if (load_c) {                                                                          \
-                o0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), o0);                       \
-                o1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), o1);                  \
+            if (n == NR) { /* plain stores: masked ones are slow on some cores */                  \
+                if (load_c) {                                                                      \
+                    o0 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr), o0);                             \
+                    o1 = _mm512_fmadd_ps(vb, _mm512_loadu_ps(cr + 16), o1);                        \
+                }                                                                                  \
+                _mm512_storeu_ps(cr, o0);                                                          \
+                _mm512_storeu_ps(cr + 16, o1);                                                     \
+            } else {                                                                               \
+                if (load_c) {                                                                      \
+                    o0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), o0);                   \
+                    o1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), o1);              \
+                }                                                                                  \
+                _mm512_mask_storeu_ps(cr, m0, o0);                                                 \
+                _mm512_mask_storeu_ps(cr + 16, m1, o1);                                            \
             }                                                                                      \
-            _mm512_mask_storeu_ps(cr, m0, o0);                                                     \
-            _mm512_mask_storeu_ps(cr + 16, m1, o1);                                                \
         }                                                                                          \
     } while (0)
 
@@ -147,7 +166,7 @@ static void micro_bf16(int64_t k, const void *ap, const void *bp, float *c, int6
         DP_ROW(11, cb0, cb1);
 #undef DP_ROW
     }
-    const __mmask16 m0 = lane_mask(n), m1 = lane_mask(n - 16);
+    const __mmask16 m0 = gemm_lane_mask(n), m1 = gemm_lane_mask(n - 16);
     const __m512 vb = _mm512_set1_ps(beta);
     STORE_ROW(0, c00, c01);
     STORE_ROW(1, c10, c11);
@@ -169,7 +188,7 @@ const kernel_gemm kernel_gemm_avx512_bf16 = {
     .nr = NR,
     .kc = 512,
     .mc = 192,
-    .nc = 2048,
+    .nc = 1024,
     .k_step = 2,
     .elem_bytes = 2,
     .pack_a = pack_a_bf16,

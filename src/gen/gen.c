@@ -1,0 +1,295 @@
+/* gen.c - one generation (kw_gen): its prompt, sampler, streaming detokenizer, stop strings,
+ * reasoning split, log-probabilities, finish reason and usage.
+ *
+ * The engine (engine.c) decides when the generation's rows are evaluated; once its logits row is
+ * ready, gen_after_decode samples, turns the token into text and reports the step's deltas
+ * through the on_event callback. Everything a step needs is allocated at kw_gen_create or when
+ * the prompt is set; the reply buffers grow by doubling (a few times per reply, not per token).
+ *
+ * Must not: touch the context except through the public API, or report text that could still
+ * turn out to be part of a stop string.
+ */
+#include "gen/gen.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+kw_gen_params kw_gen_default_params(void) {
+    kw_gen_params p;
+    memset(&p, 0, sizeof p);
+    p.sampler = kw_sampler_default_params();
+    p.max_tokens = -1;
+    return p;
+}
+
+const char *kw_finish_reason_str(kw_finish_reason r) {
+    switch (r) {
+    case KW_FINISH_STOP: return "stop";
+    case KW_FINISH_LENGTH: return "length";
+    case KW_FINISH_TOOL_CALL: return "tool_calls";
+    case KW_FINISH_CANCELLED: return "cancelled";
+    case KW_FINISH_ERROR: return "error";
+    default: return "";
+    }
+}
+
+kw_status kw_gen_create(kw_engine *eng, const kw_gen_params *params, kw_gen **out) {
+    if (!eng || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: NULL argument");
+    kw_gen_params p = params ? *params : kw_gen_default_params();
+    if (p.n_logprobs < 0 || p.n_logprobs > 20)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: n_logprobs %d is outside 0..20",
+                        p.n_logprobs);
+    if (p.n_stops < 0 || (p.n_stops > 0 && !p.stops))
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: %d stop strings, array %p", p.n_stops,
+                        (const void *)p.stops);
+    kw_gen *g = kw_calloc(1, sizeof *g, "generation");
+    if (!g) return KW_ERR_NOMEM;
+    g->eng = eng;
+    g->seq = -1;
+    g->row = -1;
+    atomic_init(&g->cancel, false);
+    kw_status st = kw_sampler_create(eng->model, &p.sampler, &g->smp);
+    if (!st) st = gen_stops_init(&g->stops, p.stops, p.n_stops);
+    p.stops = NULL; /* the copies live in g->stops */
+    p.n_stops = g->stops.n;
+    g->p = p;
+    if (st) {
+        kw_gen_free(g);
+        return st;
+    }
+    *out = g;
+    return KW_OK;
+}
+
+void kw_gen_free(kw_gen *g) {
+    if (!g) return;
+    if (g->seq >= 0 || g->state == GEN_PROMPT || g->state == GEN_DECODE) engine_detach(g->eng, g);
+    kw_sampler_free(g->smp);
+    free(g->prompt);
+    gen_stops_free(&g->stops);
+    gen_split_free(&g->split);
+    gen_buf_free(&g->raw);
+    gen_buf_free(&g->d_content);
+    gen_buf_free(&g->d_reason);
+    free(g);
+}
+
+kw_status kw_gen_set_prompt(kw_gen *g, const kw_token *tokens, int32_t n) {
+    if (!g || (!tokens && n > 0) || n < 0)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_set_prompt: NULL argument or n = %d", n);
+    if (g->state != GEN_NEW)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_set_prompt: the generation has started");
+    if (n > g->cap_prompt) {
+        kw_token *p = kw_malloc((size_t)n * sizeof *p, "prompt tokens");
+        if (!p) return KW_ERR_NOMEM;
+        free(g->prompt);
+        g->prompt = p;
+        g->cap_prompt = n;
+    }
+    if (n) memcpy(g->prompt, tokens, (size_t)n * sizeof *tokens);
+    g->n_prompt = n;
+    g->thinking_open = g->p.prompt_opens_thinking;
+    return KW_OK;
+}
+
+kw_status kw_gen_set_chat_prompt(kw_gen *g, const kw_chat *chat, const char *messages_json,
+                                 const char *tools_json, const char *extra_vars_json) {
+    if (!g || !chat || !messages_json)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_set_chat_prompt: NULL argument");
+    char *text = NULL;
+    kw_token *ids = NULL;
+    int32_t n = 0;
+    kw_status st = kw_chat_render(chat, messages_json, tools_json, true, extra_vars_json, &text);
+    if (!st) st = kw_chat_tokenize(chat, text, &ids, &n);
+    if (!st) st = kw_gen_set_prompt(g, ids, n);
+    if (!st) g->thinking_open = kw_chat_prompt_opens_thinking(text);
+    free(text);
+    free(ids);
+    return st;
+}
+
+kw_status kw_gen_start(kw_gen *g) {
+    if (!g) return kw_error(KW_ERR_INVALID_ARG, "kw_gen_start: NULL generation");
+    if (g->state != GEN_NEW)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_start: the generation was started already");
+    if (g->n_prompt <= 0)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_start: the prompt is empty (0 tokens)");
+    if (g->n_prompt > g->eng->n_ctx)
+        return kw_error(KW_ERR_CONTEXT_FULL,
+                        "the prompt is %d tokens, longer than the context of %d tokens",
+                        g->n_prompt, g->eng->n_ctx);
+    kw_detok_stream_init(&g->ds, g->eng->model, false, false);
+    gen_split_init(&g->split, g->p.split_thinking, g->thinking_open);
+    kw_sampler_reset(g->smp);
+    for (int32_t i = 0; i < g->n_prompt; i++)
+        kw_sampler_accept(g->smp, g->prompt[i]);
+    /* room for a few hundred tokens of text before the first doubling */
+    if (!gen_buf_reserve(&g->raw, 4096) || !gen_buf_reserve(&g->d_content, 1024) ||
+        !gen_buf_reserve(&g->d_reason, 1024))
+        return kw_error(KW_ERR_NOMEM, "kw_gen_start: reply buffers");
+    g->t_start = kw_time_seconds();
+    if (atomic_load(&g->cancel)) {
+        g->state = GEN_DONE;
+        g->finish = KW_FINISH_CANCELLED;
+        g->t_first = g->t_end = g->t_start;
+        return KW_OK;
+    }
+    return engine_attach(g->eng, g);
+}
+
+void kw_gen_cancel(kw_gen *g) {
+    if (g) atomic_store(&g->cancel, true);
+}
+
+kw_finish_reason kw_gen_finish_reason(const kw_gen *g) { return g ? g->finish : KW_FINISH_NONE; }
+
+const char *kw_gen_text(const kw_gen *g, size_t *len) {
+    if (len) *len = g && g->raw.p ? g->raw.n : 0;
+    return g && g->raw.p ? g->raw.p : "";
+}
+
+kw_status kw_gen_reply(const kw_gen *g, kw_chat_reply *out) {
+    if (!g) return kw_error(KW_ERR_INVALID_ARG, "kw_gen_reply: NULL generation");
+    size_t n = 0;
+    const char *t = kw_gen_text(g, &n);
+    return kw_chat_parse_reply(t, n, g->thinking_open, out);
+}
+
+kw_gen_usage kw_gen_get_usage(const kw_gen *g) {
+    kw_gen_usage u = {0};
+    if (!g) return u;
+    u.prompt_tokens = g->n_prompt;
+    u.cached_tokens = g->n_cached;
+    u.completion_tokens = g->n_gen;
+    double now = g->state == GEN_DONE ? g->t_end : kw_time_seconds();
+    if (g->t_first > 0) {
+        u.t_prompt = g->t_first - g->t_start;
+        u.t_generate = now - g->t_first;
+    } else if (g->t_start > 0) {
+        u.t_prompt = now - g->t_start;
+    }
+    return u;
+}
+
+kw_seq_id kw_gen_seq(const kw_gen *g) { return g ? g->seq : -1; }
+
+/* ------------------------------------------------------------------------------------------------
+ * Steps
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Natural-log probabilities under softmax(logits): the chosen token's, and the top n. */
+static float log_probs(kw_gen *g, const float *logits, kw_token chosen) {
+    const int32_t nv = kw_model_n_vocab(g->eng->model), k = g->p.n_logprobs;
+    float mx = -INFINITY;
+    for (int32_t i = 0; i < nv; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int32_t i = 0; i < nv; i++)
+        sum += exp((double)(logits[i] - mx));
+    const float lse = mx + (float)log(sum);
+    int32_t n = 0; /* insertion into a sorted top-k list: k <= 20 */
+    for (int32_t i = 0; i < nv; i++) {
+        const float v = logits[i];
+        if (n == k && v <= g->top_lp[k - 1]) continue;
+        int32_t j = n < k ? n++ : k - 1;
+        while (j > 0 && g->top_lp[j - 1] < v) {
+            g->top_lp[j] = g->top_lp[j - 1];
+            g->top_ids[j] = g->top_ids[j - 1];
+            j--;
+        }
+        g->top_lp[j] = v;
+        g->top_ids[j] = i;
+    }
+    for (int32_t j = 0; j < n; j++)
+        g->top_lp[j] -= lse;
+    return logits[chosen] - lse;
+}
+
+static void emit_event(kw_gen *g, kw_token tok, float lp, bool with_top) {
+    if (g->p.on_event) {
+        kw_gen_event ev = {
+            .content = g->d_content.p ? g->d_content.p : "",
+            .content_len = (int32_t)g->d_content.n,
+            .reasoning = g->d_reason.p ? g->d_reason.p : "",
+            .reasoning_len = (int32_t)g->d_reason.n,
+            .token = tok,
+            .logprob = lp,
+            .n_top = with_top ? g->p.n_logprobs : 0,
+            .top_tokens = g->top_ids,
+            .top_logprobs = g->top_lp,
+            .finish = g->finish,
+        };
+        g->p.on_event(g->p.user, &ev);
+    }
+    g->d_content.n = g->d_reason.n = 0;
+}
+
+/* Released raw text goes to the reply and through the split into this step's deltas. */
+static bool push_text(kw_gen *g, const char *t, size_t n, bool at_end) {
+    const size_t before = g->raw.n;
+    if (!gen_stops_push(&g->stops, t, n, at_end, &g->raw)) return false;
+    return gen_split_push(&g->split, g->raw.p + before, g->raw.n - before, at_end, &g->d_content,
+                          &g->d_reason);
+}
+
+void gen_finish(kw_gen *g, kw_finish_reason why) {
+    if (g->state == GEN_DONE) return;
+    if (!g->stops.hit) {
+        char piece[64];
+        int32_t np = kw_detok_stream_flush(&g->ds, piece, (int32_t)sizeof piece);
+        push_text(g, piece, np > 0 ? (size_t)np : 0, true);
+        if (g->stops.hit && why == KW_FINISH_LENGTH) why = KW_FINISH_STOP;
+    } else {
+        push_text(g, "", 0, true);
+    }
+    if (why == KW_FINISH_STOP && g->p.parse_tool_calls) {
+        kw_chat_reply r;
+        if (kw_gen_reply(g, &r) == KW_OK) {
+            if (r.n_tool_calls > 0) why = KW_FINISH_TOOL_CALL;
+            kw_chat_reply_free(&r);
+        }
+    }
+    g->finish = why;
+    g->state = GEN_DONE;
+    g->t_end = kw_time_seconds();
+    if (g->t_first == 0) g->t_first = g->t_end;
+    engine_detach(g->eng, g);
+    emit_event(g, KW_TOKEN_NONE, 0, false);
+}
+
+void gen_after_decode(kw_gen *g, const float *logits) {
+    g->row = -1;
+    if (!logits) {
+        gen_finish(g, KW_FINISH_ERROR);
+        return;
+    }
+    if (g->t_first == 0) g->t_first = kw_time_seconds();
+    kw_token tok = kw_sampler_sample(g->smp, logits);
+    float lp = g->p.n_logprobs > 0 ? log_probs(g, logits, tok) : 0;
+    if (!g->p.ignore_eos && kw_token_is_eog(g->eng->model, tok)) {
+        gen_finish(g, KW_FINISH_STOP);
+        return;
+    }
+    kw_sampler_accept(g->smp, tok);
+    g->n_gen++;
+    g->last = tok;
+    g->state = GEN_DECODE;
+    char piece[128];
+    int32_t np = kw_detok_stream_push(&g->ds, tok, piece, (int32_t)sizeof piece);
+    if (!push_text(g, piece, np > 0 ? (size_t)np : 0, false)) {
+        kw_error(KW_ERR_NOMEM, "generation: out of memory for the reply (%zu bytes)", g->raw.n);
+        gen_finish(g, KW_FINISH_ERROR);
+        return;
+    }
+    if (g->stops.hit) {
+        /* the deltas before the stop string go out with the token that completed it */
+        emit_event(g, tok, lp, g->p.n_logprobs > 0);
+        gen_finish(g, KW_FINISH_STOP);
+        return;
+    }
+    const bool at_max = g->p.max_tokens >= 0 && g->n_gen >= g->p.max_tokens;
+    const bool full = kw_seq_n_past(g->eng->ctx, g->seq) >= g->eng->n_ctx;
+    emit_event(g, tok, lp, g->p.n_logprobs > 0);
+    if (at_max || full) gen_finish(g, KW_FINISH_LENGTH);
+}

@@ -1,0 +1,163 @@
+// serve_test.mjs - drives a running `kaiwu serve` with the official openai npm client (pinned in
+// package.json) and checks the API end to end. Started by tests/e2e/serve.sh, which starts the
+// server (tiny-qwen3 through --chat-format chatml, --parallel 2, --api-key) and passes its URL,
+// key and log file. Random-weight model: the text is gibberish, but the same seed gives the same
+// bytes. Prints one "FAIL ..." line per failed check and ends with "N passed, N failed".
+import OpenAI from 'openai';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+
+const [base, key, logPath] = process.argv.slice(2);
+const client = new OpenAI({ baseURL: base + '/v1', apiKey: key, maxRetries: 0, timeout: 60000 });
+const model = 'tiny-qwen3-f16';
+let passed = 0, failed = 0;
+const check = (ok, what) => {
+  if (ok) passed++;
+  else { failed++; console.log('FAIL serve: ' + what); }
+};
+const msgs = (text) => [{ role: 'user', content: text }];
+
+async function status(promise) {
+  try { await promise; return 200; } catch (e) { return e.status ?? String(e); }
+}
+
+async function raw(method, path, body, headers = {}) {
+  const r = await fetch(base + path, { method, body, headers: { Authorization: 'Bearer ' + key, ...headers } });
+  return { status: r.status, text: await r.text() };
+}
+
+async function collect(stream) {
+  let content = '', reasoning = '', finish = null, usage = null, chunks = 0, lp = 0;
+  for await (const c of stream) {
+    chunks++;
+    if (c.usage) usage = c.usage;
+    for (const ch of c.choices) {
+      content += ch.delta?.content ?? ch.text ?? '';
+      reasoning += ch.delta?.reasoning_content ?? '';
+      if (ch.finish_reason) finish = ch.finish_reason;
+      lp += ch.logprobs?.content?.length ?? 0;
+    }
+  }
+  return { content, reasoning, finish, usage, chunks, lp };
+}
+
+// ---------------------------------------------------------------- chat and completion
+const chat = await client.chat.completions.create({ model, messages: msgs('Hello'), max_tokens: 12, seed: 7 });
+check(chat.object === 'chat.completion' && chat.choices.length === 1, 'a chat completion object with one choice');
+check(typeof chat.choices[0].message.content === 'string' && chat.choices[0].message.role === 'assistant', 'an assistant message');
+check(chat.usage.completion_tokens >= 1 && chat.usage.completion_tokens <= 12, `usage.completion_tokens within max_tokens (${chat.usage.completion_tokens})`);
+check(chat.usage.prompt_tokens > 3 && chat.usage.total_tokens === chat.usage.prompt_tokens + chat.usage.completion_tokens, 'usage totals add up');
+check(['stop', 'length'].includes(chat.choices[0].finish_reason), `finish_reason ${chat.choices[0].finish_reason}`);
+const cmpl = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 10, seed: 3 });
+check(cmpl.object === 'text_completion' && typeof cmpl.choices[0].text === 'string', 'a text completion');
+check(cmpl.usage.completion_tokens === 10 && cmpl.choices[0].finish_reason === 'length', `max_tokens 10 ends with length (${cmpl.usage.completion_tokens}, ${cmpl.choices[0].finish_reason})`);
+const parts = await client.chat.completions.create({ model, messages: [{ role: 'user', content: [{ type: 'text', text: 'Hel' }, { type: 'text', text: 'lo' }] }], max_completion_tokens: 12, seed: 7 });
+check(parts.choices[0].message.content === chat.choices[0].message.content, 'content parts joined give the string prompt\'s answer');
+const models = await client.models.list();
+check(models.data.length === 1 && models.data[0].id === model, 'GET /v1/models lists the alias');
+
+// ---------------------------------------------------------------- streaming, usage, seeds
+const s1 = await collect(await client.chat.completions.create({ model, messages: msgs('Hello'), max_tokens: 12, seed: 7, stream: true, stream_options: { include_usage: true } }));
+check(s1.content === chat.choices[0].message.content, `streamed content equals the non-streamed answer with the same seed ('${s1.content}' vs '${chat.choices[0].message.content}')`);
+check(s1.usage && s1.usage.completion_tokens === chat.usage.completion_tokens && s1.usage.prompt_tokens === chat.usage.prompt_tokens, 'stream usage chunk matches');
+check(s1.chunks >= 3, `several chunks streamed (${s1.chunks})`);
+const t1 = await client.chat.completions.create({ model, messages: msgs('Tell me'), max_tokens: 16, temperature: 1.0, seed: 42 });
+const t2 = await client.chat.completions.create({ model, messages: msgs('Tell me'), max_tokens: 16, temperature: 1.0, seed: 42 });
+const t3 = await client.chat.completions.create({ model, messages: msgs('Tell me'), max_tokens: 16, temperature: 1.0, seed: 43 });
+check(t1.choices[0].message.content === t2.choices[0].message.content, 'the same seed gives the same sampled answer');
+check(t1.choices[0].message.content !== t3.choices[0].message.content, 'another seed gives another answer');
+
+// ---------------------------------------------------------------- stop strings
+const full = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 24, seed: 1, temperature: 0 });
+const text = full.choices[0].text;
+if (text.length >= 6) {
+  const stop = text.slice(Math.floor(text.length / 2), Math.floor(text.length / 2) + 2);
+  const cut = text.slice(0, text.indexOf(stop));
+  const st = await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 24, seed: 1, temperature: 0, stop: [stop] });
+  check(st.choices[0].text === cut && st.choices[0].finish_reason === 'stop', `stop ${JSON.stringify(stop)} cuts before its first occurrence (${JSON.stringify(st.choices[0].text)} vs ${JSON.stringify(cut)})`);
+  const ss = await collect(await client.completions.create({ model, prompt: 'Once upon a time', max_tokens: 24, seed: 1, temperature: 0, stop: stop, stream: true }));
+  check(ss.content === cut && ss.finish === 'stop', 'streamed: the stop string is never sent');
+} else check(false, `the greedy completion is long enough to take a stop string from ('${text}')`);
+
+// ---------------------------------------------------------------- n > 1, logprobs
+const many = await client.chat.completions.create({ model, messages: msgs('Hi'), max_tokens: 8, n: 2, seed: 5, temperature: 1 });
+check(many.choices.length === 2 && many.choices[0].index === 0 && many.choices[1].index === 1, 'n = 2 gives two choices');
+check(many.usage.completion_tokens === many.choices.reduce((a, c) => a + 0, 0) + many.usage.completion_tokens && many.usage.completion_tokens >= 2, 'usage counts both choices');
+const lp = await client.chat.completions.create({ model, messages: msgs('Hi'), max_tokens: 6, logprobs: true, top_logprobs: 3, temperature: 0 });
+const entries = lp.choices[0].logprobs?.content ?? [];
+check(entries.length === lp.usage.completion_tokens, `one logprob entry per token (${entries.length} for ${lp.usage.completion_tokens})`);
+check(entries.every((e) => e.logprob <= 0 && e.top_logprobs.length === 3 && Math.abs(e.top_logprobs[0].logprob - e.logprob) < 1e-4 && Array.isArray(e.bytes)), 'greedy: each token is its top logprob, three alternatives, with bytes');
+const lps = await collect(await client.chat.completions.create({ model, messages: msgs('Hi'), max_tokens: 6, logprobs: true, top_logprobs: 2, temperature: 0, stream: true }));
+check(lps.lp === entries.length, `streamed logprobs: one entry per token (${lps.lp})`);
+
+// ---------------------------------------------------------------- Chinese, UTF-8 clean streaming
+const zhq = msgs('人工智能大模型是什么？请用中文回答。');
+const zh = await client.chat.completions.create({ model, messages: zhq, max_tokens: 40, seed: 9, temperature: 0 });
+const zs = await collect(await client.chat.completions.create({ model, messages: zhq, max_tokens: 40, seed: 9, temperature: 0, stream: true }));
+const fffd = (s) => (s.match(/\uFFFD/g) ?? []).length;
+check(zs.content === zh.choices[0].message.content, 'a Chinese prompt: the streamed text equals the whole answer');
+check(fffd(zs.content) === fffd(zh.choices[0].message.content), `streaming adds no U+FFFD (${fffd(zs.content)} in the stream, ${fffd(zh.choices[0].message.content)} in the answer, from the random model's invalid bytes)`);
+
+// ---------------------------------------------------------------- errors
+const st400 = await raw('POST', '/v1/chat/completions', '{"messages": [', { 'Content-Type': 'application/json' });
+check(st400.status === 400 && JSON.parse(st400.text).error.message.includes('JSON'), `invalid JSON is a 400 error object (${st400.status})`);
+check(await status(client.chat.completions.create({ model, messages: 'hello' })) === 400, 'messages of the wrong type: 400');
+check(await status(client.chat.completions.create({ model, messages: msgs('x'), temperature: 'hot' })) === 400, 'a temperature of the wrong type: 400');
+const long = 'word '.repeat(3000);
+try {
+  await client.chat.completions.create({ model, messages: msgs(long) });
+  check(false, 'a prompt longer than the context fails');
+} catch (e) {
+  check(e.status === 400 && /\d+ tokens.*context of 2048 tokens/.test(e.message), `a prompt longer than the context: 400 naming both numbers (${e.message})`);
+}
+try {
+  await client.chat.completions.create({ model, messages: msgs('x'), response_format: { type: 'json_object' } });
+  check(false, 'response_format json_object is refused');
+} catch (e) { check(e.status === 400 && /not supported yet/.test(e.message), `response_format: 400 that says so (${e.message})`); }
+try {
+  await client.chat.completions.create({ model, messages: msgs('x'), tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] });
+  check(false, 'tools are refused');
+} catch (e) { check(e.status === 400 && /tool/.test(e.message), `tools: 400 that says so (${e.message})`); }
+const noKey = new OpenAI({ baseURL: base + '/v1', apiKey: 'wrong', maxRetries: 0 });
+check(await status(noKey.models.list()) === 401, 'a wrong API key: 401');
+check((await fetch(base + '/v1/models')).status === 401, 'no API key: 401');
+check(await status(client.chat.completions.create({ model: 'gpt-4o', messages: msgs('x') })) === 404, 'an unknown model: 404');
+check((await raw('GET', '/v1/nothing')).status === 404, 'an unknown path: 404');
+const big = JSON.stringify({ model, prompt: 'x'.repeat(5 << 20) });
+check((await raw('POST', '/v1/completions', big, { 'Content-Type': 'application/json' })).status === 413, 'a body over --max-body: 413');
+const health = await (await fetch(base + '/health')).json();
+check(health.status === 'ok' && health.slots_total === 2, 'GET /health says ok, without a key');
+
+// ---------------------------------------------------------------- disconnect frees the slot
+const ac = new AbortController();
+const longStream = await client.chat.completions.create({ model, messages: msgs('go on'), max_tokens: 1900, stream: true }, { signal: ac.signal });
+let got = 0;
+try {
+  for await (const c of longStream) { if (++got === 3) { ac.abort(); break; } }
+} catch (e) { /* the abort */ }
+let freed = false;
+const leftRe = /POST \/v1\/chat\/completions 200 in=\d+ out=(\d+) ttft=[\d.]+s total=[\d.]+s \(client left\)/;
+for (let i = 0; i < 100 && !(freed && leftRe.test(readFileSync(logPath, 'utf8'))); i++) {
+  await new Promise((r) => setTimeout(r, 50)); // the log line is written when the connection closes
+  const m = await (await fetch(base + '/metrics')).text();
+  freed = /kaiwu_slots_busy 0/.test(m);
+}
+check(got === 3 && freed, `a client that leaves mid-stream frees its slot (${got} chunks, slots busy 0: ${freed})`);
+const left = leftRe.exec(readFileSync(logPath, 'utf8'));
+check(left && Number(left[1]) < 1900, `the log line says the client left, before the end (${left ? left[1] : 'no line'} of 1900 tokens)`);
+const after = await client.chat.completions.create({ model, messages: msgs('Hello'), max_tokens: 12, seed: 7 });
+check(after.choices[0].message.content === chat.choices[0].message.content, 'the server answers as before afterwards');
+
+// ---------------------------------------------------------------- queue full: 503
+// --parallel 2, --max-queue 1: four long requests at once, at least one refused with 503
+const four = await Promise.all([0, 1, 2, 3].map(() => status(client.completions.create({ model, prompt: 'a b c', max_tokens: 60, temperature: 1 }))));
+check(four.filter((s) => s === 200).length >= 1 && four.filter((s) => s === 503).length >= 1 && four.every((s) => s === 200 || s === 503), `a full queue answers 503 (statuses ${four})`);
+
+// ---------------------------------------------------------------- metrics and the log
+const metrics = await (await fetch(base + '/metrics')).text();
+for (const name of ['kaiwu_requests_total{status="200"}', 'kaiwu_requests_total{status="400"}', 'kaiwu_generated_tokens_total', 'kaiwu_queue_length', 'kaiwu_slots_busy', 'kaiwu_time_to_first_token_seconds_bucket', 'kaiwu_time_per_output_token_seconds_count'])
+  check(metrics.includes(name), `/metrics has ${name}`);
+check(/^\S+ POST \/v1\/completions 200 in=\d+ out=10 ttft=[\d.]+s total=[\d.]+s$/m.test(readFileSync(logPath, 'utf8')), 'one log line per request with tokens and times');
+
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
