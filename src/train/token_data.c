@@ -207,9 +207,8 @@ static uint64_t get_u64(const uint8_t *p) {
     return v;
 }
 
-/* Reads the cache when it exists and matches; KW_OK with out->ids NULL when it does not. */
-static kw_status cache_read(const char *path, uint64_t text_hash, uint64_t vocab_hash,
-                            token_stream *out) {
+kw_status token_cache_read(const char *path, uint64_t text_hash, uint64_t vocab_hash,
+                           token_stream *out) {
     FILE *probe = fopen(path, "rb");
     if (!probe) return KW_OK;
     fclose(probe);
@@ -244,6 +243,17 @@ static kw_status cache_read(const char *path, uint64_t text_hash, uint64_t vocab
     memcpy(s.docs, p + CACHE_HEADER + 4 * n, 8 * (size_t)(d + 1));
     s.n = (int64_t)n, s.n_docs = (int64_t)d;
     kw_file_unmap(&f);
+    /* document offsets index the tokens: they must start at 0, never decrease, end at n */
+    bool ok = s.docs[0] == 0 && s.docs[d] == (int64_t)n;
+    for (uint64_t i = 0; ok && i < d; i++)
+        ok = s.docs[i] <= s.docs[i + 1];
+    if (!ok) {
+        token_stream_free(&s);
+        return kw_error(KW_ERR_FORMAT,
+                        "token cache '%s': its document offsets are not 0 .. %llu in order "
+                        "(delete it to rebuild)",
+                        path, (unsigned long long)n);
+    }
     *out = s;
     return KW_OK;
 }
@@ -275,7 +285,7 @@ kw_status token_stream_from_text(const tok_vocab *vocab, uint64_t vocab_hash, co
         snprintf(cache, sizeof cache, "%s/%s.%016llx.tokens", cache_dir, base,
                  (unsigned long long)(text_hash ^ vocab_hash));
         token_stream s = {0};
-        if ((st = cache_read(cache, text_hash, vocab_hash, &s))) goto done;
+        if ((st = token_cache_read(cache, text_hash, vocab_hash, &s))) goto done;
         if (s.ids) {
             *out = s;
             goto done;

@@ -236,6 +236,11 @@ void token_stream_free(token_stream *s);
 kw_status token_stream_from_text(const tok_vocab *vocab, uint64_t vocab_hash, const char *path,
                                  const char *cache_dir, kw_pool *pool, token_stream *out);
 
+/* Reads a token cache file (layout in token_data.c) when it exists and its hashes match; KW_OK
+ * with out->ids NULL when it does not exist or is stale; KW_ERR_FORMAT when damaged. */
+kw_status token_cache_read(const char *path, uint64_t text_hash, uint64_t vocab_hash,
+                           token_stream *out);
+
 /* The batches of a run: which tokens each sequence of each step holds. Pretraining takes
  * windows of seq_len + 1 tokens at a random shift, in a random order per epoch; SFT packs whole
  * conversations (in a random order per epoch) into sequences, the rest padded and masked. */
