@@ -69,6 +69,34 @@ static void test_cache_is_reused_and_rebuilt(void) {
     token_stream_free(&a), token_stream_free(&b), token_stream_free(&c);
 }
 
+static void put64(uint8_t *p, uint64_t v) {
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void test_cache_with_bad_offsets_is_refused(void) {
+    /* a cache whose hashes match but whose document offsets point past its tokens */
+    uint8_t f[40 + 4 * 3 + 8 * 3] = "KWTOKS01";
+    put64(f + 8, 11), put64(f + 16, 22), put64(f + 24, 3), put64(f + 32, 2);
+    put64(f + 52, 0), put64(f + 60, 900), put64(f + 68, 3);
+    char path[256];
+    snprintf(path, sizeof path, "%s/bad.tokens", g_dir);
+    FILE *fp = fopen(path, "wb");
+    fwrite(f, 1, sizeof f, fp);
+    fclose(fp);
+    token_stream s = {0};
+    CHECK(token_cache_read(path, 11, 22, &s) == KW_ERR_FORMAT && !s.ids,
+          "document offsets past the tokens are refused (%s)", kw_last_error());
+    put64(f + 60, 2);
+    fp = fopen(path, "wb");
+    fwrite(f, 1, sizeof f, fp);
+    fclose(fp);
+    CHECK(token_cache_read(path, 11, 22, &s) == KW_OK && s.n == 3 && s.n_docs == 2,
+          "the same cache with sane offsets reads");
+    token_stream_free(&s);
+    CHECK(token_cache_read(path, 11, 23, &s) == KW_OK && !s.ids, "a stale hash reads as no cache");
+}
+
 /* A stream 0, 1, 2, ... of n tokens (values are positions), one document. */
 static token_stream counting_stream(int64_t n) {
     token_stream s = {0};
@@ -243,6 +271,7 @@ int main(void) {
     }
     RUN_TEST(test_documents_are_tokenized_with_bos_and_eos);
     RUN_TEST(test_cache_is_reused_and_rebuilt);
+    RUN_TEST(test_cache_with_bad_offsets_is_refused);
     RUN_TEST(test_windows_resume_from_a_saved_position);
     RUN_TEST(test_packed_sequences_keep_documents_whole);
     RUN_TEST(test_sft_mask_is_the_assistant_turns);
