@@ -208,6 +208,7 @@ $(CORPUS)/chinese-poetry/.kaiwu-integrity:
 	sh scripts/fetch-corpus.sh $(CORPUS)
 
 $(MD)/train.txt: $(CORPUS)/chinese-poetry/.kaiwu-integrity | $(CLI)
+	@mkdir -p $(MODEL_WORK)
 	$(CLI) data prepare --in $(CORPUS)/chinese-poetry --out $(MD)
 
 $(MD)/vocab.gguf: $(MD)/train.txt | $(CLI)
