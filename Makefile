@@ -5,7 +5,8 @@
 #   make test       build and run the whole suite; ends with "N passed, N failed"
 #   make test SAN=1 the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-san/)
 #   make format     clang-format every C file in place
-#   make data       fetch the poetry corpus, prepare it, train a vocabulary, build SFT data (data/)
+#   make data       fetch the poetry corpus, prepare it, train a vocabulary, build SFT data
+#   make model      the shipped model from the corpus (data, pretrain, SFT, Q8_0); see docs/training.md
 #   make deps-check list the Debian packages still missing (scripts/install-deps.sh installs them)
 #   make bench      build, write missing benchmark models (bench/models/), run `kaiwu bench` on
 #                   them (minutes; never part of `make test`); see docs/performance.md
@@ -36,7 +37,7 @@ deps_missing = $(shell command -v $(firstword $(CC)) >/dev/null 2>&1 || printf '
         for p in $(PKGS); do $(PKG_CONFIG) --exists $$p || printf '%s ' $$p; done; \
     else printf '%s ' '$(PKG_CONFIG)'; fi)
 
-BUILD_GOALS := $(filter-out clean format test-neon deps-check,$(or $(MAKECMDGOALS),all))
+BUILD_GOALS := $(filter-out clean format test-neon deps-check model-clean,$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
 DEPS_MISSING := $(deps_missing)
 ifneq ($(and $(DEPS_MISSING),$(filter run,$(MAKECMDGOALS)),$(CAN_INSTALL)),)
@@ -84,6 +85,15 @@ MACHINE   := $(shell $(CC) -dumpmachine 2>/dev/null)
 ifneq ($(findstring x86_64,$(MACHINE)),x86_64)
 LIB_EXCLUDE := -not -path 'src/tensor/kernels/x86_*'
 endif
+# MPI (data-parallel training, src/train/train_mpi.c): built in when mpicc is found (Debian
+# libopenmpi-dev); MPI=0 builds without it. Only that file sees the MPI headers; every binary
+# links libmpi, which initialises nothing unless `kaiwu train` runs under mpirun.
+MPI ?= $(if $(shell command -v mpicc 2>/dev/null),1,0)
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null) -DKAIWU_MPI
+LDLIBS     += $(shell mpicc --showme:link 2>/dev/null)
+endif
+
 LIB_SRCS  := $(shell find src -name '*.c' $(LIB_EXCLUDE) | sort)
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_SRCS  := $(shell find tools/kaiwu -name '*.c' | sort)
@@ -91,13 +101,13 @@ CLI_OBJS  := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_SRCS := $(shell find tests/unit tests/conformance -name 'test_*.c' 2>/dev/null | sort)
 TEST_BINS := $(patsubst %.c,$(BUILD)/%,$(TEST_SRCS))
 TEST_COMMON := $(BUILD)/tests/test_common.o
-TOOL_SRCS := $(shell find tests/tools tests/bad-input -name '*.c' 2>/dev/null | sort)
+TOOL_SRCS := $(shell find tests/tools tests/bad-input tests/model -name '*.c' 2>/dev/null | sort)
 TOOL_BINS := $(patsubst %.c,$(BUILD)/%,$(TOOL_SRCS))
 
 LIB := $(BUILD)/libkaiwu.a
 CLI := $(BUILD)/kaiwu
 
-.PHONY: all run test test-san test-neon format clean bench deps-check data
+.PHONY: all run test test-san test-neon format clean bench data model model-check model-clean deps-check
 all: $(LIB) $(CLI)
 
 ISA_AVX2   := -mavx2 -mfma -mf16c
@@ -106,6 +116,8 @@ ISA_AVX512 := -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512vl -mavx512dq -ma
 $(BUILD)/src/tensor/kernels/x86_avx2/%.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/src/tensor/kernels/x86_avx512/%.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/src/tensor/kernels/arm_neon/%.o: CFLAGS += $(if $(findstring aarch64,$(MACHINE)),-march=armv8.2-a+dotprod)
+
+$(BUILD)/src/train/train_mpi.o: CFLAGS += $(MPI_CFLAGS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -176,15 +188,62 @@ bench: all $(BUILD)/bench/make_models $(BUILD)/bench/panel_bench $(BUILD)/bench/
 	$(BUILD)/bench/make_models -o bench/models -s $(BENCH_SHAPES) -q $(BENCH_TYPES)
 	$(CLI) bench $(BENCH_ARGS) $(foreach m,$(BENCH_MODELS),-m $(m))
 
-# Training data of kaiwu's own model (docs/training-data.md): the corpus fetched and checked
-# (corpus/), prepared text, a vocabulary and the SFT conversations (DATA_DIR); both git-ignored.
-DATA_DIR ?= data
-VOCAB    ?= 16384
-data: all
-	sh scripts/fetch-corpus.sh corpus
-	$(CLI) data prepare --in corpus/chinese-poetry --out $(DATA_DIR)
-	$(CLI) tokenizer-train --data $(DATA_DIR)/train.txt --vocab $(VOCAB) --out $(DATA_DIR)/vocab.gguf
-	$(CLI) data sft --in $(DATA_DIR) --out $(DATA_DIR)/sft.jsonl --eval $(DATA_DIR)/eval.jsonl
+# ---------------------------------------------------------------- the shipped model
+# `make model` reproduces models/kaiwu-shi.gguf from the corpus: fetch (npm chinese-poetry@2.0.1,
+# sha512-checked), prepare, tokenizer, pretraining, SFT, Q8_0 (docs/training.md). Everything in
+# between lives in MODEL_WORK (git-ignored, kept by `make clean`: checkpoints survive); each stage
+# is a file target, and both training stages run with --resume auto, so an interrupted `make
+# model` continues where it stopped. `make model-check` runs the acceptance checks on the result.
+MODEL_WORK    ?= build-model
+CORPUS        ?= corpus
+MODEL_OUT     ?= models/kaiwu-shi.gguf
+MODEL_THREADS ?= 2
+MODEL_VOCAB   ?= 8192
+MODEL_CORPUS  := chinese-poetry 2.0.1 (npm, MIT)
+MD            := $(MODEL_WORK)/data
+
+model: $(MODEL_OUT)
+
+$(CORPUS)/chinese-poetry/.kaiwu-integrity:
+	sh scripts/fetch-corpus.sh $(CORPUS)
+
+$(MD)/train.txt: $(CORPUS)/chinese-poetry/.kaiwu-integrity | $(CLI)
+	$(CLI) data prepare --in $(CORPUS)/chinese-poetry --out $(MD)
+
+$(MD)/vocab.gguf: $(MD)/train.txt | $(CLI)
+	$(CLI) tokenizer-train --data $(MD)/train.txt --vocab $(MODEL_VOCAB) --out $@
+
+$(MD)/sft.jsonl: $(MD)/train.txt | $(CLI)
+	$(CLI) data sft --in $(MD) --out $@ --eval $(MD)/eval.jsonl
+
+$(MODEL_WORK)/pretrain.gguf: $(MD)/vocab.gguf models/kaiwu-shi.json | $(CLI)
+	$(CLI) train --data $(MD) --out $@ --config models/kaiwu-shi.json -t $(MODEL_THREADS) \
+	    --checkpoint-dir $(MODEL_WORK)/ckpt-pretrain --resume auto --log-every 10 \
+	    --name kaiwu-shi --corpus "$(MODEL_CORPUS)"
+
+$(MODEL_WORK)/sft.gguf: $(MODEL_WORK)/pretrain.gguf $(MD)/sft.jsonl models/kaiwu-shi-sft.json | $(CLI)
+	$(CLI) train --sft --init $(MODEL_WORK)/pretrain.gguf --data $(MD)/sft.jsonl --out $@ \
+	    --config models/kaiwu-shi-sft.json -t $(MODEL_THREADS) \
+	    --checkpoint-dir $(MODEL_WORK)/ckpt-sft --resume auto --log-every 10 \
+	    --name kaiwu-shi --corpus "$(MODEL_CORPUS), SFT conversations of kaiwu data sft"
+
+$(MODEL_OUT): $(MODEL_WORK)/sft.gguf | $(CLI)
+	$(CLI) quantize $(MODEL_WORK)/sft.gguf $@ Q8_0
+
+# The acceptance checks (tests/model/model_check.c): the 五言/七言绝句 shape of sampled replies to
+# the held-out titles (at least 90 %), and validation perplexity per character against a
+# character bigram on the same split.
+model-check: $(BUILD)/tests/model/model_check
+	$(BUILD)/tests/model/model_check shape -m $(MODEL_OUT) --eval $(MD)/eval.jsonl --min 0.9 \
+	    -t $(MODEL_THREADS)
+	$(BUILD)/tests/model/model_check ppl -m $(MODEL_OUT) --train $(MD)/train.txt \
+	    --val $(MD)/val.txt -t $(MODEL_THREADS)
+
+model-clean:
+	rm -rf $(MODEL_WORK)
+
+# `make data`: only the data stages of `make model` (docs/training-data.md), into $(MD).
+data: $(MD)/vocab.gguf $(MD)/sft.jsonl
 
 # NEON kernels: cross-compiled kernel test under qemu-aarch64 (scripts/install-deps.sh installs the
 # tools; this never does). `make test` runs it too, through tests/cross/neon.sh.

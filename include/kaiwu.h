@@ -646,6 +646,86 @@ kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open, 
 void kw_chat_reply_free(kw_chat_reply *reply); /* frees the members and zeroes *reply */
 
 /* ------------------------------------------------------------------------------------------------
+ * Training: pretrain a llama-architecture model (RMSNorm, RoPE, grouped-query attention, SwiGLU,
+ * tied embeddings) from text, or fine-tune one on conversations (`kaiwu train`, docs/training.md).
+ * Parameters, gradients and optimizer state are float32; results are the same bits for a given
+ * seed, thread count and number of MPI ranks; checkpoints resume exactly.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* One optimizer step, as reported to kw_train_params.on_progress (rank 0 only). */
+typedef struct kw_train_progress {
+    int64_t step;        /* optimizer steps done, 1 .. n_steps */
+    int64_t n_steps;     /* steps of the whole run */
+    double loss;         /* this step's mean training loss, nats per predicted token */
+    double val_loss;     /* mean validation loss when evaluated after this step, else NaN */
+    double lr;           /* learning rate used */
+    double grad_norm;    /* global gradient L2 norm before clipping */
+    double tokens_per_s; /* tokens per second of this step, all ranks */
+    double mfu;          /* model FLOPs utilisation of this step: (6 params + attention) x
+                            tokens/s over the peak (fraction, 0.45 = 45 %) */
+    double mfu_cpu;      /* the same over the CPU time the process got (its threads' time, per
+                            thread): what MFU would be on cores not shared with other processes */
+    double eta_s;        /* seconds left at this run's average pace */
+    int64_t tokens_seen; /* tokens trained on so far (this stage, all ranks) */
+} kw_train_progress;
+
+/* Receives each step's figures; p is borrowed for the call. */
+typedef void (*kw_train_progress_fn)(void *user, const kw_train_progress *p);
+/* Receives one line of information (setup, evaluation, checkpoints; no newline; borrowed). */
+typedef void (*kw_train_log_fn)(void *user, const char *line);
+
+/* Numbers below 0 (and NULL strings) mean "not given": the value comes from the config file,
+ * then from the defaults in docs/training.md. */
+typedef struct kw_train_params {
+    const char *data;      /* pretraining: a directory with train.txt and val.txt (documents
+                              separated by empty lines); SFT: a JSONL file of {"messages": ...} */
+    const char *out;       /* the model to write (GGUF; written to out.tmp, then renamed) */
+    const char *tokenizer; /* pretraining: vocabulary GGUF (default <data>/vocab.gguf) */
+    const char *config;    /* JSON file of model shape and training settings (or NULL) */
+    bool sft;              /* fine-tune init on conversations, loss on assistant turns only */
+    const char *init;      /* SFT: the model to start from (a GGUF kaiwu trained) */
+    const char *resume;    /* a checkpoint to continue from; "auto": the run's latest checkpoint
+                              when there is one, else a fresh start */
+    const char *checkpoint_dir; /* checkpoints and the token cache (default out + ".ckpt") */
+    int32_t steps;              /* optimizer steps of the run */
+    int32_t batch;              /* sequences per optimizer step, summed over MPI ranks */
+    int32_t micro_batch;        /* sequences per forward/backward pass on one rank (gradients
+                                   accumulate over batch / (ranks x micro_batch) passes) */
+    int32_t seq;                /* tokens per sequence */
+    float lr, min_lr;           /* peak learning rate and the end of the cosine decay */
+    int32_t warmup;             /* steps of linear warmup */
+    float weight_decay;         /* AdamW decoupled decay of the matrices */
+    float grad_clip;            /* global gradient-norm limit (0 = off) */
+    int32_t eval_every;         /* evaluate every N steps (0 = only at the end) */
+    int32_t eval_batches;       /* validation sequences per evaluation, in batches of `batch` */
+    int32_t checkpoint_every;   /* write a checkpoint every N steps (0 = only at the end) */
+    int32_t stop_after;         /* end this process after N steps of this run, with a checkpoint
+                                   (0 = run to the end; for interrupted and resumed runs) */
+    int32_t n_threads;          /* threads per rank (0 or less: every core) */
+    int64_t seed;               /* initialisation and data order */
+    const char *name;           /* general.name of the model (default "kaiwu-model") */
+    const char *corpus;         /* provenance: what the data is (default the data path) */
+    const char *command_line;   /* provenance: how the run was started */
+    double peak_flops;          /* FLOP/s for MFU (<= 0: measured by kw_probe_f32_peak) */
+    volatile const int *stop;   /* when it becomes non-zero, the run checkpoints and returns */
+    kw_train_progress_fn on_progress;
+    kw_train_log_fn on_log;
+    void *user; /* passed to both callbacks */
+} kw_train_params;
+
+/* Everything "not given". */
+kw_train_params kw_train_default_params(void);
+
+/* Runs a whole training run (also as one rank of an MPI job started by mpirun: the batch is
+ * split over the ranks and the gradients summed). Writes checkpoints and, at the end, the model.
+ * All strings are borrowed for the call. Errors (bad options, data, a checkpoint that does not
+ * fit the run) are reported before any training starts where possible. */
+kw_status kw_train(const kw_train_params *params);
+
+/* Whether this build can run data-parallel over MPI. */
+bool kw_train_has_mpi(void);
+
+/* ------------------------------------------------------------------------------------------------
  * Generation: prompt in, streamed text out, for one request or many at once. What `kaiwu run`,
  * `kaiwu chat` and `kaiwu serve` share: prefix reuse, chunked prompts, sampling, stop strings held
  * back until they can no longer match, whole UTF-8 characters only, the reasoning/content split,

@@ -174,6 +174,7 @@ kw_status gguf_writer_create(gguf_writer **out);
 void gguf_writer_free(gguf_writer *w);
 void gguf_writer_set_alignment(gguf_writer *w, uint32_t alignment);
 kw_status gguf_writer_add_u32(gguf_writer *w, const char *key, uint32_t v);
+kw_status gguf_writer_add_u64(gguf_writer *w, const char *key, uint64_t v);
 kw_status gguf_writer_add_i32(gguf_writer *w, const char *key, int32_t v);
 kw_status gguf_writer_add_f32(gguf_writer *w, const char *key, float v);
 kw_status gguf_writer_add_bool(gguf_writer *w, const char *key, bool v);

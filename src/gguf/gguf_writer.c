@@ -161,6 +161,9 @@ static kw_status add_raw(gguf_writer *w, const char *key, uint32_t type, const v
 kw_status gguf_writer_add_u32(gguf_writer *w, const char *key, uint32_t v) {
     return add_raw(w, key, GGUF_VT_U32, &v, 4, NULL, 0);
 }
+kw_status gguf_writer_add_u64(gguf_writer *w, const char *key, uint64_t v) {
+    return add_raw(w, key, GGUF_VT_U64, &v, 8, NULL, 0);
+}
 kw_status gguf_writer_add_i32(gguf_writer *w, const char *key, int32_t v) {
     return add_raw(w, key, GGUF_VT_I32, &v, 4, NULL, 0);
 }

@@ -33,6 +33,7 @@ int cmd_chat(int argc, char **argv);            /* tools/kaiwu/cmd_chat.c */
 int cmd_serve(int argc, char **argv);           /* tools/kaiwu/cmd_serve.c */
 int cmd_data(int argc, char **argv);            /* tools/kaiwu/cmd_data.c */
 int cmd_tokenizer_train(int argc, char **argv); /* tools/kaiwu/cmd_tokenizer_train.c */
+int cmd_train(int argc, char **argv);           /* tools/kaiwu/cmd_train.c */
 
 /* True when arg is -h or --help. */
 bool cli_is_help(const char *arg);

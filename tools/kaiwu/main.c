@@ -229,6 +229,7 @@ static const cli_command commands[] = {
     {"imatrix", cmd_imatrix, "collect an importance matrix over a text (for quantize)"},
     {"perplexity", cmd_perplexity, "measure perplexity, and KL divergence against a base model"},
     {"chat", cmd_chat, "talk to a model through its chat template"},
+    {"train", cmd_train, "pretrain a llama model on text, or fine-tune one on conversations"},
     {"serve", cmd_serve, "serve the model over HTTP with the OpenAI API"},
     {"data", cmd_data, "prepare training text from the poetry corpus; build SFT conversations"},
     {"tokenizer-train", cmd_tokenizer_train, "train a vocabulary on prepared text (GGUF)"},

@@ -20,6 +20,7 @@
 
 static kernel_entry best[GGML_TYPE_COUNT];
 static kernel_attn best_attn;
+static kernel_grad best_grad;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static const char *best_name = "ref";
 
@@ -63,6 +64,7 @@ static void choose(void) {
     for (int isa = KERNEL_ISA_COUNT - 1; isa >= 0; isa--)
         if (kernels_build_table((kernel_isa)isa, best)) {
             best_name = names[isa];
+            kernels_grad_isa((kernel_isa)isa, &best_grad);
 #if defined(__x86_64__)
             if (isa == KERNEL_ISA_AVX2 || isa == KERNEL_ISA_AVX512) {
                 kernels_fill_attn_avx2(&best_attn);
@@ -77,6 +79,20 @@ static void choose(void) {
 const kernel_attn *kernels_attn(void) {
     pthread_once(&once, choose);
     return &best_attn;
+}
+
+bool kernels_grad_isa(kernel_isa isa, kernel_grad *g) {
+    if (!cpu_has(isa)) return false;
+    kernels_fill_grad_ref(g);
+#if defined(__x86_64__)
+    if (isa == KERNEL_ISA_AVX2 || isa == KERNEL_ISA_AVX512) kernels_fill_grad_avx2(g);
+#endif
+    return true;
+}
+
+const kernel_grad *kernels_grad(void) {
+    pthread_once(&once, choose);
+    return &best_grad;
 }
 
 const kernel_entry *kernels_get(uint32_t type) {

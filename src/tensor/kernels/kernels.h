@@ -200,6 +200,35 @@ void kernels_fill_attn_avx512(kernel_attn *a); /* qk and av, over the AVX2 table
 /* The softmax and elementwise entries of kernel_attn (x86_avx2/vec.c). */
 void kernels_fill_vec_avx2(kernel_attn *a);
 
+/* ---- elementwise kernels of the training ops' backward passes (tensor/ops_grad.c) ----
+ * Reference in kernels/ref/grad_ref.c, AVX2 in x86_avx2/grad_avx2.c (8 lanes: the sums run in
+ * another order than the reference, so results differ by rounding; each ISA is deterministic). */
+typedef struct kernel_grad {
+    /* dgate[i] += dout[i] up[i] σ(g)(1 + g(1 − σ(g))), dup[i] += dout[i] SiLU(g), g = gate[i] */
+    void (*swiglu_backward)(float *dgate, float *dup, const float *dout, const float *gate,
+                            const float *up, int64_t n);
+    /* One RMSNorm row with x̂ = x rstd: dx += rstd (g⊙dy − x̂ mean(g⊙dy⊙x̂)), dg += dy⊙x̂ */
+    void (*rmsnorm_backward)(float *dx, float *dg, const float *dy, const float *x, const float *g,
+                             float rstd, int64_t n);
+    /* One softmax row: d[j] = scale p[j] (d[j] − Σ_k p[k] d[k]) over j < n */
+    void (*softmax_backward)(float *d, const float *p, int n, float scale);
+    /* The largest of n >= 1 values and the first index holding it */
+    float (*max_index)(const float *x, int64_t n, int64_t *index);
+    /* x[i] *= s over n values */
+    void (*scale)(float *x, float s, int64_t n);
+    /* AdamW over n values (see train/optimizer.c): g' = g gscale; m = b1 m + (1−b1) g';
+     * v = b2 v + (1−b2) g'²; p −= lr ((m / bc1) / (sqrt(v / bc2) + eps) + wd p) */
+    void (*adamw)(float *p, float *m, float *v, const float *g, int64_t n, float lr, float b1,
+                  float b2, float eps, float wd, float gscale, float bc1, float bc2);
+} kernel_grad;
+
+/* The training kernels of the best ISA this CPU runs (KAIWU_ISA lowers it). */
+const kernel_grad *kernels_grad(void);
+/* The reference table and the AVX2 one (false when the CPU lacks AVX2/FMA), for tests. */
+void kernels_fill_grad_ref(kernel_grad *g);
+bool kernels_grad_isa(kernel_isa isa, kernel_grad *g);
+void kernels_fill_grad_avx2(kernel_grad *g);
+
 /* The kernel for weight type `type` of the best ISA this CPU runs (KAIWU_ISA may lower it). */
 const kernel_entry *kernels_get(uint32_t type);
 /* Name of the ISA kernels_get uses. */

@@ -1,38 +1,17 @@
 /* vec.c - AVX2 elementwise kernels of the forward pass (see kernels.h, kernel_attn): softmax of
  * attention scores, SwiGLU, RMSNorm and the scaled residual add.
  *
- * exp is a polynomial (avx2_exp below): the argument is split as n*ln2 + r with |r| <= ln2/2, e^r
- * is a degree-7 polynomial in r (the Cephes expf coefficients, relative error about 1e-7 over the
- * whole float range) and 2^n is built in the exponent bits. Inputs below -87.3 give 0 (expf gives
- * a denormal or 0), inputs above 88 are clamped (only ever reached by SiLU of a gate below -88,
- * whose result is then about -1e-37 instead of -0). Sums run in 8 float lanes (softmax) or 4+4
- * double lanes (RMSNorm), in a different order than the scalar loops: rounding only.
- * Relies on: avx2_common.h. Must not: be called unless the CPU has AVX2 and FMA.
+ * exp is a polynomial (avx2_exp, avx2_common.h): the argument is split as n*ln2 + r with |r| <=
+ * ln2/2, e^r is a degree-7 polynomial in r (the Cephes expf coefficients, relative error about 1e-7
+ * over the whole float range) and 2^n is built in the exponent bits. Inputs below -87.3 give 0
+ * (expf gives a denormal or 0), inputs above 88 are clamped (only ever reached by SiLU of a gate
+ * below -88, whose result is then about -1e-37 instead of -0). Sums run in 8 float lanes (softmax)
+ * or 4+4 double lanes (RMSNorm), in a different order than the scalar loops: rounding only. Relies
+ * on: avx2_common.h (avx2_exp). Must not: be called unless the CPU has AVX2 and FMA.
  */
 #include "avx2_common.h"
 
 #include <math.h>
-
-AVX2_INLINE __m256 avx2_exp(__m256 x) {
-    const __m256 lo = _mm256_set1_ps(-87.3f), hi = _mm256_set1_ps(88.0f);
-    const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    const __m256 y =
-        _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    const __m256i e =
-        _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    const __m256 v = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
-    return _mm256_andnot_ps(_mm256_cmp_ps(x, lo, _CMP_LT_OQ), v);
-}
 
 static void softmax_avx2(float *x, int n, float scale) {
     const __m256 sc = _mm256_set1_ps(scale);
