@@ -88,6 +88,7 @@ while [ $i -lt 40 ]; do cat "$T"; i=$((i + 1)); done >"$tmp/long.txt"
 # interrupt OUT: runs perplexity --save-logits OUT with SIGINT at its default action (a background
 # job of sh ignores SIGINT otherwise), sends SIGINT once three chunks are done; sets $rc.
 interrupt() {
+    : >"$err" # the last run's "[chunk 3/" must not end the wait before this run has begun
     env --default-signal=INT "$KAIWU" perplexity -m "$M" -f "$tmp/long.txt" -c 64 -t 1 \
         --save-logits "$1" >"$out" 2>"$err" &
     pid=$!
