@@ -199,6 +199,10 @@ CORPUS        ?= corpus
 MODEL_OUT     ?= models/kaiwu-shi.gguf
 MODEL_THREADS ?= 2
 MODEL_VOCAB   ?= 8192
+# Characters seen at least 30 times get a token of their own, the rest of the 8192 go to BPE
+# merges (1284; 0.84 tokens per character): with the default 3 the characters alone fill the
+# vocabulary and no merge is left (docs/training-data.md). Rarer characters use byte fallback.
+MODEL_MIN_COUNT ?= 30
 MODEL_CORPUS  := chinese-poetry 2.0.1 (npm, MIT)
 MD            := $(MODEL_WORK)/data
 
@@ -212,7 +216,8 @@ $(MD)/train.txt: $(CORPUS)/chinese-poetry/.kaiwu-integrity | $(CLI)
 	$(CLI) data prepare --in $(CORPUS)/chinese-poetry --out $(MD)
 
 $(MD)/vocab.gguf: $(MD)/train.txt | $(CLI)
-	$(CLI) tokenizer-train --data $(MD)/train.txt --vocab $(MODEL_VOCAB) --out $@
+	$(CLI) tokenizer-train --data $(MD)/train.txt --vocab $(MODEL_VOCAB) --min-count $(MODEL_MIN_COUNT) \
+	    --out $@
 
 $(MD)/sft.jsonl: $(MD)/train.txt | $(CLI)
 	$(CLI) data sft --in $(MD) --out $@ --eval $(MD)/eval.jsonl
