@@ -165,10 +165,18 @@ jv jstr_strip(jrun *r, jv s, int which, const jv *chars) {
             if (ws) {
                 if (!(k = js_space_len_before(s.s.p, e))) break;
             } else {
+                /* The character ending at e: a whole UTF-8 sequence that starts at or after a,
+                 * else the lone last byte (a stray continuation byte such as 'x\x9d' must not
+                 * pull e back past a). */
                 size_t cl = char_len_before(s.s.p, e), k2;
-                if (!in_chars(*chars, s.s.p, e, e - cl, &k2)) break;
+                uint32_t cp;
+                if (cl > e - a ||
+                    (size_t)kw_utf8_decode((const uint8_t *)s.s.p + e - cl, cl, &cp) != cl)
+                    cl = 1;
+                if (!in_chars(*chars, s.s.p, e, e - cl, &k2) || k2 != cl) break;
                 k = cl;
             }
+            if (k > e - a) break;
             e -= k;
         }
     return jv_str(s.s.p + a, e - a);

@@ -162,6 +162,11 @@ static void test_jinja_applies_tests_and_methods(void) {
     EXPECT("{{ 'xxhixx'.strip('x') }}|{{ '  hi '.lstrip() }}|{{ 'hi\n\n'.rstrip('\n') }}|{{ "
            "'abc'.startswith('ab') }}{{ 'abc'.endswith(('x', 'c')) }}",
            NULL, "hi|hi |hi|truetrue");
+    /* A strip character before a lone continuation byte: the right-hand strip used to step back
+     * past the left-hand one (length SIZE_MAX, a crash in the renderer). */
+    EXPECT("{{ 'x\x9d'.strip('x') }}|{{ 'x\x9d'|trim('x') }}|{{ '\x9dx'.strip('x') }}|{{ "
+           "'x\x9d'.rstrip('x') }}",
+           NULL, "\x9d|\x9d|\x9d|x\x9d");
     EXPECT("{{ 'aXbX'.replace('X', '-', 1) }}|{{ 'abab'.count('ab') }}|{{ 'abc'.find('c') }}|{{ "
            "'ab'.upper() }}",
            NULL, "a-bX|2|2|AB");
