@@ -251,6 +251,56 @@ model-clean:
 # `make data`: only the data stages of `make model` (docs/training-data.md), into $(MD).
 data: $(MD)/vocab.gguf $(MD)/sft.jsonl
 
+# ---------------------------------------------------------------- fuzz targets (docs/testing.md)
+# Each tests/fuzz/fuzz_<name>.c defines LLVMFuzzerTestOneInput; its corpus is tests/fuzz/corpus/<name>/.
+# `make test` links each with tests/fuzz/replay_main.c into $(BUILD)/tests/fuzz/replay_<name>, which
+# replays the committed corpus (one test per file; also under SAN=1). `make fuzz FUZZ_SECONDS=N`
+# builds each with clang -fsanitize=fuzzer,address,undefined in build-fuzz/ (library objects with
+# fuzzer-no-link) and runs each for N seconds on its corpus; new inputs and crashes go to
+# build-fuzz/found/<name>/, never into the committed corpus. FUZZ_TARGETS=a,b picks targets.
+FUZZ_SRCS    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES   := $(FUZZ_SRCS:tests/fuzz/fuzz_%.c=%)
+FUZZ_REPLAYS := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz/replay_%)
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= $(subst $(space),$(comma),$(FUZZ_NAMES))
+FUZZ_ARGS    ?=
+space := $(subst ,, )
+
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIB) $(TEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< tests/fuzz/replay_main.c $(TEST_COMMON) $(LIB) $(LDLIBS)
+
+test: $(FUZZ_REPLAYS)
+
+ifeq ($(FUZZ_BUILD),1)
+# Inside `make fuzz` (clang): warnings stay on but do not stop the build (the gcc build is the gate).
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+    -fno-omit-frame-pointer
+OPT      := -O1
+WARN     += -Wno-error
+endif
+
+$(BUILD)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) $(TEST_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(TEST_COMMON) $(LIB) $(LDLIBS)
+
+fuzz-bins: $(foreach n,$(subst $(comma), ,$(FUZZ_TARGETS)),$(BUILD)/tests/fuzz/fuzz_$(n))
+
+fuzz-run: fuzz-bins
+	@for n in $(subst $(comma), ,$(FUZZ_TARGETS)); do \
+	    mkdir -p $(BUILD)/found/$$n; \
+	    echo "== fuzz $$n for $(FUZZ_SECONDS) s"; \
+	    $(BUILD)/tests/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	        -artifact_prefix=$(BUILD)/found/$$n/ $(FUZZ_ARGS) $(BUILD)/found/$$n tests/fuzz/corpus/$$n \
+	        || exit 1; \
+	done
+
+fuzz:
+	$(MAKE) CC=clang BUILD=build-fuzz FUZZ_BUILD=1 MPI=0 fuzz-run
+
+.PHONY: fuzz fuzz-run fuzz-bins
+# ---------------------------------------------------------------- end of fuzz targets
+
 # NEON kernels: cross-compiled kernel test under qemu-aarch64 (scripts/install-deps.sh installs the
 # tools; this never does). `make test` runs it too, through tests/cross/neon.sh.
 test-neon:
@@ -264,6 +314,6 @@ format:
 	clang-format -i $$(find src include tools tests -name '*.[ch]')
 
 clean:
-	rm -rf build build-san build-neon
+	rm -rf build build-san build-neon build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

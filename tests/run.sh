@@ -6,7 +6,9 @@ BUILD=${BUILD:-build}
 total_pass=0
 total_fail=0
 log=$(mktemp)
+# Fuzz targets replay their committed corpus (tests/fuzz/replay_main.c; one test per file).
 for t in $(find "$BUILD/tests/unit" "$BUILD/tests/conformance" -type f -name 'test_*' ! -name '*.d' ! -name '*.o' 2>/dev/null | sort) \
+         $(find "$BUILD/tests/fuzz" -type f -name 'replay_*' ! -name '*.d' ! -name '*.o' 2>/dev/null | sort) \
          $(ls tests/e2e/*.sh tests/bad-input/*.sh tests/cross/*.sh 2>/dev/null | sort); do
     name=${t#"$BUILD"/}
     start=$(date +%s)
