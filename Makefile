@@ -37,7 +37,7 @@ deps_missing = $(shell command -v $(firstword $(CC)) >/dev/null 2>&1 || printf '
         for p in $(PKGS); do $(PKG_CONFIG) --exists $$p || printf '%s ' $$p; done; \
     else printf '%s ' '$(PKG_CONFIG)'; fi)
 
-BUILD_GOALS := $(filter-out clean format test-neon deps-check model-clean,$(or $(MAKECMDGOALS),all))
+BUILD_GOALS := $(filter-out clean format format-check test-neon deps-check model-clean,$(or $(MAKECMDGOALS),all))
 ifneq ($(BUILD_GOALS),)
 DEPS_MISSING := $(deps_missing)
 ifneq ($(and $(DEPS_MISSING),$(filter run,$(MAKECMDGOALS)),$(CAN_INSTALL)),)
@@ -251,7 +251,7 @@ model-clean:
 # `make data`: only the data stages of `make model` (docs/training-data.md), into $(MD).
 data: $(MD)/vocab.gguf $(MD)/sft.jsonl
 
-# ---------------------------------------------------------------- fuzz targets (docs/testing.md)
+# ---------------------------------------------------------------- fuzz targets, TSan, format check (docs/testing.md)
 # Each tests/fuzz/fuzz_<name>.c defines LLVMFuzzerTestOneInput; its corpus is tests/fuzz/corpus/<name>/.
 # `make test` links each with tests/fuzz/replay_main.c into $(BUILD)/tests/fuzz/replay_<name>, which
 # replays the committed corpus (one test per file; also under SAN=1). `make fuzz FUZZ_SECONDS=N`
@@ -266,9 +266,15 @@ FUZZ_TARGETS ?= $(subst $(space),$(comma),$(FUZZ_NAMES))
 FUZZ_ARGS    ?=
 space := $(subst ,, )
 
+# fuzz_logits runs `kaiwu perplexity --kl-base` (the reader lives in the command): it links the
+# CLI's objects but main.o (the target includes main.c with main renamed).
+FUZZ_EXTRA_logits := $(filter-out $(BUILD)/tools/kaiwu/main.o,$(CLI_OBJS))
+$(BUILD)/tests/fuzz/replay_logits $(BUILD)/tests/fuzz/fuzz_logits: $(FUZZ_EXTRA_logits)
+
 $(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(LIB) $(TEST_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -o $@ $< tests/fuzz/replay_main.c $(TEST_COMMON) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -MMD -MP -o $@ $< tests/fuzz/replay_main.c $(FUZZ_EXTRA_$*) $(TEST_COMMON) \
+	    $(LIB) $(LDLIBS)
 
 test: $(FUZZ_REPLAYS)
 
@@ -282,7 +288,7 @@ endif
 
 $(BUILD)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB) $(TEST_COMMON)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(TEST_COMMON) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_EXTRA_$*) $(TEST_COMMON) $(LIB) $(LDLIBS)
 
 fuzz-bins: $(foreach n,$(subst $(comma), ,$(FUZZ_TARGETS)),$(BUILD)/tests/fuzz/fuzz_$(n))
 
@@ -299,6 +305,31 @@ fuzz:
 	$(MAKE) CC=clang BUILD=build-fuzz FUZZ_BUILD=1 MPI=0 fuzz-run
 
 .PHONY: fuzz fuzz-run fuzz-bins
+
+# ThreadSanitizer: `make test-tsan` builds the library and the tests that share objects between
+# threads with clang -fsanitize=thread in build-tsan/ and runs them (docs/testing.md).
+TSAN_TESTS ?= tests/unit/test_threads_shared tests/unit/test_threadpool tests/unit/test_errors
+ifeq ($(SAN),tsan)
+SANFLAGS := -fsanitize=thread -fno-omit-frame-pointer
+OPT      := -O1
+WARN     += -Wno-error
+endif
+
+tsan-run: $(TSAN_TESTS:%=$(BUILD)/%)
+	@fail=0; for t in $(TSAN_TESTS); do \
+	    echo "== $$t (ThreadSanitizer)"; \
+	    TSAN_OPTIONS=halt_on_error=1 $(BUILD)/$$t > $(BUILD)/tsan.log 2>&1 || fail=1; \
+	    grep -E 'passed|WARNING: ThreadSanitizer|SUMMARY' $(BUILD)/tsan.log; \
+	done; [ $$fail = 0 ]
+
+test-tsan:
+	$(MAKE) CC=clang BUILD=build-tsan SAN=tsan MPI=0 tsan-run
+
+# Fails when clang-format would change any file (`make format` fixes them); CI runs it.
+format-check:
+	clang-format --dry-run --Werror $$(find src include tools tests -name '*.[ch]')
+
+.PHONY: test-tsan tsan-run format-check
 # ---------------------------------------------------------------- end of fuzz targets
 
 # NEON kernels: cross-compiled kernel test under qemu-aarch64 (scripts/install-deps.sh installs the
@@ -314,6 +345,6 @@ format:
 	clang-format -i $$(find src include tools tests -name '*.[ch]')
 
 clean:
-	rm -rf build build-san build-neon build-fuzz
+	rm -rf build build-san build-neon build-fuzz build-tsan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

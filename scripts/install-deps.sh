@@ -28,6 +28,7 @@ gcc-aarch64-linux-gnu|cross-compiles the ARM NEON kernel test (tests/cross/neon.
 libc6-dev-arm64-cross|the aarch64 C library that cross-compile links against
 qemu-user|runs the aarch64 NEON kernel test on this machine
 clang|libFuzzer targets and the sanitizer builds
+libclang-rt-14-dev|the clang runtimes of libFuzzer and ThreadSanitizer (make fuzz, make test-tsan)
 clang-format|make format (the tree is kept clang-format clean)
 libopenmpi-dev|Open MPI: data-parallel training, mpirun -np N kaiwu train (built in when mpicc is found)
 openmpi-bin|mpirun, for the 2-rank training check (tests/e2e/train.sh)'

@@ -31,6 +31,8 @@ void kw_error_clear(void);
 /* malloc/calloc that record a KW_ERR_NOMEM message naming what was being allocated. */
 void *kw_malloc(size_t size, const char *what);
 void *kw_calloc(size_t n, size_t size, const char *what);
+/* realloc that records the message; on failure p is left allocated (as realloc leaves it). */
+void *kw_realloc(void *p, size_t size, const char *what);
 /* 64-byte aligned allocation (free with kw_free_aligned). */
 void *kw_malloc_aligned(size_t size, const char *what);
 void kw_free_aligned(void *p);
@@ -48,6 +50,15 @@ static inline bool kw_add_overflows(uint64_t a, uint64_t b, uint64_t *out) {
 /* A counter of heap allocations made through kw_malloc/kw_calloc/kw_malloc_aligned, for the test
  * that decoding allocates nothing per token. */
 uint64_t kw_alloc_count(void);
+
+/* TESTING ONLY (tests/unit/test_allocfail.c; not part of the API): from this call on, the k-th
+ * allocation through kw_malloc/kw_calloc/kw_realloc/kw_malloc_aligned/kw_strdup fails as if
+ * memory ran out (k = 1: the next one); the others succeed. k = 0 turns injection off.
+ * kw_test_alloc_failed() tells whether the armed failure happened (a run that completes without
+ * it has fewer than k allocations). Counting is atomic; with worker threads which allocation is
+ * the k-th is not fixed. */
+void kw_test_fail_alloc_at(uint64_t k);
+bool kw_test_alloc_failed(void);
 
 /* ---------------------------------------------------------------- mapped files */
 

@@ -15,15 +15,44 @@ static atomic_uint_fast64_t n_allocs;
 
 uint64_t kw_alloc_count(void) { return atomic_load(&n_allocs); }
 
+/* Failure injection (testing only, see base.h): fail_at is the armed allocation number, 0 off. */
+static atomic_uint_fast64_t fail_at, fail_seen;
+static atomic_bool fail_hit;
+
+void kw_test_fail_alloc_at(uint64_t k) {
+    atomic_store(&fail_at, 0);
+    atomic_store(&fail_seen, 0);
+    atomic_store(&fail_hit, false);
+    atomic_store(&fail_at, k);
+}
+
+bool kw_test_alloc_failed(void) { return atomic_load(&fail_hit); }
+
+/* True when this allocation is the one to fail. */
+static bool inject_failure(void) {
+    uint64_t k = atomic_load(&fail_at);
+    if (k == 0) return false;
+    if (atomic_fetch_add(&fail_seen, 1) + 1 != k) return false;
+    atomic_store(&fail_hit, true);
+    return true;
+}
+
 void *kw_malloc(size_t size, const char *what) {
-    void *p = malloc(size ? size : 1);
+    void *p = inject_failure() ? NULL : malloc(size ? size : 1);
     atomic_fetch_add(&n_allocs, 1);
     if (!p) kw_error(KW_ERR_NOMEM, "out of memory allocating %zu bytes for %s", size, what);
     return p;
 }
 
+void *kw_realloc(void *old, size_t size, const char *what) {
+    void *p = inject_failure() ? NULL : realloc(old, size ? size : 1);
+    atomic_fetch_add(&n_allocs, 1);
+    if (!p) kw_error(KW_ERR_NOMEM, "out of memory growing %s to %zu bytes", what, size);
+    return p;
+}
+
 void *kw_calloc(size_t n, size_t size, const char *what) {
-    void *p = calloc(n ? n : 1, size ? size : 1);
+    void *p = inject_failure() ? NULL : calloc(n ? n : 1, size ? size : 1);
     atomic_fetch_add(&n_allocs, 1);
     if (!p)
         kw_error(KW_ERR_NOMEM, "out of memory allocating %zu x %zu bytes for %s", n, size, what);
@@ -54,10 +83,11 @@ void *kw_malloc_aligned(size_t size, const char *what) {
     uint8_t *base = NULL;
     uint32_t kind = FROM_MALLOC;
     atomic_fetch_add(&n_allocs, 1);
-    if (total >= MAP_BYTES) {
+    bool injected = inject_failure();
+    if (!injected && total >= MAP_BYTES) {
         void *m = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m != MAP_FAILED) base = m, kind = FROM_MMAP;
-    } else {
+    } else if (!injected) {
         void *p = NULL;
         if (posix_memalign(&p, 64, total) == 0) base = p;
     }

@@ -49,7 +49,7 @@ static bool sbuf_add(sbuf *b, const char *s, size_t n) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *p = realloc(b->p, cap);
+        char *p = kw_realloc(b->p, cap, "chat reply text");
         if (!p) return false;
         b->p = p;
         b->cap = cap;
@@ -77,7 +77,7 @@ static bool parse_call(const char *s, size_t n, kw_chat_reply *r, bool *nomem) {
                           ? kw_strdup(json_string_value(args))
                           : json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
     kw_chat_tool_call *calls =
-        realloc(r->tool_calls, (size_t)(r->n_tool_calls + 1) * sizeof *calls);
+        kw_realloc(r->tool_calls, (size_t)(r->n_tool_calls + 1) * sizeof *calls, "tool calls");
     char *name_text = kw_strdup(json_string_value(name));
     char *id_text = kw_strdup(json_is_string(id) ? json_string_value(id) : "");
     json_decref(j);

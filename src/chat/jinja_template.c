@@ -91,7 +91,7 @@ kw_status jinja_template_render_json(const jinja_template *t, const void *contex
     if (r.ctrl)
         jfail(cx, KW_ERR_FORMAT,
               "template error: {%% break %%} or {%% continue %%} outside a loop");
-    char *text = malloc(b.len + 1);
+    char *text = kw_malloc(b.len + 1, "jinja rendering");
     if (!text) jfail(cx, KW_ERR_NOMEM, "out of memory copying a rendering of %zu bytes", b.len);
     if (b.len) memcpy(text, b.p, b.len);
     text[b.len] = 0;

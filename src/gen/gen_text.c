@@ -19,7 +19,7 @@ bool gen_buf_reserve(gen_buf *b, size_t cap) {
     size_t c = b->cap ? b->cap : 64;
     while (c < cap)
         c *= 2;
-    char *p = realloc(b->p, c);
+    char *p = kw_realloc(b->p, c, "generated text");
     if (!p) return false;
     b->p = p;
     b->cap = c;

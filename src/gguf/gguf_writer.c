@@ -132,7 +132,7 @@ static kw_status add_raw(gguf_writer *w, const char *key, uint32_t type, const v
     }
     if (w->n_kv == w->cap_kv) {
         int64_t cap = w->cap_kv ? w->cap_kv * 2 : 32;
-        wkv *kv = realloc(w->kv, (size_t)cap * sizeof *kv);
+        wkv *kv = kw_realloc(w->kv, (size_t)cap * sizeof *kv, "gguf writer keys");
         if (!kv)
             return kw_error(KW_ERR_NOMEM, "gguf writer: out of memory for %" PRId64 " keys", cap);
         w->kv = kv;
@@ -305,7 +305,7 @@ kw_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type
             return kw_error(KW_ERR_INVALID_ARG, "gguf writer: duplicate tensor name '%s'", name);
     if (w->n_t == w->cap_t) {
         int64_t cap = w->cap_t ? w->cap_t * 2 : 64;
-        wtensor *t = realloc(w->t, (size_t)cap * sizeof *t);
+        wtensor *t = kw_realloc(w->t, (size_t)cap * sizeof *t, "gguf writer tensors");
         if (!t)
             return kw_error(KW_ERR_NOMEM, "gguf writer: out of memory for %" PRId64 " tensors",
                             cap);

@@ -65,7 +65,7 @@ static im_entry *entry(kw_imatrix *im, const char *name, int64_t n_in) {
     }
     if (im->n == im->cap) {
         int32_t cap = im->cap ? im->cap * 2 : 64;
-        im_entry *e = realloc(im->e, (size_t)cap * sizeof *e);
+        im_entry *e = kw_realloc(im->e, (size_t)cap * sizeof *e, "imatrix entries");
         if (!e) return NULL;
         im->e = e;
         im->cap = cap;

@@ -137,9 +137,10 @@ static kw_status plan_weight(qjob *j, qtensor *q) {
 
 static kw_status plan(qjob *j) {
     const kw_gguf *g = j->in;
-    j->n = g->n_tensors;
-    j->t = kw_calloc((size_t)(j->n ? j->n : 1), sizeof *j->t, "quantize plan");
+    /* j->n only once j->t exists: the caller frees j->t[0..n) on every path */
+    j->t = kw_calloc((size_t)(g->n_tensors ? g->n_tensors : 1), sizeof *j->t, "quantize plan");
     if (!j->t) return KW_ERR_NOMEM;
+    j->n = g->n_tensors;
     for (int64_t i = 0; i < j->n; i++)
         j->t[i].src = &g->tensors[i];
     qsort(j->t, (size_t)j->n, sizeof *j->t, tensor_order);

@@ -10,7 +10,9 @@
  *      is not above m*std.
  * Each case prints its worst row as a fraction of the tolerance (max and rms metrics), so the
  * report measures how close we are, not just pass/fail. KAIWU_GOLDEN_FILTER=substring limits the
- * run to matching manifests.
+ * run to matching manifests (a comma-separated list matches any of them); KAIWU_GOLDEN_THREADS=N
+ * evaluates with N threads instead of 2. tests/e2e/golden_paths.sh runs a subset on the other
+ * kernel paths (KAIWU_ISA=ref, avx2) and thread counts.
  */
 #include "kaiwu.h"
 #include "test.h"
@@ -147,13 +149,37 @@ static void compare_row(const golden *gd, int r, const float *x, const tolerance
     }
 }
 
+/* Threads per context: KAIWU_GOLDEN_THREADS (1..64), else 2. */
+static int golden_threads(void) {
+    const char *s = getenv("KAIWU_GOLDEN_THREADS");
+    int n = s ? atoi(s) : 2;
+    return n >= 1 && n <= 64 ? n : 2;
+}
+
+/* Whether path contains one of the comma-separated substrings of filter. */
+static bool filter_matches(const char *filter, const char *path) {
+    while (*filter) {
+        const char *end = strchr(filter, ',');
+        size_t n = end ? (size_t)(end - filter) : strlen(filter);
+        char part[256];
+        if (n > 0 && n < sizeof part) {
+            memcpy(part, filter, n);
+            part[n] = 0;
+            if (strstr(path, part)) return true;
+        }
+        if (!end) break;
+        filter = end + 1;
+    }
+    return false;
+}
+
 /* Teacher-forced evaluation: the prompt as one kw_decode call then one token per call (as the
  * reference ran), or every token in its own call. */
 static void check_logits(kw_model *model, const golden *gd, const tolerance *tol,
                          bool prompt_batched) {
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = gd->n_ctx;
-    cp.n_threads = 2;
+    cp.n_threads = golden_threads();
     /* token by token with n_batch 1: sliding-window layers then keep a ring of window + 1 slots,
      * so the long cases (359 tokens, window 64) run through the ring's wrap-around */
     if (!prompt_batched) cp.n_batch = 1;
@@ -193,7 +219,7 @@ static void check_logits(kw_model *model, const golden *gd, const tolerance *tol
 static void check_greedy(kw_model *model, const golden *gd, const tolerance *tol) {
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = gd->n_ctx;
-    cp.n_threads = 2;
+    cp.n_threads = golden_threads();
     kw_context *ctx;
     if (kw_context_create(model, &cp, &ctx) != KW_OK) return;
     /* checkable steps: up to the first whose golden decision margin is <= m*std */
@@ -235,7 +261,7 @@ static void check_tokens(kw_model *model, const golden *gd) {
 
 static void run_manifest(const char *path) {
     const char *filter = getenv("KAIWU_GOLDEN_FILTER");
-    if (filter && !strstr(path, filter)) return;
+    if (filter && !filter_matches(filter, path)) return;
     golden gd;
     if (!load_golden(&gd, path)) {
         free_golden(&gd);
