@@ -28,8 +28,8 @@ check "kaiwu chat --help lists the built-in formats" grep -q "chatml, llama3, ll
 "$KAIWU" --help >"$out" 2>&1
 check "kaiwu --help lists the chat command" grep -q "^  chat " "$out"
 
-"$KAIWU" chat -p hi >"$out" 2>"$err"
-check "kaiwu chat without -m exits 2 (got $?)" [ $? -eq 2 ]
+KAIWU_MODEL=$tmp/none.gguf "$KAIWU" chat -p hi >"$out" 2>"$err"
+check "kaiwu chat without -m and no default model exits 1 (got $?)" [ $? -eq 1 ]
 "$KAIWU" chat -m "$QWEN" --format vicuna -p hi >"$out" 2>"$err"
 rc=$?
 check "an unknown --format exits 2 (got $rc)" [ "$rc" -eq 2 ]

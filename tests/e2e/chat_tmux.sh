@@ -180,4 +180,32 @@ say c "/save $tmp/reset.json"
 check "/reset keeps the system message set with /system" wait_for c "^saved 1 messages to .*reset.json" 1 10
 say c "/exit"
 
+# ------------------------------------------------------------------ the shipped model, no -m
+
+# `kaiwu chat` without -m opens a conversation with models/kaiwu-shi.gguf (found beside the
+# executable: build/../models); a Chinese instruction typed at the prompt reaches it and it
+# answers in Han characters. Runs once the model is committed; until then a visible NOT RUN line.
+# KAIWU_SHIPPED_MODEL=FILE tries another file (through $KAIWU_MODEL).
+SHIPPED=${KAIWU_SHIPPED_MODEL:-models/kaiwu-shi.gguf}
+if [ -n "${KAIWU_SHIPPED_MODEL:-}" ]; then menv="KAIWU_MODEL=$SHIPPED"; else menv="-u KAIWU_MODEL"; fi
+if [ -f "$SHIPPED" ]; then
+    T new-session -d -s k -x 200 -y 50 \
+        "env $menv $KAIWU chat -t 2 --seed 1 -n 96; echo \$? >$tmp/k.rc; sleep 30"
+    check "kaiwu chat without -m starts on the shipped model" \
+        wait_for k "^kaiwu chat: .*kaiwu-shi.gguf" 1 20
+    say k "写一首五言绝句，题为《春望》"
+    check "the shipped model answers" wait_for k "^\[[0-9]* tokens, .* tokens/s" 1 60
+    say k "/save $tmp/shipped.json"
+    wait_for k "^saved 2 messages" 1 10
+    check "the typed Chinese reached the shipped model" \
+        grep -q '"content": "写一首五言绝句，题为《春望》"' "$tmp/shipped.json"
+    # Han characters U+4E00..U+9FFF start with the bytes E4..E9 in UTF-8
+    han=$(printf '[\344-\351]')
+    check "its answer is Chinese" \
+        sh -c "grep -A1 '\"assistant\"' '$tmp/shipped.json' | LC_ALL=C grep -q '$han'"
+    say k "/exit"
+else
+    echo "NOT RUN chat_tmux.sh (shipped model part): $SHIPPED is absent (make model builds it)"
+fi
+
 finish

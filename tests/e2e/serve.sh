@@ -15,8 +15,8 @@ check "kaiwu serve --help exits 0" [ $? -eq 0 ]
 for o in -m --host --port --parallel --ctx-size --api-key --alias --max-queue --timeout; do
     check "kaiwu serve --help documents $o" grep -q -- " $o" "$out"
 done
-"$KAIWU" serve >"$out" 2>&1
-check "kaiwu serve without -m exits 2" [ $? -eq 2 ]
+KAIWU_MODEL=$tmp/none.gguf "$KAIWU" serve >"$out" 2>&1
+check "kaiwu serve without -m and no default model exits 1" [ $? -eq 1 ]
 "$KAIWU" serve -m "$QWEN" --port 99999 >"$out" 2>&1
 check "a port out of range exits 2" [ $? -eq 2 ]
 

@@ -122,4 +122,22 @@ char *cli_read_file(const char *path, size_t *len_out);
 /* Prints "<label>: N tokens in S s (R tokens/s)" to f; R is omitted when secs is ~0. */
 void cli_print_speed(FILE *f, const char *label, int64_t n_tokens, double secs);
 
+/* The default model: the file name of the shipped model, the lookup order, and its help text. */
+#define CLI_DEFAULT_MODEL_NAME "kaiwu-shi.gguf"
+#define CLI_DEFAULT_MODEL_HELP                                                                     \
+    "                           default: $KAIWU_MODEL, else <dir of kaiwu>/../models/\n"           \
+    "                           kaiwu-shi.gguf, else ./models/kaiwu-shi.gguf (the shipped\n"       \
+    "                           poetry model; 'make model' builds it)\n"
+
+/* The model a command uses when no -m is given: $KAIWU_MODEL when set and non-empty (used as is:
+ * an error when it is not a regular file, no fallback), else <dir of the executable, from
+ * /proc/self/exe>/../models/kaiwu-shi.gguf, else ./models/kaiwu-shi.gguf. Returns the path
+ * (the environment's string or a static buffer: valid for the whole process, not to be freed), or
+ * NULL after printing an error on stderr naming every path tried and the fix (make model, -m). */
+const char *cli_default_model(const char *cmd);
+
+/* Whether a positional argument names a model rather than a prompt: it ends in ".gguf" or is an
+ * existing regular file. */
+bool cli_looks_like_model(const char *arg);
+
 #endif

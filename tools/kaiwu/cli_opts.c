@@ -1,13 +1,20 @@
-/* cli_opts.c - command-line conveniences llama.cpp users expect, shared by the subcommands: the
- * GPU-offload options accepted and dropped with a note (kaiwu runs on the CPU), and -e escape
- * processing for prompts.
+/* cli_opts.c - command-line conveniences shared by the subcommands: the GPU-offload options
+ * llama.cpp users type, accepted and dropped with a note (kaiwu runs on the CPU); -e escape
+ * processing for prompts; and the default model used when no -m is given (the shipped
+ * models/kaiwu-shi.gguf, found through $KAIWU_MODEL, the executable's location or the current
+ * directory).
  *
- * Relies on: cli.h only. Must not: exit(), or touch anything but the arguments it is given.
+ * Relies on: cli.h only (and POSIX readlink/stat for the default model). Must not: exit(), or
+ * touch anything but the arguments it is given and the environment it reads.
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------------------------
  * -ngl and friends
@@ -90,4 +97,68 @@ size_t cli_unescape(char *s) {
     }
     s[w] = 0;
     return w;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * The default model
+ * ---------------------------------------------------------------------------------------------- */
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+static bool is_regular_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+bool cli_looks_like_model(const char *arg) {
+    size_t n = strlen(arg);
+    if (n >= 5 && strcmp(arg + n - 5, ".gguf") == 0) return true;
+    return is_regular_file(arg);
+}
+
+/* <dir of the running executable>/../models/kaiwu-shi.gguf into buf; false when the executable's
+ * path is unknown (no /proc/self/exe) or too long. */
+static bool exe_relative_model(char *buf, size_t cap) {
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0 || (size_t)n >= sizeof exe - 1) return false;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return false;
+    *slash = 0;
+    int w = snprintf(buf, cap, "%s/../models/" CLI_DEFAULT_MODEL_NAME, exe);
+    return w > 0 && (size_t)w < cap;
+}
+
+const char *cli_default_model(const char *cmd) {
+    static char exe_path[PATH_MAX + 64];
+    const char *env = getenv("KAIWU_MODEL");
+    if (env && *env) {
+        struct stat st;
+        int rc = stat(env, &st);
+        if (rc == 0 && S_ISREG(st.st_mode)) return env;
+        fprintf(stderr,
+                "error: kaiwu %s: no -m given, and KAIWU_MODEL=%s is not a readable file (%s)\n"
+                "fix: point KAIWU_MODEL at a GGUF model, unset it to use the shipped model, or "
+                "give -m MODEL.gguf\n",
+                cmd, env, rc != 0 ? strerror(errno) : "not a regular file");
+        return NULL;
+    }
+    bool have_exe = exe_relative_model(exe_path, sizeof exe_path);
+    if (have_exe && is_regular_file(exe_path)) return exe_path;
+    static const char cwd_path[] = "models/" CLI_DEFAULT_MODEL_NAME;
+    if (is_regular_file(cwd_path)) return cwd_path;
+    fprintf(stderr,
+            "error: kaiwu %s: no -m given and the default model " CLI_DEFAULT_MODEL_NAME
+            " was not found; tried:\n"
+            "  $KAIWU_MODEL (not set)\n"
+            "  %s (next to the executable)\n"
+            "  ./%s (in the current directory)\n"
+            "fix: build it with 'make model' in the kaiwu source tree, set KAIWU_MODEL, or give "
+            "-m MODEL.gguf\n",
+            cmd, have_exe ? exe_path : "<dir of kaiwu>/../models/" CLI_DEFAULT_MODEL_NAME,
+            cwd_path);
+    return NULL;
 }

@@ -70,7 +70,7 @@ static void on_sigint(int sig) {
 static void chat_usage(FILE *f) {
     fprintf(
         f,
-        "usage: kaiwu chat -m MODEL.gguf [options]\n"
+        "usage: kaiwu chat [-m MODEL.gguf] [options]\n"
         "       kaiwu chat MODEL.gguf [options]\n"
         "\n"
         "Talks to a model through its chat template. On a terminal: an interactive chat\n"
@@ -81,7 +81,8 @@ static void chat_usage(FILE *f) {
         "(said on stderr; --format chooses another).\n"
         "\n"
         "options:\n"
-        "  -m, --model PATH         GGUF model file (or give it first, without -m)\n"
+        "  -m, --model PATH         GGUF model file (or give it first, without "
+        "-m);\n" CLI_DEFAULT_MODEL_HELP
         "  -p, --prompt TEXT        ask one question, print the answer and exit\n"
         "  -f, --file PATH          the question from a file ('-' for stdin)\n"
         "  -e, --escape             process escapes (\\n \\t \\\\ \\\" \\xNN ...) in -p and "
@@ -179,8 +180,7 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
         }
         return cli_usage_error("chat", "unexpected argument '%s' (a question goes after -p)", a);
     }
-    if (!o->model_path)
-        return cli_usage_error("chat", "no model: give one with -m MODEL.gguf (or first)");
+    if (!o->model_path && !(o->model_path = cli_default_model("chat"))) return CLI_EXIT_ERROR;
     if (o->prompt && o->prompt_file) return cli_usage_error("chat", "give -p or -f, not both");
     bool is_template = o->format && (strstr(o->format, "{{") || strstr(o->format, "{%"));
     if (o->format && !is_template && strcmp(o->format, "model") != 0 &&

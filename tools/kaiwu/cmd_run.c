@@ -44,8 +44,8 @@ typedef struct run_opts {
 static void run_usage(FILE *f) {
     fprintf(
         f,
-        "usage: kaiwu run -m MODEL.gguf (-p PROMPT | -f PROMPT_FILE) [options]\n"
-        "       kaiwu run MODEL.gguf [PROMPT] [options]\n"
+        "usage: kaiwu run [-m MODEL.gguf] (-p PROMPT | -f PROMPT_FILE) [options]\n"
+        "       kaiwu run [MODEL.gguf] [PROMPT] [options]\n"
         "\n"
         "Generates a continuation of the prompt and streams it to stdout (the prompt itself is\n"
         "not printed), ending with a newline. Statistics (speeds, KV cache, peak memory, stop\n"
@@ -53,7 +53,8 @@ static void run_usage(FILE *f) {
         "that is not a terminal.\n"
         "\n"
         "options:\n"
-        "  -m, --model PATH         GGUF model file (or give it first, without -m)\n"
+        "  -m, --model PATH         GGUF model file (or give it first, without "
+        "-m);\n" CLI_DEFAULT_MODEL_HELP
         "  -p, --prompt TEXT        the prompt (or give it after the model)\n"
         "  -f, --file PATH          read the prompt from a file ('-' for stdin)\n"
         "  -e, --escape             process escapes (\\n \\t \\\\ \\\" \\xNN ...) in -p and "
@@ -127,10 +128,11 @@ static bool match_flag(run_opts *o, const char *a) {
     return false;
 }
 
-/* A positional argument: the model (when -m is not given), then the prompt (ollama's
- * `run MODEL PROMPT`). */
+/* A positional argument: the model (when -m is not given and it looks like one: *.gguf or an
+ * existing file), then the prompt (ollama's `run MODEL PROMPT`; `run PROMPT` uses the default
+ * model). */
 static int take_positional(run_opts *o, const char *a) {
-    if (!o->model_path) {
+    if (!o->model_path && !o->prompt && cli_looks_like_model(a)) {
         o->model_path = a;
         return CLI_EXIT_OK;
     }
@@ -170,8 +172,7 @@ static int run_parse(int argc, char **argv, run_opts *o) {
         int rc = take_positional(o, a);
         if (rc) return rc;
     }
-    if (!o->model_path)
-        return cli_usage_error("run", "no model: give one with -m MODEL.gguf (or first)");
+    if (!o->model_path && !(o->model_path = cli_default_model("run"))) return CLI_EXIT_ERROR;
     if (o->prompt && o->prompt_file) return cli_usage_error("run", "give -p or -f, not both");
     if (!o->prompt && !o->prompt_file) {
         if (isatty(STDIN_FILENO))

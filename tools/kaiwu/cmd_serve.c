@@ -23,7 +23,7 @@ typedef struct serve_opts {
 } serve_opts;
 
 static void serve_usage(FILE *f) {
-    fputs("usage: kaiwu serve -m MODEL.gguf [options]\n"
+    fputs("usage: kaiwu serve [-m MODEL.gguf] [options]\n"
           "\n"
           "Serves the model over HTTP with the OpenAI API: POST /v1/chat/completions and\n"
           "/v1/completions (streaming with \"stream\": true), GET /v1/models, GET /health and\n"
@@ -31,7 +31,7 @@ static void serve_usage(FILE *f) {
           "one log line per request goes to stderr. See docs/serving.md.\n"
           "\n"
           "options:\n"
-          "  -m, --model PATH         GGUF model file (required)\n"
+          "  -m, --model PATH         GGUF model file;\n" CLI_DEFAULT_MODEL_HELP
           "  --host ADDR              address to listen on (default 127.0.0.1; 0.0.0.0 = all)\n"
           "  --port N                 port (default 8080; 0 = any free port, printed)\n"
           "  -np, --parallel N        requests evaluated together, one sequence each (default 4)\n"
@@ -92,7 +92,7 @@ static int serve_parse(int argc, char **argv, serve_opts *o) {
         if (a[0] == '-' && a[1]) return cli_usage_error("serve", "unknown option '%s'", a);
         return cli_usage_error("serve", "unexpected argument '%s'", a);
     }
-    if (!o->p.model_path) return cli_usage_error("serve", "no model: give one with -m MODEL.gguf");
+    if (!o->p.model_path && !(o->p.model_path = cli_default_model("serve"))) return CLI_EXIT_ERROR;
     if (!o->p.api_key) o->p.api_key = getenv("KAIWU_API_KEY");
     if (o->p.chat_format && !kw_chat_format_source(o->p.chat_format))
         return cli_usage_error("serve", "--chat-format: unknown format '%s' (built-in formats: %s)",
