@@ -30,7 +30,8 @@ qemu-user|runs the aarch64 NEON kernel test on this machine
 clang|libFuzzer targets and the sanitizer builds
 clang-format|make format (the tree is kept clang-format clean)
 libopenmpi-dev|Open MPI: data-parallel training, mpirun -np N kaiwu train (built in when mpicc is found)
-openmpi-bin|mpirun, for the 2-rank training check (tests/e2e/train.sh)'
+openmpi-bin|mpirun, for the 2-rank training check (tests/e2e/train.sh)
+nginx-light|nginx in front of two kaiwu serve, the shipped load-balancer config (tests/e2e/serve_nginx.sh)'
 
 mode=all
 check=0
