@@ -31,7 +31,8 @@ clang|libFuzzer targets and the sanitizer builds
 libclang-rt-14-dev|the clang runtimes of libFuzzer and ThreadSanitizer (make fuzz, make test-tsan)
 clang-format|make format (the tree is kept clang-format clean)
 libopenmpi-dev|Open MPI: data-parallel training, mpirun -np N kaiwu train (built in when mpicc is found)
-openmpi-bin|mpirun, for the 2-rank training check (tests/e2e/train.sh)'
+openmpi-bin|mpirun, for the 2-rank training check (tests/e2e/train.sh)
+nginx-light|nginx in front of two kaiwu serve, the shipped load-balancer config (tests/e2e/serve_nginx.sh)'
 
 mode=all
 check=0

@@ -125,6 +125,16 @@ typedef struct srv_metrics {
 void srv_observe_ttft(srv_metrics *m, double s);
 void srv_observe_tpot(srv_metrics *m, double s);
 
+/* One open connection, for the request deadline (server.c): a request must arrive whole, headers
+ * and body, within --timeout seconds of the connection opening or of the previous response; the
+ * watchdog thread shuts down the socket of one that does not. Guarded by kw_server.conn_mu. */
+typedef struct srv_conn {
+    int fd;
+    double t_wait;   /* since when the connection waits for a request */
+    bool in_request; /* a whole request arrived and is being answered */
+    struct srv_conn *prev, *next;
+} srv_conn;
+
 typedef enum srv_state { SRV_LOADING, SRV_READY, SRV_STOPPING } srv_state;
 
 struct kw_server {
@@ -152,6 +162,12 @@ struct kw_server {
     bool quiesced;
     int port;
     pthread_mutex_t log_mu;
+    /* request deadlines */
+    pthread_mutex_t conn_mu;
+    pthread_cond_t conn_cv;
+    srv_conn *conns;
+    pthread_t watchdog;
+    bool watchdog_started, watchdog_stop;
 };
 
 #endif

@@ -443,6 +443,80 @@ static enum MHD_Result route(struct MHD_Connection *c, conn_state *cs) {
     return send_error(c, cs, 404, NULL, "there is no %s %s here", m, path);
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Request deadlines. libmicrohttpd's connection timeout counts inactivity only, so a client that
+ * trickles its headers or body a byte at a time would hold a thread forever; the watchdog closes
+ * (shutdown) a connection that has waited longer than --timeout for a whole request.
+ * ---------------------------------------------------------------------------------------------- */
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    srv_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        srv_conn *k = calloc(1, sizeof *k);
+        if (!k || !ci) {
+            free(k);
+            *socket_context = NULL;
+            return; /* no deadline for this one; libmicrohttpd's idle timeout still applies */
+        }
+        k->fd = ci->connect_fd;
+        k->t_wait = kw_time_seconds();
+        pthread_mutex_lock(&s->conn_mu);
+        k->next = s->conns;
+        if (s->conns) s->conns->prev = k;
+        s->conns = k;
+        pthread_mutex_unlock(&s->conn_mu);
+        *socket_context = k;
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
+        srv_conn *k = *socket_context;
+        pthread_mutex_lock(&s->conn_mu); /* before libmicrohttpd closes the fd */
+        if (k->prev)
+            k->prev->next = k->next;
+        else
+            s->conns = k->next;
+        if (k->next) k->next->prev = k->prev;
+        pthread_mutex_unlock(&s->conn_mu);
+        free(k);
+        *socket_context = NULL;
+    }
+}
+
+static void conn_mark(srv_server *s, struct MHD_Connection *c, bool in_request) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    srv_conn *k = ci ? ci->socket_context : NULL;
+    if (!k) return;
+    pthread_mutex_lock(&s->conn_mu);
+    k->in_request = in_request;
+    if (!in_request) k->t_wait = kw_time_seconds();
+    pthread_mutex_unlock(&s->conn_mu);
+}
+
+static void *watchdog_main(void *arg) {
+    srv_server *s = arg;
+    pthread_mutex_lock(&s->conn_mu);
+    while (!s->watchdog_stop) {
+        const double now = kw_time_seconds();
+        for (srv_conn *k = s->conns; k; k = k->next)
+            if (!k->in_request && now - k->t_wait > s->p.timeout && k->fd >= 0) {
+                shutdown(k->fd, SHUT_RDWR); /* its thread sees the end and closes it */
+                k->fd = -1;
+            }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->conn_cv, &s->conn_mu, &ts);
+    }
+    pthread_mutex_unlock(&s->conn_mu);
+    return NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_size, void **con_cls) {
@@ -469,6 +543,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (kw_time_seconds() - cs->t_start > s->p.timeout) return MHD_NO; /* body deadline */
         return MHD_YES;
     }
+    conn_mark(s, c, true);
     return route(c, cs);
 }
 
@@ -476,6 +551,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
     srv_server *s = cls;
     conn_state *cs = *con_cls;
+    conn_mark(s, c, false); /* a keep-alive connection waits for its next request from now */
     if (!cs) return;
     *con_cls = NULL;
     const double now = kw_time_seconds();
@@ -552,6 +628,8 @@ kw_status kw_server_create(const kw_server_params *params, kw_server **out) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     pthread_mutex_init(&s->log_mu, NULL);
+    pthread_mutex_init(&s->conn_mu, NULL);
+    pthread_cond_init(&s->conn_cv, NULL);
     atomic_init(&s->state, SRV_LOADING);
 
     struct sockaddr_storage ss;
@@ -574,11 +652,11 @@ kw_status kw_server_create(const kw_server_params *params, kw_server **out) {
                         "0.0.0.0, ::1)",
                         params->host);
     }
-    s->daemon = MHD_start_daemon(flags, (uint16_t)s->p.port, NULL, NULL, on_request, s,
-                                 MHD_OPTION_SOCK_ADDR, &ss, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)s->p.timeout, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                                 s, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)(256 + 4 * s->p.max_queue), MHD_OPTION_END);
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)s->p.port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->p.timeout, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)(256 + 4 * s->p.max_queue), MHD_OPTION_END);
     if (!s->daemon) {
         int e = errno;
         kw_server_free(s);
@@ -587,6 +665,11 @@ kw_status kw_server_create(const kw_server_params *params, kw_server **out) {
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
     s->port = di ? di->port : s->p.port;
+    if (pthread_create(&s->watchdog, NULL, watchdog_main, s) != 0) {
+        kw_server_free(s);
+        return kw_error(KW_ERR_IO, "serve: cannot start the request-deadline thread");
+    }
+    s->watchdog_started = true;
     kw_status st = sched_start(s);
     if (st) {
         kw_server_free(s);
@@ -635,6 +718,14 @@ void kw_server_shutdown(kw_server *s, double grace) {
     sched_stop(s); /* cancels what is left; every waiting connection thread then returns */
     MHD_stop_daemon(s->daemon);
     s->daemon = NULL;
+    if (s->watchdog_started) {
+        pthread_mutex_lock(&s->conn_mu);
+        s->watchdog_stop = true;
+        pthread_cond_signal(&s->conn_cv);
+        pthread_mutex_unlock(&s->conn_mu);
+        pthread_join(s->watchdog, NULL);
+        s->watchdog_started = false;
+    }
 }
 
 void kw_server_free(kw_server *s) {
@@ -649,5 +740,7 @@ void kw_server_free(kw_server *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     pthread_mutex_destroy(&s->log_mu);
+    pthread_mutex_destroy(&s->conn_mu);
+    pthread_cond_destroy(&s->conn_cv);
     free(s);
 }

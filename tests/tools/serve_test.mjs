@@ -97,6 +97,20 @@ const zs = await collect(await client.chat.completions.create({ model, messages:
 const fffd = (s) => (s.match(/\uFFFD/g) ?? []).length;
 check(zs.content === zh.choices[0].message.content, 'a Chinese prompt: the streamed text equals the whole answer');
 check(fffd(zs.content) === fffd(zh.choices[0].message.content), `streaming adds no U+FFFD (${fffd(zs.content)} in the stream, ${fffd(zh.choices[0].message.content)} in the answer, from the random model's invalid bytes)`);
+// Honest: with this seed the random model's answer has two-byte characters (e.g. U+00E9) whose
+// bytes come in separate tokens - the tokens' own bytes (logprobs) show it; a streamer decoding
+// token by token would emit U+FFFD there. The stream must be the bytes decoded as a whole.
+const zq = { model, messages: zhq, max_tokens: 40, seed: 0, temperature: 1 };
+const zb = await client.chat.completions.create({ ...zq, logprobs: true });
+const toks = (zb.choices[0].logprobs?.content ?? []).map((e) => Buffer.from(e.bytes));
+const strict = new TextDecoder('utf-8', { fatal: true });
+const alone = (b) => { try { strict.decode(b); return true; } catch { return false; } };
+const whole = new TextDecoder().decode(Buffer.concat(toks));
+const naive = toks.map((b) => new TextDecoder().decode(b)).join('');
+check(toks.filter((b) => !alone(b)).length >= 2 && fffd(naive) > fffd(whole), `the answer has multi-byte characters split across tokens (token-by-token decoding gives ${fffd(naive)} U+FFFD, the whole ${fffd(whole)}: ${JSON.stringify(whole.slice(0, 24))})`);
+const zs2 = await collect(await client.chat.completions.create({ ...zq, stream: true }));
+check(zs2.content === whole && zb.choices[0].message.content === whole, `streamed, the split characters arrive whole: the stream is the bytes decoded as a whole (${JSON.stringify(zs2.content.slice(0, 24))} vs ${JSON.stringify(whole.slice(0, 24))})`);
+check(zs2.chunks >= 10, `in many deltas (${zs2.chunks})`);
 
 // ---------------------------------------------------------------- errors
 const st400 = await raw('POST', '/v1/chat/completions', '{"messages": [', { 'Content-Type': 'application/json' });
