@@ -394,6 +394,8 @@ kw_status kw_grammar_state_accept(kw_grammar_state *st, kw_token token);
 kw_status kw_grammar_state_accept_bytes(kw_grammar_state *st, const char *bytes, size_t n);
 /* True when the bytes accepted so far form a complete sentence of the grammar. */
 bool kw_grammar_state_accepting(const kw_grammar_state *st);
+/* The built-in grammar of "any JSON object" (static storage; docs/structured-output.md). */
+const char *kw_grammar_json(void);
 
 /* ------------------------------------------------------------------------------------------------
  * Process-wide facts
