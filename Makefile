@@ -183,6 +183,12 @@ $(BUILD)/bench/panel_bench: bench/panel_bench.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
+# The grammar stage's cost: tg tokens/s and mask time per token with and without the built-in
+# JSON grammar; run it by hand: $(BUILD)/bench/grammar_bench MODEL.gguf [N] (docs/performance.md).
+$(BUILD)/bench/grammar_bench: bench/grammar_bench.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 # The training matrix products (tensor/gemm.h) against the f32 / bf16 peaks (bench/gemm_bench.c);
 # run it by hand: $(BUILD)/bench/gemm_bench [--bf16] (docs/performance.md).
 $(BUILD)/bench/gemm_bench: bench/gemm_bench.c $(LIB)

@@ -331,21 +331,71 @@ typedef struct kw_sampler_params {
     float presence_penalty;  /* 0: off */
     float frequency_penalty; /* 0: off */
     uint64_t seed;
+    /* Grammar stage (docs/structured-output.md): GBNF text, copied at create; NULL = none. The
+     * mask is applied to the logits before every other stage; EOS/EOG ids are allowed only where
+     * the grammar accepts. grammar_root names the start rule (NULL = "root"). */
+    const char *grammar;
+    const char *grammar_root;
 } kw_sampler_params;
 
 kw_sampler_params kw_sampler_default_params(void);
 
-/* The sampler chain: penalties -> top-k -> top-p -> min-p -> temperature -> draw.
+/* The sampler chain, as explicit stages: grammar mask -> penalties -> top-k -> top-p -> min-p ->
+ * temperature -> draw. A grammar that does not parse fails the create (KW_ERR_INVALID_ARG, the
+ * message names line:column).
  * On success *out is owned by the caller: free with kw_sampler_free(). It allocates its buffers
  * here, none per token. The model is borrowed and must outlive the sampler. */
 kw_status kw_sampler_create(const kw_model *model, const kw_sampler_params *params,
                             kw_sampler **out);
 void kw_sampler_free(kw_sampler *s); /* NULL is allowed */
-/* Picks a token from logits (n_vocab floats; read, not modified). */
+/* Picks a token from logits (n_vocab floats; read, not modified). With a grammar, returns
+ * KW_TOKEN_NONE and sets kw_last_error() when the grammar allows no token (a dead end). */
 kw_token kw_sampler_sample(kw_sampler *s, const float *logits);
-/* Records a token in the penalty history (call for prompt and generated tokens alike). */
+/* Records a token in the penalty history (call for prompt and generated tokens alike). The token
+ * kw_sampler_sample just returned also advances the grammar; other tokens (the prompt) do not. */
 void kw_sampler_accept(kw_sampler *s, kw_token token);
+/* Forgets the history, restarts the random sequence and the grammar from its start. */
 void kw_sampler_reset(kw_sampler *s);
+/* With a grammar: whether the text generated so far is a complete sentence of it (so a stop on
+ * length can be reported as incomplete). Without one: true. */
+bool kw_sampler_grammar_accepting(const kw_sampler *s);
+
+/* ------------------------------------------------------------------------------------------------
+ * Grammars (GBNF, llama.cpp's dialect; src/grammar/, docs/structured-output.md)
+ * ---------------------------------------------------------------------------------------------- */
+
+/* A compiled grammar bound to a model's token table: immutable after create, so one may be shared
+ * by the states of many sequences (on any threads). */
+typedef struct kw_grammar kw_grammar;
+/* The parse state of one sequence: belongs to one thread at a time. */
+typedef struct kw_grammar_state kw_grammar_state;
+
+/* Parses GBNF text (NUL-terminated, copied) with start rule root (NULL = "root"). model gives the
+ * token table (borrowed: must outlive the grammar); NULL builds a grammar for text checks only
+ * (kw_grammar_state_accept_bytes), without masks. Errors (KW_ERR_INVALID_ARG) name line:column
+ * and what is wrong. On success *out is owned by the caller: kw_grammar_free. */
+kw_status kw_grammar_create(const kw_model *model, const char *gbnf, const char *root,
+                            kw_grammar **out);
+void kw_grammar_free(kw_grammar *g); /* NULL is allowed; free every state of it first */
+
+/* A state at the start of the grammar; *out owned by the caller (kw_grammar_state_free). The
+ * grammar is borrowed. */
+kw_status kw_grammar_state_create(const kw_grammar *g, kw_grammar_state **out);
+kw_status kw_grammar_state_clone(const kw_grammar_state *st, kw_grammar_state **out);
+void kw_grammar_state_reset(kw_grammar_state *st);
+void kw_grammar_state_free(kw_grammar_state *st); /* NULL is allowed */
+/* Sets logits (n_vocab floats) of every token the grammar forbids next to -inf; end-of-generation
+ * ids stay only when the state accepts. KW_ERR_INVALID_ARG when no token is allowed. */
+kw_status kw_grammar_state_mask(kw_grammar_state *st, float *logits);
+/* Advances by one token (an end-of-generation id is allowed when accepting and changes nothing).
+ * KW_ERR_INVALID_ARG, state unchanged, when the grammar rejects it. */
+kw_status kw_grammar_state_accept(kw_grammar_state *st, kw_token token);
+/* Advances by raw bytes (a token-free check of text); same errors as above. */
+kw_status kw_grammar_state_accept_bytes(kw_grammar_state *st, const char *bytes, size_t n);
+/* True when the bytes accepted so far form a complete sentence of the grammar. */
+bool kw_grammar_state_accepting(const kw_grammar_state *st);
+/* The built-in grammar of "any JSON object" (static storage; docs/structured-output.md). */
+const char *kw_grammar_json(void);
 
 /* ------------------------------------------------------------------------------------------------
  * Process-wide facts

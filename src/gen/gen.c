@@ -266,6 +266,10 @@ void gen_after_decode(kw_gen *g, const float *logits) {
     }
     if (g->t_first == 0) g->t_first = kw_time_seconds();
     kw_token tok = kw_sampler_sample(g->smp, logits);
+    if (tok == KW_TOKEN_NONE) { /* a grammar dead end: the message is set */
+        gen_finish(g, KW_FINISH_ERROR);
+        return;
+    }
     float lp = g->p.n_logprobs > 0 ? log_probs(g, logits, tok) : 0;
     if (!g->p.ignore_eos && kw_token_is_eog(g->eng->model, tok)) {
         gen_finish(g, KW_FINISH_STOP);

@@ -21,6 +21,10 @@
 kw_status sampler_create_n_vocab(int32_t n_vocab, const kw_sampler_params *params,
                                  kw_sampler **out);
 
+/* Attaches a compiled grammar and its state (both owned by the sampler from now on): the grammar
+ * stage of the chain. */
+void sampler_set_grammar(kw_sampler *s, kw_grammar *g, kw_grammar_state *st);
+
 /* Number of ids the sampler was created for. */
 int32_t sampler_n_vocab(const kw_sampler *s);
 

@@ -1,6 +1,8 @@
-/* sampler.c - the token sampler chain: penalties -> top-k -> top-p -> min-p -> temperature -> draw.
+/* sampler.c - the token sampler chain: grammar -> penalties -> top-k -> top-p -> min-p ->
+ * temperature -> draw.
  *
- * Relies on: base (kw_calloc, kw_error) only. Does not know about models: kw_sampler_create (which
+ * Relies on: base (kw_calloc, kw_error) and the grammar engine (grammar/grammar.h: the
+ * allowed-token bitset of a parse state). Does not know about models: kw_sampler_create (which
  * asks the model for n_vocab) lives in sampler_model.c so tests can build a sampler from a bare
  * vocabulary size with sampler_create_n_vocab().
  *
@@ -19,6 +21,7 @@
 #include "sample/sample.h"
 
 #include "base/base.h"
+#include "grammar/grammar.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -46,8 +49,24 @@ struct kw_sampler {
     int32_t ring_cap; /* = repeat_last_n when > 0 */
     int32_t ring_n;   /* ids currently in the ring (<= ring_cap) */
     int32_t ring_head;
-    uint64_t rng[4]; /* xoshiro256** state */
+    uint64_t rng[4];          /* xoshiro256** state */
+    kw_grammar *grammar;      /* owned; NULL: no grammar stage */
+    kw_grammar_state *gstate; /* owned, the parse state of this sampler's sequence */
+    kw_token last_sampled;    /* what kw_sampler_sample returned, until it is accepted */
+    bool grammar_failed;      /* an accepted token was rejected: every later sample fails */
 };
+
+void sampler_set_grammar(kw_sampler *s, kw_grammar *g, kw_grammar_state *st) {
+    s->grammar = g;
+    s->gstate = st;
+    s->last_sampled = KW_TOKEN_NONE;
+    s->p.grammar = NULL; /* the text was compiled; the caller's pointer is not kept */
+    s->p.grammar_root = NULL;
+}
+
+bool kw_sampler_grammar_accepting(const kw_sampler *s) {
+    return !s || !s->gstate || (!s->grammar_failed && kw_grammar_state_accepting(s->gstate));
+}
 
 /* ------------------------------------------------------------------------------------------------
  * Random numbers
@@ -123,6 +142,9 @@ kw_status sampler_create_n_vocab(int32_t n_vocab, const kw_sampler_params *param
     kw_sampler *s = kw_calloc(1, sizeof *s, "sampler");
     if (!s) return KW_ERR_NOMEM;
     s->p = p;
+    s->p.grammar = NULL; /* compiled by kw_sampler_create, never kept as text */
+    s->p.grammar_root = NULL;
+    s->last_sampled = KW_TOKEN_NONE;
     s->n_vocab = n_vocab;
     size_t n = (size_t)n_vocab;
     s->cand = kw_malloc(n * sizeof *s->cand, "sampler candidates");
@@ -154,6 +176,8 @@ void kw_sampler_free(kw_sampler *s) {
     free(s->distinct);
     free(s->where);
     free(s->ring);
+    kw_grammar_state_free(s->gstate);
+    kw_grammar_free(s->grammar);
     free(s);
 }
 
@@ -177,7 +201,12 @@ static void count_remove(kw_sampler *s, kw_token t) {
 
 /* Ids outside [0, n_vocab) are ignored: they cannot be penalized and must not index the arrays. */
 void kw_sampler_accept(kw_sampler *s, kw_token token) {
-    if (!s || token < 0 || token >= s->n_vocab || s->p.repeat_last_n == 0) return;
+    if (!s || token < 0 || token >= s->n_vocab) return;
+    if (s->gstate && token == s->last_sampled) {
+        s->last_sampled = KW_TOKEN_NONE;
+        if (kw_grammar_state_accept(s->gstate, token) != KW_OK) s->grammar_failed = true;
+    }
+    if (s->p.repeat_last_n == 0) return;
     if (s->ring) {
         if (s->ring_n == s->ring_cap) { /* the window is full: the oldest id leaves it */
             count_remove(s, s->ring[s->ring_head]);
@@ -203,6 +232,11 @@ void kw_sampler_reset(kw_sampler *s) {
     s->ring_n = 0;
     s->ring_head = 0;
     rng_seed(s->rng, s->p.seed);
+    if (s->gstate) {
+        kw_grammar_state_reset(s->gstate);
+        s->grammar_failed = false;
+        s->last_sampled = KW_TOKEN_NONE;
+    }
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -289,20 +323,52 @@ static void top_k(sampler_cand *c, int32_t n, int32_t k) {
  * Sampling
  * ---------------------------------------------------------------------------------------------- */
 
+static kw_token sample_chain(kw_sampler *s, const float *logits);
+
 kw_token kw_sampler_sample(kw_sampler *s, const float *logits) {
     if (!s || !logits) return KW_TOKEN_NONE;
+    kw_token t = sample_chain(s, logits);
+    s->last_sampled = t;
+    return t;
+}
+
+static kw_token sample_chain(kw_sampler *s, const float *logits) {
     const kw_sampler_params *p = &s->p;
     sampler_cand *c = s->cand;
     int32_t n = s->n_vocab;
 
-    for (int32_t i = 0; i < n; i++) {
-        c[i].logit = isnan(logits[i]) ? -INFINITY : logits[i];
-        c[i].id = i;
-    }
-    if (penalties_on(p)) {
-        for (int32_t i = 0; i < s->n_distinct; i++) {
-            int32_t t = s->distinct[i];
-            c[t].logit = penalize(p, c[t].logit, s->count[t]);
+    if (s->gstate) {
+        /* Stage 1, the grammar: only the allowed ids become candidates. */
+        if (s->grammar_failed) {
+            kw_error(KW_ERR_INVALID_ARG, "sampler: the grammar rejected an accepted token");
+            return KW_TOKEN_NONE;
+        }
+        const uint8_t *bits = grammar_state_allowed(s->gstate);
+        if (!bits) return KW_TOKEN_NONE;
+        int32_t m = 0;
+        for (int32_t i = 0; i < n; i++) {
+            if (!(bits[i >> 3] & (1u << (i & 7)))) continue;
+            float l = isnan(logits[i]) ? -INFINITY : logits[i];
+            if (penalties_on(p) && s->count[i] > 0) l = penalize(p, l, s->count[i]);
+            c[m].logit = l;
+            c[m].id = i;
+            m++;
+        }
+        if (m == 0) {
+            kw_error(KW_ERR_INVALID_ARG, "sampler: grammar dead end, no token can continue");
+            return KW_TOKEN_NONE;
+        }
+        n = m;
+    } else {
+        for (int32_t i = 0; i < n; i++) {
+            c[i].logit = isnan(logits[i]) ? -INFINITY : logits[i];
+            c[i].id = i;
+        }
+        if (penalties_on(p)) {
+            for (int32_t i = 0; i < s->n_distinct; i++) {
+                int32_t t = s->distinct[i];
+                c[t].logit = penalize(p, c[t].logit, s->count[t]);
+            }
         }
     }
 

@@ -62,7 +62,17 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, float min,
 
 /* Table-driven options: each entry stores its parsed value at base + offset. */
 /* CLI_SEED: a u64, or -1 for a random one (drawn with cli_random_seed). */
-typedef enum cli_kind { CLI_STR, CLI_I32, CLI_F32, CLI_U64, CLI_SEED } cli_kind;
+/* CLI_FILE: the value is a path, the file's text is stored (kept until exit). CLI_JSON_GRAMMAR:
+ * takes no value, stores kw_grammar_json(). */
+typedef enum cli_kind {
+    CLI_STR,
+    CLI_I32,
+    CLI_F32,
+    CLI_U64,
+    CLI_SEED,
+    CLI_FILE,
+    CLI_JSON_GRAMMAR
+} cli_kind;
 typedef struct cli_opt {
     const char *name, *short_name; /* "--top-k", NULL */
     cli_kind kind;
@@ -78,7 +88,8 @@ int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char *
 
 /* The sampling options every generating command takes, stored into a kw_sampler_params:
  * --temp --top-k --top-p --min-p --repeat-penalty --repeat-last-n --presence-penalty
- * --frequency-penalty --seed. CLI_SAMPLING_HELP is their help text. */
+ * --frequency-penalty --seed, and the grammar stage: --grammar FILE, --grammar-text GBNF,
+ * --grammar-root NAME, --json-object / --json. CLI_SAMPLING_HELP is their help text. */
 extern const cli_opt cli_sampling_opts[];
 extern const int cli_n_sampling_opts;
 #define CLI_SAMPLING_HELP                                                                          \
@@ -91,7 +102,12 @@ extern const int cli_n_sampling_opts;
     "  --repeat-last-n N        window of the penalties (default 64; 0 = off; -1 = all)\n"         \
     "  --presence-penalty P     OpenAI-style presence penalty (default 0)\n"                       \
     "  --frequency-penalty F    OpenAI-style frequency penalty (default 0)\n"                      \
-    "  --seed S                 random seed (default or -1: random, printed on stderr)\n"
+    "  --seed S                 random seed (default or -1: random, printed on stderr)\n"          \
+    "  --grammar FILE           constrain the output to a GBNF grammar (llama.cpp's dialect)\n"    \
+    "  --grammar-text GBNF      the same, the grammar given inline\n"                              \
+    "  --grammar-root NAME      start rule of the grammar (default root)\n"                        \
+    "  --json-object            constrain the output to a JSON object (built-in grammar; in\n"     \
+    "                           run also --json)\n"
 
 /* "-t, --threads N" help line, with the one limit the library has too (KW_MAX_THREADS). */
 #define CLI_THREADS_HELP_(n)                                                                       \

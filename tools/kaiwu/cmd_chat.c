@@ -450,6 +450,11 @@ static bool generate(chat_session *s, int32_t row, bool think_open, bool stream,
             break;
         }
         kw_token tok = kw_sampler_sample(s->smp, logits);
+        if (tok == KW_TOKEN_NONE) { /* a grammar dead end (message set) */
+            cli_api_error();
+            ok = false;
+            break;
+        }
         if (!s->o.ignore_eos && kw_token_is_eog(s->model, tok)) {
             a->stop = "end of answer";
             break;
@@ -485,6 +490,8 @@ static bool generate(chat_session *s, int32_t row, bool think_open, bool stream,
         fputc('\n', stdout);
         fflush(stdout);
     }
+    if (ok && s->o.sp.grammar && !kw_sampler_grammar_accepting(s->smp))
+        fprintf(stderr, "warning: reply incomplete: it stopped before the grammar was complete\n");
     return ok;
 }
 

@@ -448,6 +448,11 @@ int cmd_run(int argc, char **argv) {
             break;
         }
         kw_token tok = kw_sampler_sample(smp, logits);
+        if (tok == KW_TOKEN_NONE) { /* a grammar dead end (message set) */
+            cli_api_error();
+            failed = true;
+            break;
+        }
         if (!o.ignore_eos && kw_token_is_eog(model, tok)) {
             stop_reason = "end of generation token";
             break;
@@ -491,6 +496,13 @@ int cmd_run(int argc, char **argv) {
             (double)kw_context_kv_bytes(ctx) / (1024.0 * 1024.0), kw_context_n_past(ctx), n_ctx);
     fprintf(stderr, "peak memory: %.2f MiB\n", (double)kw_peak_rss_bytes() / (1024.0 * 1024.0));
     fprintf(stderr, "stop: %s\n", failed ? "error" : stop_reason);
+    if (!failed && o.sp.grammar && !kw_sampler_grammar_accepting(smp)) {
+        fprintf(stderr,
+                "error: output incomplete: generation stopped (%s) before the grammar "
+                "was complete\n",
+                stop_reason);
+        failed = true;
+    }
     rc = failed ? CLI_EXIT_ERROR : run_interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
 
 done:

@@ -71,6 +71,11 @@ int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char *
                   void *base) {
     for (int k = 0; k < n; k++) {
         const char *v = NULL;
+        if (table[k].kind == CLI_JSON_GRAMMAR) {
+            if (strcmp(argv[*i], table[k].name) != 0) continue;
+            *(const char **)((char *)base + table[k].offset) = kw_grammar_json();
+            return k;
+        }
         int r = cli_opt_value(cmd, argc, argv, i, table[k].name, table[k].short_name, &v);
         if (r < 0) return -2;
         if (r == 0) continue;
@@ -87,6 +92,25 @@ int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char *
                                  dst);
             break;
         case CLI_U64: ok = cli_parse_u64(cmd, table[k].name, v, dst); break;
+        case CLI_FILE: {
+            /* kept reachable until exit: the parsed options point into it */
+            static char *kept[8];
+            static int n_kept;
+            if (n_kept == (int)(sizeof kept / sizeof kept[0])) {
+                ok = false;
+                fprintf(stderr, "error: %s: too many file options\n", cmd);
+                break;
+            }
+            char *text = cli_read_file(v, NULL);
+            if (!text) {
+                ok = false;
+                break;
+            }
+            kept[n_kept++] = text;
+            *(const char **)dst = text;
+            break;
+        }
+        case CLI_JSON_GRAMMAR: break;
         case CLI_SEED:
             if (strcmp(v, "-1") == 0)
                 *(uint64_t *)dst = cli_random_seed(); /* llama.cpp's "random" */
@@ -110,6 +134,11 @@ const cli_opt cli_sampling_opts[] = {
     {"--presence-penalty", NULL, CLI_F32, SP(presence_penalty), -100, 100},
     {"--frequency-penalty", NULL, CLI_F32, SP(frequency_penalty), -100, 100},
     {"--seed", "-s", CLI_SEED, SP(seed), 0, 0},
+    {"--grammar", NULL, CLI_FILE, SP(grammar), 0, 0},
+    {"--grammar-text", NULL, CLI_STR, SP(grammar), 0, 0},
+    {"--grammar-root", NULL, CLI_STR, SP(grammar_root), 0, 0},
+    {"--json-object", NULL, CLI_JSON_GRAMMAR, SP(grammar), 0, 0},
+    {"--json", NULL, CLI_JSON_GRAMMAR, SP(grammar), 0, 0}, /* chat: its own --json comes first */
 };
 #undef SP
 const int cli_n_sampling_opts = sizeof cli_sampling_opts / sizeof cli_sampling_opts[0];
