@@ -1082,6 +1082,28 @@ kw_status kw_tokenizer_train(const kw_tokenizer_train_params *p, kw_tokenizer_tr
  * storage; text may be NULL (then "other"). Tonal rules are not checked. */
 const char *kw_poem_form(const char *text, size_t len);
 
+/* ---------------------------------------------------------------- JSON Schema (issue 17)
+ * A stated subset of JSON Schema (docs/structured-output.md): type (and unions), properties,
+ * required, additionalProperties, enum, const, items, prefixItems, minItems, maxItems, anyOf,
+ * oneOf, allOf (object schemas, merged), local $ref/$defs (recursive too), minLength, maxLength,
+ * pattern (a regex subset), format (date, time, date-time, uuid, email), minimum, maximum,
+ * exclusiveMinimum, exclusiveMaximum. Annotations (title, description, $schema, $id, examples,
+ * default, $comment) are ignored; every other keyword is refused with KW_ERR_UNSUPPORTED and a
+ * message naming it and its JSON pointer ("unsupported keyword 'patternProperties' at
+ * /properties/a"). */
+
+/* Converts the schema (JSON text, NUL-terminated) to GBNF text (llama.cpp's dialect, start rule
+ * `root`). Every string the grammar accepts is valid under the schema. On success *gbnf_out is a
+ * malloc'd NUL-terminated string the caller frees with free(); on failure it is NULL. */
+kw_status kw_json_schema_to_gbnf(const char *schema_json, char **gbnf_out);
+
+/* Validates instance[0..len) (JSON text) against the schema: KW_OK when valid, KW_ERR_FORMAT when
+ * not (or not JSON), KW_ERR_UNSUPPORTED for a keyword outside the subset, KW_ERR_INVALID_ARG when
+ * the schema is not JSON. When why is not NULL and the result is not KW_OK, *why may receive a
+ * malloc'd message naming the instance's JSON pointer (caller frees with free()); else NULL. */
+kw_status kw_json_schema_validate(const char *schema_json, const char *instance, size_t len,
+                                  char **why);
+
 #ifdef __cplusplus
 }
 #endif
