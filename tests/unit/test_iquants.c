@@ -185,10 +185,19 @@ static void test_dot_products_match_float_dot(void) {
         for (int isa = 0; isa < KERNEL_ISA_COUNT; isa++) {
             const kernel_entry *e = &tables[isa][t];
             if (!have[isa] || !e->dot) continue;
-            float s[KERNEL_MAX_NT];
-            e->dot(n, w, xq, kernels_act_row_bytes(at, n), 1, s);
+            const size_t rb = kernels_act_row_bytes(at, n);
+            uint8_t *x4 = malloc(4 * rb); /* the same activation row 4 times: the 4-token path */
+            for (int r = 0; r < 4; r++)
+                memcpy(x4 + (size_t)r * rb, xq, rb);
+            float s[KERNEL_MAX_NT], s4[4];
+            e->dot(n, w, xq, rb, 1, s);
+            e->dot(n, w, x4, rb, 4, s4);
             CHECK(fabs(s[0] - want) <= 1e-4 * mag, "%s %s kernel dot %.6g vs %.6g", tr->name,
                   e->isa, s[0], want);
+            CHECK(s4[0] == s[0] && s4[1] == s[0] && s4[2] == s[0] && s4[3] == s[0],
+                  "%s %s kernel: 4 tokens at once give the 1-token result %.6g (%.6g %.6g)",
+                  tr->name, e->isa, s[0], s4[0], s4[3]);
+            free(x4);
         }
         free(w);
         free(x);
