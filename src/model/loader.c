@@ -179,12 +179,14 @@ static kw_status weight(const loader *L, kw_weight *w, const char *name, int64_t
         vector ? (t->type == GGML_TYPE_F32 || t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16)
                : quant_type_can_compute(t->type);
     if (!ok_type)
-        return kw_error(
-            KW_ERR_UNSUPPORTED, "'%s': tensor '%s' has type %s, which kaiwu cannot compute with%s",
-            L->g->file.path, name,
-            ggml_type_get(t->type)->name ? ggml_type_get(t->type)->name : "?",
-            vector ? " for a vector (expected F32, F16 or BF16)"
-                   : " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K)");
+        return kw_error(KW_ERR_UNSUPPORTED,
+                        "'%s': tensor '%s' has type %s, which kaiwu cannot compute with%s",
+                        L->g->file.path, name,
+                        ggml_type_get(t->type)->name ? ggml_type_get(t->type)->name : "?",
+                        vector ? " for a vector (expected F32, F16 or BF16)"
+                               : " (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, "
+                                 "Q2_K..Q6_K, IQ1_S..IQ4_XS, "
+                                 "TQ1_0, TQ2_0, MXFP4)");
     w->name = t->name;
     w->type = t->type;
     w->n_in = t->ne[0];

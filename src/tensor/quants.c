@@ -12,6 +12,7 @@
 #include "tensor/quants.h"
 
 #include "tensor/blocks.h"
+#include "tensor/quants_i.h"
 
 #include <math.h>
 #include <string.h>
@@ -33,13 +34,14 @@ bool quant_type_can_compute(uint32_t type) {
     case GGML_TYPE_Q4_K:
     case GGML_TYPE_Q5_K:
     case GGML_TYPE_Q6_K: return true;
-    default: return false;
+    default: return quant_type_is_iquant(type);
     }
 }
 
 bool quant_type_can_quantize(uint32_t type) {
-    /* every computable type, plus the two activation formats */
-    return quant_type_can_compute(type) || type == GGML_TYPE_Q8_1 || type == GGML_TYPE_Q8_K;
+    /* every computable type but the i-quants (not yet), plus the two activation formats */
+    return (quant_type_can_compute(type) && !quant_type_is_iquant(type)) ||
+           type == GGML_TYPE_Q8_1 || type == GGML_TYPE_Q8_K;
 }
 
 /* ---------------------------------------------------------------- 32-value blocks: dequantize */
@@ -331,7 +333,13 @@ void quant_dequantize_row(uint32_t type, const void *src, float *dst, int64_t n)
     case GGML_TYPE_Q5_K: quant_dequantize_row_q5_K(src, dst, n); break;
     case GGML_TYPE_Q6_K: quant_dequantize_row_q6_K(src, dst, n); break;
     case GGML_TYPE_Q8_K: dequantize_row_q8_K(src, dst, n); break;
-    default: assert(!"quant_dequantize_row: unsupported type"); break;
+    default:
+        if (quant_type_is_iquant(type)) {
+            quant_dequantize_row_iquant(type, src, dst, n);
+            break;
+        }
+        assert(!"quant_dequantize_row: unsupported type");
+        break;
     }
 }
 
@@ -373,7 +381,8 @@ size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n,
 
 float quant_vec_dot_f32_ref(uint32_t type, const void *row, const float *x, int64_t n) {
     const ggml_type_traits *t = ggml_type_get(type);
-    assert(quant_type_can_quantize(type) && n % t->block_size == 0);
+    assert((quant_type_can_quantize(type) || quant_type_can_compute(type)) &&
+           n % t->block_size == 0);
     /* one chunk = one block (256 values for the plain types), dequantized on the stack */
     const int64_t chunk = t->block_size > 1 ? t->block_size : (n % QK_K == 0 ? QK_K : 1);
     const size_t chunk_bytes = (size_t)ggml_row_bytes(type, chunk);

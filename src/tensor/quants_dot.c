@@ -11,6 +11,7 @@
 #include "tensor/quants.h"
 
 #include "tensor/blocks.h"
+#include "tensor/quants_i.h"
 
 #include <string.h>
 
@@ -26,7 +27,9 @@ uint32_t quant_vec_dot_type(uint32_t wtype) {
     case GGML_TYPE_Q4_K:
     case GGML_TYPE_Q5_K:
     case GGML_TYPE_Q6_K: return GGML_TYPE_Q8_K;
-    default: return GGML_TYPE_COUNT;
+    case GGML_TYPE_IQ4_NL:
+    case GGML_TYPE_MXFP4: return GGML_TYPE_Q8_0;
+    default: return quant_type_is_iquant(wtype) ? GGML_TYPE_Q8_K : GGML_TYPE_COUNT;
     }
 }
 
@@ -252,6 +255,7 @@ float quant_vec_dot_q8_ref(uint32_t wtype, const void *wrow, const void *xq, int
     case GGML_TYPE_Q4_K: return vec_dot_k4_like(wrow, xq, n / QK_K, false);
     case GGML_TYPE_Q5_K: return vec_dot_k4_like(wrow, xq, n / QK_K, true);
     case GGML_TYPE_Q6_K: return vec_dot_q6_K_q8_K(wrow, xq, n / QK_K);
-    default: return 0.0f;
+    default:
+        return quant_type_is_iquant(wtype) ? quant_vec_dot_iquant_ref(wtype, wrow, xq, n) : 0.0f;
     }
 }

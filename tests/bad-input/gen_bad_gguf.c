@@ -79,7 +79,7 @@ typedef struct spec {
     uint32_t head_count;       /* <arch>.attention.head_count */
     const char *drop_tensor;   /* a tensor left out */
     const char *narrow_tensor; /* a tensor written with half its rows */
-    const char *iq_tensor;     /* a tensor written as IQ2_XXS */
+    const char *iq_tensor;     /* a tensor written as Q8_K (an activation format) */
 } spec;
 
 static const spec base_spec = {.arch = "llama", .head_count = N_HEAD};
@@ -185,11 +185,11 @@ static bool write_model(const spec *s, const char *name) {
         }
         if (s->narrow_tensor && strcmp(s->narrow_tensor, t->name) == 0) ne[1] /= 2;
         if (s->iq_tensor && strcmp(s->iq_tensor, t->name) == 0) {
-            /* IQ2_XXS: 66 bytes per 256 values; the contents never matter, kaiwu must refuse the
-             * type */
-            size_t bytes = (size_t)(ne[0] / 256 * 66 * ne[1]);
+            /* Q8_K: 292 bytes per 256 values; the contents never matter, kaiwu must refuse the
+             * type (ggml's activation format, never a weight type) */
+            size_t bytes = (size_t)(ne[0] / 256 * 292 * ne[1]);
             data[i] = calloc(bytes, 1);
-            st = gguf_writer_add_tensor(w, t->name, GGML_TYPE_IQ2_XXS, 2, ne, data[i]);
+            st = gguf_writer_add_tensor(w, t->name, GGML_TYPE_Q8_K, 2, ne, data[i]);
             continue;
         }
         uint16_t *h = malloc((size_t)(ne[0] * ne[1]) * sizeof *h);
@@ -471,7 +471,7 @@ static void model_defects(void) {
     s = base_spec, s.narrow_tensor = "blk.0.attn_q.weight";
     model_defect(&s, "model-wrong-tensor-shape", "blk.0.attn_q.weight");
     s = base_spec, s.iq_tensor = "blk.0.ffn_down.weight";
-    model_defect(&s, "model-unsupported-tensor-type", "IQ2_XXS");
+    model_defect(&s, "model-unsupported-tensor-type", "Q8_K");
 }
 
 /* ---------------------------------------------------------------- main */

@@ -499,8 +499,10 @@ static void test_type_capabilities(void) {
     }
     CHECK(!quant_type_can_compute(GGML_TYPE_Q8_K) && quant_type_can_quantize(GGML_TYPE_Q8_K),
           "Q8_K is an activation format: quantizable, not a weight type");
-    CHECK(!quant_type_can_compute(GGML_TYPE_IQ2_XXS) && !quant_type_can_quantize(GGML_TYPE_IQ2_XXS),
-          "IQ2_XXS is not supported");
+    CHECK(quant_type_can_compute(GGML_TYPE_IQ2_XXS) && !quant_type_can_quantize(GGML_TYPE_IQ2_XXS),
+          "IQ2_XXS is computable, not quantizable (tests/unit/test_iquants.c covers the i-quants)");
+    CHECK(!quant_type_can_compute(GGML_TYPE_Q8_1) && !quant_type_can_compute(GGML_TYPE_I8),
+          "activation and integer types are not weight types");
     CHECK(!quant_type_can_compute(12345) && !quant_type_can_quantize(12345),
           "unknown ids are rejected");
     CHECK(quant_vec_dot_type(GGML_TYPE_Q4_1) == GGML_TYPE_Q8_1 &&

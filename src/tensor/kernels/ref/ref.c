@@ -42,17 +42,37 @@ REF_Q8(dot_q6_K, GGML_TYPE_Q6_K)
 REF_F(dot_f32, GGML_TYPE_F32)
 REF_F(dot_f16, GGML_TYPE_F16)
 REF_F(dot_bf16, GGML_TYPE_BF16)
+REF_Q8(dot_iq4_nl, GGML_TYPE_IQ4_NL)
+REF_Q8(dot_iq4_xs, GGML_TYPE_IQ4_XS)
+REF_Q8(dot_iq3_xxs, GGML_TYPE_IQ3_XXS)
+REF_Q8(dot_iq3_s, GGML_TYPE_IQ3_S)
+REF_Q8(dot_iq2_xxs, GGML_TYPE_IQ2_XXS)
+REF_Q8(dot_iq2_xs, GGML_TYPE_IQ2_XS)
+REF_Q8(dot_iq2_s, GGML_TYPE_IQ2_S)
+REF_Q8(dot_iq1_s, GGML_TYPE_IQ1_S)
+REF_Q8(dot_iq1_m, GGML_TYPE_IQ1_M)
+REF_Q8(dot_tq1_0, GGML_TYPE_TQ1_0)
+REF_Q8(dot_tq2_0, GGML_TYPE_TQ2_0)
+REF_Q8(dot_mxfp4, GGML_TYPE_MXFP4)
 
 void kernels_fill_ref(kernel_entry *t) {
     static const struct {
         uint32_t type;
         kernel_dot_fn dot;
     } dots[] = {
-        {GGML_TYPE_Q4_0, dot_q4_0}, {GGML_TYPE_Q4_1, dot_q4_1}, {GGML_TYPE_Q5_0, dot_q5_0},
-        {GGML_TYPE_Q5_1, dot_q5_1}, {GGML_TYPE_Q8_0, dot_q8_0}, {GGML_TYPE_Q2_K, dot_q2_K},
-        {GGML_TYPE_Q3_K, dot_q3_K}, {GGML_TYPE_Q4_K, dot_q4_K}, {GGML_TYPE_Q5_K, dot_q5_K},
-        {GGML_TYPE_Q6_K, dot_q6_K}, {GGML_TYPE_F32, dot_f32},   {GGML_TYPE_F16, dot_f16},
-        {GGML_TYPE_BF16, dot_bf16},
+        {GGML_TYPE_Q4_0, dot_q4_0},     {GGML_TYPE_Q4_1, dot_q4_1},
+        {GGML_TYPE_Q5_0, dot_q5_0},     {GGML_TYPE_Q5_1, dot_q5_1},
+        {GGML_TYPE_Q8_0, dot_q8_0},     {GGML_TYPE_Q2_K, dot_q2_K},
+        {GGML_TYPE_Q3_K, dot_q3_K},     {GGML_TYPE_Q4_K, dot_q4_K},
+        {GGML_TYPE_Q5_K, dot_q5_K},     {GGML_TYPE_Q6_K, dot_q6_K},
+        {GGML_TYPE_F32, dot_f32},       {GGML_TYPE_F16, dot_f16},
+        {GGML_TYPE_BF16, dot_bf16},     {GGML_TYPE_IQ4_NL, dot_iq4_nl},
+        {GGML_TYPE_IQ4_XS, dot_iq4_xs}, {GGML_TYPE_IQ3_XXS, dot_iq3_xxs},
+        {GGML_TYPE_IQ3_S, dot_iq3_s},   {GGML_TYPE_IQ2_XXS, dot_iq2_xxs},
+        {GGML_TYPE_IQ2_XS, dot_iq2_xs}, {GGML_TYPE_IQ2_S, dot_iq2_s},
+        {GGML_TYPE_IQ1_S, dot_iq1_s},   {GGML_TYPE_IQ1_M, dot_iq1_m},
+        {GGML_TYPE_TQ1_0, dot_tq1_0},   {GGML_TYPE_TQ2_0, dot_tq2_0},
+        {GGML_TYPE_MXFP4, dot_mxfp4},
     };
     for (size_t i = 0; i < sizeof dots / sizeof dots[0]; i++) {
         kernel_entry *e = &t[dots[i].type];

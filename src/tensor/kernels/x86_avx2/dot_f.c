@@ -67,6 +67,7 @@ AVX2_DOT_NT(dot_bf16, bf16_body, 1)
 
 void kernels_fill_avx2_q(kernel_entry *t);
 void kernels_fill_avx2_k(kernel_entry *t);
+void kernels_fill_avx2_iq(kernel_entry *t);
 
 void kernels_fill_avx2(kernel_entry *t) {
     t[GGML_TYPE_F32].dot = dot_f32;
@@ -75,4 +76,5 @@ void kernels_fill_avx2(kernel_entry *t) {
     t[GGML_TYPE_F32].isa = t[GGML_TYPE_F16].isa = t[GGML_TYPE_BF16].isa = "avx2";
     kernels_fill_avx2_q(t);
     kernels_fill_avx2_k(t);
+    kernels_fill_avx2_iq(t);
 }
