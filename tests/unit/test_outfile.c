@@ -248,6 +248,10 @@ static void test_outfile_leaves_a_programs_own_handler(void) {
 }
 
 int main(void) {
+    /* A shell starts background jobs with SIGINT ignored, and kw_outfile leaves an ignored signal
+     * alone: give the test the default dispositions a user at a terminal has. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
     const char *t = getenv("TMPDIR");
     snprintf(dir, sizeof dir, "%s/kw_test_outfile_XXXXXX", t ? t : "/tmp");
     if (!mkdtemp(dir)) {
