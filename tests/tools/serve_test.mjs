@@ -164,7 +164,7 @@ check(after.choices[0].message.content === chat.choices[0].message.content, 'the
 
 // ---------------------------------------------------------------- queue full: 503
 // --parallel 2, --max-queue 1: four long requests at once, at least one refused with 503
-const four = await Promise.all([0, 1, 2, 3].map(() => status(client.completions.create({ model, prompt: 'a b c', max_tokens: 60, temperature: 1 }))));
+const four = await Promise.all([0, 1, 2, 3].map(() => status(client.completions.create({ model, prompt: 'a b c', max_tokens: 400, temperature: 1 }))));
 check(four.filter((s) => s === 200).length >= 1 && four.filter((s) => s === 503).length >= 1 && four.every((s) => s === 200 || s === 503), `a full queue answers 503 (statuses ${four})`);
 
 // ---------------------------------------------------------------- metrics and the log
