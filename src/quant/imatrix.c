@@ -204,6 +204,11 @@ static kw_status load_entry(const kw_gguf *g, const gguf_tensor *t, size_t stem,
                             "imatrix: '%s'[%" PRId64 "] = %g (must be a finite sum >= 0)", t->name,
                             i, (double)v);
         e->weights[i] = v / count;
+        if (!isfinite(
+                e->weights[i])) /* a tiny count can overflow a finite sum (found by fuzzing) */
+            return kw_error(KW_ERR_FORMAT,
+                            "imatrix: '%s'[%" PRId64 "] = %g over %g tokens is not a finite mean",
+                            t->name, i, (double)v, (double)count);
     }
     return KW_OK;
 }
