@@ -425,6 +425,77 @@ static void test_sft_keeps_validation_out(void) {
     free(ev);
 }
 
+/* Every titled shi gets its form request (写一首五言绝句，题为《X》 and its other phrasings), even
+ * with one request per poem: the shipped model learns the form words from them. */
+static void test_sft_always_asks_the_form(void) {
+    char sft_path[300];
+    snprintf(sft_path, sizeof sft_path, "%s/sft-form.jsonl", g_out);
+    kw_data_sft_params p = kw_data_sft_default_params();
+    p.in_dir = g_out;
+    p.out_path = sft_path;
+    p.max_chars = 400;
+    kw_data_sft_stats s;
+    kw_status st = kw_data_sft(&p, &s);
+    CHECK(st == KW_OK, "sft runs: %s", kw_last_error());
+    if (st != KW_OK) return;
+    size_t n;
+    char *jl = read_all(g_out, "poems.jsonl", &n), *sft = test_read_file(sft_path, &n);
+    if (!jl || !sft) {
+        CHECK(false, "outputs readable");
+        free(jl);
+        free(sft);
+        return;
+    }
+    json_t *poems = load_jsonl(jl), *convs = load_jsonl(sft);
+    static const char *const shi[] = {"五言绝句", "七言绝句", "五言律诗", "七言律诗"};
+    static const char *const generic[] = {"无题", "句",   "失题", "缺题",
+                                          "佚句", "残句", "其一", "又"};
+    int titled_shi = 0, missing = 0;
+    for (size_t i = 0; i < json_array_size(poems); i++) {
+        json_t *o = json_array_get(poems, i);
+        const char *form = json_string_value(json_object_get(o, "form"));
+        const char *title = json_string_value(json_object_get(o, "title"));
+        bool is_shi = false, is_generic = false;
+        for (size_t k = 0; k < sizeof shi / sizeof *shi; k++)
+            is_shi |= strcmp(form, shi[k]) == 0;
+        for (size_t k = 0; k < sizeof generic / sizeof *generic; k++)
+            is_generic |= strcmp(title, generic[k]) == 0;
+        /* the primers (蒙学: 千家诗 ...) and the classics are left out of SFT as prose sources */
+        const char *src = json_string_value(json_object_get(o, "source"));
+        bool prose = strcmp(src, "论语") == 0 || strcmp(src, "四书五经") == 0 ||
+                     strcmp(src, "幽梦影") == 0 || strcmp(src, "蒙学") == 0;
+        if (strcmp(json_string_value(json_object_get(o, "split")), "train") != 0 || !is_shi ||
+            is_generic || prose)
+            continue;
+        titled_shi++;
+        char *body = body_of(o), quoted[400];
+        snprintf(quoted, sizeof quoted, "《%s》", title);
+        bool asked = false;
+        for (size_t c = 0; c < json_array_size(convs) && !asked; c++) {
+            json_t *m = json_object_get(json_array_get(convs, c), "messages");
+            const char *u = json_string_value(json_object_get(json_array_get(m, 0), "content"));
+            const char *a = json_string_value(json_object_get(json_array_get(m, 1), "content"));
+            asked = u && a && strcmp(a, body) == 0 && strstr(u, form) && strstr(u, quoted);
+        }
+        if (!asked) {
+            if (missing == 0) fprintf(stderr, "  no form request for %s %s\n", form, quoted);
+            missing++;
+        }
+        free(body);
+    }
+    CHECK(titled_shi >= 3, "the fixture has titled shi in training (%d)", titled_shi);
+    CHECK(missing == 0, "each of the %d titled shi has a form request (%d have none)", titled_shi,
+          missing);
+    CHECK(s.by_kind[1] == titled_shi, "%lld form requests for %d titled shi",
+          (long long)s.by_kind[1], titled_shi);
+    CHECK(s.n_conversations > s.by_kind[1], "other kinds are still asked (%lld conversations)",
+          (long long)s.n_conversations);
+    json_decref(poems);
+    json_decref(convs);
+    free(jl);
+    free(sft);
+}
+
 int main(void) {
     snprintf(g_out, sizeof g_out, "/tmp/kaiwu-test-data-XXXXXX");
     if (!mkdtemp(g_out)) {
@@ -438,6 +509,7 @@ int main(void) {
     RUN_TEST(test_json_walker_shapes);
     RUN_TEST(test_prepare_fixture);
     RUN_TEST(test_sft_keeps_validation_out);
+    RUN_TEST(test_sft_always_asks_the_form);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_out);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_out);
