@@ -1009,7 +1009,7 @@ kw_status kw_data_prepare(const kw_data_prepare_params *p, kw_data_prepare_stats
 
 /* Conversations for supervised fine-tuning, from the poems.jsonl of kw_data_prepare: for each poem
  * of the training split, per_poem user requests of different kinds (a titled shi also always gets
- * its form request, on top), each in one of several
+ * its form request, on top; a 五言绝句 three times), each in one of several
  * phrasings, answered with the poem: write a poem titled X; in the form 五言绝句/七言律诗/...
  * titled X; a ci to a named cipai; about a theme of its title (春天, 送别, 边塞, ...); beginning
  * with its first line; and who wrote 《X》 / where a line comes from (only when the title or line
