@@ -1,6 +1,7 @@
 /* iq_quant_compare.c - kaiwu's i-quant quantizers against libggml's (ggml_quantize_chunk, what
  * llama-quantize calls) on the same data: prints, per type and data set, the RMSE and the
- * importance-weighted RMSE of both, each dequantized by kaiwu (bit-exact with ggml's to_float).
+ * importance-weighted RMSE of both, each dequantized by kaiwu (bit-exact with ggml's to_float),
+ * and whether ggml_validate_row_data accepts kaiwu's blocks.
  *
  * Not part of make test (it needs a llama.cpp build). Build and run from the repo root:
  *   make build/libkaiwu.a
@@ -23,6 +24,7 @@
 void ggml_quantize_init(int type);
 size_t ggml_quantize_chunk(int type, const float *src, void *dst, int64_t start, int64_t nrows,
                            int64_t n_per_row, const float *imatrix);
+bool ggml_validate_row_data(int type, const void *data, size_t nbytes);
 
 enum { ROWS = 64, COLS = 1024 };
 
@@ -80,6 +82,9 @@ int main(void) {
                         for (int row = 0; row < ROWS; row++)
                             quant_quantize_row(types[k], x + row * COLS, (char *)q + row * rb, COLS,
                                                w);
+                        /* what llama-quantize checks before writing (finite f16 scales) */
+                        if (!ggml_validate_row_data((int)types[k], q, rb * ROWS))
+                            printf("  %s: kaiwu's blocks FAIL ggml_validate_row_data\n", names[k]);
                     }
                     for (int row = 0; row < ROWS; row++)
                         quant_dequantize_row(types[k], (char *)q + row * rb, y + row * COLS, COLS);

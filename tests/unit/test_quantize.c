@@ -447,6 +447,15 @@ static void test_quantize_odd_rows_fall_back(void) {
     CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16,
           "row 100 falls back to F16 under Q4_0");
     CHECK(runs(out), "the Q4_0 odd model runs");
+    p.ftype = KW_FTYPE_IQ4_XS, p.pure = false, s.n = 0;
+    CHECK(kw_quantize_file(odd, out, &p) == KW_OK, "IQ4_XS with odd rows quantizes: %s",
+          kw_last_error());
+    CHECK(type_of(&s, "blk.0.attn_q.weight") == GGML_TYPE_IQ4_NL,
+          "row 96 under IQ4_XS falls back to IQ4_NL (as llama.cpp)");
+    CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16,
+          "row 100 falls back to F16 under IQ4_XS");
+    CHECK(runs(out), "the IQ4_XS odd model runs");
+    p.ftype = KW_FTYPE_Q4_0, p.pure = true, s.n = 0;
     p.refuse_fallback = true;
     CHECK(kw_quantize_file(odd, out, &p) == KW_ERR_UNSUPPORTED && strstr(kw_last_error(), "100"),
           "refuse_fallback turns the fallback into an error naming the row length: %s",
