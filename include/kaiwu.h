@@ -540,21 +540,26 @@ typedef enum kw_ftype {
     KW_FTYPE_Q5_K_S = 16,
     KW_FTYPE_Q5_K_M = 17, /* also "Q5_K" */
     KW_FTYPE_Q6_K = 18,
+    KW_FTYPE_IQ2_XS = 20, /* needs an importance matrix (imatrix_path) */
+    KW_FTYPE_IQ4_NL = 25,
+    KW_FTYPE_IQ3_S = 26,
+    KW_FTYPE_IQ3_M = 27, /* IQ3_S with more bits on attn_v, attn_output, first ffn_down */
+    KW_FTYPE_IQ4_XS = 30,
     KW_FTYPE_BF16 = 32,
 } kw_ftype;
 
 /* Parses a target name, case-insensitive: "F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "Q5_0",
  * "Q5_1", "Q2_K", "Q3_K" (= Q3_K_M), "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q4_K" (= Q4_K_M), "Q4_K_S",
- * "Q4_K_M", "Q5_K" (= Q5_K_M), "Q5_K_S", "Q5_K_M", "Q6_K". KW_ERR_INVALID_ARG listing the names
- * when unknown. */
+ * "Q4_K_M", "Q5_K" (= Q5_K_M), "Q5_K_S", "Q5_K_M", "Q6_K", "IQ4_NL", "IQ4_XS", "IQ3_S", "IQ3_M",
+ * "IQ2_XS". KW_ERR_INVALID_ARG listing the names when unknown. */
 kw_status kw_ftype_from_name(const char *name, kw_ftype *out);
 /* The canonical name of a target ("Q4_K_M"); "?" for a value outside the enum. Static storage. */
 const char *kw_ftype_name(kw_ftype ftype);
 /* The storage type (ggml id) a target gives most 2-D weights, e.g. Q4_K for Q4_K_M; -1 if unknown.
  */
 int32_t kw_ftype_base_type(kw_ftype ftype);
-/* The ggml type id of a storage type name ("q6_k", "F16", ...; case-insensitive), -1 if unknown
- * or not a type kaiwu can quantize to. */
+/* The ggml type id of a storage type name ("q6_k", "F16", "IQ4_XS", ...; case-insensitive), -1 if
+ * unknown or not a type kaiwu can quantize to (of the i-quants: IQ4_NL IQ4_XS IQ3_S IQ2_XS). */
 int32_t kw_quant_type_from_name(const char *name);
 
 /* What happened to one tensor (for `kaiwu quantize --verbose`); all pointers borrowed for the
@@ -587,7 +592,9 @@ typedef struct kw_quantize_params {
      * matches when it occurs in the name ("attn_v=Q8_0"). TYPE: a storage type name. */
     const char *const *overrides;
     int32_t n_overrides;
-    const char *imatrix_path;         /* NULL, or a file written by kw_imatrix_save */
+    /* NULL, or a file written by kw_imatrix_save. Required (KW_ERR_INVALID_ARG naming the
+     * tensor and --imatrix otherwise) when a weight other than output / token_embd gets IQ2_XS. */
+    const char *imatrix_path;
     kw_quantize_progress_fn progress; /* NULL or called after each tensor and during big ones */
     kw_quantize_tensor_fn on_tensor;  /* NULL or called once per tensor, in output order */
     void *user;                       /* passed to both callbacks */
@@ -598,7 +605,8 @@ kw_quantize_params kw_quantize_default_params(void); /* Q8_0, all cores, mix rul
 /* Reads in_path (any GGUF model kaiwu can read) and writes out_path with the weights converted:
  * 1-D tensors (norms, biases, rope factors) are copied unchanged; 2-D+ weights get the type the
  * mix (or pure / overrides) chooses. A row length that is not a multiple of the chosen type's block
- * falls back to Q8_0 (row length divisible by 32) or F16, with a note, unless refuse_fallback.
+ * falls back to Q8_0 (IQ4_NL for IQ4_XS / IQ3_S / IQ2_XS; row length divisible by 32) or F16,
+ * with a note, unless refuse_fallback.
  * Metadata: the input's keys in order, then general.quantization_version = 2 and
  * general.file_type = ftype. Tensor order: tensors outside blocks by name, then each block's by
  * name. The output is written through a kw_outfile (a temporary file renamed into place); an

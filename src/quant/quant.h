@@ -13,9 +13,10 @@
 
 /* Facts about the model the mix rules need. */
 typedef struct quant_model_facts {
-    int32_t n_layer; /* <arch>.block_count (0 if unknown) */
-    int32_t n_gqa;   /* head_count / head_count_kv (1 if unknown) */
-    bool has_output; /* an output.weight tensor exists (else token_embd is the output) */
+    int32_t n_layer;  /* <arch>.block_count (0 if unknown) */
+    int32_t n_gqa;    /* head_count / head_count_kv (1 if unknown) */
+    bool has_output;  /* an output.weight tensor exists (else token_embd is the output) */
+    bool has_imatrix; /* an importance matrix was given (IQ4 mixes: no Q5_K ffn_down then) */
 } quant_model_facts;
 
 /* True when the tensor is a weight matrix the quantizer converts (2-D or more, a "*weight"

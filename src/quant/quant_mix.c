@@ -5,7 +5,9 @@
  * dense models, written down in docs/quantization.md: output.weight (or token_embd when the
  * output is tied) gets Q6_K in every quantized mix unless the base type is Q8_0; attn_v,
  * ffn_down, attn_output and fused attn_qkv get more bits in the K mixes, on some layers. The
- * "use more bits" layers are the first and last eighth plus every third layer in between.
+ * "use more bits" layers are the first and last eighth plus every third layer in between. The
+ * i-quant mixes (IQ4_NL, IQ4_XS, IQ3_S, IQ3_M, IQ2_XS) follow the same function's branches for
+ * them (llama.cpp commit d32676d).
  *
  * Relies on: the ggml type table, PCRE2 for regex overrides. Must not: look at tensor data.
  */
@@ -29,15 +31,17 @@ typedef struct ftype_info {
 } ftype_info;
 
 static const ftype_info ftypes[] = {
-    {"F32", KW_FTYPE_F32, GGML_TYPE_F32},        {"F16", KW_FTYPE_F16, GGML_TYPE_F16},
-    {"BF16", KW_FTYPE_BF16, GGML_TYPE_BF16},     {"Q8_0", KW_FTYPE_Q8_0, GGML_TYPE_Q8_0},
-    {"Q4_0", KW_FTYPE_Q4_0, GGML_TYPE_Q4_0},     {"Q4_1", KW_FTYPE_Q4_1, GGML_TYPE_Q4_1},
-    {"Q5_0", KW_FTYPE_Q5_0, GGML_TYPE_Q5_0},     {"Q5_1", KW_FTYPE_Q5_1, GGML_TYPE_Q5_1},
-    {"Q2_K", KW_FTYPE_Q2_K, GGML_TYPE_Q2_K},     {"Q3_K_S", KW_FTYPE_Q3_K_S, GGML_TYPE_Q3_K},
-    {"Q3_K_M", KW_FTYPE_Q3_K_M, GGML_TYPE_Q3_K}, {"Q3_K_L", KW_FTYPE_Q3_K_L, GGML_TYPE_Q3_K},
-    {"Q4_K_S", KW_FTYPE_Q4_K_S, GGML_TYPE_Q4_K}, {"Q4_K_M", KW_FTYPE_Q4_K_M, GGML_TYPE_Q4_K},
-    {"Q5_K_S", KW_FTYPE_Q5_K_S, GGML_TYPE_Q5_K}, {"Q5_K_M", KW_FTYPE_Q5_K_M, GGML_TYPE_Q5_K},
-    {"Q6_K", KW_FTYPE_Q6_K, GGML_TYPE_Q6_K},
+    {"F32", KW_FTYPE_F32, GGML_TYPE_F32},          {"F16", KW_FTYPE_F16, GGML_TYPE_F16},
+    {"BF16", KW_FTYPE_BF16, GGML_TYPE_BF16},       {"Q8_0", KW_FTYPE_Q8_0, GGML_TYPE_Q8_0},
+    {"Q4_0", KW_FTYPE_Q4_0, GGML_TYPE_Q4_0},       {"Q4_1", KW_FTYPE_Q4_1, GGML_TYPE_Q4_1},
+    {"Q5_0", KW_FTYPE_Q5_0, GGML_TYPE_Q5_0},       {"Q5_1", KW_FTYPE_Q5_1, GGML_TYPE_Q5_1},
+    {"Q2_K", KW_FTYPE_Q2_K, GGML_TYPE_Q2_K},       {"Q3_K_S", KW_FTYPE_Q3_K_S, GGML_TYPE_Q3_K},
+    {"Q3_K_M", KW_FTYPE_Q3_K_M, GGML_TYPE_Q3_K},   {"Q3_K_L", KW_FTYPE_Q3_K_L, GGML_TYPE_Q3_K},
+    {"Q4_K_S", KW_FTYPE_Q4_K_S, GGML_TYPE_Q4_K},   {"Q4_K_M", KW_FTYPE_Q4_K_M, GGML_TYPE_Q4_K},
+    {"Q5_K_S", KW_FTYPE_Q5_K_S, GGML_TYPE_Q5_K},   {"Q5_K_M", KW_FTYPE_Q5_K_M, GGML_TYPE_Q5_K},
+    {"Q6_K", KW_FTYPE_Q6_K, GGML_TYPE_Q6_K},       {"IQ4_NL", KW_FTYPE_IQ4_NL, GGML_TYPE_IQ4_NL},
+    {"IQ4_XS", KW_FTYPE_IQ4_XS, GGML_TYPE_IQ4_XS}, {"IQ3_S", KW_FTYPE_IQ3_S, GGML_TYPE_IQ3_S},
+    {"IQ3_M", KW_FTYPE_IQ3_M, GGML_TYPE_IQ3_S},    {"IQ2_XS", KW_FTYPE_IQ2_XS, GGML_TYPE_IQ2_XS},
 };
 enum { N_FTYPES = sizeof ftypes / sizeof ftypes[0] };
 
@@ -67,7 +71,8 @@ kw_status kw_ftype_from_name(const char *name, kw_ftype *out) {
     return kw_error(
         KW_ERR_INVALID_ARG,
         "unknown quantization type '%s' (known: F32 F16 BF16 Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q2_K "
-        "Q3_K Q3_K_S Q3_K_M Q3_K_L Q4_K Q4_K_S Q4_K_M Q5_K Q5_K_S Q5_K_M Q6_K)",
+        "Q3_K Q3_K_S Q3_K_M Q3_K_L Q4_K Q4_K_S Q4_K_M Q5_K Q5_K_S Q5_K_M Q6_K IQ4_NL IQ4_XS "
+        "IQ3_S IQ3_M IQ2_XS)",
         name);
 }
 
@@ -85,7 +90,9 @@ int32_t kw_quant_type_from_name(const char *name) {
     if (!name) return -1;
     for (uint32_t t = 0; t < GGML_TYPE_COUNT; t++) {
         const ggml_type_traits *tr = ggml_type_get(t);
-        if (tr->name && strcasecmp(tr->name, name) == 0 && quant_type_can_compute(t))
+        /* a storage type: computable and quantizable (not the Q8_1 / Q8_K activation formats) */
+        if (tr->name && strcasecmp(tr->name, name) == 0 && quant_type_can_compute(t) &&
+            quant_type_can_quantize(t))
             return (int32_t)t;
     }
     return -1;
@@ -119,6 +126,11 @@ static bool more_bits(int32_t i, int32_t n) {
 static uint32_t attn_v_type(kw_ftype f, uint32_t t, int32_t i, int32_t n, int32_t n_gqa) {
     switch (f) {
     case KW_FTYPE_Q2_K: return n_gqa >= 4 ? GGML_TYPE_Q4_K : GGML_TYPE_Q3_K;
+    case KW_FTYPE_IQ2_XS: return n_gqa >= 4 ? GGML_TYPE_Q4_K : GGML_TYPE_Q2_K;
+    case KW_FTYPE_IQ3_S: return n_gqa >= 4 ? GGML_TYPE_Q4_K : t;
+    case KW_FTYPE_IQ3_M: return GGML_TYPE_Q4_K;
+    case KW_FTYPE_IQ4_NL:
+    case KW_FTYPE_IQ4_XS: return n_gqa >= 4 ? GGML_TYPE_Q5_K : t;
     case KW_FTYPE_Q3_K_M: return i < 2 ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K;
     case KW_FTYPE_Q3_K_L: return GGML_TYPE_Q5_K;
     case KW_FTYPE_Q4_K_S: return i < 4 ? GGML_TYPE_Q5_K : t;
@@ -128,9 +140,13 @@ static uint32_t attn_v_type(kw_ftype f, uint32_t t, int32_t i, int32_t n, int32_
     }
 }
 
-static uint32_t ffn_down_type(kw_ftype f, uint32_t t, int32_t i, int32_t n) {
+static uint32_t ffn_down_type(kw_ftype f, uint32_t t, int32_t i, int32_t n, bool has_imatrix) {
     switch (f) {
     case KW_FTYPE_Q2_K: return GGML_TYPE_Q3_K;
+    case KW_FTYPE_IQ2_XS: return i < n / 8 ? GGML_TYPE_Q2_K : t;
+    case KW_FTYPE_IQ3_M: return i < n / 8 ? GGML_TYPE_Q4_K : t;
+    case KW_FTYPE_IQ4_NL:
+    case KW_FTYPE_IQ4_XS: return i < n / 8 && !has_imatrix ? GGML_TYPE_Q5_K : t;
     case KW_FTYPE_Q3_K_M: return i < n / 16 ? GGML_TYPE_Q5_K : GGML_TYPE_Q4_K;
     case KW_FTYPE_Q3_K_L: return GGML_TYPE_Q5_K;
     case KW_FTYPE_Q4_K_S: return i < n / 8 ? GGML_TYPE_Q5_K : t;
@@ -145,12 +161,14 @@ static uint32_t attn_output_type(kw_ftype f, uint32_t t) {
     case KW_FTYPE_Q2_K: return GGML_TYPE_Q3_K;
     case KW_FTYPE_Q3_K_M: return GGML_TYPE_Q4_K;
     case KW_FTYPE_Q3_K_L: return GGML_TYPE_Q5_K;
+    case KW_FTYPE_IQ3_M: return GGML_TYPE_Q4_K;
     default: return t;
     }
 }
 
 static uint32_t attn_qkv_type(kw_ftype f, uint32_t t) {
     switch (f) {
+    case KW_FTYPE_IQ3_M:
     case KW_FTYPE_Q3_K_M:
     case KW_FTYPE_Q3_K_L: return GGML_TYPE_Q4_K;
     case KW_FTYPE_Q4_K_M: return GGML_TYPE_Q5_K;
@@ -169,10 +187,13 @@ uint32_t quant_mix_type(kw_ftype ftype, bool pure, const char *name, const quant
     if (pure || is_float_type(t)) return t; /* the float targets convert every weight alike */
     const bool is_output = strcmp(name, "output.weight") == 0 ||
                            (!f->has_output && strcmp(name, "token_embd.weight") == 0);
-    if (is_output) return t == GGML_TYPE_Q8_0 ? t : GGML_TYPE_Q6_K;
+    if (is_output)
+        return t == GGML_TYPE_Q8_0 ? t : ftype == KW_FTYPE_IQ2_XS ? GGML_TYPE_Q5_K : GGML_TYPE_Q6_K;
+    /* the 2-bit mix keeps an untied token table at Q2_K (it is looked up, not multiplied) */
+    if (ftype == KW_FTYPE_IQ2_XS && strcmp(name, "token_embd.weight") == 0) return GGML_TYPE_Q2_K;
     const int32_t i = quant_layer_of(name), n = f->n_layer > 0 ? f->n_layer : 1;
     if (strstr(name, "attn_v.weight")) return attn_v_type(ftype, t, i < 0 ? 0 : i, n, f->n_gqa);
-    if (strstr(name, "ffn_down")) return ffn_down_type(ftype, t, i < 0 ? 0 : i, n);
+    if (strstr(name, "ffn_down")) return ffn_down_type(ftype, t, i < 0 ? 0 : i, n, f->has_imatrix);
     if (strstr(name, "attn_output.weight")) return attn_output_type(ftype, t);
     if (strstr(name, "attn_qkv.weight")) return attn_qkv_type(ftype, t);
     return t;
@@ -201,7 +222,7 @@ static kw_status parse_one(const char *spec, quant_override *o) {
         return kw_error(
             KW_ERR_INVALID_ARG,
             "tensor type override '%s': '%s' is not a storage type (F32 F16 BF16 Q8_0 Q4_0 "
-            "Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K)",
+            "Q4_1 Q5_0 Q5_1 Q2_K Q3_K Q4_K Q5_K Q6_K IQ4_NL IQ4_XS IQ3_S IQ2_XS)",
             spec, eq + 1);
     size_t len = (size_t)(eq - spec);
     const char *p = spec;

@@ -15,6 +15,7 @@
  */
 #include "quant/quant.h"
 #include "tensor/quants.h"
+#include "tensor/quants_i.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -104,7 +105,9 @@ static kw_status plan_weight(qjob *j, qtensor *q) {
     }
     const uint32_t bs = ggml_type_get(type)->block_size;
     if (t->ne[0] % bs != 0) {
-        uint32_t fb = t->ne[0] % 32 == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_F16;
+        /* the 256-value i-quants fall back to IQ4_NL as llama.cpp does, the rest to Q8_0 */
+        const uint32_t fb32 = quant_iquant_can_quantize(type) ? GGML_TYPE_IQ4_NL : GGML_TYPE_Q8_0;
+        uint32_t fb = t->ne[0] % 32 == 0 ? fb32 : GGML_TYPE_F16;
         if (p->refuse_fallback)
             return kw_error(KW_ERR_UNSUPPORTED,
                             "tensor '%s': row length %" PRId64
@@ -128,11 +131,26 @@ static kw_status plan_weight(qjob *j, qtensor *q) {
                         "quantize from the F16/F32 model, or allow it with --allow-requantize "
                         "(kw_quantize_params.allow_requantize)",
                         t->name, ggml_type_get(t->type)->name, ggml_type_get(type)->name);
-    if (type >= GGML_TYPE_Q2_K && type <= GGML_TYPE_Q6_K) {
+    if ((type >= GGML_TYPE_Q2_K && type <= GGML_TYPE_Q6_K) || quant_iquant_can_quantize(type)) {
         kw_status st = quant_imatrix_find(&j->im, t->name, t->ne[0], &q->imatrix);
         if (st != KW_OK) return st;
     }
-    return KW_OK;
+    /* llama.cpp refuses these types without importance weights, except for the token table and
+     * the output (which the mixes never give them anyway) */
+    if (quant_iquant_needs_imatrix(type) && !q->imatrix && strcmp(t->name, "output.weight") != 0 &&
+        strcmp(t->name, "token_embd.weight") != 0) {
+        if (!p->imatrix_path)
+            return kw_error(KW_ERR_INVALID_ARG,
+                            "tensor '%s' gets %s, which needs an importance matrix: add "
+                            "--imatrix FILE (kw_quantize_params.imatrix_path; make FILE with "
+                            "'kaiwu imatrix -m MODEL -f TEXT -o FILE')",
+                            t->name, ggml_type_get(type)->name);
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "tensor '%s' gets %s, which needs an importance matrix, but '%s' has no "
+                        "entry for it (was it made from this model?)",
+                        t->name, ggml_type_get(type)->name, p->imatrix_path);
+    }
+    return quant_iquant_prepare(type);
 }
 
 static kw_status plan(qjob *j) {
@@ -303,6 +321,7 @@ kw_status kw_quantize_file(const char *in_path, const char *out_path, const kw_q
     if ((st = kw_gguf_open(in_path, &in)) != KW_OK) return st;
     j.in = in;
     read_facts(in, &j.facts);
+    j.facts.has_imatrix = p->imatrix_path != NULL;
     st = quant_overrides_parse(p->overrides, p->n_overrides, &j.ov);
     if (st == KW_OK) j.n_ov = p->n_overrides;
     if (st == KW_OK && p->imatrix_path) st = quant_imatrix_load(p->imatrix_path, &j.im);

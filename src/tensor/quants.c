@@ -39,9 +39,10 @@ bool quant_type_can_compute(uint32_t type) {
 }
 
 bool quant_type_can_quantize(uint32_t type) {
-    /* every computable type but the i-quants (not yet), plus the two activation formats */
+    /* every computable type but the i-quants kaiwu does not write, plus the two activation
+     * formats */
     return (quant_type_can_compute(type) && !quant_type_is_iquant(type)) ||
-           type == GGML_TYPE_Q8_1 || type == GGML_TYPE_Q8_K;
+           quant_iquant_can_quantize(type) || type == GGML_TYPE_Q8_1 || type == GGML_TYPE_Q8_K;
 }
 
 /* ---------------------------------------------------------------- 32-value blocks: dequantize */
@@ -372,6 +373,10 @@ size_t quant_quantize_row(uint32_t type, const float *src, void *dst, int64_t n,
     case GGML_TYPE_Q4_K: quant_quantize_row_q4_K(src, dst, n, imatrix); break;
     case GGML_TYPE_Q5_K: quant_quantize_row_q5_K(src, dst, n, imatrix); break;
     case GGML_TYPE_Q6_K: quant_quantize_row_q6_K(src, dst, n, imatrix); break;
+    case GGML_TYPE_IQ4_NL:
+    case GGML_TYPE_IQ4_XS:
+    case GGML_TYPE_IQ3_S:
+    case GGML_TYPE_IQ2_XS: quant_quantize_row_iquant(type, src, dst, n, imatrix); break;
     default: return 0;
     }
     return (size_t)ggml_row_bytes(type, n);

@@ -6,7 +6,8 @@
  *
  * The codebooks (grids) are data of the formats, generated into quants_i_grids.c by
  * scripts/gen-iq-grids.py. Internal to src/tensor; n = values, a multiple of the block size.
- * Relies on: blocks.h, base/base.h. Must not: depend on any CPU feature, allocate, or fail.
+ * Relies on: blocks.h, base/base.h. Must not: depend on any CPU feature; only the one-time
+ * tables of quant_iquant_prepare allocate.
  */
 #ifndef KAIWU_QUANTS_I_H
 #define KAIWU_QUANTS_I_H
@@ -143,5 +144,22 @@ void quant_dequantize_row_iquant(uint32_t type, const void *src, float *dst, int
  * to quant_vec_dot_type(type): per block, the dequantized weights times the activation quants,
  * summed in float, times the activation scale, accumulated in float block by block. */
 float quant_vec_dot_iquant_ref(uint32_t type, const void *wrow, const void *xq, int64_t n);
+
+/* ---------------------------------------------------------------- quantizers (quants_i_quant.c) */
+
+/* True for the i-quants kaiwu can quantize to: IQ4_NL, IQ4_XS, IQ3_S, IQ2_XS. */
+bool quant_iquant_can_quantize(uint32_t type);
+/* True for the types llama.cpp will not write without an importance matrix (IQ2_XXS, IQ2_XS,
+ * IQ2_S, IQ3_XXS, IQ1_S, IQ1_M): their results without one are poor. */
+bool quant_iquant_needs_imatrix(uint32_t type);
+/* Builds the codebook neighbour tables IQ3_S / IQ2_XS quantization needs (once per process,
+ * thread-safe; a no-op for other types). KW_ERR_NOMEM (kw_last_error set) if they cannot be
+ * allocated; call before quantizing so that failure is reported. */
+kw_status quant_iquant_prepare(uint32_t type);
+/* Quantizes n floats (a multiple of the block size) of a quant_iquant_can_quantize type;
+ * imatrix: n importance weights or NULL (IQ2_XS then uses uniform importance). Without the tables
+ * of quant_iquant_prepare the blocks are zeros. Deterministic; safe to call from many threads. */
+void quant_quantize_row_iquant(uint32_t type, const float *src, void *dst, int64_t n,
+                               const float *imatrix);
 
 #endif

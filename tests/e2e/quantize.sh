@@ -23,7 +23,8 @@ done
 "$KAIWU" quantize --help >"$out" 2>&1
 rc=$?
 check "quantize --help exits 0 (got $rc)" [ "$rc" -eq 0 ]
-for o in --threads --pure --tensor-type --imatrix --verbose Q4_K_M Q3_K_L Q5_K_S BF16; do
+for o in --threads --pure --tensor-type --imatrix --verbose Q4_K_M Q3_K_L Q5_K_S BF16 IQ4_NL IQ4_XS \
+    IQ3_S IQ3_M IQ2_XS; do
     check "quantize --help mentions $o" grep -q -- "$o" "$out"
 done
 "$KAIWU" quantize "$BASE" "$tmp/x.gguf" >"$out" 2>"$err"
@@ -103,5 +104,35 @@ check "--verbose marks tensors quantized with the imatrix" grep -q "(imatrix)" "
 "$KAIWU" run -m "$tmp/q3.gguf" -p "hello" -n 4 --temp 0 >"$out" 2>"$err"
 rc=$?
 check "the imatrix-quantized model runs (exit $rc)" [ "$rc" -eq 0 ]
+
+# ------------------------------------------------------------------ i-quants
+
+for T in IQ4_NL IQ4_XS IQ3_S IQ3_M; do
+    "$KAIWU" quantize "$BASE" "$tmp/$T.gguf" $T -t 2 --verbose >"$out" 2>"$err"
+    rc=$?
+    check "$T quantizes (exit $rc)" [ "$rc" -eq 0 ]
+    B=$T
+    [ "$T" = IQ3_M ] && B=IQ3_S
+    check "$T: blk.0.attn_q gets $B" grep -Eq "blk\.0\.attn_q\.weight .* -> $B" "$err"
+    "$KAIWU" run -m "$tmp/$T.gguf" -p "hello" -n 4 --temp 0 >"$out" 2>"$err"
+    rc=$?
+    check "the $T model generates (exit $rc)" [ "$rc" -eq 0 ]
+    check "the $T model prints text" [ -s "$out" ]
+done
+"$KAIWU" info "$tmp/IQ4_XS.gguf" >"$out" 2>&1
+check "info shows general.file_type 30 for IQ4_XS" grep -Eq "general.file_type +u32 += 30" "$out"
+"$KAIWU" quantize "$BASE" "$tmp/iq2.gguf" IQ2_XS >"$out" 2>"$err"
+rc=$?
+check "IQ2_XS without --imatrix fails (exit $rc)" [ "$rc" -eq 1 ]
+check "the error says to add --imatrix" grep -q -- "add --imatrix FILE" "$err"
+check "no output is left behind" [ ! -e "$tmp/iq2.gguf" ]
+"$KAIWU" quantize "$BASE" "$tmp/iq2.gguf" IQ2_XS --imatrix "$tmp/im.gguf" --verbose >"$out" 2>"$err"
+rc=$?
+check "IQ2_XS with --imatrix succeeds (exit $rc)" [ "$rc" -eq 0 ]
+check "--verbose: blk.0.ffn_up gets IQ2_XS with the imatrix" grep -Eq "blk\.0\.ffn_up\.weight .* -> IQ2_XS .*\(imatrix\)" "$err"
+"$KAIWU" run -m "$tmp/iq2.gguf" -p "hello" -n 4 --temp 0 >"$out" 2>"$err"
+rc=$?
+check "the IQ2_XS model generates (exit $rc)" [ "$rc" -eq 0 ]
+check "the IQ2_XS model prints text" [ -s "$out" ]
 
 finish

@@ -162,7 +162,8 @@ static void test_quantize_every_target_round_trips(void) {
         KW_FTYPE_F32,    KW_FTYPE_F16,    KW_FTYPE_BF16,   KW_FTYPE_Q8_0,   KW_FTYPE_Q4_0,
         KW_FTYPE_Q4_1,   KW_FTYPE_Q5_0,   KW_FTYPE_Q5_1,   KW_FTYPE_Q2_K,   KW_FTYPE_Q3_K_S,
         KW_FTYPE_Q3_K_M, KW_FTYPE_Q3_K_L, KW_FTYPE_Q4_K_S, KW_FTYPE_Q4_K_M, KW_FTYPE_Q5_K_S,
-        KW_FTYPE_Q5_K_M, KW_FTYPE_Q6_K};
+        KW_FTYPE_Q5_K_M, KW_FTYPE_Q6_K,   KW_FTYPE_IQ4_NL, KW_FTYPE_IQ4_XS, KW_FTYPE_IQ3_S,
+        KW_FTYPE_IQ3_M}; /* IQ2_XS needs an imatrix: test_quantize_imatrix */
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         kw_quantize_params p = kw_quantize_default_params();
         p.ftype = all[i];
@@ -209,6 +210,16 @@ static void test_quantize_mix_rules(void) {
         {KW_FTYPE_Q4_0, "output.weight", GGML_TYPE_Q6_K},
         {KW_FTYPE_Q8_0, "output.weight", GGML_TYPE_Q8_0},
         {KW_FTYPE_F16, "output.weight", GGML_TYPE_F16},
+        {KW_FTYPE_IQ4_XS, "output.weight", GGML_TYPE_Q6_K},
+        {KW_FTYPE_IQ4_XS, "blk.0.attn_q.weight", GGML_TYPE_IQ4_XS},
+        {KW_FTYPE_IQ4_XS, "blk.0.attn_v.weight", GGML_TYPE_IQ4_XS},   /* n_gqa 2 < 4 */
+        {KW_FTYPE_IQ4_XS, "blk.0.ffn_down.weight", GGML_TYPE_IQ4_XS}, /* 2 layers: n/8 = 0 */
+        {KW_FTYPE_IQ4_NL, "blk.1.ffn_up.weight", GGML_TYPE_IQ4_NL},
+        {KW_FTYPE_IQ3_S, "blk.0.attn_output.weight", GGML_TYPE_IQ3_S},
+        {KW_FTYPE_IQ3_S, "output.weight", GGML_TYPE_Q6_K},
+        {KW_FTYPE_IQ3_M, "blk.0.attn_v.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ3_M, "blk.1.attn_output.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ3_M, "blk.0.ffn_gate.weight", GGML_TYPE_IQ3_S},
     };
     seen s = {0};
     kw_ftype done = (kw_ftype)-1;
@@ -226,6 +237,65 @@ static void test_quantize_mix_rules(void) {
               got >= 0 ? ggml_type_get((uint32_t)got)->name : "none");
         CHECK(type_of(&s, "blk.0.attn_norm.weight") == GGML_TYPE_F32, "norms stay F32");
     }
+}
+
+/* The i-quant mix rules on a 16-layer model's names (llama.cpp's llama_tensor_get_type). */
+static void test_quantize_iquant_mix_rules(void) {
+    const quant_model_facts dense = {.n_layer = 16, .n_gqa = 1, .has_output = true},
+                            gqa4 = {.n_layer = 16, .n_gqa = 4, .has_output = true},
+                            tied = {.n_layer = 16, .n_gqa = 1, .has_output = false},
+                            dense_im = {
+                                .n_layer = 16, .n_gqa = 1, .has_output = true, .has_imatrix = true};
+    struct {
+        kw_ftype f;
+        const quant_model_facts *facts;
+        const char *tensor;
+        uint32_t want;
+    } c[] = {
+        {KW_FTYPE_IQ4_XS, &dense, "blk.1.ffn_down.weight", GGML_TYPE_Q5_K}, /* 1 < 16/8 */
+        {KW_FTYPE_IQ4_XS, &dense, "blk.2.ffn_down.weight", GGML_TYPE_IQ4_XS},
+        {KW_FTYPE_IQ4_XS, &dense_im, "blk.1.ffn_down.weight", GGML_TYPE_IQ4_XS},
+        {KW_FTYPE_IQ4_NL, &gqa4, "blk.5.attn_v.weight", GGML_TYPE_Q5_K},
+        {KW_FTYPE_IQ4_NL, &dense, "blk.5.attn_v.weight", GGML_TYPE_IQ4_NL},
+        {KW_FTYPE_IQ4_NL, &dense, "output.weight", GGML_TYPE_Q6_K},
+        {KW_FTYPE_IQ3_S, &gqa4, "blk.3.attn_v.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ3_S, &dense, "blk.3.attn_v.weight", GGML_TYPE_IQ3_S},
+        {KW_FTYPE_IQ3_S, &dense, "blk.0.ffn_down.weight", GGML_TYPE_IQ3_S},
+        {KW_FTYPE_IQ3_M, &dense, "blk.3.attn_v.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ3_M, &dense, "blk.1.ffn_down.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ3_M, &dense, "blk.2.ffn_down.weight", GGML_TYPE_IQ3_S},
+        {KW_FTYPE_IQ3_M, &dense, "blk.9.attn_output.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ3_M, &dense, "blk.9.attn_qkv.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ2_XS, &dense, "output.weight", GGML_TYPE_Q5_K},
+        {KW_FTYPE_IQ2_XS, &dense, "token_embd.weight", GGML_TYPE_Q2_K},
+        {KW_FTYPE_IQ2_XS, &tied, "token_embd.weight", GGML_TYPE_Q5_K}, /* it is the output */
+        {KW_FTYPE_IQ2_XS, &dense, "blk.4.attn_v.weight", GGML_TYPE_Q2_K},
+        {KW_FTYPE_IQ2_XS, &gqa4, "blk.4.attn_v.weight", GGML_TYPE_Q4_K},
+        {KW_FTYPE_IQ2_XS, &dense, "blk.1.ffn_down.weight", GGML_TYPE_Q2_K},
+        {KW_FTYPE_IQ2_XS, &dense, "blk.2.ffn_down.weight", GGML_TYPE_IQ2_XS},
+        {KW_FTYPE_IQ2_XS, &dense, "blk.2.attn_output.weight", GGML_TYPE_IQ2_XS},
+    };
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        uint32_t got = quant_mix_type(c[i].f, false, c[i].tensor, c[i].facts);
+        CHECK(got == c[i].want, "%s (n_gqa %d%s%s): %s gets %s (got %s)", kw_ftype_name(c[i].f),
+              c[i].facts->n_gqa, c[i].facts->has_output ? "" : ", tied",
+              c[i].facts->has_imatrix ? ", imatrix" : "", c[i].tensor,
+              ggml_type_get(c[i].want)->name, ggml_type_get(got)->name);
+    }
+    static const char *names[] = {"IQ4_NL", "iq4_xs", "IQ3_S", "IQ3_M", "IQ2_XS"};
+    static const int32_t base[] = {GGML_TYPE_IQ4_NL, GGML_TYPE_IQ4_XS, GGML_TYPE_IQ3_S,
+                                   GGML_TYPE_IQ3_S, GGML_TYPE_IQ2_XS};
+    static const kw_ftype num[] = {25, 30, 26, 27, 20}; /* llama_ftype numbers */
+    for (int i = 0; i < 5; i++) {
+        kw_ftype f = KW_FTYPE_F32;
+        CHECK(kw_ftype_from_name(names[i], &f) == KW_OK && f == num[i] &&
+                  kw_ftype_base_type(f) == base[i],
+              "'%s' is target %d with base type %s", names[i], (int)num[i],
+              ggml_type_get((uint32_t)base[i])->name);
+    }
+    CHECK(kw_quant_type_from_name("IQ2_XS") == GGML_TYPE_IQ2_XS, "IQ2_XS is a storage type name");
+    CHECK(kw_quant_type_from_name("IQ1_S") < 0 && kw_quant_type_from_name("Q8_K") < 0,
+          "IQ1_S (not quantizable) and Q8_K (activations only) are not override types");
 }
 
 static void test_quantize_overrides(void) {
@@ -377,6 +447,15 @@ static void test_quantize_odd_rows_fall_back(void) {
     CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16,
           "row 100 falls back to F16 under Q4_0");
     CHECK(runs(out), "the Q4_0 odd model runs");
+    p.ftype = KW_FTYPE_IQ4_XS, p.pure = false, s.n = 0;
+    CHECK(kw_quantize_file(odd, out, &p) == KW_OK, "IQ4_XS with odd rows quantizes: %s",
+          kw_last_error());
+    CHECK(type_of(&s, "blk.0.attn_q.weight") == GGML_TYPE_IQ4_NL,
+          "row 96 under IQ4_XS falls back to IQ4_NL (as llama.cpp)");
+    CHECK(type_of(&s, "blk.0.ffn_down.weight") == GGML_TYPE_F16,
+          "row 100 falls back to F16 under IQ4_XS");
+    CHECK(runs(out), "the IQ4_XS odd model runs");
+    p.ftype = KW_FTYPE_Q4_0, p.pure = true, s.n = 0;
     p.refuse_fallback = true;
     CHECK(kw_quantize_file(odd, out, &p) == KW_ERR_UNSUPPORTED && strstr(kw_last_error(), "100"),
           "refuse_fallback turns the fallback into an error naming the row length: %s",
@@ -408,7 +487,8 @@ static void test_quantize_imatrix(void) {
     kw_imatrix_end_chunk(im);
     CHECK(kw_imatrix_n_entries(im) == 15,
           "15 weight matrices observed (7 per layer + output), got %d", kw_imatrix_n_entries(im));
-    const char *path = tmp_path("im.gguf");
+    char path[300]; /* tmp_path's buffers rotate: keep a copy */
+    snprintf(path, sizeof path, "%s", tmp_path("im.gguf"));
     CHECK(kw_imatrix_save(im, path, "unit-test", 16) == KW_OK, "imatrix saves: %s",
           kw_last_error());
     kw_imatrix_free(im);
@@ -450,6 +530,60 @@ static void test_quantize_imatrix(void) {
     p.ftype = KW_FTYPE_Q4_K_M, p.imatrix_path = path;
     CHECK(kw_quantize_file(g_base, tmp_path("imq.gguf"), &p) == KW_OK && runs(tmp_path("imq.gguf")),
           "quantize --imatrix works and the result runs: %s", kw_last_error());
+    /* the i-quants: weighted error lower with the real statistics on the model's own weights */
+    for (int k = 0; k < 4; k++) {
+        static const uint32_t iq[] = {GGML_TYPE_IQ4_XS, GGML_TYPE_IQ4_NL, GGML_TYPE_IQ3_S,
+                                      GGML_TYPE_IQ2_XS};
+        quant_imatrix q2 = {0};
+        const float *w2 = NULL, *none = NULL;
+        float ones[512];
+        for (int i = 0; i < 512; i++)
+            ones[i] = 1.0f;
+        CHECK(quant_imatrix_load(path, &q2) == KW_OK &&
+                  quant_imatrix_find(&q2, "blk.1.ffn_down.weight", 512, &w2) == KW_OK && w2,
+              "ffn_down statistics reload");
+        if (iq[k] == GGML_TYPE_IQ2_XS) none = ones; /* its "without" is uniform importance */
+        kw_gguf *b2;
+        kw_gguf_open(g_base, &b2);
+        const gguf_tensor *td = gguf_find_tensor(b2, "blk.1.ffn_down.weight");
+        double e0 = 0, e1 = 0;
+        for (int64_t r = 0; w2 && r < td->ne[1]; r++) {
+            quant_dequantize_row(GGML_TYPE_F16, (const uint8_t *)td->data + r * 1024, x, 512);
+            for (int pass = 0; pass < 2; pass++) {
+                quant_quantize_row(iq[k], x, blk, 512, pass ? w2 : none);
+                quant_dequantize_row(iq[k], blk, y, 512);
+                for (int i = 0; i < 512; i++)
+                    *(pass ? &e1 : &e0) += w2[i] * (double)(x[i] - y[i]) * (x[i] - y[i]);
+            }
+        }
+        printf("%s on ffn_down: weighted error %.6g with the imatrix, %.6g without\n",
+               ggml_type_get(iq[k])->name, e1, e0);
+        CHECK(e1 < e0, "%s with the imatrix has lower weighted error (%.6g) than without (%.6g)",
+              ggml_type_get(iq[k])->name, e1, e0);
+        kw_gguf_close(b2);
+        quant_imatrix_free(&q2);
+    }
+    /* IQ2_XS: refused without an imatrix, naming the option; with one the model runs */
+    kw_quantize_params p2 = kw_quantize_default_params();
+    p2.ftype = KW_FTYPE_IQ2_XS;
+    CHECK(kw_quantize_file(g_base, tmp_path("iq2.gguf"), &p2) == KW_ERR_INVALID_ARG &&
+              strstr(kw_last_error(), "--imatrix") && strstr(kw_last_error(), "IQ2_XS"),
+          "IQ2_XS without an imatrix is refused naming --imatrix: %s", kw_last_error());
+    p2.pure = true;
+    CHECK(kw_quantize_file(g_base, tmp_path("iq2.gguf"), &p2) == KW_ERR_INVALID_ARG,
+          "also with --pure");
+    p2.pure = false;
+    p2.imatrix_path = path, p2.on_tensor = on_tensor, p2.user = &s, s.n = 0;
+    CHECK(kw_quantize_file(g_base, tmp_path("iq2.gguf"), &p2) == KW_OK &&
+              runs(tmp_path("iq2.gguf")),
+          "IQ2_XS with the imatrix quantizes and runs: %s", kw_last_error());
+    CHECK(type_of(&s, "blk.0.attn_q.weight") == GGML_TYPE_IQ2_XS &&
+              type_of(&s, "output.weight") == GGML_TYPE_Q5_K,
+          "IQ2_XS mix: attn_q IQ2_XS, output Q5_K");
+    p2.pure = true, p2.on_tensor = NULL;
+    CHECK(kw_quantize_file(g_base, tmp_path("iq2p.gguf"), &p2) == KW_OK &&
+              runs(tmp_path("iq2p.gguf")),
+          "pure IQ2_XS (output and token table included) quantizes and runs: %s", kw_last_error());
     p.imatrix_path = g_base, p.on_tensor = on_tensor, p.user = &s;
     CHECK(kw_quantize_file(g_base, tmp_path("imq.gguf"), &p) == KW_ERR_FORMAT &&
               strstr(kw_last_error(), "in_sum2"),
@@ -464,6 +598,7 @@ int main(void) {
     RUN_TEST(test_quantize_kquants_rmse_within_2_percent);
     RUN_TEST(test_quantize_every_target_round_trips);
     RUN_TEST(test_quantize_mix_rules);
+    RUN_TEST(test_quantize_iquant_mix_rules);
     RUN_TEST(test_quantize_overrides);
     RUN_TEST(test_quantize_refuses_to_overwrite_input);
     RUN_TEST(test_quantize_odd_rows_fall_back);
