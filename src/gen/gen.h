@@ -79,6 +79,11 @@ struct kw_gen {
     float top_lp[20];
     double t_start, t_first, t_end;
     kw_gen *next; /* the engine's list of started generations */
+    /* tool calls (p.tools_json and p.tool_choice point at these copies) */
+    char *tools_json;  /* owned copy, or NULL */
+    char *tool_choice; /* owned copy, or NULL */
+    bool tool_calls;   /* calls are looked for: tools given and tool_choice is not "none" */
+    char *tool_gbnf;   /* owned: the forced-call grammar, or NULL */
 };
 
 struct kw_engine {
