@@ -950,7 +950,8 @@ typedef struct kw_gen_params {
      * template shows them). With tools, kw_gen_reply parses calls in tool_format and the
      * generation finishes with KW_FINISH_TOOL_CALL when the reply holds calls. tool_choice: NULL
      * or "auto" (the model decides), "none" (no call is parsed), "required" or a tool's name (the
-     * output is forced to one call, kw_chat_tool_grammar; then sampler.grammar must be NULL).
+     * output is forced to one call, kw_chat_tool_grammar; then sampler.grammar must be NULL; after
+     * a prompt that opens a reasoning block the forced output first closes it, "</think>\n\n").
      * tool_format: kw_chat_tool_format of the chat the prompt is rendered with. With tools
      * (and tool_choice not "none") special tokens are detokenized as their text, so markers
      * such as [TOOL_CALLS] reach the parser and the event deltas. */
