@@ -36,6 +36,10 @@ typedef struct srv_spec {
     int32_t top_logprobs;
     char *stops[SRV_MAX_STOPS]; /* owned */
     int32_t n_stops;
+    /* response_format (structured output): a JSON Schema as compact JSON text (owned) or any
+     * JSON object; neither for "text" */
+    char *json_schema;
+    bool json_object;
 } srv_spec;
 
 /* Parses a request body. Returns 0 and fills *out, or an HTTP status (400) with a message in err
