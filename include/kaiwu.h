@@ -933,6 +933,16 @@ typedef void (*kw_gen_event_fn)(void *user, const kw_gen_event *ev);
 
 typedef struct kw_gen_params {
     kw_sampler_params sampler;
+    /* ---- structured output (issue 17; docs/structured-output.md). At most one of json_schema,
+     * json_object and sampler.grammar may be set (else kw_gen_create fails, KW_ERR_INVALID_ARG).
+     * json_schema: a JSON Schema (JSON text, NUL-terminated, copied at kw_gen_create) in the
+     * kw_json_schema_to_gbnf subset; it becomes the grammar stage, and a keyword outside the
+     * subset fails kw_gen_create with KW_ERR_UNSUPPORTED and the message naming it and its JSON
+     * pointer. json_object: the reply is any JSON object (the kw_grammar_json() grammar). At the
+     * finish the reply is checked (fail closed): see kw_gen_constraint. */
+    const char *json_schema;
+    bool json_object;
+    /* ---- end of structured output */
     int32_t max_tokens;       /* most tokens to generate; -1 = until the end or a full context */
     const char *const *stops; /* n_stops stop strings (copied at kw_gen_create); empty ignored */
     int32_t n_stops;
@@ -950,7 +960,8 @@ typedef struct kw_gen_params {
      * template shows them). With tools, kw_gen_reply parses calls in tool_format and the
      * generation finishes with KW_FINISH_TOOL_CALL when the reply holds calls. tool_choice: NULL
      * or "auto" (the model decides), "none" (no call is parsed), "required" or a tool's name (the
-     * output is forced to one call, kw_chat_tool_grammar; then sampler.grammar must be NULL; after
+     * output is forced to one call, kw_chat_tool_grammar; then sampler.grammar, json_schema and
+     * json_object must be unset, and kw_gen_constraint gives the call's verdict; after
      * a prompt that opens a reasoning block the forced output first closes it, "</think>\n\n").
      * tool_format: kw_chat_tool_format of the chat the prompt is rendered with. With tools
      * (and tool_choice not "none") special tokens are detokenized as their text, so markers
@@ -1001,6 +1012,28 @@ kw_status kw_generate(kw_gen *g);
 void kw_gen_cancel(kw_gen *g);
 
 kw_finish_reason kw_gen_finish_reason(const kw_gen *g);
+
+/* Whether a finished generation's reply meets its constraint (json_schema, json_object or a GBNF
+ * sampler.grammar), checked on the final text of kw_gen_text, stop strings cut:
+ *   NONE       no constraint was given;
+ *   PENDING    the generation has not finished;
+ *   SATISFIED  the text is a complete sentence of the grammar and, for json_schema / json_object,
+ *              kw_json_schema_validate accepts it;
+ *   INCOMPLETE the generation stopped (length, a stop string, cancel, an error) before the text
+ *              was a complete sentence: a truncated reply, never to be passed off as valid;
+ *   INVALID    the text is complete but the validator rejects it (a converter bug: report it).
+ * The verdict is set before the finish event, so on_event may ask. why (may be NULL) receives a
+ * message for INCOMPLETE and INVALID, else NULL; borrowed: valid until kw_gen_free. */
+typedef enum kw_constraint_status {
+    KW_CONSTRAINT_NONE = 0,
+    KW_CONSTRAINT_PENDING,
+    KW_CONSTRAINT_SATISFIED,
+    KW_CONSTRAINT_INCOMPLETE,
+    KW_CONSTRAINT_INVALID,
+} kw_constraint_status;
+kw_constraint_status kw_gen_constraint(const kw_gen *g, const char **why);
+/* "none", "pending", "satisfied", "incomplete", "invalid" (static storage). */
+const char *kw_constraint_status_str(kw_constraint_status c);
 /* The whole reply so far: the generated text with a stop string and what followed it cut, before
  * the reasoning split (NUL-terminated; borrowed: valid until the next step or kw_gen_free). */
 const char *kw_gen_text(const kw_gen *g, size_t *len);

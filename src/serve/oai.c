@@ -2,11 +2,11 @@
  * checked and turned into a srv_spec, and the response objects and stream chunks built from
  * generation events.
  *
- * Every field is type-checked; a wrong type or value is a 400 naming the parameter. Fields the
- * structured-output engine will serve (response_format other than text) are refused with a 400
- * that says so: never accepted and ignored. Tools are accepted (the calls are parsed, and forced
- * for tool_choice "required" or a name); the deprecated functions/function_call are refused.
- * Unknown fields are ignored, as OpenAI's own clients send some (user, metadata, ...).
+ * Every field is type-checked; a wrong type or value is a 400 naming the parameter.
+ * response_format json_object / json_schema is enforced through kw_gen (a schema kaiwu cannot
+ * enforce is a 400 naming the keyword). Tools are accepted (the calls are parsed, and forced for
+ * tool_choice "required" or a name); the deprecated functions/function_call are refused. Unknown
+ * fields are ignored, as OpenAI's own clients send some (user, metadata, ...).
  *
  * Must not: trust any length or type in the body (jansson parses; every access is checked), or
  * hold the request mutex anywhere but inside the functions its callers lock it for.
@@ -303,6 +303,50 @@ static int parse_tools(parse_ctx *pc, srv_kind kind, json_t *tools, json_t *choi
     return 0;
 }
 
+/* response_format: "text", "json_object", or "json_schema" with {name, schema, strict}. The
+ * schema is converted here once so that a keyword outside kaiwu's subset is a 400 naming it and
+ * its pointer, before the request queues; every accepted format is enforced (strict or not). */
+static int parse_response_format(parse_ctx *pc, json_t *rf, srv_spec *s) {
+    if (!rf || json_is_null(rf)) return 0;
+    json_t *type = json_object_get(rf, "type");
+    if (!json_is_object(rf) || !json_is_string(type))
+        return fail(pc, "response_format", "'response_format' must be an object with a type");
+    const char *t = json_string_value(type);
+    if (!strcmp(t, "text")) return 0;
+    if (!strcmp(t, "json_object")) {
+        s->json_object = true;
+        return 0;
+    }
+    if (strcmp(t, "json_schema") != 0)
+        return fail(pc, "response_format",
+                    "response_format type '%s' is not one of text, json_object, json_schema", t);
+    json_t *js = json_object_get(rf, "json_schema");
+    if (!json_is_object(js))
+        return fail(pc, "response_format",
+                    "response_format json_schema needs a 'json_schema' object {name, schema}");
+    json_t *name = json_object_get(js, "name"), *strict = json_object_get(js, "strict");
+    if (name && !json_is_string(name))
+        return fail(pc, "response_format", "'response_format.json_schema.name' must be a string");
+    if (strict && !json_is_null(strict) && !json_is_boolean(strict))
+        return fail(pc, "response_format",
+                    "'response_format.json_schema.strict' must be a boolean");
+    json_t *schema = json_object_get(js, "schema");
+    if (!json_is_object(schema) && !json_is_boolean(schema))
+        return fail(pc, "response_format",
+                    "'response_format.json_schema.schema' must be a JSON Schema object");
+    s->json_schema = json_dumps(schema, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!s->json_schema) return fail(pc, "response_format", "out of memory for the schema");
+    char *gbnf = NULL;
+    kw_status st = kw_json_schema_to_gbnf(s->json_schema, &gbnf);
+    free(gbnf);
+    if (st)
+        return fail(pc, "response_format",
+                    "response_format.json_schema.schema cannot be enforced: %s (pointers are "
+                    "relative to the schema)",
+                    kw_last_error());
+    return 0;
+}
+
 int srv_parse_request(srv_kind kind, const char *body, size_t len, srv_spec *s, char *err,
                       size_t err_cap, const char **param) {
     parse_ctx pc = {err, err_cap, param};
@@ -328,22 +372,7 @@ int srv_parse_request(srv_kind kind, const char *body, size_t len, srv_spec *s, 
         goto done;
     }
     if (json_is_string(model)) s->model = strdup(json_string_value(model));
-    /* what the structured-output engine will serve: refused until then, never ignored */
-    json_t *rf = json_object_get(o, "response_format");
-    if (rf && !json_is_null(rf)) {
-        json_t *type = json_object_get(rf, "type");
-        if (!json_is_object(rf) || !json_is_string(type)) {
-            rc = fail(&pc, "response_format", "'response_format' must be an object with a type");
-            goto done;
-        }
-        if (strcmp(json_string_value(type), "text") != 0) {
-            rc = fail(&pc, "response_format",
-                      "response_format '%s' is not supported yet: structured output (JSON mode, "
-                      "JSON Schema) needs kaiwu's grammar engine, which is not in this build",
-                      json_string_value(type));
-            goto done;
-        }
-    }
+    if ((rc = parse_response_format(&pc, json_object_get(o, "response_format"), s))) goto done;
     static const char *legacy_keys[] = {"functions", "function_call"};
     for (size_t i = 0; i < sizeof legacy_keys / sizeof legacy_keys[0]; i++) {
         json_t *v = json_object_get(o, legacy_keys[i]);
@@ -359,6 +388,13 @@ int srv_parse_request(srv_kind kind, const char *body, size_t len, srv_spec *s, 
     if ((rc = parse_tools(&pc, kind, json_object_get(o, "tools"), json_object_get(o, "tool_choice"),
                           s)))
         goto done;
+    if (srv_spec_tools_on(s) && s->tool_choice && strcmp(s->tool_choice, "auto") &&
+        (s->json_schema || s->json_object)) {
+        rc = fail(&pc, "tool_choice",
+                  "a forced tool call (tool_choice '%s') cannot be combined with response_format",
+                  s->tool_choice);
+        goto done;
+    }
     if (kind == SRV_CHAT) {
         if ((rc = parse_messages(&pc, json_object_get(o, "messages"), s))) goto done;
     } else {
@@ -446,6 +482,7 @@ void srv_spec_free(srv_spec *s) {
     free(s->tool_choice);
     for (int32_t i = 0; i < s->n_stops; i++)
         free(s->stops[i]);
+    free(s->json_schema);
     memset(s, 0, sizeof *s);
 }
 

@@ -36,6 +36,10 @@ typedef struct srv_spec {
     int32_t top_logprobs;
     char *stops[SRV_MAX_STOPS]; /* owned */
     int32_t n_stops;
+    /* response_format (structured output): a JSON Schema as compact JSON text (owned) or any
+     * JSON object; neither for "text" */
+    char *json_schema;
+    bool json_object;
     /* tool calls (chat only): the tools array as compact JSON and the choice: NULL (auto),
      * "none", "required" or a tool's name (both owned, NULL when absent) */
     char *tools_json;

@@ -2,8 +2,9 @@
  * chosen by a real template of tests/data/chat-templates through kw_chat_tool_format), 100
  * generations at temperature 1.0 with tool_choice "required" (and a named tool) must each be one
  * call that parses back (kw_gen_reply), names a tool, and has arguments valid under that tool's
- * parameter schema (kw_json_schema_validate). The model's free output is gibberish, so this
- * holds only if the grammar does the work. KAIWU_TOOL_SAMPLES overrides the 100.
+ * parameter schema (kw_json_schema_validate), with the constraint verdict (kw_gen_constraint)
+ * satisfied. The model's free output is gibberish, so this holds only if the grammar does the
+ * work. KAIWU_TOOL_SAMPLES overrides the 100.
  */
 #include "kaiwu.h"
 #include "test.h"
@@ -60,6 +61,12 @@ static void check_one(kw_gen *g, const char *want_name, run_stats *s) {
     if (kw_gen_finish_reason(g) != KW_FINISH_TOOL_CALL) {
         s->incomplete++;
         note(s, kw_finish_reason_str(kw_gen_finish_reason(g)), text);
+        return;
+    }
+    const char *verdict = NULL; /* a forced call is a constraint: its verdict must agree */
+    if (kw_gen_constraint(g, &verdict) != KW_CONSTRAINT_SATISFIED) {
+        s->bad_parse++;
+        note(s, verdict ? verdict : "the constraint verdict is not satisfied", text);
         return;
     }
     kw_chat_reply r;
