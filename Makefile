@@ -184,7 +184,8 @@ $(BUILD)/bench/panel_bench: bench/panel_bench.c $(LIB)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 # The grammar stage's cost: tg tokens/s and mask time per token with and without the built-in
-# JSON grammar; run it by hand: $(BUILD)/bench/grammar_bench MODEL.gguf [N] (docs/performance.md).
+# JSON grammar (or a GBNF file, or a JSON Schema .json); run it by hand:
+# $(BUILD)/bench/grammar_bench MODEL.gguf [N] [GRAMMAR.gbnf | SCHEMA.json] (docs/performance.md).
 $(BUILD)/bench/grammar_bench: bench/grammar_bench.c $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)

@@ -1,8 +1,10 @@
 /* grammar_bench.c - the cost of the grammar stage: generates N tokens with and without a grammar
- * (the built-in JSON grammar, or a GBNF file) and reports tg tokens/s for both and the time of
- * kw_sampler_sample per token (which includes the mask with a grammar): median and p99.
+ * (the built-in JSON grammar, a GBNF file, or a JSON Schema converted by kw_json_schema_to_gbnf)
+ * and reports tg tokens/s for both and the time of kw_sampler_sample per token (which includes
+ * the mask with a grammar): median and p99. The difference of the two is the mask's cost.
  *
- *   build/bench/grammar_bench MODEL.gguf [N=64] [GRAMMAR.gbnf] (docs/performance.md)
+ *   build/bench/grammar_bench MODEL.gguf [N=64] [GRAMMAR.gbnf | SCHEMA.json]
+ *   (a file whose name ends in .json is a JSON Schema; docs/performance.md)
  */
 #include "kaiwu.h"
 
@@ -84,6 +86,17 @@ int main(int argc, char **argv) {
         if (!file || fread(file, 1, (1 << 20) - 1, f) == 0) return 1;
         fclose(f);
         grammar = file;
+        const size_t len = strlen(argv[3]);
+        if (len > 5 && strcmp(argv[3] + len - 5, ".json") == 0) {
+            char *gbnf = NULL;
+            if (kw_json_schema_to_gbnf(file, &gbnf) != KW_OK) {
+                fprintf(stderr, "error: %s: %s\n", argv[3], kw_last_error());
+                return 1;
+            }
+            free(file);
+            grammar = file = gbnf; /* freed below like the file */
+            printf("JSON Schema %s converted to GBNF (%zu bytes)\n", argv[3], strlen(gbnf));
+        }
     }
     kw_model *model = NULL;
     if (kw_model_load(argv[1], NULL, &model) != KW_OK) {

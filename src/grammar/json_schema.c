@@ -1577,6 +1577,24 @@ kw_status kw_json_schema_to_gbnf(const char *schema_json, char **gbnf_out) {
     free(c.rules);
     free(top.p);
     json_decref(root);
+    if (st == KW_OK) {
+        /* The result must compile: a repetition of something that can match nothing (a pattern
+         * like (a|b{0})+) or a $ref cycle that consumes no input ({"anyOf":[{"$ref":"#"}]}) is
+         * left recursion, refused here so that callers (the server's 400) learn it up front. */
+        kw_grammar *g = NULL;
+        kw_status gs = kw_grammar_create(NULL, out.p, NULL, &g);
+        kw_grammar_free(g);
+        if (gs != KW_OK) {
+            char why[400];
+            snprintf(why, sizeof why, "%s", kw_last_error());
+            kw_error_clear();
+            st = kw_error(KW_ERR_UNSUPPORTED,
+                          "json schema: cannot be enforced: its grammar is refused (%s); a "
+                          "pattern repeating an empty match or a $ref cycle that consumes no "
+                          "input does this",
+                          why);
+        }
+    }
     if (st != KW_OK) {
         free(out.p);
         return st;

@@ -30,7 +30,20 @@ static void on_event(void *user, const kw_gen_event *ev) {
         if (c->t_last > 0) srv_observe_tpot(m, now - c->t_last);
         c->t_last = now;
     }
+    /* Fail closed: a constrained reply that stopped before it was complete finishes as
+     * "length", never as a valid "stop"; one that is complete but fails the check is an error. */
+    kw_gen_event fixed;
+    const char *why = NULL;
+    const kw_constraint_status cs =
+        ev->finish != KW_FINISH_NONE ? kw_gen_constraint(c->gen, &why) : KW_CONSTRAINT_NONE;
+    if (cs == KW_CONSTRAINT_INCOMPLETE || cs == KW_CONSTRAINT_INVALID) {
+        fixed = *ev;
+        fixed.finish = cs == KW_CONSTRAINT_INCOMPLETE ? KW_FINISH_LENGTH : KW_FINISH_ERROR;
+        ev = &fixed;
+    }
     pthread_mutex_lock(&r->mu);
+    if (cs == KW_CONSTRAINT_INVALID)
+        snprintf(r->fail_msg, sizeof r->fail_msg, "%s", why ? why : "the reply failed its check");
     if (ev->token != KW_TOKEN_NONE) c->n_tokens++;
     if (r->t_first == 0 && ev->token != KW_TOKEN_NONE) {
         r->t_first = now;
@@ -38,6 +51,7 @@ static void on_event(void *user, const kw_gen_event *ev) {
     }
     srv_buf_add(&c->content, ev->content, (size_t)ev->content_len);
     srv_buf_add(&c->reasoning, ev->reasoning, (size_t)ev->reasoning_len);
+    if (ev->finish != KW_FINISH_NONE && srv_spec_tools_on(&r->spec)) oai_finish_tools(r, c);
     oai_add_logprobs(r, c, ev);
     if (r->spec.stream) oai_stream_event(r, c, ev);
     if (ev->finish != KW_FINISH_NONE) {
@@ -73,13 +87,20 @@ static bool admit(srv_server *s, srv_req *r) {
         gp.max_tokens = r->spec.max_tokens;
         gp.stops = (const char *const *)r->spec.stops;
         gp.n_stops = r->spec.n_stops;
-        gp.split_thinking = r->spec.kind == SRV_CHAT;
-        gp.prompt_opens_thinking = r->thinking_open;
+        gp.json_schema = r->spec.json_schema;
+        gp.json_object = r->spec.json_object;
+        /* the grammar holds from the first token, so a constrained reply is all content */
+        const bool constrained = gp.json_schema || gp.json_object;
+        gp.split_thinking = r->spec.kind == SRV_CHAT && !constrained;
+        gp.prompt_opens_thinking = r->thinking_open && !constrained;
         gp.n_logprobs =
             r->spec.logprobs ? (r->spec.top_logprobs > 0 ? r->spec.top_logprobs : 1) : 0;
         gp.prompt_chunk = SCHED_PROMPT_CHUNK;
         gp.on_event = on_event;
         gp.user = c;
+        gp.tools_json = r->spec.tools_json;
+        gp.tool_choice = r->spec.tool_choice;
+        gp.tool_format = kw_chat_tool_format(s->chat);
         kw_status st = kw_gen_create(s->eng, &gp, &c->gen);
         if (!st) st = kw_gen_set_prompt(c->gen, r->prompt, r->n_prompt);
         if (!st) st = kw_gen_start(c->gen);
@@ -121,7 +142,9 @@ static void reap(srv_server *s) {
             bool error = false;
             for (int32_t k = 0; k < r->spec.n; k++)
                 error = error || r->choices[k].finish == KW_FINISH_ERROR;
-            req_finish(r, error ? "evaluation failed" : NULL);
+            char msg[sizeof r->fail_msg];
+            snprintf(msg, sizeof msg, "%s", r->fail_msg[0] ? r->fail_msg : "evaluation failed");
+            req_finish(r, error ? msg : NULL);
             s->admitted[i] = s->admitted[--s->n_admitted];
             srv_req_release(r);
             continue;

@@ -112,6 +112,43 @@ const zs2 = await collect(await client.chat.completions.create({ ...zq, stream: 
 check(zs2.content === whole && zb.choices[0].message.content === whole, `streamed, the split characters arrive whole: the stream is the bytes decoded as a whole (${JSON.stringify(zs2.content.slice(0, 24))} vs ${JSON.stringify(whole.slice(0, 24))})`);
 check(zs2.chunks >= 10, `in many deltas (${zs2.chunks})`);
 
+// ---------------------------------------------------------------- response_format (structured output)
+// The random model's free text is gibberish: every JSON reply below comes from the grammar.
+const weather = {
+  type: 'object',
+  properties: { city: { type: 'string', minLength: 1, maxLength: 12 }, unit: { enum: ['celsius', 'fahrenheit'] }, days: { type: 'integer', minimum: 1, maximum: 7 } },
+  required: ['city', 'unit', 'days'], additionalProperties: false,
+};
+const rfSchema = { type: 'json_schema', json_schema: { name: 'weather', schema: weather, strict: true } };
+const meets = (v) => v && typeof v === 'object' && Object.keys(v).sort().join() === 'city,days,unit' && typeof v.city === 'string' && [...v.city].length >= 1 && [...v.city].length <= 12 && ['celsius', 'fahrenheit'].includes(v.unit) && Number.isInteger(v.days) && v.days >= 1 && v.days <= 7;
+const parse = (t) => { try { return JSON.parse(t); } catch { return undefined; } };
+for (const seed of [1, 2, 3]) {
+  const r = await client.chat.completions.create({ model, messages: msgs('Weather?'), max_tokens: 300, seed, temperature: 1, response_format: rfSchema });
+  const t = r.choices[0].message.content;
+  check(r.choices[0].finish_reason === 'stop' && meets(parse(t)), `json_schema, seed ${seed}: finish stop and the content meets the schema (${r.choices[0].finish_reason}: ${t})`);
+}
+const rfs = await collect(await client.chat.completions.create({ model, messages: msgs('Weather?'), max_tokens: 300, seed: 1, temperature: 1, response_format: rfSchema, stream: true }));
+check(rfs.finish === 'stop' && meets(parse(rfs.content)), `json_schema streamed: the concatenated deltas meet the schema (${rfs.content})`);
+const rfc = await client.completions.create({ model, prompt: 'JSON:', max_tokens: 300, seed: 4, temperature: 1, response_format: rfSchema });
+check(rfc.choices[0].finish_reason === 'stop' && meets(parse(rfc.choices[0].text)), `/v1/completions takes response_format too (${rfc.choices[0].text})`);
+const loose = await client.chat.completions.create({ model, messages: msgs('Weather?'), max_tokens: 300, seed: 5, temperature: 1, response_format: { type: 'json_schema', json_schema: { name: 'w', schema: weather, strict: false } } });
+check(meets(parse(loose.choices[0].message.content)), 'strict: false is enforced all the same');
+const obj = await client.chat.completions.create({ model, messages: msgs('Any JSON'), max_tokens: 400, seed: 2, temperature: 1, response_format: { type: 'json_object' } });
+const ov = parse(obj.choices[0].message.content);
+check(obj.choices[0].finish_reason === 'length' || (ov && typeof ov === 'object' && !Array.isArray(ov)), `json_object: a JSON object, or finish length (${obj.choices[0].finish_reason}: ${obj.choices[0].message.content.slice(0, 60)})`);
+const cut = await client.chat.completions.create({ model, messages: msgs('Weather?'), max_tokens: 3, seed: 1, temperature: 1, response_format: rfSchema });
+check(cut.choices[0].finish_reason === 'length' && parse(cut.choices[0].message.content) === undefined, `cut by max_tokens: finish length, and indeed not JSON (${cut.choices[0].message.content})`);
+const cutStop = await client.chat.completions.create({ model, messages: msgs('Weather?'), max_tokens: 300, seed: 1, temperature: 1, response_format: rfSchema, stop: [':'] });
+check(cutStop.choices[0].finish_reason === 'length', `cut by a stop string inside the JSON: finish length, never stop (${cutStop.choices[0].finish_reason}: ${cutStop.choices[0].message.content})`);
+const cutStream = await collect(await client.chat.completions.create({ model, messages: msgs('Weather?'), max_tokens: 3, seed: 1, temperature: 1, response_format: rfSchema, stream: true }));
+check(cutStream.finish === 'length', `streamed and cut: the last chunk says length (${cutStream.finish})`);
+try {
+  await client.chat.completions.create({ model, messages: msgs('x'), response_format: { type: 'json_schema', json_schema: { name: 'p', schema: { type: 'object', properties: { a: { type: 'object', patternProperties: { x: {} } } } } } } });
+  check(false, 'an unsupported schema keyword is refused');
+} catch (e) { check(e.status === 400 && /patternProperties/.test(e.message) && /\/properties\/a/.test(e.message) && e.param === 'response_format', `an unsupported keyword: 400 naming it and its pointer (${e.status}: ${e.message}, param ${e.param})`); }
+check(await status(client.chat.completions.create({ model, messages: msgs('x'), response_format: { type: 'json_schema' } })) === 400, 'json_schema without its object: 400');
+check(await status(client.chat.completions.create({ model, messages: msgs('x'), response_format: { type: 'yaml' } })) === 400, 'an unknown response_format type: 400');
+
 // ---------------------------------------------------------------- errors
 const st400 = await raw('POST', '/v1/chat/completions', '{"messages": [', { 'Content-Type': 'application/json' });
 check(st400.status === 400 && JSON.parse(st400.text).error.message.includes('JSON'), `invalid JSON is a 400 error object (${st400.status})`);
@@ -124,14 +161,70 @@ try {
 } catch (e) {
   check(e.status === 400 && /\d+ tokens.*context of 2048 tokens/.test(e.message), `a prompt longer than the context: 400 naming both numbers (${e.message})`);
 }
-try {
-  await client.chat.completions.create({ model, messages: msgs('x'), response_format: { type: 'json_object' } });
-  check(false, 'response_format json_object is refused');
-} catch (e) { check(e.status === 400 && /not supported yet/.test(e.message), `response_format: 400 that says so (${e.message})`); }
-try {
-  await client.chat.completions.create({ model, messages: msgs('x'), tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] });
-  check(false, 'tools are refused');
-} catch (e) { check(e.status === 400 && /tool/.test(e.message), `tools: 400 that says so (${e.message})`); }
+// ---------------------------------------------------------------- tools (chatml: the hermes form)
+const tools = [
+  { type: 'function', function: { name: 'get_weather', description: '天气', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 6 }, unit: { enum: ['摄氏', '华氏'] }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'unit'] } } },
+  { type: 'function', function: { name: 'search', parameters: { type: 'object', properties: { q: { type: 'string', minLength: 1, maxLength: 8 } }, required: ['q'], additionalProperties: false } } },
+];
+// The arguments against the two schemas above, checked here by hand (not by kaiwu's validator).
+const argsValid = (name, text) => {
+  let a;
+  try { a = JSON.parse(text); } catch { return false; }
+  if (typeof a !== 'object' || a === null || Array.isArray(a)) return false;
+  const len = (s) => [...s].length;
+  if (name === 'get_weather')
+    return Object.keys(a).every((k) => ['city', 'unit', 'days'].includes(k)) && typeof a.city === 'string' && len(a.city) <= 6 &&
+      ['摄氏', '华氏'].includes(a.unit) && (a.days === undefined || (Number.isInteger(a.days) && a.days >= 1 && a.days <= 7));
+  if (name === 'search') return Object.keys(a).length === 1 && typeof a.q === 'string' && len(a.q) >= 1 && len(a.q) <= 8;
+  return false;
+};
+let forcedOk = 0;
+const forcedN = 8;
+for (let i = 0; i < forcedN; i++) {
+  const r = await client.chat.completions.create({ model, messages: msgs('北京天气？'), tools, tool_choice: 'required', temperature: 1, seed: 100 + i, max_tokens: 300 });
+  const ch = r.choices[0], calls = ch.message.tool_calls ?? [];
+  if (ch.finish_reason === 'tool_calls' && calls.length === 1 && calls[0].type === 'function' && calls[0].id &&
+      argsValid(calls[0].function.name, calls[0].function.arguments)) forcedOk++;
+  else console.log(`forced call ${i}: ${JSON.stringify(ch)}`);
+}
+check(forcedOk === forcedN, `tool_choice required: ${forcedOk} of ${forcedN} replies are one valid call with finish_reason tool_calls`);
+const named = await client.chat.completions.create({ model, messages: msgs('搜一下'), tools, tool_choice: { type: 'function', function: { name: 'search' } }, temperature: 1, seed: 5, max_tokens: 300 });
+const nc = named.choices[0].message.tool_calls ?? [];
+check(nc.length === 1 && nc[0].function.name === 'search' && argsValid('search', nc[0].function.arguments), `a named tool_choice calls that tool (${JSON.stringify(named.choices[0].message)})`);
+const st = await client.chat.completions.create({ model, messages: msgs('北京天气？'), tools, tool_choice: 'required', temperature: 1, seed: 9, max_tokens: 300, stream: true });
+let sCalls = [], sFinish = null, sContent = '';
+for await (const c of st) for (const ch of c.choices) {
+  if (ch.delta?.tool_calls) sCalls.push(...ch.delta.tool_calls);
+  sContent += ch.delta?.content ?? '';
+  if (ch.finish_reason) sFinish = ch.finish_reason;
+}
+check(sFinish === 'tool_calls' && sCalls.length === 1 && sCalls[0].index === 0 && argsValid(sCalls[0].function.name, sCalls[0].function.arguments) && !sContent.includes('<tool_call>'),
+  `streaming a forced call: one tool_calls delta, the call text not in content (${JSON.stringify(sCalls)}, ${sFinish})`);
+const auto = await client.chat.completions.create({ model, messages: msgs('你好'), tools, max_tokens: 8, seed: 1 });
+check(['stop', 'length', 'tool_calls'].includes(auto.choices[0].finish_reason), `tools with tool_choice auto are accepted (${auto.choices[0].finish_reason})`);
+// a conversation holding an assistant's call (arguments as JSON text) and the tool's answer
+const followUp = await client.chat.completions.create({ model, tools, max_tokens: 8, seed: 2, messages: [
+  { role: 'user', content: '北京天气？' },
+  { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "北京", "unit": "摄氏"}' } }] },
+  { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 26}' },
+] });
+check(followUp.choices.length === 1, 'a conversation with a call and a tool result is answered');
+for (const [what, body, param] of [
+  ['an unknown tool in tool_choice', { tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
+  ['tool_choice required without tools', { tool_choice: 'required' }, 'tool_choice'],
+  ['a bad tool_choice string', { tools, tool_choice: 'always' }, 'tool_choice'],
+  ['a tool that is not a function', { tools: [{ type: 'retrieval' }] }, 'tools'],
+  ['an unsupported schema keyword in a forced call', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', patternProperties: {} } } } } }], tool_choice: 'required' }, 'tools'],
+  ['the deprecated functions', { functions: [{ name: 'f' }] }, 'functions'],
+  ['a forced call with response_format', { tools, tool_choice: 'required', response_format: { type: 'json_object' } }, 'tool_choice'],
+]) {
+  const r = await raw('POST', '/v1/chat/completions', JSON.stringify({ model, messages: msgs('x'), ...body }), { 'Content-Type': 'application/json' });
+  let e = {};
+  try { e = JSON.parse(r.text).error ?? {}; } catch {}
+  check(r.status === 400 && e.param === param && e.message, `${what}: 400 naming '${param}' (${r.status} ${r.text})`);
+}
+const ct = await raw('POST', '/v1/completions', JSON.stringify({ model, prompt: 'x', tools }), { 'Content-Type': 'application/json' });
+check(ct.status === 400 && /chat\/completions/.test(ct.text), `tools on /v1/completions: 400 (${ct.text})`);
 const noKey = new OpenAI({ baseURL: base + '/v1', apiKey: 'wrong', maxRetries: 0 });
 check(await status(noKey.models.list()) === 401, 'a wrong API key: 401');
 check((await fetch(base + '/v1/models')).status === 401, 'no API key: 401');

@@ -65,6 +65,9 @@ static void test_unsupported(void) {
     expect_refused("{\"type\":\"object\",\"properties\":{\"x\":false},\"required\":[\"x\"]}",
                    "schema false at /properties/x");
     expect_refused("not json", "json schema:");
+    /* found by fuzz_json_schema: a repeated group that can match nothing is left recursion */
+    expect_refused("{\"type\":\"string\",\"pattern\":\"^(foo|b{0,0})+$\"}", "left recursion");
+    expect_refused("{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"null\"}]}", "cannot be enforced");
     /* annotations are ignored */
     char *g = NULL;
     CHECK(kw_json_schema_to_gbnf("{\"title\":\"t\",\"description\":\"d\",\"$schema\":\"x\","
