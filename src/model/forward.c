@@ -127,11 +127,7 @@ static void step_qkv(void *arg, int64_t c, int ith) {
         }
         op_rope(q, hp->n_head, hp->head_dim, st->pos[t], &st->rp);
         op_rope(k, hp->n_head_kv, hp->head_dim, st->pos[t], &st->rp);
-        const int64_t slot = st->pos[t] % st->kv->n_slots;
-        float *keys = kv_keys(st->kv, st->seq[t]);
-        for (int64_t i = 0; i < K; i++)
-            keys[i * st->kv->n_slots + slot] = k[i]; /* keys transposed */
-        memcpy(kv_values(st->kv, st->seq[t]) + slot * V, v, sizeof(float) * (size_t)V);
+        kv_write(ctx, st->kv, st->seq[t], st->pos[t] % st->kv->n_slots, k, v);
     }
 }
 
@@ -147,44 +143,89 @@ static inline int32_t key_run(int32_t p, int32_t pos, int32_t n_slots, int32_t *
     return cnt < ATTN_KEY_BLOCK ? cnt : ATTN_KEY_BLOCK;
 }
 
+/* Scores of nq queries against a run of cnt keys from `slot` on, read in the cache's key type. */
+static void qk_run(const layer_step *st, const kernel_attn *ka, const float *q, int nq, int32_t seq,
+                   int32_t g, int32_t slot, int cnt, float *scores) {
+    const kw_context *ctx = st->ctx;
+    const int hd = ctx->model->hp.head_dim;
+    size_t ks;
+    const void *k = kv_key_run(ctx, st->kv, seq, g, slot, &ks);
+    switch (ctx->kvf.type_k) {
+    case KW_TYPE_F32: ka->qk(q, (size_t)hd, nq, k, ks, hd, cnt, scores, ATTN_TILE); break;
+    case KW_TYPE_F16: ka->qk_f16(q, (size_t)hd, nq, k, ks, hd, cnt, scores, ATTN_TILE); break;
+    default: ka->qk_q8_0(q, (size_t)hd, nq, k, ks, hd, cnt, scores, ATTN_TILE); break;
+    }
+}
+
+/* out_j += weights_j · the run of cnt values from `slot` on, read in the cache's value type. */
+static void av_run(const layer_step *st, const kernel_attn *ka, const float *w, int nq, int32_t seq,
+                   int32_t g, int32_t slot, int cnt, float *out) {
+    const kw_context *ctx = st->ctx;
+    const int hdv = ctx->model->hp.head_dim_v;
+    size_t vs;
+    const void *v = kv_value_run(ctx, st->kv, seq, g, slot, &vs);
+    switch (ctx->kvf.type_v) {
+    case KW_TYPE_F32: ka->av(w, ATTN_TILE, nq, v, vs, hdv, cnt, out, (size_t)hdv); break;
+    case KW_TYPE_F16: ka->av_f16(w, ATTN_TILE, nq, v, vs, hdv, cnt, out, (size_t)hdv); break;
+    default: ka->av_q8_0(w, ATTN_TILE, nq, v, vs, hdv, cnt, out, (size_t)hdv); break;
+    }
+}
+
 /* One token and one KV head of its sequence: softmax(q·Kᵀ * scale [soft-capped]) V over the visible
  * positions for each query head sharing that KV head (grouped-query attention: each key and value
- * block is read from L2 once for the whole group, not once per head). */
-static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scores) {
+ * block is read once for the whole group, not once per head). The positions go ATTN_TILE at a
+ * time with an online softmax (flash-attention style): per head a running max m and sum l; a
+ * tile's scores become exp(s - m') with m' its new max, the output and l computed so far are
+ * scaled by exp(m - m'), and the output is divided by l at the end. So no score row longer than a
+ * tile exists, and a long context costs no more scratch than a short one. */
+static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scratch) {
     const kw_context *ctx = st->ctx;
     const kw_hparams *hp = &ctx->model->hp;
     const kernel_attn *ka = kernels_attn();
     const int32_t hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const int64_t v_stride = (int64_t)hp->n_head_kv * hdv;
-    const int32_t pos = st->pos[t];
+    const int32_t pos = st->pos[t], seq = st->seq[t];
     int32_t lo = 0;
     if (st->ly->is_swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
-    const kw_kv_layer *kv = st->kv;
-    const int32_t n_slots = kv->n_slots, n_pos = pos - lo + 1;
+    const int32_t n_slots = st->kv->n_slots;
     const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)g * group * hd;
-    for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
-        cnt = key_run(p, pos, n_slots, &slot);
-        const float *kt = kv_keys(kv, st->seq[t]) + (int64_t)g * hd * n_slots + slot;
-        ka->qk(q, (size_t)hd, group, kt, (size_t)n_slots, hd, cnt, scores + (p - lo),
-               (size_t)ctx->n_ctx);
-    }
-    for (int32_t j = 0; j < group; j++) {
-        float *sj = scores + (int64_t)j * ctx->n_ctx;
-        if (hp->attn_softcap > 0) {
-            for (int32_t i = 0; i < n_pos; i++)
-                sj[i] = hp->attn_softcap * tanhf(sj[i] * hp->attn_scale / hp->attn_softcap);
-            op_softmax(sj, n_pos, 1.0f);
-        } else {
-            op_softmax(sj, n_pos, hp->attn_scale);
+    float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)g * group * hdv;
+    float *scores = scratch, *run_max = scratch + (int64_t)group * ATTN_TILE,
+          *run_sum = run_max + group;
+    memset(out, 0, sizeof(float) * (size_t)hdv * (size_t)group);
+    for (int32_t j = 0; j < group; j++)
+        run_max[j] = -INFINITY, run_sum[j] = 0;
+    for (int32_t t0 = lo; t0 <= pos; t0 += ATTN_TILE) {
+        const int32_t last = pos - t0 < ATTN_TILE ? pos : t0 + ATTN_TILE - 1, nt = last - t0 + 1;
+        for (int32_t p = t0, slot, cnt; p <= last; p += cnt) {
+            cnt = key_run(p, last, n_slots, &slot);
+            qk_run(st, ka, q, group, seq, g, slot, cnt, scores + (p - t0));
+        }
+        for (int32_t j = 0; j < group; j++) {
+            float *sj = scores + (int64_t)j * ATTN_TILE, scale = hp->attn_scale;
+            if (hp->attn_softcap > 0) {
+                for (int32_t i = 0; i < nt; i++)
+                    sj[i] = hp->attn_softcap * tanhf(sj[i] * scale / hp->attn_softcap);
+                scale = 1.0f;
+            }
+            const float old_max = run_max[j];
+            const float tile_sum = ka->softmax_tile(sj, nt, scale, &run_max[j]);
+            if (run_sum[j] > 0 && run_max[j] > old_max) { /* rescale what came before */
+                const float corr = expf(old_max - run_max[j]);
+                run_sum[j] *= corr;
+                for (int32_t i = 0; i < hdv; i++)
+                    out[(int64_t)j * hdv + i] *= corr;
+            }
+            run_sum[j] += tile_sum;
+        }
+        for (int32_t p = t0, slot, cnt; p <= last; p += cnt) {
+            cnt = key_run(p, last, n_slots, &slot);
+            av_run(st, ka, scores + (p - t0), group, seq, g, slot, cnt, out);
         }
     }
-    float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)g * group * hdv;
-    memset(out, 0, sizeof(float) * (size_t)hdv * (size_t)group);
-    for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
-        cnt = key_run(p, pos, n_slots, &slot);
-        const float *v = kv_values(kv, st->seq[t]) + (int64_t)slot * v_stride + (int64_t)g * hdv;
-        ka->av(scores + (p - lo), (size_t)ctx->n_ctx, group, v, (size_t)v_stride, hdv, cnt, out,
-               (size_t)hdv);
+    for (int32_t j = 0; j < group; j++) {
+        const float inv = 1.0f / run_sum[j];
+        for (int32_t i = 0; i < hdv; i++)
+            out[(int64_t)j * hdv + i] *= inv;
     }
 }
 
@@ -195,7 +236,7 @@ static void step_attention(void *arg, int64_t c, int ith) {
     const kw_hparams *hp = &st->ctx->model->hp;
     const int32_t n_kv = hp->n_head_kv, group = hp->n_head / n_kv;
     const int32_t t = st->n - 1 - (int32_t)(c / n_kv), g = (int32_t)(c % n_kv);
-    attend_group(st, t, g, st->ctx->scores + (int64_t)ith * group * st->ctx->n_ctx);
+    attend_group(st, t, g, st->ctx->scores + (int64_t)ith * ATTN_SCRATCH(group));
 }
 
 /* After the output projection (in h): bias, post norm, residual; then h = norm(x) * ffn_norm. */

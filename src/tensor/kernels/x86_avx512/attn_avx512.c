@@ -3,8 +3,11 @@
  * run of each cached dimension) x up to 4 queries per tile, so each key load feeds 4 FMAs and no
  * horizontal sums are needed. av: 64 output values x up to 4 heads per tile, each value-row load
  * feeding 4 FMAs. Tails are loaded and stored with masks.
- * Relies on: AVX-512 F. Must not: be called unless the CPU has it. Sums run over the dimensions
- * in order, as the reference does (the FMA rounds once per step: rounding only).
+ * The F16-cache versions are the same tiles with each 16 halves widened as they are loaded; Q8_0
+ * caches use the AVX2 kernels.
+ * Relies on: AVX-512 F, BW and VL (masked 16-bit loads). Must not: be called unless the CPU has it.
+ * Sums run over the dimensions in order, as the reference does (the FMA rounds once per step:
+ * rounding only).
  */
 #include "tensor/kernels/kernels.h"
 
@@ -91,7 +94,87 @@ static void av_avx512(const float *w, size_t ws, int nq, const float *v, size_t 
 #undef AV_TILE
 }
 
+/* ---------------------------------------------------------------- F16 cache: the same tiles,
+ * each 16 halves widened with vcvtph2ps as they are loaded (masked loads for tails) */
+
+static inline __attribute__((always_inline)) __m512 load_h16(__mmask16 m, const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+static inline __attribute__((always_inline)) void qk_h_tile(const float *q, size_t qs,
+                                                            const uint16_t *kt, size_t ks, int n,
+                                                            int np, float *scores, size_t ss,
+                                                            const int JB) {
+    __mmask16 m[4];
+    lane_masks(np, m);
+    __m512 a[4][4];
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) a[j][v] = _mm512_setzero_ps();
+    for (int i = 0; i < n; i++) {
+        const uint16_t *kr = kt + (size_t)i * ks;
+        __m512 k[4];
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) k[v] = load_h16(m[v], kr + 16 * v);
+        _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++) {
+            const __m512 qv = _mm512_set1_ps(q[(size_t)j * qs + i]);
+            _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++) a[j][v] =
+                _mm512_fmadd_ps(qv, k[v], a[j][v]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int v = 0; v < 4; v++)
+            _mm512_mask_storeu_ps(scores + (size_t)j * ss + 16 * v, m[v], a[j][v]);
+}
+
+static void qk_f16_avx512(const float *q, size_t qs, int nq, const uint16_t *kt, size_t ks, int n,
+                          int np, float *scores, size_t ss) {
+#define QK_TILE(j, JB)                                                                             \
+    qk_h_tile(q + (size_t)(j)*qs, qs, kt + p, ks, n, cnt, scores + (size_t)(j)*ss + p, ss, JB)
+    for (int p = 0; p < np; p += 64) {
+        const int cnt = np - p < 64 ? np - p : 64;
+        KERNEL_HEAD_TILES(nq, QK_TILE);
+    }
+#undef QK_TILE
+}
+
+static inline __attribute__((always_inline)) void av_h_tile(const float *w, size_t ws,
+                                                            const uint16_t *v, size_t vs, int n,
+                                                            int np, float *out, size_t os,
+                                                            const int JB) {
+    __mmask16 m[4];
+    lane_masks(n, m);
+    __m512 a[4][4];
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[j][u] =
+            _mm512_maskz_loadu_ps(m[u], out + (size_t)j * os + 16 * u);
+    for (int p = 0; p < np; p++) {
+        const uint16_t *vr = v + (size_t)p * vs;
+        __m512 x[4];
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) x[u] = load_h16(m[u], vr + 16 * u);
+        _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++) {
+            const __m512 wv = _mm512_set1_ps(w[(size_t)j * ws + p]);
+            _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) a[j][u] =
+                _mm512_fmadd_ps(wv, x[u], a[j][u]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int j = 0; j < JB; j++)
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
+            _mm512_mask_storeu_ps(out + (size_t)j * os + 16 * u, m[u], a[j][u]);
+}
+
+static void av_f16_avx512(const float *w, size_t ws, int nq, const uint16_t *v, size_t vs, int n,
+                          int np, float *out, size_t os) {
+#define AV_TILE(j, JB)                                                                             \
+    av_h_tile(w + (size_t)(j)*ws, ws, v + i, vs, cnt, np, out + (size_t)(j)*os + i, os, JB)
+    for (int i = 0; i < n; i += 64) {
+        const int cnt = n - i < 64 ? n - i : 64;
+        KERNEL_HEAD_TILES(nq, AV_TILE);
+    }
+#undef AV_TILE
+}
+
 void kernels_fill_attn_avx512(kernel_attn *a) {
     a->qk = qk_avx512;
     a->av = av_avx512;
+    a->qk_f16 = qk_f16_avx512;
+    a->av_f16 = av_f16_avx512;
 }
