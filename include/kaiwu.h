@@ -249,6 +249,10 @@ int32_t kw_context_n_batch(const kw_context *ctx);
 /* Bytes the KV cache holds, keys and values of every layer and sequence in their element types
  * (the memory the context allocated for them). */
 uint64_t kw_context_kv_bytes(const kw_context *ctx);
+/* Bytes of the KV cache that evaluating one token at position n_past reads (each layer's keys and
+ * values of the positions it attends: all of 0..n_past, or a sliding window's), for benchmarks'
+ * bytes-per-token figures. */
+uint64_t kw_context_kv_bytes_read(const kw_context *ctx, int32_t n_past);
 /* The element types of the context's cached keys and values (KW_TYPE_*). */
 int32_t kw_context_cache_type_k(const kw_context *ctx);
 int32_t kw_context_cache_type_v(const kw_context *ctx);

@@ -155,6 +155,21 @@ const void *kv_value_run(const kw_context *c, const kw_kv_layer *kv, int32_t seq
     }
 }
 
+uint64_t kw_context_kv_bytes_read(const kw_context *c, int32_t n_past) {
+    if (!c || n_past < 0) return 0;
+    const kw_hparams *hp = &c->model->hp;
+    const kv_format *f = &c->kvf;
+    const uint64_t k_pos =
+        f->k_elem ? (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * f->k_elem : f->k_row;
+    uint64_t bytes = 0;
+    for (int il = 0; il < hp->n_layer; il++) {
+        uint64_t n = (uint64_t)n_past + 1; /* the cached positions and the token's own */
+        if (c->model->layers[il].is_swa && n > (uint64_t)hp->n_swa) n = (uint64_t)hp->n_swa;
+        bytes += n * (k_pos + f->v_row);
+    }
+    return bytes;
+}
+
 void kv_cache_free(kw_context *c) {
     if (c->kv)
         for (int il = 0; il < c->model->hp.n_layer; il++) {
