@@ -147,6 +147,7 @@ check "bench's row names the cache types" grep -q "| q8_0/f16 |" "$out"
 # interrupt COMMAND...: runs it in the background with SIGINT at its default action, sends SIGINT
 # once it has printed something (or after 10 s), sets $rc.
 interrupt() {
+    : >"$out" # emptied first: the background job's own redirection may come after the loop's test
     env --default-signal=INT "$@" >"$out" 2>"$err" &
     pid=$!
     n=0
