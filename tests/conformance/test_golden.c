@@ -48,13 +48,13 @@ static json_t *tolerances;
 static int32_t cache_type = KW_TYPE_F16;
 
 /* The least tolerance a KV cache type needs whatever the weights (the goldens assume F32): an F16
- * cache takes the F16 row of tolerances.json, as ../shared/golden/README.md says; the Q8_0 row is
- * >= 2x the worst deviation kaiwu's Q8_0 cache was measured at over every golden (a and c) and >=
- * 2x its worst top-5 shift (m); docs/performance.md, "KV cache types", has the figures and the
- * command. */
+ * cache takes the F16 row of tolerances.json, as ../shared/golden/README.md says (kaiwu measured at
+ * 0.09 of its a with F32 weights); a Q8_0 cache takes the quantized-weight row (0.8, 0.01, 0.12,
+ * 1.0), 2.2x / 2.1x the worst deviation kaiwu's Q8_0 cache was measured at on the float-weight
+ * goldens. docs/performance.md, "KV cache types", has the figures and the command. */
 static tolerance cache_tolerance(int32_t type) {
     if (type == KW_TYPE_F16) return (tolerance){0.05, 0.001, 0.008, 0.05};
-    if (type == KW_TYPE_Q8_0) return (tolerance){0.2, 0.01, 0.03, 0.3};
+    if (type == KW_TYPE_Q8_0) return (tolerance){0.8, 0.01, 0.12, 1.0};
     return (tolerance){0, 0, 0, 0};
 }
 
