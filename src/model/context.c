@@ -72,7 +72,8 @@ static kw_status alloc_scratch(kw_context *c) {
     c->rows_cap = (int32_t)B;
     c->tok_pos = kw_calloc((size_t)B, sizeof(int32_t), "batch positions");
     c->tok_seq = kw_calloc((size_t)B, sizeof(int32_t), "batch sequences");
-    if (!c->row_of || !c->tok_pos || !c->tok_seq) return KW_ERR_NOMEM;
+    c->blk_start = kw_calloc((size_t)B + 1, sizeof(int32_t), "attention blocks");
+    if (!c->row_of || !c->tok_pos || !c->tok_seq || !c->blk_start) return KW_ERR_NOMEM;
     return KW_OK;
 }
 
@@ -146,6 +147,7 @@ void kw_context_free(kw_context *c) {
     free(c->row_of);
     free(c->tok_pos);
     free(c->tok_seq);
+    free(c->blk_start);
     free(c);
 }
 

@@ -96,6 +96,8 @@ struct kw_context {
     int32_t *seq_next;  /* (n_seq) scratch: next position of each sequence while checking */
     int32_t *tok_pos;   /* (n_batch) position of each token of the chunk being evaluated */
     int32_t *tok_seq;   /* (n_batch) its sequence */
+    int32_t *blk_start; /* (n_batch + 1) attention blocks of the chunk: token runs of one sequence
+                           at consecutive positions, at most ATTN_QBLOCK long (forward.c) */
     uint64_t kv_bytes;
     const float *rope_factors; /* the LongRoPE table chosen for this context size, or rope_freqs */
     /* scratch, sized for n_batch tokens at creation (no allocation per token) */
@@ -131,9 +133,12 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
  * the outputs one tile at a time with an online softmax, so no score row longer than this is
  * ever held, whatever the context length. */
 #define ATTN_TILE 256
-/* Floats of one thread's attention scratch for `group` query heads per KV head: the tile of
- * scores, then the running max and sum of each head. */
-#define ATTN_SCRATCH(group) ((int64_t)(group) * (ATTN_TILE + 2))
+/* Tokens of one sequence whose attention runs together over each tile of the cache (prefill): a
+ * tile read from memory serves them all, so the cache is read once per block, not per token. */
+#define ATTN_QBLOCK 16
+/* Floats of one thread's attention scratch for `group` query heads per KV head: one token's tile
+ * of scores, then the running max and sum of each head of a block's tokens. */
+#define ATTN_SCRATCH(group) ((int64_t)(group) * (ATTN_TILE + 2 * ATTN_QBLOCK))
 
 /* kv_cache.c: allocates / frees the per-layer, per-sequence regions and the sequence table
  * (ctx->kvf must be set: kv_format_init). */

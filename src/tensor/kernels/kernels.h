@@ -214,7 +214,7 @@ extern const kernel_gemm kernel_gemm_avx512_f32, kernel_gemm_avx512_bf16;
 const kernel_attn *kernels_attn(void);
 void kernels_fill_attn_ref(kernel_attn *a);
 void kernels_fill_attn_avx2(kernel_attn *a);
-void kernels_fill_attn_avx512(kernel_attn *a); /* qk and av, over the AVX2 table */
+void kernels_fill_attn_avx512(kernel_attn *a); /* the qk and av entries, over the AVX2 table */
 /* The softmax and elementwise entries of kernel_attn (x86_avx2/vec.c). */
 void kernels_fill_vec_avx2(kernel_attn *a);
 
