@@ -219,7 +219,20 @@ typedef struct kw_context_params {
                           (at most KW_MAX_THREADS) */
     int32_t n_seq_max; /* sequences the KV cache holds, each up to n_ctx tokens (0 = 1); see
                           "Batches and sequences" below */
+    /* Element types of the cached keys and values (llama.cpp's -ctk / -ctv): KW_TYPE_F16 (the
+     * default), KW_TYPE_F32 or KW_TYPE_Q8_0 (half F16's size; needs head sizes that are
+     * multiples of 32). Any other value fails kw_context_create with KW_ERR_INVALID_ARG. */
+    int32_t cache_type_k, cache_type_v;
 } kw_context_params;
+
+/* Element types a KV cache may hold (the ggml type ids; docs/performance.md gives their sizes and
+ * measured effect on the output). */
+enum { KW_TYPE_F32 = 0, KW_TYPE_F16 = 1, KW_TYPE_Q8_0 = 8 };
+
+/* "f32", "f16" or "q8_0" for those types (the names -ctk/-ctv take), NULL for any other. */
+const char *kw_cache_type_name(int32_t type);
+/* The type of such a name (case-insensitive), or -1 when it is none of them. */
+int32_t kw_cache_type_from_name(const char *name);
 
 kw_context_params kw_context_default_params(void);
 
@@ -233,7 +246,16 @@ void kw_context_free(kw_context *ctx); /* NULL is allowed */
 
 int32_t kw_context_n_ctx(const kw_context *ctx);
 int32_t kw_context_n_batch(const kw_context *ctx);
-uint64_t kw_context_kv_bytes(const kw_context *ctx); /* bytes held by the KV cache */
+/* Bytes the KV cache holds, keys and values of every layer and sequence in their element types
+ * (the memory the context allocated for them). */
+uint64_t kw_context_kv_bytes(const kw_context *ctx);
+/* Bytes of the KV cache that evaluating one token at position n_past reads (each layer's keys and
+ * values of the positions it attends: all of 0..n_past, or a sliding window's), for benchmarks'
+ * bytes-per-token figures. */
+uint64_t kw_context_kv_bytes_read(const kw_context *ctx, int32_t n_past);
+/* The element types of the context's cached keys and values (KW_TYPE_*). */
+int32_t kw_context_cache_type_k(const kw_context *ctx);
+int32_t kw_context_cache_type_v(const kw_context *ctx);
 /* Number of cached positions (the next position to evaluate when decoding sequentially). */
 int32_t kw_context_n_past(const kw_context *ctx);
 
@@ -1071,12 +1093,14 @@ kw_seq_id kw_gen_seq(const kw_gen *g);
 typedef struct kw_server kw_server;
 
 typedef struct kw_server_params {
-    const char *model_path;  /* borrowed for kw_server_create */
-    const char *host;        /* address to listen on (default "127.0.0.1") */
-    int32_t port;            /* 0 = any free port (kw_server_port tells) */
-    int32_t parallel;        /* requests evaluated together (sequences); default 4 */
-    int32_t ctx_size;        /* tokens per request (each sequence); 0 = min(model's, 4096) */
-    int32_t n_threads;       /* 0 = all cores */
+    const char *model_path; /* borrowed for kw_server_create */
+    const char *host;       /* address to listen on (default "127.0.0.1") */
+    int32_t port;           /* 0 = any free port (kw_server_port tells) */
+    int32_t parallel;       /* requests evaluated together (sequences); default 4 */
+    int32_t ctx_size;       /* tokens per request (each sequence); 0 = min(model's, 4096) */
+    int32_t n_threads;      /* 0 = all cores */
+    int32_t cache_type_k;   /* KV cache types (kw_context_params); default KW_TYPE_F16 */
+    int32_t cache_type_v;
     const char *api_key;     /* NULL or a key every /v1 request must send as a Bearer token */
     const char *alias;       /* the model's name in the API; NULL = the file name without .gguf */
     const char *chat_format; /* NULL = the model's template; or a built-in format name */

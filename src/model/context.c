@@ -13,7 +13,12 @@
 #include <string.h>
 
 kw_context_params kw_context_default_params(void) {
-    kw_context_params p = {.n_ctx = 0, .n_batch = 512, .n_threads = 0, .n_seq_max = 1};
+    kw_context_params p = {.n_ctx = 0,
+                           .n_batch = 512,
+                           .n_threads = 0,
+                           .n_seq_max = 1,
+                           .cache_type_k = KW_TYPE_F16,
+                           .cache_type_v = KW_TYPE_F16};
     return p;
 }
 
@@ -41,8 +46,8 @@ static kw_status alloc_scratch(kw_context *c) {
         {&c->attn, B * O, "attention output"},
         {&c->ff, S * 2 * F, "ffn gate/up"},
         {&c->ff2, S * F, "ffn up"},
-        {&c->scores, (int64_t)c->n_threads * (hp->n_head / hp->n_head_kv) * c->n_ctx,
-         "attention scores"},
+        {&c->scores, (int64_t)c->n_threads * ATTN_SCRATCH(hp->n_head / hp->n_head_kv),
+         "attention tiles"},
         {&c->logits, hp->n_vocab, "logits"},
     };
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
@@ -67,7 +72,8 @@ static kw_status alloc_scratch(kw_context *c) {
     c->rows_cap = (int32_t)B;
     c->tok_pos = kw_calloc((size_t)B, sizeof(int32_t), "batch positions");
     c->tok_seq = kw_calloc((size_t)B, sizeof(int32_t), "batch sequences");
-    if (!c->row_of || !c->tok_pos || !c->tok_seq) return KW_ERR_NOMEM;
+    c->blk_start = kw_calloc((size_t)B + 1, sizeof(int32_t), "attention blocks");
+    if (!c->row_of || !c->tok_pos || !c->tok_seq || !c->blk_start) return KW_ERR_NOMEM;
     return KW_OK;
 }
 
@@ -101,8 +107,12 @@ kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw
                "warning: a context of %d tokens is above the %d the model was trained on: past %d "
                "tokens the output may degrade\n",
                p.n_ctx, hp->n_ctx_train, hp->n_ctx_train);
+    kv_format kvf;
+    kw_status st = kv_format_init(model, p.cache_type_k, p.cache_type_v, &kvf);
+    if (st) return st;
     kw_context *c = kw_calloc(1, sizeof *c, "context");
     if (!c) return KW_ERR_NOMEM;
+    c->kvf = kvf;
     c->model = model;
     c->n_ctx = p.n_ctx;
     c->n_batch = p.n_batch;
@@ -113,7 +123,7 @@ kw_status kw_context_create(kw_model *model, const kw_context_params *params, kw
     if (model->rope_long.data && model->rope_short.data)
         c->rope_factors =
             c->n_ctx > hp->rope_orig_ctx ? model->rope_long.data : model->rope_short.data;
-    kw_status st = kw_pool_create(p.n_threads, &c->pool);
+    st = kw_pool_create(p.n_threads, &c->pool);
     if (!st) st = kv_cache_alloc(c);
     if (!st) st = alloc_scratch(c);
     if (st) {
@@ -137,12 +147,15 @@ void kw_context_free(kw_context *c) {
     free(c->row_of);
     free(c->tok_pos);
     free(c->tok_seq);
+    free(c->blk_start);
     free(c);
 }
 
 int32_t kw_context_n_ctx(const kw_context *c) { return c->n_ctx; }
 int32_t kw_context_n_batch(const kw_context *c) { return c->n_batch; }
 uint64_t kw_context_kv_bytes(const kw_context *c) { return c->kv_bytes; }
+int32_t kw_context_cache_type_k(const kw_context *c) { return c->kvf.type_k; }
+int32_t kw_context_cache_type_v(const kw_context *c) { return c->kvf.type_v; }
 static kw_status ensure_rows(kw_context *c, int32_t n_rows, int32_t n) {
     const int32_t n_vocab = c->model->hp.n_vocab;
     if (n_rows > c->logits_cap) {

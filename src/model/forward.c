@@ -10,12 +10,12 @@
  * then logits = Woutput (norm(x) * output_norm / logit_scale), soft-capped (final_softcap).
  * A description flag appears as an `if` at its step; there is no branch on a family's name.
  * Work runs on the context's pool as chunks (kw_pool_for): output rows of each matmul (ops.c),
- * (token, KV head) pairs of attention, groups of tokens for the per-token steps between matmuls.
- * The tokens of a chunk may belong to different sequences (kw_decode_batch): the matmuls and
- * per-token steps do not care; RoPE, the cache write and attention use each token's own position
- * and its sequence's cache region.
- * The FFN goes FFN_SUB_BATCH tokens at a time (its n_ff-wide scratch holds only that many rows).
- * Nothing here allocates: every buffer was sized in kw_context_create.
+ * (block of tokens, KV head) pairs of attention, groups of tokens for the per-token steps between
+ * matmuls. The tokens of a chunk may belong to different sequences (kw_decode_batch): the matmuls
+ * and per-token steps do not care; RoPE, the cache write and attention use each token's own
+ * position and its sequence's cache region. The FFN goes FFN_SUB_BATCH tokens at a time (its
+ * n_ff-wide scratch holds only that many rows). Nothing here allocates: every buffer was sized in
+ * kw_context_create.
  */
 #include "model/model.h"
 #include "tensor/kernels/kernels.h"
@@ -57,6 +57,7 @@ typedef struct layer_step {
     const kw_kv_layer *kv;
     rope_params rp;
     int32_t n;
+    int32_t n_blocks;         /* attention blocks of the chunk (ctx->blk_start) */
     const int32_t *pos, *seq; /* each token's position and sequence (ctx->tok_pos / tok_seq) */
     /* FFN activation: gate/up rows of one sub-batch, and where the product goes */
     const float *gate, *up;
@@ -127,11 +128,7 @@ static void step_qkv(void *arg, int64_t c, int ith) {
         }
         op_rope(q, hp->n_head, hp->head_dim, st->pos[t], &st->rp);
         op_rope(k, hp->n_head_kv, hp->head_dim, st->pos[t], &st->rp);
-        const int64_t slot = st->pos[t] % st->kv->n_slots;
-        float *keys = kv_keys(st->kv, st->seq[t]);
-        for (int64_t i = 0; i < K; i++)
-            keys[i * st->kv->n_slots + slot] = k[i]; /* keys transposed */
-        memcpy(kv_values(st->kv, st->seq[t]) + slot * V, v, sizeof(float) * (size_t)V);
+        kv_write(ctx, st->kv, st->seq[t], st->pos[t] % st->kv->n_slots, k, v);
     }
 }
 
@@ -147,55 +144,132 @@ static inline int32_t key_run(int32_t p, int32_t pos, int32_t n_slots, int32_t *
     return cnt < ATTN_KEY_BLOCK ? cnt : ATTN_KEY_BLOCK;
 }
 
-/* One token and one KV head of its sequence: softmax(q·Kᵀ * scale [soft-capped]) V over the visible
- * positions for each query head sharing that KV head (grouped-query attention: each key and value
- * block is read from L2 once for the whole group, not once per head). */
-static void attend_group(const layer_step *st, int32_t t, int32_t g, float *scores) {
+/* Scores of nq queries against a run of cnt keys from `slot` on, read in the cache's key type. */
+static void qk_run(const layer_step *st, const kernel_attn *ka, const float *q, int nq, int32_t seq,
+                   int32_t g, int32_t slot, int cnt, float *scores) {
+    const kw_context *ctx = st->ctx;
+    const int hd = ctx->model->hp.head_dim;
+    size_t ks;
+    const void *k = kv_key_run(ctx, st->kv, seq, g, slot, &ks);
+    switch (ctx->kvf.type_k) {
+    case KW_TYPE_F32: ka->qk(q, (size_t)hd, nq, k, ks, hd, cnt, scores, ATTN_TILE); break;
+    case KW_TYPE_F16: ka->qk_f16(q, (size_t)hd, nq, k, ks, hd, cnt, scores, ATTN_TILE); break;
+    default: ka->qk_q8_0(q, (size_t)hd, nq, k, ks, hd, cnt, scores, ATTN_TILE); break;
+    }
+}
+
+/* out_j += weights_j · the run of cnt values from `slot` on, read in the cache's value type. */
+static void av_run(const layer_step *st, const kernel_attn *ka, const float *w, int nq, int32_t seq,
+                   int32_t g, int32_t slot, int cnt, float *out) {
+    const kw_context *ctx = st->ctx;
+    const int hdv = ctx->model->hp.head_dim_v;
+    size_t vs;
+    const void *v = kv_value_run(ctx, st->kv, seq, g, slot, &vs);
+    switch (ctx->kvf.type_v) {
+    case KW_TYPE_F32: ka->av(w, ATTN_TILE, nq, v, vs, hdv, cnt, out, (size_t)hdv); break;
+    case KW_TYPE_F16: ka->av_f16(w, ATTN_TILE, nq, v, vs, hdv, cnt, out, (size_t)hdv); break;
+    default: ka->av_q8_0(w, ATTN_TILE, nq, v, vs, hdv, cnt, out, (size_t)hdv); break;
+    }
+}
+
+/* The first position token t attends (0, or the start of its sliding window). */
+static inline int32_t attn_lo(const layer_step *st, int32_t t) {
+    const int32_t n_swa = st->ctx->model->hp.n_swa, pos = st->pos[t];
+    return st->ly->is_swa && pos - n_swa + 1 > 0 ? pos - n_swa + 1 : 0;
+}
+
+/* A block of tokens [ta, tb) (one sequence, consecutive positions: ctx->blk_start) and one KV
+ * head: for each query head sharing that KV head (grouped-query attention) and each token,
+ * softmax(q·Kᵀ * scale [soft-capped]) V over the positions it sees. The cache goes in tiles of
+ * ATTN_TILE positions, aligned to multiples of ATTN_TILE; every token of the block runs over a
+ * tile while it is in cache, so a tile is fetched once per block, not once per token. Per token
+ * and head an online softmax (flash-attention style) keeps a running max m and sum l: a tile's
+ * scores become exp(s - m') with m' the new max, the output and l so far are scaled by
+ * exp(m - m'), and the output is divided by l at the end. So no score row longer than a tile
+ * exists, and a token's result does not depend on the block it is in (its tiles are the same). */
+static void attend_block(const layer_step *st, int32_t ta, int32_t tb, int32_t g, float *scratch) {
     const kw_context *ctx = st->ctx;
     const kw_hparams *hp = &ctx->model->hp;
     const kernel_attn *ka = kernels_attn();
     const int32_t hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_head_kv;
-    const int64_t v_stride = (int64_t)hp->n_head_kv * hdv;
-    const int32_t pos = st->pos[t];
-    int32_t lo = 0;
-    if (st->ly->is_swa && pos - hp->n_swa + 1 > 0) lo = pos - hp->n_swa + 1;
-    const kw_kv_layer *kv = st->kv;
-    const int32_t n_slots = kv->n_slots, n_pos = pos - lo + 1;
-    const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)g * group * hd;
-    for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
-        cnt = key_run(p, pos, n_slots, &slot);
-        const float *kt = kv_keys(kv, st->seq[t]) + (int64_t)g * hd * n_slots + slot;
-        ka->qk(q, (size_t)hd, group, kt, (size_t)n_slots, hd, cnt, scores + (p - lo),
-               (size_t)ctx->n_ctx);
+    const int32_t n_slots = st->kv->n_slots;
+    float *scores = scratch, *run_max = scratch + (int64_t)group * ATTN_TILE,
+          *run_sum = run_max + (int64_t)group * ATTN_QBLOCK;
+    int32_t first = INT32_MAX, last_pos = 0;
+    for (int32_t t = ta; t < tb; t++) {
+        float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)g * group * hdv;
+        memset(out, 0, sizeof(float) * (size_t)hdv * (size_t)group);
+        for (int32_t j = 0; j < group; j++)
+            run_max[(t - ta) * group + j] = -INFINITY, run_sum[(t - ta) * group + j] = 0;
+        if (attn_lo(st, t) < first) first = attn_lo(st, t);
+        if (st->pos[t] > last_pos) last_pos = st->pos[t];
     }
-    for (int32_t j = 0; j < group; j++) {
-        float *sj = scores + (int64_t)j * ctx->n_ctx;
-        if (hp->attn_softcap > 0) {
-            for (int32_t i = 0; i < n_pos; i++)
-                sj[i] = hp->attn_softcap * tanhf(sj[i] * hp->attn_scale / hp->attn_softcap);
-            op_softmax(sj, n_pos, 1.0f);
-        } else {
-            op_softmax(sj, n_pos, hp->attn_scale);
+    for (int32_t t0 = first / ATTN_TILE * ATTN_TILE; t0 <= last_pos; t0 += ATTN_TILE)
+        for (int32_t t = ta; t < tb; t++) {
+            const int32_t a = attn_lo(st, t) > t0 ? attn_lo(st, t) : t0,
+                          b = st->pos[t] < t0 + ATTN_TILE - 1 ? st->pos[t] : t0 + ATTN_TILE - 1;
+            if (a > b) continue;
+            const int32_t nt = b - a + 1, seq = st->seq[t];
+            const float *q = ctx->q + (int64_t)t * hp->n_head * hd + (int64_t)g * group * hd;
+            float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)g * group * hdv;
+            float *mx = run_max + (t - ta) * group, *sum = run_sum + (t - ta) * group;
+            for (int32_t p = a, slot, cnt; p <= b; p += cnt) {
+                cnt = key_run(p, b, n_slots, &slot);
+                qk_run(st, ka, q, group, seq, g, slot, cnt, scores + (p - a));
+            }
+            for (int32_t j = 0; j < group; j++) {
+                float *sj = scores + (int64_t)j * ATTN_TILE, scale = hp->attn_scale;
+                if (hp->attn_softcap > 0) {
+                    for (int32_t i = 0; i < nt; i++)
+                        sj[i] = hp->attn_softcap * tanhf(sj[i] * scale / hp->attn_softcap);
+                    scale = 1.0f;
+                }
+                const float old_max = mx[j];
+                const float tile_sum = ka->softmax_tile(sj, nt, scale, &mx[j]);
+                if (sum[j] > 0 && mx[j] > old_max) { /* rescale what came before */
+                    const float corr = expf(old_max - mx[j]);
+                    sum[j] *= corr;
+                    for (int32_t i = 0; i < hdv; i++)
+                        out[(int64_t)j * hdv + i] *= corr;
+                }
+                sum[j] += tile_sum;
+            }
+            for (int32_t p = a, slot, cnt; p <= b; p += cnt) {
+                cnt = key_run(p, b, n_slots, &slot);
+                av_run(st, ka, scores + (p - a), group, seq, g, slot, cnt, out);
+            }
         }
-    }
-    float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)g * group * hdv;
-    memset(out, 0, sizeof(float) * (size_t)hdv * (size_t)group);
-    for (int32_t p = lo, slot, cnt; p <= pos; p += cnt) {
-        cnt = key_run(p, pos, n_slots, &slot);
-        const float *v = kv_values(kv, st->seq[t]) + (int64_t)slot * v_stride + (int64_t)g * hdv;
-        ka->av(scores + (p - lo), (size_t)ctx->n_ctx, group, v, (size_t)v_stride, hdv, cnt, out,
-               (size_t)hdv);
+    for (int32_t t = ta; t < tb; t++) {
+        float *out = ctx->attn + (int64_t)t * hp->n_head * hdv + (int64_t)g * group * hdv;
+        for (int32_t j = 0; j < group; j++) {
+            const float inv = 1.0f / run_sum[(t - ta) * group + j];
+            for (int32_t i = 0; i < hdv; i++)
+                out[(int64_t)j * hdv + i] *= inv;
+        }
     }
 }
 
-/* Chunk c is one (token, KV head) pair, the last token first: later tokens see more positions,
+/* Cuts the chunk's tokens into attention blocks (ctx->blk_start): runs of one sequence at
+ * consecutive positions, at most ATTN_QBLOCK long. Returns the number of blocks. */
+static int32_t attention_blocks(kw_context *ctx, int32_t n) {
+    int32_t nb = 0;
+    for (int32_t t = 0; t < n; t++)
+        if (t == 0 || t - ctx->blk_start[nb - 1] == ATTN_QBLOCK ||
+            ctx->tok_seq[t] != ctx->tok_seq[t - 1] || ctx->tok_pos[t] != ctx->tok_pos[t - 1] + 1)
+            ctx->blk_start[nb++] = t;
+    ctx->blk_start[nb] = n;
+    return nb;
+}
+
+/* Chunk c is one (block, KV head) pair, the last block first: later tokens see more positions,
  * so the long items go out first and the short ones fill the end evenly. */
 static void step_attention(void *arg, int64_t c, int ith) {
     const layer_step *st = arg;
     const kw_hparams *hp = &st->ctx->model->hp;
     const int32_t n_kv = hp->n_head_kv, group = hp->n_head / n_kv;
-    const int32_t t = st->n - 1 - (int32_t)(c / n_kv), g = (int32_t)(c % n_kv);
-    attend_group(st, t, g, st->ctx->scores + (int64_t)ith * group * st->ctx->n_ctx);
+    const int32_t b = st->n_blocks - 1 - (int32_t)(c / n_kv), g = (int32_t)(c % n_kv);
+    attend_block(st, st->ctx->blk_start[b], st->ctx->blk_start[b + 1], g,
+                 st->ctx->scores + (int64_t)ith * ATTN_SCRATCH(group));
 }
 
 /* After the output projection (in h): bias, post norm, residual; then h = norm(x) * ffn_norm. */
@@ -280,7 +354,7 @@ static void attention_block(kw_context *ctx, layer_step *st) {
         matmul_x(ctx, ctx->v, &ly->wv, ctx->h, n, true);
     }
     for_tokens(ctx, n, step_qkv, st);
-    kw_pool_for(ctx->pool, (int64_t)n * m->hp.n_head_kv, step_attention, st);
+    kw_pool_for(ctx->pool, (int64_t)st->n_blocks * m->hp.n_head_kv, step_attention, st);
     matmul(ctx, ctx->h, &ly->wo, ctx->attn, n);
     for_tokens(ctx, n, step_attn_out, st);
 }
@@ -328,6 +402,7 @@ kw_status forward_batch(kw_context *ctx, const kw_token *tokens, int32_t n, cons
     }
     layer_step st = {
         .ctx = ctx, .ly = &m->layers[0], .n = n, .pos = ctx->tok_pos, .seq = ctx->tok_seq};
+    st.n_blocks = attention_blocks(ctx, n);
     for_tokens(ctx, n, step_attn_norm, &st);
     for (int il = 0; il < hp->n_layer; il++) {
         st.ly = &m->layers[il];

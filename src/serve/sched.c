@@ -222,6 +222,7 @@ static void *load_and_run(void *arg) {
         cp.n_ctx = s->p.ctx_size > 0 ? s->p.ctx_size : (train > 0 && train < 4096 ? train : 4096);
         cp.n_seq_max = s->p.parallel;
         cp.n_threads = s->p.n_threads;
+        cp.cache_type_k = s->p.cache_type_k, cp.cache_type_v = s->p.cache_type_v;
         st = kw_context_create(s->model, &cp, &s->ctx);
     }
     if (!st) st = kw_engine_create(s->ctx, &s->eng);

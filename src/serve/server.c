@@ -34,6 +34,7 @@ kw_server_params kw_server_default_params(void) {
     p.max_queue = 64;
     p.timeout = 600;
     p.max_body = 4 << 20;
+    p.cache_type_k = p.cache_type_v = KW_TYPE_F16;
     return p;
 }
 

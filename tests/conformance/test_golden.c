@@ -11,8 +11,11 @@
  * Each case prints its worst row as a fraction of the tolerance (max and rms metrics), so the
  * report measures how close we are, not just pass/fail. KAIWU_GOLDEN_FILTER=substring limits the
  * run to matching manifests (a comma-separated list matches any of them); KAIWU_GOLDEN_THREADS=N
- * evaluates with N threads instead of 2. tests/e2e/golden_paths.sh runs a subset on the other
- * kernel paths (KAIWU_ISA=ref, avx2) and thread counts.
+ * evaluates with N threads instead of 2. KAIWU_GOLDEN_CACHE=f32|f16|q8_0 sets the KV cache type
+ * (default f16, the library's default); the goldens were made with an F32 cache, so an F16 or
+ * Q8_0 cache widens each tolerance to at least that cache type's row (cache_tolerance below,
+ * measured as docs/performance.md says). tests/e2e/golden_paths.sh runs subsets on the other
+ * kernel paths (KAIWU_ISA=ref, avx2), thread counts and cache types.
  */
 #include "kaiwu.h"
 #include "test.h"
@@ -42,6 +45,18 @@ typedef struct golden {
 } golden;
 
 static json_t *tolerances;
+static int32_t cache_type = KW_TYPE_F16;
+
+/* The least tolerance a KV cache type needs whatever the weights (the goldens assume F32): an F16
+ * cache takes the F16 row of tolerances.json, as ../shared/golden/README.md says (kaiwu measured at
+ * 0.09 of its a with F32 weights); a Q8_0 cache takes the quantized-weight row (0.8, 0.01, 0.12,
+ * 1.0), 2.2x / 2.1x the worst deviation kaiwu's Q8_0 cache was measured at on the float-weight
+ * goldens. docs/performance.md, "KV cache types", has the figures and the command. */
+static tolerance cache_tolerance(int32_t type) {
+    if (type == KW_TYPE_F16) return (tolerance){0.05, 0.001, 0.008, 0.05};
+    if (type == KW_TYPE_Q8_0) return (tolerance){0.8, 0.01, 0.12, 1.0};
+    return (tolerance){0, 0, 0, 0};
+}
 
 static const char *weight_type_name(const char *model_path) {
     static char name[16];
@@ -126,6 +141,10 @@ static int argmax(const float *x, int n) {
 }
 
 /* Compares one engine row with golden row r; updates the worst ratios. */
+/* The worst row over everything run: max and rms difference over the row's std (the figures
+ * docs/performance.md states for each cache type). */
+static double abs_worst_max, abs_worst_rms;
+
 static void compare_row(const golden *gd, int r, const float *x, const tolerance *tol,
                         const char *mode, double *worst_max, double *worst_rms) {
     const float *g = gd->rows + (size_t)r * gd->n_vocab;
@@ -136,6 +155,8 @@ static void compare_row(const golden *gd, int r, const float *x, const tolerance
         sq += d * d;
     }
     double rms = sqrt(sq / gd->n_vocab);
+    if (max / std > abs_worst_max) abs_worst_max = max / std;
+    if (rms / std > abs_worst_rms) abs_worst_rms = rms / std;
     double lim_max = tol->a * std + tol->b, lim_rms = tol->c * std;
     if (max / lim_max > *worst_max) *worst_max = max / lim_max;
     if (rms / lim_rms > *worst_rms) *worst_rms = rms / lim_rms;
@@ -180,6 +201,7 @@ static void check_logits(kw_model *model, const golden *gd, const tolerance *tol
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = gd->n_ctx;
     cp.n_threads = golden_threads();
+    cp.cache_type_k = cp.cache_type_v = cache_type;
     /* token by token with n_batch 1: sliding-window layers then keep a ring of window + 1 slots,
      * so the long cases (359 tokens, window 64) run through the ring's wrap-around */
     if (!prompt_batched) cp.n_batch = 1;
@@ -191,7 +213,8 @@ static void check_logits(kw_model *model, const golden *gd, const tolerance *tol
     const char *mode = prompt_batched ? "batched prompt" : "token by token";
     int n_total = gd->n_prompt + gd->n_gen;
     bool want[1024] = {0};
-    double worst_max = 0, worst_rms = 0;
+    double worst_max = 0, worst_rms = 0, case_max = abs_worst_max, case_rms = abs_worst_rms;
+    abs_worst_max = abs_worst_rms = 0;
     int r = 0;
     int start = 0;
     while (start < n_total) {
@@ -211,8 +234,10 @@ static void check_logits(kw_model *model, const golden *gd, const tolerance *tol
                         &worst_rms);
         start += len;
     }
-    printf("  %-44s %-15s worst row: %.3f of max tol, %.3f of rms tol\n",
-           gd->path + strlen("tests/data/golden/"), mode, worst_max, worst_rms);
+    printf("  %-44s %-15s worst row: %.3f of max tol, %.3f of rms tol (%.2e, %.2e std)\n",
+           gd->path + strlen("tests/data/golden/"), mode, worst_max, worst_rms, abs_worst_max,
+           abs_worst_rms);
+    abs_worst_max = fmax(abs_worst_max, case_max), abs_worst_rms = fmax(abs_worst_rms, case_rms);
     kw_context_free(ctx);
 }
 
@@ -220,6 +245,7 @@ static void check_greedy(kw_model *model, const golden *gd, const tolerance *tol
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = gd->n_ctx;
     cp.n_threads = golden_threads();
+    cp.cache_type_k = cp.cache_type_v = cache_type;
     kw_context *ctx;
     if (kw_context_create(model, &cp, &ctx) != KW_OK) return;
     /* checkable steps: up to the first whose golden decision margin is <= m*std */
@@ -279,6 +305,9 @@ static void run_manifest(const char *path) {
         json_real_value(json_object_get(t, "a")), json_real_value(json_object_get(t, "b")),
         json_real_value(json_object_get(t, "c")), json_real_value(json_object_get(t, "m"))};
     CHECK(t != NULL, "%s: a tolerance exists for weight type %s", path, tname);
+    const tolerance ct = cache_tolerance(cache_type);
+    tol.a = fmax(tol.a, ct.a), tol.b = fmax(tol.b, ct.b), tol.c = fmax(tol.c, ct.c),
+    tol.m = fmax(tol.m, ct.m);
     CHECK(kw_model_n_vocab(model) == gd.n_vocab, "%s: n_vocab %d == golden %d", path,
           kw_model_n_vocab(model), gd.n_vocab);
     check_tokens(model, &gd);
@@ -328,6 +357,15 @@ static int collect(char **out, int cap) {
 
 int main(void) {
     json_error_t err;
+    const char *ct = getenv("KAIWU_GOLDEN_CACHE");
+    if (ct && *ct) {
+        cache_type = kw_cache_type_from_name(ct);
+        if (cache_type < 0) {
+            fprintf(stderr, "KAIWU_GOLDEN_CACHE=%s: not a cache type (f32, f16, q8_0)\n", ct);
+            return 2;
+        }
+    }
+    printf("KV cache %s\n", kw_cache_type_name(cache_type));
     tolerances = json_load_file(test_data_path("golden/tolerances.json"), 0, &err);
     CHECK(tolerances != NULL, "tolerances.json loads (%s)", err.text);
     char *paths[256];
@@ -338,5 +376,7 @@ int main(void) {
         free(paths[i]);
     }
     json_decref(tolerances);
+    printf("worst row over all cases (KV cache %s): max|diff| %.3g std, rms %.3g std\n",
+           kw_cache_type_name(cache_type), abs_worst_max, abs_worst_rms);
     return test_report();
 }

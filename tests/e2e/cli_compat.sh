@@ -2,7 +2,8 @@
 # cli_compat.sh - what llama.cpp and ollama users type, exit statuses and limits:
 # `kaiwu run MODEL PROMPT` and a prompt on stdin, -f, -e escapes, --seed -1 / -s, -c 0 (the
 # model's context) and a warning above the trained length, --ignore-eos, --chat-template (a
-# built-in name, auto, Jinja text), -ngl accepted with a note; Ctrl-C exits 130 (run and chat -p);
+# built-in name, auto, Jinja text), -ngl accepted with a note; -ctk/-ctv KV cache types (and
+# bench -d); Ctrl-C exits 130 (run and chat -p);
 # one thread limit (KW_MAX_THREADS = 256) for every command; usage errors exit 2 for every
 # command; stdout ends with a newline; messages that say what to do (--allow-requantize, the file
 # is truncated, the text is empty).
@@ -112,11 +113,41 @@ check "chat takes --n-gpu-layers=N too (exit $?)" grep -q "ignored: kaiwu runs o
 greedy "$L3" "x" -ngl lots >"$out" 2>"$err"
 check "-ngl with a non-number is a usage error (exit $?)" grep -q "'lots' is not an integer" "$err"
 
+# ------------------------------------------------------------------ -ctk / -ctv (KV cache types)
+
+greedy "$L3" "Once upon a time" -c 1024 >"$tmp/ref" 2>"$err"
+kv_f16=$(sed -n 's/^KV cache: \([0-9.]*\) MiB.*/\1/p' "$err")
+greedy "$L3" "Once upon a time" -c 1024 -ctk f16 --cache-type-v=f16 >"$out" 2>/dev/null
+check "-ctk f16 --cache-type-v=f16 is the default (same output)" cmp -s "$out" "$tmp/ref"
+for t in f32 q8_0; do
+    greedy "$L3" "Once upon a time" -c 1024 -ctk $t -ctv $t >"$out" 2>"$err"
+    rc=$?
+    kv=$(sed -n 's/^KV cache: \([0-9.]*\) MiB.*/\1/p' "$err")
+    check "-ctk $t -ctv $t runs (exit $rc) and writes text" [ "$rc" -eq 0 ] && [ -s "$out" ]
+    case $t in
+    f32) check "an f32 cache is twice the f16 one ($kv vs $kv_f16 MiB)" \
+        awk -v a="$kv" -v b="$kv_f16" 'BEGIN { exit !(a > 1.9 * b && a < 2.1 * b) }' ;;
+    q8_0) check "a q8_0 cache is 17/32 of the f16 one ($kv vs $kv_f16 MiB)" \
+        awk -v a="$kv" -v b="$kv_f16" 'BEGIN { exit !(a > 0.5 * b && a < 0.56 * b) }' ;;
+    esac
+done
+for c in run chat perplexity bench serve; do
+    "$KAIWU" $c -m "$L3" -ctk q4_0 >"$out" 2>"$err" </dev/null
+    rc=$?
+    check "$c -ctk q4_0 is a usage error (exit $rc)" [ "$rc" -eq 2 ]
+    check "$c's message names the cache types kaiwu stores" grep -q "f32, f16, q8_0" "$err"
+done
+"$KAIWU" bench -m "$L3" -p 8 -n 4 -d 40 -r 1 -t 1 --bw-mib 8 --peak-seconds 0.01 -ctk q8_0 \
+    >"$out" 2>"$err"
+check "bench -d 40 -ctk q8_0 runs (exit $?)" grep -q "pp8 @ d40" "$out"
+check "bench's row names the cache types" grep -q "| q8_0/f16 |" "$out"
+
 # ------------------------------------------------------------------ Ctrl-C exits 130
 
 # interrupt COMMAND...: runs it in the background with SIGINT at its default action, sends SIGINT
 # once it has printed something (or after 10 s), sets $rc.
 interrupt() {
+    : >"$out" # emptied first: the background job's own redirection may come after the loop's test
     env --default-signal=INT "$@" >"$out" 2>"$err" &
     pid=$!
     n=0

@@ -1,11 +1,13 @@
 #!/bin/sh
 # golden_paths.sh - the golden tests (tests/conformance/test_golden.c) on the other code paths:
 # the reference kernels (KAIWU_ISA=ref), the AVX2 kernels on an AVX-512 machine
-# (KAIWU_ISA=avx2; src/base/cpu.c), and 1 and 3 threads instead of the default 2. `make test`
-# runs the full set once on the default path; here a subset keeps the added time near a minute:
-# the llama2 family in every weight type (each has its own kernels; the portable C kernels on the
-# English case, AVX2 on both),
-# and the English case of every architecture on each thread count.
+# (KAIWU_ISA=avx2; src/base/cpu.c), 1 and 3 threads instead of the default 2, and the KV cache
+# types besides the default F16 (KAIWU_GOLDEN_CACHE: F32 against the strict tolerances, Q8_0 on
+# each kernel path). `make test` runs the full set once on the default path with the F16 cache;
+# here subsets keep the added time to a few minutes: the llama2 family in every weight type (each
+# has its own kernels; the portable C kernels on the English case, AVX2 on both), and the English
+# case of every architecture on each thread count and, with a Q8_0 cache, on the AVX2 and default
+# paths (the slow portable C path: three of them, GQA, q/k norms, soft-capping and windows).
 # Each run's "N passed, N failed" line is summed; ends with the total in the same form.
 BUILD=${BUILD:-build}
 GOLDEN=$BUILD/tests/conformance/test_golden
@@ -55,8 +57,15 @@ one_run() {
 
 one_run "KAIWU_ISA=ref, llama2 in every weight type (en)" KAIWU_ISA=ref KAIWU_GOLDEN_FILTER=$QUANT_EN
 one_run "KAIWU_ISA=avx2, llama2 in every weight type" KAIWU_ISA=avx2 KAIWU_GOLDEN_FILTER=$QUANT_CASES
-one_run "1 thread, every architecture (en)" KAIWU_GOLDEN_THREADS=1 KAIWU_GOLDEN_FILTER=$ARCH_CASES
-one_run "3 threads, every architecture (en)" KAIWU_GOLDEN_THREADS=3 KAIWU_GOLDEN_FILTER=$ARCH_CASES
+one_run "1 thread, F32 cache, every architecture (en) and llama2 F32" KAIWU_GOLDEN_THREADS=1 \
+    KAIWU_GOLDEN_CACHE=f32 KAIWU_GOLDEN_FILTER=$ARCH_CASES,tiny-llama2-f32/
+one_run "3 threads, Q8_0 cache, every architecture (en)" KAIWU_GOLDEN_THREADS=3 \
+    KAIWU_GOLDEN_CACHE=q8_0 KAIWU_GOLDEN_FILTER=$ARCH_CASES,tiny-llama2-f32/en.json
+one_run "KAIWU_ISA=ref, Q8_0 cache, llama2 F32, qwen3, gemma2 (en)" KAIWU_ISA=ref \
+    KAIWU_GOLDEN_CACHE=q8_0 \
+    KAIWU_GOLDEN_FILTER=tiny-llama2-f32/en.json,tiny-qwen3-f16/en.json,tiny-gemma2.en.json
+one_run "KAIWU_ISA=avx2, Q8_0 cache, every architecture (en)" KAIWU_ISA=avx2 \
+    KAIWU_GOLDEN_CACHE=q8_0 KAIWU_GOLDEN_FILTER=$ARCH_CASES,tiny-llama2-f32/en.json
 rm -f "$log"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

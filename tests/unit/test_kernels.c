@@ -459,6 +459,147 @@ static void check_attn_kernels(const kernel_attn *ka, const char *isa) {
     free(k), free(q), free(s1), free(s2);
 }
 
+/* The F16- and Q8_0-cache attention kernels and the online-softmax tile of one ISA against the
+ * reference ones on random data: head sizes with and without a vector tail (F16; Q8_0 takes
+ * multiples of 32), 1..7 queries, key runs of 1..70 (masked tails, the 64-key AVX-512 tile and
+ * one past it), key rows further apart than the run; nothing written outside the outputs. */
+static void check_cache_kernels(const kernel_attn *ka, const char *isa) {
+    kernel_attn ref;
+    kernels_fill_attn_ref(&ref);
+    enum { KS = 300, QS = 130, SS = 80, OS = 130 };
+    const int nps[] = {1, 2, 7, 8, 9, 15, 16, 17, 31, 40, 63, 64, 65, 70};
+    uint16_t *kh = malloc(sizeof(uint16_t) * KS * 128);
+    float *kf = malloc(sizeof(float) * KS * 128), *q = malloc(sizeof(float) * QS * 7);
+    float *s1 = malloc(sizeof(float) * SS * 7), *s2 = malloc(sizeof(float) * SS * 7);
+    float *o1 = malloc(sizeof(float) * 7 * OS), *o2 = malloc(sizeof(float) * 7 * OS);
+    /* Q8_0 rows: 70 rows of up to 128 values, each row 5 blocks + 4 bytes apart (another head's
+     * blocks in between, as in the cache) */
+    const size_t qrow = 5 * sizeof(block_q8_0) + 4;
+    uint8_t *k8 = calloc(70, qrow);
+    float *k8f = malloc(sizeof(float) * 70 * 128); /* their values, dequantized */
+    for (size_t i = 0; i < (size_t)KS * 128; i++) {
+        kh[i] = kw_f32_to_f16(rand_value());
+        kf[i] = kw_f16_to_f32(kh[i]);
+    }
+    for (int p = 0; p < 70; p++) {
+        float row[128];
+        for (int i = 0; i < 128; i++)
+            row[i] = rand_value();
+        quant_quantize_row_q8_0(row, k8 + (size_t)p * qrow, 128);
+        const block_q8_0 *b = (const block_q8_0 *)(k8 + (size_t)p * qrow);
+        for (int i = 0; i < 128; i++)
+            k8f[p * 128 + i] = kw_f16_to_f32(b[i / 32].d) * (float)b[i / 32].qs[i % 32];
+    }
+    for (size_t i = 0; i < (size_t)QS * 7; i++)
+        q[i] = rand_value();
+    int bad = 0, checked = 0;
+    const int ns[] = {64, 128, 80, 13, 7, 32, 96};
+    for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+        for (int q8 = 0; q8 < 2; q8++) {
+            const int n = ns[ni];
+            if (q8 && n % 32) continue;
+            for (int nq = 1; nq <= 7; nq++)
+                for (size_t pi = 0; pi < sizeof nps / sizeof nps[0]; pi++) {
+                    const int np = nps[pi];
+                    for (size_t i = 0; i < (size_t)SS * 7; i++)
+                        s1[i] = s2[i] = -1.0f;
+                    if (q8) {
+                        ref.qk_q8_0(q, QS, nq, k8, qrow, n, np, s1, SS);
+                        ka->qk_q8_0(q, QS, nq, k8, qrow, n, np, s2, SS);
+                    } else {
+                        ref.qk_f16(q, QS, nq, kh + 3, KS, n, np, s1, SS);
+                        ka->qk_f16(q, QS, nq, kh + 3, KS, n, np, s2, SS);
+                    }
+                    for (int j = 0; j < nq; j++) {
+                        for (int p = 0; p < np; p++) {
+                            double mag = 0;
+                            for (int i = 0; i < n; i++)
+                                mag += fabs((double)q[j * QS + i] *
+                                            (q8 ? k8f[p * 128 + i] : kf[(size_t)i * KS + 3 + p]));
+                            bad += !(fabs((double)s1[j * SS + p] - s2[j * SS + p]) <=
+                                     KERNEL_REL_TOL * mag),
+                                checked++;
+                        }
+                        for (int p = np; p < SS; p++)
+                            bad += s2[j * SS + p] != -1.0f, checked++;
+                    }
+                    /* weighted sums of np value rows (Q8_0: the rows above; F16: rows KS apart) */
+                    for (int j = 0; j < nq; j++)
+                        for (int p = 0; p < np; p++)
+                            s1[j * SS + p] = fabsf(rand_value());
+                    for (int i = 0; i < 7 * OS; i++)
+                        o1[i] = o2[i] = q[i % (QS * 7)];
+                    if (q8) {
+                        ref.av_q8_0(s1, SS, nq, k8, qrow, n, np, o1, OS);
+                        ka->av_q8_0(s1, SS, nq, k8, qrow, n, np, o2, OS);
+                    } else {
+                        ref.av_f16(s1, SS, nq, kh, KS, n, np, o1, OS);
+                        ka->av_f16(s1, SS, nq, kh, KS, n, np, o2, OS);
+                    }
+                    for (int j = 0; j < 7; j++)
+                        for (int i = 0; i < OS; i++) {
+                            if (j >= nq || i >= n) {
+                                bad += o2[j * OS + i] != o1[j * OS + i], checked++;
+                                continue;
+                            }
+                            double mag = fabs(q[(j * OS + i) % (QS * 7)]);
+                            for (int p = 0; p < np; p++)
+                                mag += fabs((double)s1[j * SS + p] *
+                                            (q8 ? k8f[p * 128 + i] : kf[(size_t)p * KS + i]));
+                            bad += !(fabs((double)o1[j * OS + i] - o2[j * OS + i]) <=
+                                     KERNEL_REL_TOL * mag),
+                                checked++;
+                        }
+                }
+        }
+    CHECK(bad == 0 && checked > 100000,
+          "F16/Q8_0 cache attention kernels (%s) match the reference: %d of %d values off", isa,
+          bad, checked);
+    /* the online-softmax tile: from no max yet, and continuing from a larger and a smaller one */
+    int sbad = 0;
+    for (int n = 1; n <= 300; n += 37)
+        for (int start = 0; start < 3; start++) {
+            float m1 = start == 0 ? -INFINITY : start == 1 ? 500.0f : -500.0f, m2 = m1;
+            for (int i = 0; i < n; i++)
+                o1[i] = o2[i] = rand_value() * 300.0f;
+            const float sum1 = ref.softmax_tile(o1, n, 0.5f, &m1);
+            const float sum2 = ka->softmax_tile(o2, n, 0.5f, &m2);
+            if (m1 != m2 || !(fabsf(sum1 - sum2) <= 1e-5f * sum1 + 2e-38f)) {
+                printf("  softmax tile n %d start %d: max %.9g vs %.9g, sum %.9g vs %.9g\n", n,
+                       start, m1, m2, sum1, sum2);
+                sbad++;
+            }
+            /* exp below -87.3 is 0 in the SIMD versions, a denormal (< 1.2e-38) in expf */
+            for (int i = 0; i < n; i++) {
+                const bool off = !(fabsf(o1[i] - o2[i]) <= 1e-6f * o1[i] + 2e-38f);
+                if (off && sbad < 5)
+                    printf("  softmax tile n %d start %d [%d]: %.9g vs %.9g\n", n, start, i, o1[i],
+                           o2[i]);
+                sbad += off;
+            }
+        }
+    CHECK(sbad == 0, "online-softmax tile (%s) matches the reference: %d off", isa, sbad);
+    free(kh), free(kf), free(q), free(s1), free(s2), free(o1), free(o2), free(k8), free(k8f);
+}
+
+static void test_cache_kernels(void) {
+#if defined(__x86_64__)
+    static kernel_entry table[GGML_TYPE_COUNT];
+    kernel_attn tab;
+    kernels_fill_attn_ref(&tab);
+    if (kernels_build_table(KERNEL_ISA_AVX2, table)) {
+        kernels_fill_attn_avx2(&tab);
+        kernels_fill_vec_avx2(&tab);
+        check_cache_kernels(&tab, "avx2");
+    }
+    if (kernels_build_table(KERNEL_ISA_AVX512, table)) {
+        kernels_fill_attn_avx512(&tab);
+        check_cache_kernels(&tab, "avx512");
+    }
+#endif
+    check_cache_kernels(kernels_attn(), kernels_isa_name());
+}
+
 /* The softmax and elementwise kernels of the chosen ISA against the reference ones (which use
  * expf): SiLU over the whole range where exp neither overflows nor underflows, and the extremes;
  * softmax of scores that span the underflow edge; RMSNorm and the scaled add with tails. */
@@ -612,6 +753,7 @@ int main(void) {
     RUN_TEST(test_panel_kernels);
     RUN_TEST(test_panel_q8k_edges);
     RUN_TEST(test_attn_kernels);
+    RUN_TEST(test_cache_kernels);
     RUN_TEST(test_vec_kernels);
     RUN_TEST(test_matmul);
     return test_report();

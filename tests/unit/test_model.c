@@ -28,8 +28,9 @@ static kw_context *make_ctx(kw_model *m, int n_ctx, int n_batch) {
 static void test_sliding_window_layers_keep_only_their_window(void) {
     kw_model *m = load("models/tiny-gemma3-f16.gguf");
     if (!m) return;
-    /* gemma3: 6 layers, 5 local (window 64), head_dim 64, 1 kv head: 2*64*4 bytes per position */
-    const uint64_t per_pos = 2 * 64 * 4;
+    /* gemma3: 6 layers, 5 local (window 64), head_dim 64, 1 kv head: keys and values of 64 F16
+     * values (the default cache type) per position */
+    const uint64_t per_pos = 2 * 64 * 2;
     kw_context *c = make_ctx(m, 4096, 64);
     uint64_t want = per_pos * (5 * (64 + 64) + 1 * 4096);
     CHECK(kw_context_kv_bytes(c) == want,
@@ -42,10 +43,92 @@ static void test_sliding_window_layers_keep_only_their_window(void) {
     if (!q) return;
     c = make_ctx(q, 1024, 64);
     /* qwen3: 2 layers, 2 kv heads of 64: every layer keeps all 1024 positions */
-    CHECK(kw_context_kv_bytes(c) == 2ull * 1024 * 2 * 2 * 64 * 4,
+    CHECK(kw_context_kv_bytes(c) == 2ull * 1024 * 2 * 2 * 64 * 2,
           "qwen3 KV cache holds the whole context (%llu)",
           (unsigned long long)kw_context_kv_bytes(c));
     kw_context_free(c);
+    kw_model_free(q);
+}
+
+static kw_context *make_typed(kw_model *m, int n_ctx, int n_seq, int32_t tk, int32_t tv) {
+    kw_context_params p = kw_context_default_params();
+    p.n_ctx = n_ctx, p.n_batch = 64, p.n_threads = 2, p.n_seq_max = n_seq;
+    p.cache_type_k = tk, p.cache_type_v = tv;
+    kw_context *c = NULL;
+    kw_status st = kw_context_create(m, &p, &c);
+    CHECK(st == KW_OK, "context with a %s/%s cache is created (%s)", kw_cache_type_name(tk),
+          kw_cache_type_name(tv), kw_last_error());
+    return c;
+}
+
+/* Cache element types: the default is F16; each type's size is what it stores (qwen3: 2 layers,
+ * 2 KV heads of 64: per position and layer 256 values of keys and values, Q8_0 in 8 blocks of 34
+ * bytes); mixed key/value types work; any other type is refused with a message; and copying a
+ * sequence's cache (kw_seq_copy) then continuing it gives exactly the logits the source gave. */
+static void test_cache_types(void) {
+    kw_model *q = load("models/tiny-qwen3-f16.gguf");
+    if (!q) return;
+    kw_context_params d = kw_context_default_params();
+    CHECK(d.cache_type_k == KW_TYPE_F16 && d.cache_type_v == KW_TYPE_F16,
+          "the default KV cache is F16 (%d/%d)", d.cache_type_k, d.cache_type_v);
+    const int32_t types[] = {KW_TYPE_F32, KW_TYPE_F16, KW_TYPE_Q8_0};
+    const uint64_t per_layer_pos[] = {256 * 4, 256 * 2, 8 * 34};
+    for (int i = 0; i < 3; i++) {
+        kw_context *c = make_typed(q, 512, 1, types[i], types[i]);
+        if (!c) continue;
+        CHECK(kw_context_kv_bytes(c) == 2ull * 512 * per_layer_pos[i] &&
+                  kw_context_cache_type_k(c) == types[i] && kw_context_cache_type_v(c) == types[i],
+              "a %s cache of 512 positions holds %llu bytes (got %llu)",
+              kw_cache_type_name(types[i]), 2ull * 512 * per_layer_pos[i],
+              (unsigned long long)kw_context_kv_bytes(c));
+        kw_context_free(c);
+    }
+    kw_context *mix = make_typed(q, 512, 1, KW_TYPE_Q8_0, KW_TYPE_F32);
+    if (mix)
+        CHECK(kw_context_kv_bytes(mix) == 2ull * 512 * (4 * 34 + 128 * 4),
+              "q8_0 keys with f32 values: %llu bytes",
+              (unsigned long long)kw_context_kv_bytes(mix));
+    kw_context_free(mix);
+    const int32_t bad[] = {2, 30, -1, 9};
+    for (int i = 0; i < 4; i++) {
+        kw_context_params p = kw_context_default_params();
+        p.n_ctx = 64;
+        p.cache_type_v = bad[i];
+        kw_context *c = NULL;
+        kw_status st = kw_context_create(q, &p, &c);
+        char num[16];
+        snprintf(num, sizeof num, "%d", bad[i]);
+        CHECK(st == KW_ERR_INVALID_ARG && !c && strstr(kw_last_error(), num) &&
+                  strstr(kw_last_error(), "values"),
+              "cache type %d for the values is refused, naming it: %s", bad[i], kw_last_error());
+    }
+    CHECK(kw_cache_type_from_name("Q8_0") == KW_TYPE_Q8_0 && kw_cache_type_from_name("f16") == 1 &&
+              kw_cache_type_from_name("q4_0") == -1 && kw_cache_type_from_name(NULL) == -1,
+          "cache type names parse (q4_0 is not one)");
+    for (int i = 0; i < 3; i++) {
+        kw_context *c = make_typed(q, 64, 2, types[i], types[i]);
+        if (!c) continue;
+        kw_token toks[20];
+        for (int t = 0; t < 20; t++)
+            toks[t] = (kw_token)(7 + 37 * t % 900);
+        float want[2048];
+        const int nv = kw_model_n_vocab(q);
+        bool ok = nv <= 2048 && kw_decode(c, toks, NULL, 12, NULL) == KW_OK &&
+                  kw_decode(c, toks + 12, NULL, 8, NULL) == KW_OK;
+        if (ok) memcpy(want, kw_get_logits(c, 7), sizeof(float) * (size_t)nv);
+        ok = ok && kw_seq_copy(c, 0, 1, 12) == KW_OK && kw_seq_n_past(c, 1) == 12;
+        kw_batch b;
+        ok = ok && kw_batch_init(&b, 8) == KW_OK;
+        for (int t = 0; ok && t < 8; t++)
+            kw_batch_add(&b, toks[12 + t], 12 + t, 1, t == 7);
+        ok = ok && kw_decode_batch(c, &b) == KW_OK;
+        const float *got = ok ? kw_get_logits(c, 7) : NULL;
+        CHECK(got && memcmp(got, want, sizeof(float) * (size_t)nv) == 0,
+              "%s cache: a copied prefix of 12 positions continues exactly as the source (%s)",
+              kw_cache_type_name(types[i]), kw_last_error());
+        if (ok) kw_batch_free(&b);
+        kw_context_free(c);
+    }
     kw_model_free(q);
 }
 
@@ -185,6 +268,7 @@ static void test_model_facts(void) {
 int main(void) {
     RUN_TEST(test_sliding_window_layers_keep_only_their_window);
     RUN_TEST(test_context_thread_limit);
+    RUN_TEST(test_cache_types);
     RUN_TEST(test_decode_refuses_more_tokens_than_the_context);
     RUN_TEST(test_decode_checks_tokens_and_positions);
     RUN_TEST(test_truncate_then_redecode_matches_fresh);

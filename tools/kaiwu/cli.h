@@ -10,6 +10,7 @@
 #include "kaiwu.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -71,7 +72,8 @@ typedef enum cli_kind {
     CLI_U64,
     CLI_SEED,
     CLI_FILE,
-    CLI_JSON_GRAMMAR
+    CLI_JSON_GRAMMAR,
+    CLI_CACHE_TYPE /* a KV cache type name (f32, f16, q8_0), stored as its KW_TYPE_* in an int32 */
 } cli_kind;
 typedef struct cli_opt {
     const char *name, *short_name; /* "--top-k", NULL */
@@ -114,6 +116,25 @@ extern const int cli_n_sampling_opts;
     "  -t, --threads N          worker threads, 1.." #n " (default: all cores)\n"
 #define CLI_THREADS_HELP_X(n) CLI_THREADS_HELP_(n)
 #define CLI_THREADS_HELP      CLI_THREADS_HELP_X(KW_MAX_THREADS)
+
+/* The KV cache types of a context (-ctk/--cache-type-k, -ctv/--cache-type-v, as llama.cpp's),
+ * for the commands that make one: a field of this type in the options struct, CLI_CACHE_OPTS(
+ * offset of that field) in the option table, CLI_CACHE_HELP in the help, cli_cache_default() as
+ * its start value, and cp.cache_type_k / _v taken from it. */
+typedef struct cli_cache_types {
+    int32_t k, v; /* KW_TYPE_* */
+} cli_cache_types;
+#define CLI_CACHE_OPTS(off)                                                                        \
+    {"--cache-type-k", "-ctk", CLI_CACHE_TYPE, (off) + offsetof(cli_cache_types, k), 0, 0}, {      \
+        "--cache-type-v", "-ctv", CLI_CACHE_TYPE, (off) + offsetof(cli_cache_types, v), 0, 0       \
+    }
+#define CLI_CACHE_HELP                                                                             \
+    "  -ctk, --cache-type-k T   KV cache type of the keys: f16 (default), f32, q8_0\n"             \
+    "  -ctv, --cache-type-v T   KV cache type of the values: f16 (default), f32, q8_0\n"
+/* The library's default cache types (kw_context_default_params). */
+cli_cache_types cli_cache_default(void);
+/* Parses a cache type name into *out; false after a usage error naming opt and the types. */
+bool cli_parse_cache_type(const char *cmd, const char *opt, const char *s, int32_t *out);
 
 /* -------------------------------------------------------------------- cli_opts.c */
 

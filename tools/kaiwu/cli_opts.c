@@ -1,8 +1,8 @@
 /* cli_opts.c - command-line conveniences shared by the subcommands: the GPU-offload options
  * llama.cpp users type, accepted and dropped with a note (kaiwu runs on the CPU); -e escape
- * processing for prompts; and the default model used when no -m is given (the shipped
- * models/kaiwu-shi.gguf, found through $KAIWU_MODEL, the executable's location or the current
- * directory).
+ * processing for prompts; the KV cache type options (-ctk/-ctv); and the default model used when no
+ * -m is given (the shipped models/kaiwu-shi.gguf, found through $KAIWU_MODEL, the executable's
+ * location or the current directory).
  *
  * Relies on: cli.h only (and POSIX readlink/stat for the default model). Must not: exit(), or
  * touch anything but the arguments it is given and the environment it reads.
@@ -63,6 +63,26 @@ int cli_drop_gpu_options(const char *cmd, int *argc, char **argv) {
     argv[out] = NULL;
     *argc = out;
     return CLI_EXIT_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------
+ * KV cache types
+ * ---------------------------------------------------------------------------------------------- */
+
+cli_cache_types cli_cache_default(void) {
+    kw_context_params cp = kw_context_default_params();
+    return (cli_cache_types){cp.cache_type_k, cp.cache_type_v};
+}
+
+bool cli_parse_cache_type(const char *cmd, const char *opt, const char *s, int32_t *out) {
+    int32_t t = kw_cache_type_from_name(s);
+    if (t < 0) {
+        cli_usage_error(cmd, "%s: '%s' is not a KV cache type kaiwu stores (f32, f16, q8_0)", opt,
+                        s);
+        return false;
+    }
+    *out = t;
+    return true;
 }
 
 /* ------------------------------------------------------------------------------------------------

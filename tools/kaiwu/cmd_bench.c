@@ -4,12 +4,15 @@
  *
  *   pp: p random token ids as ONE kw_decode batch on a cleared context; the time of that call.
  *   tg: n tokens one kw_decode at a time after a 4-token prompt (untimed); the time of the n.
+ *   -d DEPTH (llama-bench's -d): both start from a cache already holding DEPTH random tokens
+ *     (evaluated once, untimed; each run truncates back to them).
  *   Each is run 1 (warm-up) + REPS times; the median and min-max of tokens/s are reported.
  *   Ceilings (best of the before/after probes):
  *     tg % of bandwidth = bytes read per token x tg / read bandwidth, where bytes per token are
  *       kw_model_weight_bytes minus token_embd.weight's bytes (decode reads one row of it), except
  *       when the output is tied to token_embd (no output.weight): then the output projection
- *       reads the whole table every token and nothing is subtracted.
+ *       reads the whole table every token and nothing is subtracted; plus the KV cache a token
+ *       reads (kw_context_kv_bytes_read) at the middle of the tg run (DEPTH + 4 + n/2 cached).
  *     pp % of int8 peak = 2 x matmul parameters x pp / int8 peak, where matmul parameters are
  *       kw_model_n_params minus token_embd's and output.weight's (only the last row's logits are
  *       computed in a pp batch); attention scores and all non-matmul work are not counted.
@@ -34,6 +37,8 @@ typedef struct bench_opts {
     const char *models[MAX_MODELS];
     int n_models;
     int32_t n_prompt, n_gen, reps;
+    int32_t depth;         /* -d: tokens in the cache before pp and tg */
+    cli_cache_types cache; /* -ctk / -ctv */
     int32_t threads[MAX_THREAD_COUNTS];
     int n_threads;
     bool json, bandwidth_only, peak_only;
@@ -57,6 +62,7 @@ typedef struct bench_row {
     const char *path;
     model_facts facts;
     uint64_t file_bytes, weight_bytes, bytes_per_token, mm_params;
+    uint64_t kv_bytes_per_token; /* KV cache read per tg token (middle of the run) */
     int threads;
     stat3 pp, tg;
     double bw_before, bw_after, peak_before, peak_after; /* GB/s, ops/s */
@@ -71,13 +77,15 @@ static void print_help(void) {
         "\n"
         "Measures prompt processing (pp: -p random tokens as one batch on a cleared context) and\n"
         "decode (tg: -n tokens one at a time after a 4-token prompt) in tokens/s: the median and\n"
-        "min-max of REPS runs after one warm-up. Before and after each model's runs, for each "
+        "min-max of REPS runs after one warm-up; with -d both run after DEPTH cached tokens. "
+        "Before and after each model's runs, for each "
         "thread\n"
         "count, it measures this machine's read bandwidth and int8 dot-product peak, and reports\n"
         "  tg %%bw   = bytes/token x tg / bandwidth, bytes/token = weight bytes minus "
         "token_embd's\n"
         "             (decode reads one row of it), unless the output is tied to token_embd (then\n"
-        "             the output projection reads all of it each token: nothing is subtracted);\n"
+        "             the output projection reads all of it each token: nothing is subtracted),\n"
+        "             plus the KV cache one tg token reads (at DEPTH + 4 + n/2 cached tokens);\n"
         "  pp %%peak = 2 x params x pp / int8 peak, params = all minus token_embd and "
         "output.weight\n"
         "             (pp computes logits for the last token only); attention scores not counted.\n"
@@ -86,6 +94,9 @@ static void print_help(void) {
         "  -m, --model PATH     a GGUF model (repeat for several)\n"
         "  -p, --n-prompt N     pp batch size (default 512)\n"
         "  -n, --n-gen N        tg tokens (default 128)\n"
+        "  -d, --n-depth N      tokens already in the KV cache before pp and tg (default 0)\n"
+        "  -ctk, --cache-type-k T, -ctv, --cache-type-v T\n"
+        "                       KV cache types: f16 (default), f32, q8_0\n"
         "  -t, --threads LIST   comma-separated thread counts (default 1,<cores>)\n"
         "  -r, --reps N         measured repetitions (default 5), after 1 warm-up\n"
         "  --json               one JSON object per line instead of the table\n"
@@ -126,8 +137,12 @@ static bool parse_threads(const char *s, bench_opts *o) {
 /* Returns -1 on success, else the exit code. */
 static int parse_args(int argc, char **argv, bench_opts *o) {
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    *o = (bench_opts){
-        .n_prompt = 512, .n_gen = 128, .reps = 5, .bw_mib = 1024, .peak_seconds = 0.5f};
+    *o = (bench_opts){.n_prompt = 512,
+                      .n_gen = 128,
+                      .reps = 5,
+                      .bw_mib = 1024,
+                      .peak_seconds = 0.5f,
+                      .cache = cli_cache_default()};
     o->threads[o->n_threads++] = 1;
     if (cores > 1)
         o->threads[o->n_threads++] = (int32_t)(cores > KW_MAX_THREADS ? KW_MAX_THREADS : cores);
@@ -154,6 +169,17 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
                 return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--n-gen", "-n", &v)) != 0) {
             if (r < 0 || !cli_parse_i32("bench", "-n", v, 1, 1 << 20, &o->n_gen))
+                return CLI_EXIT_USAGE;
+        } else if ((r = cli_opt_value("bench", argc, argv, &i, "--n-depth", "-d", &v)) != 0) {
+            if (r < 0 || !cli_parse_i32("bench", "-d", v, 0, 1 << 24, &o->depth))
+                return CLI_EXIT_USAGE;
+        } else if ((r = cli_opt_value("bench", argc, argv, &i, "--cache-type-k", "-ctk", &v)) !=
+                   0) {
+            if (r < 0 || !cli_parse_cache_type("bench", "--cache-type-k", v, &o->cache.k))
+                return CLI_EXIT_USAGE;
+        } else if ((r = cli_opt_value("bench", argc, argv, &i, "--cache-type-v", "-ctv", &v)) !=
+                   0) {
+            if (r < 0 || !cli_parse_cache_type("bench", "--cache-type-v", v, &o->cache.v))
                 return CLI_EXIT_USAGE;
         } else if ((r = cli_opt_value("bench", argc, argv, &i, "--reps", "-r", &v)) != 0) {
             if (r < 0 || !cli_parse_i32("bench", "-r", v, 1, MAX_REPS, &o->reps))
@@ -244,17 +270,41 @@ static uint64_t rng_next(uint64_t *s) {
     return *s >> 33;
 }
 
-/* pp: one batch of n_prompt random ids on a cleared cache; fills speeds[reps]. */
+/* Leaves exactly the first `depth` positions in the cache: truncates back to them, or (first
+ * call, or a sliding-window ring that no longer holds them) evaluates depth random ids afresh,
+ * untimed. */
+static kw_status set_depth(kw_context *ctx, int32_t depth, int32_t n_vocab) {
+    kw_context_truncate(ctx, depth);
+    if (kw_context_n_past(ctx) == depth) return KW_OK;
+    kw_context_truncate(ctx, 0);
+    uint64_t rng = 1234;
+    enum { CHUNK = 512 };
+    kw_token toks[CHUNK];
+    for (int32_t done = 0; done < depth;) {
+        const int32_t n = depth - done < CHUNK ? depth - done : CHUNK;
+        for (int32_t i = 0; i < n; i++)
+            toks[i] = (kw_token)(rng_next(&rng) % (uint64_t)n_vocab);
+        fprintf(stderr, "\rbench:   depth %d/%d ", done, depth);
+        kw_status st = kw_decode(ctx, toks, NULL, n, NULL);
+        if (st != KW_OK) return st;
+        done += n;
+    }
+    return KW_OK;
+}
+
+/* pp: one batch of n_prompt random ids on a cleared cache (holding only the depth tokens); fills
+ * speeds[reps]. */
 static kw_status run_pp(kw_context *ctx, const bench_opts *o, kw_token *toks, int32_t n_vocab,
                         double *speeds) {
     uint64_t rng = 42;
     for (int r = -1; r < o->reps; r++) {
         for (int32_t i = 0; i < o->n_prompt; i++)
             toks[i] = (kw_token)(rng_next(&rng) % (uint64_t)n_vocab);
-        kw_context_truncate(ctx, 0);
+        kw_status st = set_depth(ctx, o->depth, n_vocab);
+        if (st != KW_OK) return st;
         fprintf(stderr, "\rbench:   pp %s %d/%d ", r < 0 ? "warm-up" : "run", r + 1, o->reps);
         double t0 = kw_time_seconds();
-        kw_status st = kw_decode(ctx, toks, NULL, o->n_prompt, NULL);
+        st = kw_decode(ctx, toks, NULL, o->n_prompt, NULL);
         double dt = kw_time_seconds() - t0;
         if (st != KW_OK) return st;
         if (r >= 0) speeds[r] = o->n_prompt / dt;
@@ -269,8 +319,8 @@ static kw_status run_tg(kw_context *ctx, const bench_opts *o, kw_token *toks, in
     for (int r = -1; r < o->reps; r++) {
         for (int32_t i = 0; i < 4; i++)
             toks[i] = (kw_token)(rng_next(&rng) % (uint64_t)n_vocab);
-        kw_context_truncate(ctx, 0);
-        kw_status st = kw_decode(ctx, toks, NULL, 4, NULL);
+        kw_status st = set_depth(ctx, o->depth, n_vocab);
+        if (st == KW_OK) st = kw_decode(ctx, toks, NULL, 4, NULL);
         if (st != KW_OK) return st;
         fprintf(stderr, "\rbench:   tg %s %d/%d ", r < 0 ? "warm-up" : "run", r + 1, o->reps);
         double t0 = kw_time_seconds();
@@ -293,9 +343,10 @@ static void probe(const bench_opts *o, int threads, double *bw, double *peak, co
 static kw_status bench_one(kw_model *model, const bench_opts *o, int threads, bench_row *row) {
     probe(o, threads, &row->bw_before, &row->peak_before, &row->isa);
     kw_context_params cp = kw_context_default_params();
-    cp.n_ctx = (o->n_prompt > o->n_gen + 4 ? o->n_prompt : o->n_gen + 4) + 16;
+    cp.n_ctx = o->depth + (o->n_prompt > o->n_gen + 4 ? o->n_prompt : o->n_gen + 4) + 16;
     cp.n_batch = o->n_prompt;
     cp.n_threads = threads;
+    cp.cache_type_k = o->cache.k, cp.cache_type_v = o->cache.v;
     reset_peak_rss();
     kw_context *ctx = NULL;
     kw_token *toks = malloc((size_t)o->n_prompt * sizeof *toks + 16 * sizeof *toks);
@@ -304,6 +355,7 @@ static kw_status bench_one(kw_model *model, const bench_opts *o, int threads, be
     if (!toks || !pp || !tg) goto out;
     if ((st = kw_context_create(model, &cp, &ctx)) != KW_OK) goto out;
     int32_t n_vocab = kw_model_n_vocab(model);
+    row->kv_bytes_per_token = kw_context_kv_bytes_read(ctx, o->depth + 4 + o->n_gen / 2);
     if ((st = run_pp(ctx, o, toks, n_vocab, pp)) != KW_OK) goto out;
     if ((st = run_tg(ctx, o, toks, n_vocab, tg)) != KW_OK) goto out;
     row->peak_rss = kw_peak_rss_bytes();
@@ -355,39 +407,48 @@ static void print_preamble(int argc, char **argv, bool json) {
 }
 
 static void print_table_header(const bench_opts *o) {
-    printf(
-        "| model | type | MB/token | threads | pp%d t/s (min-max) | tg%d t/s (min-max) | read GB/s "
-        "| int8 Gop/s | tg %% of bw | pp %% of peak | peak RSS MiB |\n",
-        o->n_prompt, o->n_gen);
-    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    char at[32] = "";
+    if (o->depth > 0) snprintf(at, sizeof at, " @ d%d", o->depth);
+    printf("| model | type | KV cache | MB/token (weights + KV) | threads | pp%d%s t/s (min-max) | "
+           "tg%d%s t/s (min-max) | read GB/s | int8 Gop/s | tg %% of bw | pp %% of peak | peak RSS "
+           "MiB |\n",
+           o->n_prompt, at, o->n_gen, at);
+    printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 }
 
-static void print_row(const bench_row *r, bool json) {
+static void print_row(const bench_row *r, const bench_opts *o) {
+    const bool json = o->json;
+    const uint64_t bpt = r->bytes_per_token + r->kv_bytes_per_token;
     double bw = max2(r->bw_before, r->bw_after), peak = max2(r->peak_before, r->peak_after);
-    double tg_pct = bw > 0 ? 100.0 * (double)r->bytes_per_token * r->tg.med / (bw * 1e9) : 0;
+    double tg_pct = bw > 0 ? 100.0 * (double)bpt * r->tg.med / (bw * 1e9) : 0;
+    char cache[16];
+    snprintf(cache, sizeof cache, "%s/%s", kw_cache_type_name(o->cache.k),
+             kw_cache_type_name(o->cache.v));
     double pp_pct = peak > 0 ? 100.0 * 2.0 * (double)r->mm_params * r->pp.med / peak : 0;
     const char *base = strrchr(r->path, '/');
     base = base ? base + 1 : r->path;
     if (json) {
-        printf("{\"model\": \"%s\", \"type\": \"%s\", \"threads\": %d, \"bytes_per_token\": %llu, "
+        printf("{\"model\": \"%s\", \"type\": \"%s\", \"threads\": %d, \"depth\": %d, "
+               "\"cache_type\": \"%s\", \"bytes_per_token\": %llu, \"weight_bytes_per_token\": "
+               "%llu, \"kv_bytes_per_token\": %llu, "
                "\"matmul_params\": %llu, \"pp_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": "
                "%.3f}, "
                "\"tg_tps\": {\"median\": %.3f, \"min\": %.3f, \"max\": %.3f}, "
                "\"read_gbs\": {\"before\": %.3f, \"after\": %.3f}, "
                "\"int8_ops\": {\"before\": %.4g, \"after\": %.4g, \"isa\": \"%s\"}, "
                "\"tg_pct_bw\": %.2f, \"pp_pct_peak\": %.3f, \"peak_rss_bytes\": %llu}\n",
-               r->path, r->facts.type, r->threads, (unsigned long long)r->bytes_per_token,
+               r->path, r->facts.type, r->threads, o->depth, cache, (unsigned long long)bpt,
+               (unsigned long long)r->bytes_per_token, (unsigned long long)r->kv_bytes_per_token,
                (unsigned long long)r->mm_params, r->pp.med, r->pp.min, r->pp.max, r->tg.med,
                r->tg.min, r->tg.max, r->bw_before, r->bw_after, r->peak_before, r->peak_after,
                r->isa, tg_pct, pp_pct, (unsigned long long)r->peak_rss);
     } else {
-        printf("| %s | %s | %.1f | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.1f / %.1f | %.0f / "
-               "%.0f "
-               "| %.1f%% | %.2f%% | %.0f |\n",
-               base, r->facts.type, (double)r->bytes_per_token * 1e-6, r->threads, r->pp.med,
-               r->pp.min, r->pp.max, r->tg.med, r->tg.min, r->tg.max, r->bw_before, r->bw_after,
-               r->peak_before * 1e-9, r->peak_after * 1e-9, tg_pct, pp_pct,
-               (double)r->peak_rss / (1024.0 * 1024.0));
+        printf("| %s | %s | %s | %.1f + %.1f | %d | %.2f (%.2f-%.2f) | %.2f (%.2f-%.2f) | %.1f / "
+               "%.1f | %.0f / %.0f | %.1f%% | %.2f%% | %.0f |\n",
+               base, r->facts.type, cache, (double)r->bytes_per_token * 1e-6,
+               (double)r->kv_bytes_per_token * 1e-6, r->threads, r->pp.med, r->pp.min, r->pp.max,
+               r->tg.med, r->tg.min, r->tg.max, r->bw_before, r->bw_after, r->peak_before * 1e-9,
+               r->peak_after * 1e-9, tg_pct, pp_pct, (double)r->peak_rss / (1024.0 * 1024.0));
     }
     fflush(stdout);
 }
@@ -443,7 +504,7 @@ static int bench_model(const bench_opts *o, const char *path) {
             kw_model_free(model);
             return cli_api_error();
         }
-        print_row(&row, o->json);
+        print_row(&row, o);
     }
     kw_model_free(model);
 #if defined(__GLIBC__)
@@ -465,7 +526,8 @@ int cmd_bench(int argc, char **argv) {
     for (int i = 0; i < o.n_models; i++)
         if ((rc = bench_model(&o, o.models[i])) != CLI_EXIT_OK) return rc;
     if (!o.json)
-        printf("\nMB/token: weight bytes read per decoded token; read GB/s and int8 Gop/s: probes "
+        printf("\nMB/token: weight bytes + KV cache bytes read per decoded token; read GB/s and "
+               "int8 Gop/s: probes "
                "before / "
                "after the runs (the better one is the ceiling); see 'kaiwu bench --help'.\n");
     return CLI_EXIT_OK;

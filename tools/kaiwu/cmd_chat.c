@@ -37,6 +37,7 @@ typedef struct chat_opts {
     int32_t n_predict;       /* -1: until end of generation or a full context */
     int32_t n_ctx;           /* -1 (not given): min(model's training context, 4096); 0: model's */
     int32_t n_threads;       /* 0: all cores */
+    cli_cache_types cache;   /* -ctk / -ctv */
     kw_sampler_params sp;
     bool seed_given, json, hide_thinking, no_think, drop_oldest, verbose, ignore_eos, escape;
 } chat_opts;
@@ -103,8 +104,8 @@ static void chat_usage(FILE *f) {
         "  -n, --n-predict N        most tokens per answer (default -1 = until the end of\n"
         "                           the answer or a full context)\n"
         "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
-        "                           0 = the model's training context)\n" CLI_THREADS_HELP
-            CLI_SAMPLING_HELP
+        "                           0 = the model's training context)\n" CLI_CACHE_HELP
+            CLI_THREADS_HELP CLI_SAMPLING_HELP
         "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
         "  --verbose                print model and context details on stderr\n"
         "  -h, --help               show this help\n"
@@ -125,6 +126,7 @@ static const cli_opt chat_table[] = {
     {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
     {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
+    CLI_CACHE_OPTS(F(cache)),
 };
 #undef F
 enum { CHAT_N_OPTS = sizeof chat_table / sizeof chat_table[0] };
@@ -148,6 +150,7 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = -1;
     o->n_ctx = -1;
+    o->cache = cli_cache_default();
     o->sp = kw_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -862,6 +865,7 @@ static bool session_open(chat_session *s) {
         cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
     }
     cp.n_threads = s->o.n_threads;
+    cp.cache_type_k = s->o.cache.k, cp.cache_type_v = s->o.cache.v;
     if (kw_context_create(s->model, &cp, &s->ctx) != KW_OK) return false;
     if (kw_sampler_create(s->model, &s->o.sp, &s->smp) != KW_OK) return false;
     s->messages = json_array();

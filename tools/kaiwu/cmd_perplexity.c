@@ -36,6 +36,7 @@
 typedef struct ppl_opts {
     const char *model_path, *text_path, *save_path, *kl_path;
     int32_t n_ctx, n_threads, max_chunks, top_k;
+    cli_cache_types cache; /* -ctk / -ctv */
 } ppl_opts;
 
 static void ppl_usage(FILE *f) {
@@ -54,6 +55,8 @@ static void ppl_usage(FILE *f) {
         "  -c, --ctx-size N        tokens per chunk (default 512)\n"
         "  --chunks N              score at most N chunks (default: all)\n"
         "  -t, --threads N         worker threads (default: all cores)\n"
+        "  -ctk, --cache-type-k T  KV cache type of the keys: f16 (default), f32, q8_0\n"
+        "  -ctv, --cache-type-v T  KV cache type of the values: f16 (default), f32, q8_0\n"
         "  --save-logits FILE      save each scored position's top-K logits, logsumexp and NLL\n"
         "                          (format in docs/quantization.md) for a later --kl-base\n"
         "  --save-top-k K          logits kept per position (default 32; 0 = all)\n"
@@ -91,6 +94,12 @@ static int parse_args(int argc, char **argv, ppl_opts *o) {
         } else if (OPT("--threads", "-t")) {
             if (r > 0 &&
                 !cli_parse_i32("perplexity", "--threads", v, 1, KW_MAX_THREADS, &o->n_threads))
+                return CLI_EXIT_USAGE;
+        } else if (OPT("--cache-type-k", "-ctk")) {
+            if (r > 0 && !cli_parse_cache_type("perplexity", "--cache-type-k", v, &o->cache.k))
+                return CLI_EXIT_USAGE;
+        } else if (OPT("--cache-type-v", "-ctv")) {
+            if (r > 0 && !cli_parse_cache_type("perplexity", "--cache-type-v", v, &o->cache.v))
                 return CLI_EXIT_USAGE;
         } else if (OPT("--save-top-k", NULL)) {
             if (r > 0 && !cli_parse_i32("perplexity", "--save-top-k", v, 0, 1 << 30, &o->top_k))
@@ -382,6 +391,7 @@ static int setup(ppl_run *r, int32_t *n_chunks) {
     r->first = o->n_ctx / 2;
     kw_context_params cp = kw_context_default_params();
     cp.n_ctx = o->n_ctx, cp.n_batch = o->n_ctx < 512 ? o->n_ctx : 512, cp.n_threads = o->n_threads;
+    cp.cache_type_k = o->cache.k, cp.cache_type_v = o->cache.v;
     if (kw_context_create(r->model, &cp, &r->ctx) != KW_OK) return cli_api_error();
     r->want = calloc((size_t)o->n_ctx, sizeof *r->want);
     r->st.kls = calloc((size_t)*n_chunks * (size_t)o->n_ctx + 1, sizeof *r->st.kls);
@@ -392,7 +402,7 @@ static int setup(ppl_run *r, int32_t *n_chunks) {
 }
 
 int cmd_perplexity(int argc, char **argv) {
-    ppl_opts o = {.n_ctx = 512, .top_k = 32};
+    ppl_opts o = {.n_ctx = 512, .top_k = 32, .cache = cli_cache_default()};
     int rc = parse_args(argc, argv, &o);
     if (rc) return rc < 0 ? CLI_EXIT_OK : rc;
     const char *inputs[] = {o.model_path, o.text_path, o.kl_path};

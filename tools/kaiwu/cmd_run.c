@@ -34,6 +34,7 @@ typedef struct run_opts {
     int32_t n_predict;         /* -1: until end of generation or a full context */
     int32_t n_ctx;             /* -1 (not given): min(model's training context, 4096); 0: model's */
     int32_t n_threads;         /* 0: all cores */
+    cli_cache_types cache;     /* -ctk / -ctv */
     kw_sampler_params sp;
     bool seed_given;
     const char *stops[RUN_MAX_STOPS];
@@ -66,8 +67,8 @@ static void run_usage(FILE *f) {
         "  -n, --n-predict N        tokens to generate (default 128; -1 = until end of\n"
         "                           generation or a full context)\n"
         "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
-        "                           0 = the model's training context)\n" CLI_THREADS_HELP
-            CLI_SAMPLING_HELP
+        "                           0 = the model's training context)\n" CLI_CACHE_HELP
+            CLI_THREADS_HELP CLI_SAMPLING_HELP
         "  --stop STR               stop before STR (not printed); may be repeated\n"
         "  --ignore-eos             keep generating past end-of-generation tokens\n"
         "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
@@ -90,6 +91,7 @@ static const cli_opt run_table[] = {
     {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
     {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
+    CLI_CACHE_OPTS(F(cache)),
 };
 #undef F
 enum { RUN_N_OPTS = sizeof run_table / sizeof run_table[0] };
@@ -148,6 +150,7 @@ static int run_parse(int argc, char **argv, run_opts *o) {
     memset(o, 0, sizeof *o);
     o->n_predict = 128;
     o->n_ctx = -1;
+    o->cache = cli_cache_default();
     o->sp = kw_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -348,6 +351,7 @@ int cmd_run(int argc, char **argv) {
         cp.n_ctx = train > 0 && train < 4096 ? train : 4096;
     }
     cp.n_threads = o.n_threads;
+    cp.cache_type_k = o.cache.k, cp.cache_type_v = o.cache.v;
     if (kw_context_create(model, &cp, &ctx) != KW_OK) {
         cli_api_error();
         goto done;

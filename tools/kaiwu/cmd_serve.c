@@ -37,7 +37,7 @@ static void serve_usage(FILE *f) {
           "  -np, --parallel N        requests evaluated together, one sequence each (default 4)\n"
           "  -c, --ctx-size N         context of each request in tokens (default min(model's,\n"
           "                           4096)); the KV cache holds N x parallel positions\n"
-          "  -t, --threads N          worker threads (default: all cores)\n"
+          "  -t, --threads N          worker threads (default: all cores)\n" CLI_CACHE_HELP
           "  --api-key KEY            require 'Authorization: Bearer KEY' on /v1 requests\n"
           "                           (default: the KAIWU_API_KEY environment variable, if set)\n"
           "  -a, --alias NAME         the model's name in the API (default: the file name)\n"
@@ -66,6 +66,8 @@ static const cli_opt serve_table[] = {
     {"--parallel", "-np", CLI_I32, F(p.parallel), 1, 64},
     {"--ctx-size", "-c", CLI_I32, F(p.ctx_size), 16, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(p.n_threads), 1, 1024},
+    {"--cache-type-k", "-ctk", CLI_CACHE_TYPE, F(p.cache_type_k), 0, 0},
+    {"--cache-type-v", "-ctv", CLI_CACHE_TYPE, F(p.cache_type_v), 0, 0},
     {"--api-key", NULL, CLI_STR, F(p.api_key), 0, 0},
     {"--alias", "-a", CLI_STR, F(p.alias), 0, 0},
     {"--max-queue", NULL, CLI_I32, F(p.max_queue), 1, 1 << 20},

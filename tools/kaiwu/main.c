@@ -111,6 +111,7 @@ int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char *
             break;
         }
         case CLI_JSON_GRAMMAR: break;
+        case CLI_CACHE_TYPE: ok = cli_parse_cache_type(cmd, table[k].name, v, dst); break;
         case CLI_SEED:
             if (strcmp(v, "-1") == 0)
                 *(uint64_t *)dst = cli_random_seed(); /* llama.cpp's "random" */

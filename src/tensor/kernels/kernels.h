@@ -123,6 +123,24 @@ typedef struct kernel_attn {
     /* x[i] = exp(x[i] * scale - max(x * scale)) / sum, over n values (softmax of scaled scores;
      * the sum is accumulated in double by the reference, in float lanes by SIMD versions) */
     void (*softmax)(float *x, int n, float scale);
+    /* ---- the same products over caches of other element types (model/kv_cache.c) */
+    /* qk and av over an F16 cache: keys transposed and value rows as above, strides in elements;
+     * each value is widened to float, products and sums in float */
+    void (*qk_f16)(const float *q, size_t q_stride, int nq, const uint16_t *kt, size_t kt_stride,
+                   int n, int np, float *scores, size_t s_stride);
+    void (*av_f16)(const float *w, size_t w_stride, int nq, const uint16_t *v, size_t v_stride,
+                   int n, int np, float *out, size_t out_stride);
+    /* qk and av over a Q8_0 cache (n a multiple of 32): key p is n/32 block_q8_0 at k + p *
+     * k_stride bytes, value row p likewise at v + p * v_stride bytes. Per block: the float sum of
+     * q_i * quant_i, times the block scale (q stays float: no activation rounding) */
+    void (*qk_q8_0)(const float *q, size_t q_stride, int nq, const void *k, size_t k_stride, int n,
+                    int np, float *scores, size_t s_stride);
+    void (*av_q8_0)(const float *w, size_t w_stride, int nq, const void *v, size_t v_stride, int n,
+                    int np, float *out, size_t out_stride);
+    /* One tile of an online softmax (attention in tiles, model/forward.c): with m = max(*max,
+     * max_i x[i] * scale), x[i] = exp(x[i] * scale - m) for i < n; *max = m; returns the sum of the
+     * new x (in double by the reference, float lanes by SIMD versions). n >= 1. */
+    float (*softmax_tile)(float *x, int n, float scale, float *max);
     /* ---- elementwise kernels of the forward pass (not attention-specific, share the table) */
     /* gate[i] = SiLU(gate[i]) * up[i] */
     void (*swiglu)(float *gate, const float *up, int64_t n);
@@ -196,7 +214,7 @@ extern const kernel_gemm kernel_gemm_avx512_f32, kernel_gemm_avx512_bf16;
 const kernel_attn *kernels_attn(void);
 void kernels_fill_attn_ref(kernel_attn *a);
 void kernels_fill_attn_avx2(kernel_attn *a);
-void kernels_fill_attn_avx512(kernel_attn *a); /* qk and av, over the AVX2 table */
+void kernels_fill_attn_avx512(kernel_attn *a); /* the qk and av entries, over the AVX2 table */
 /* The softmax and elementwise entries of kernel_attn (x86_avx2/vec.c). */
 void kernels_fill_vec_avx2(kernel_attn *a);
 

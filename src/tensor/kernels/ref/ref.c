@@ -2,6 +2,8 @@
  * kernel_dot_fn signature. Every SIMD kernel is tested against these.
  * Relies on: tensor/quants.h. Must not: use CPU-specific code.
  */
+#include "base/base.h"
+#include "tensor/blocks.h"
 #include "tensor/kernels/kernels.h"
 #include "tensor/quants.h"
 
@@ -125,6 +127,73 @@ static void softmax_ref(float *x, int n, float scale) {
         x[i] *= inv;
 }
 
+static float softmax_tile_ref(float *x, int n, float scale, float *max_io) {
+    float max = *max_io;
+    for (int i = 0; i < n; i++) {
+        x[i] *= scale;
+        if (x[i] > max) max = x[i];
+    }
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    *max_io = max;
+    return (float)sum;
+}
+
+/* ---- F16 and Q8_0 caches */
+
+static void qk_f16_ref(const float *q, size_t qs, int nq, const uint16_t *kt, size_t ks, int n,
+                       int np, float *scores, size_t ss) {
+    for (int j = 0; j < nq; j++)
+        for (int p = 0; p < np; p++) {
+            float s = 0;
+            for (int i = 0; i < n; i++)
+                s += q[(size_t)j * qs + i] * kw_f16_to_f32(kt[(size_t)i * ks + p]);
+            scores[(size_t)j * ss + p] = s;
+        }
+}
+
+static void av_f16_ref(const float *w, size_t ws, int nq, const uint16_t *v, size_t vs, int n,
+                       int np, float *out, size_t os) {
+    for (int j = 0; j < nq; j++)
+        for (int p = 0; p < np; p++)
+            for (int i = 0; i < n; i++)
+                out[(size_t)j * os + i] +=
+                    w[(size_t)j * ws + p] * kw_f16_to_f32(v[(size_t)p * vs + i]);
+}
+
+static void qk_q8_0_ref(const float *q, size_t qs, int nq, const void *k, size_t ks, int n, int np,
+                        float *scores, size_t ss) {
+    for (int j = 0; j < nq; j++)
+        for (int p = 0; p < np; p++) {
+            const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)k + (size_t)p * ks);
+            const float *qj = q + (size_t)j * qs;
+            float s = 0;
+            for (int ib = 0; ib < n / QK8_0; ib++) {
+                float bs = 0;
+                for (int i = 0; i < QK8_0; i++)
+                    bs += qj[ib * QK8_0 + i] * (float)b[ib].qs[i];
+                s += bs * kw_f16_to_f32(b[ib].d);
+            }
+            scores[(size_t)j * ss + p] = s;
+        }
+}
+
+static void av_q8_0_ref(const float *w, size_t ws, int nq, const void *v, size_t vs, int n, int np,
+                        float *out, size_t os) {
+    for (int j = 0; j < nq; j++)
+        for (int p = 0; p < np; p++) {
+            const block_q8_0 *b = (const block_q8_0 *)((const uint8_t *)v + (size_t)p * vs);
+            for (int ib = 0; ib < n / QK8_0; ib++) {
+                const float wd = w[(size_t)j * ws + p] * kw_f16_to_f32(b[ib].d);
+                for (int i = 0; i < QK8_0; i++)
+                    out[(size_t)j * os + ib * QK8_0 + i] += wd * (float)b[ib].qs[i];
+            }
+        }
+}
+
 /* ---------------------------------------------------------------- elementwise */
 
 static void swiglu_ref(float *gate, const float *up, int64_t n) {
@@ -156,6 +225,11 @@ void kernels_fill_attn_ref(kernel_attn *a) {
     a->qk = qk_ref;
     a->av = av_ref;
     a->softmax = softmax_ref;
+    a->qk_f16 = qk_f16_ref;
+    a->av_f16 = av_f16_ref;
+    a->qk_q8_0 = qk_q8_0_ref;
+    a->av_q8_0 = av_q8_0_ref;
+    a->softmax_tile = softmax_tile_ref;
     a->swiglu = swiglu_ref;
     a->rmsnorm = rmsnorm_ref;
     a->add_scaled = add_scaled_ref;

@@ -50,6 +50,41 @@ static void softmax_avx2(float *x, int n, float scale) {
         x[i] *= inv;
 }
 
+/* The online-softmax step of attention in tiles (kernel_attn.softmax_tile): softmax_avx2's first
+ * two passes against the running max, without the normalization. */
+static float softmax_tile_avx2(float *x, int n, float scale, float *max_io) {
+    const __m256 sc = _mm256_set1_ps(scale);
+    const int n8 = n & ~7;
+    __m256 mv = _mm256_set1_ps(*max_io);
+    for (int i = 0; i < n8; i += 8) {
+        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
+        _mm256_storeu_ps(x + i, v);
+        mv = _mm256_max_ps(mv, v);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    float max = _mm_cvtss_f32(m4);
+    for (int i = n8; i < n; i++) {
+        x[i] *= scale;
+        if (x[i] > max) max = x[i];
+    }
+    const __m256 mb = _mm256_set1_ps(max);
+    __m256 sv = _mm256_setzero_ps();
+    for (int i = 0; i < n8; i += 8) {
+        const __m256 e = avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
+        _mm256_storeu_ps(x + i, e);
+        sv = _mm256_add_ps(sv, e);
+    }
+    float sum = avx2_hsum(sv);
+    for (int i = n8; i < n; i++) {
+        x[i] = expf(x[i] - max);
+        sum += x[i];
+    }
+    *max_io = max;
+    return sum;
+}
+
 static void swiglu_avx2(float *gate, const float *up, int64_t n) {
     const __m256 one = _mm256_set1_ps(1.0f);
     int64_t i = 0;
@@ -102,6 +137,7 @@ static void add_scaled_avx2(float *y, const float *x, float s, int64_t n) {
 
 void kernels_fill_vec_avx2(kernel_attn *a) {
     a->softmax = softmax_avx2;
+    a->softmax_tile = softmax_tile_avx2;
     a->swiglu = swiglu_avx2;
     a->rmsnorm = rmsnorm_avx2;
     a->add_scaled = add_scaled_avx2;
