@@ -119,7 +119,7 @@ kw_status kw_gen_start(kw_gen *g) {
         return kw_error(KW_ERR_CONTEXT_FULL,
                         "the prompt is %d tokens, longer than the context of %d tokens",
                         g->n_prompt, g->eng->n_ctx);
-    kw_detok_stream_init(&g->ds, g->eng->model, false, false);
+    kw_detok_stream_init(&g->ds, g->eng->model, g->p.render_special, false);
     gen_split_init(&g->split, g->p.split_thinking, g->thinking_open);
     kw_sampler_reset(g->smp);
     for (int32_t i = 0; i < g->n_prompt; i++)
@@ -143,6 +143,12 @@ void kw_gen_cancel(kw_gen *g) {
 }
 
 kw_finish_reason kw_gen_finish_reason(const kw_gen *g) { return g ? g->finish : KW_FINISH_NONE; }
+
+const char *kw_gen_stop_string(const kw_gen *g) {
+    return g && g->stops.hit ? g->stops.s[g->stops.which] : NULL;
+}
+
+bool kw_gen_grammar_complete(const kw_gen *g) { return !g || kw_sampler_grammar_accepting(g->smp); }
 
 const char *kw_gen_text(const kw_gen *g, size_t *len) {
     if (len) *len = g && g->raw.p ? g->raw.n : 0;
@@ -265,6 +271,14 @@ void gen_after_decode(kw_gen *g, const float *logits) {
         return;
     }
     if (g->t_first == 0) g->t_first = kw_time_seconds();
+    if (atomic_load(&g->cancel)) { /* asked during this step's pass: nothing more is sampled */
+        gen_finish(g, KW_FINISH_CANCELLED);
+        return;
+    }
+    if (g->p.max_tokens == 0) { /* the prompt only */
+        gen_finish(g, KW_FINISH_LENGTH);
+        return;
+    }
     kw_token tok = kw_sampler_sample(g->smp, logits);
     if (tok == KW_TOKEN_NONE) { /* a grammar dead end: the message is set */
         gen_finish(g, KW_FINISH_ERROR);
