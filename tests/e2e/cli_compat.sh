@@ -117,6 +117,7 @@ check "-ngl with a non-number is a usage error (exit $?)" grep -q "'lots' is not
 # interrupt COMMAND...: runs it in the background with SIGINT at its default action, sends SIGINT
 # once it has printed something (or after 10 s), sets $rc.
 interrupt() {
+    : >"$out" # the last command's output must not end the wait before this one has started
     env --default-signal=INT "$@" >"$out" 2>"$err" &
     pid=$!
     n=0
