@@ -839,6 +839,16 @@ typedef void (*kw_gen_event_fn)(void *user, const kw_gen_event *ev);
 
 typedef struct kw_gen_params {
     kw_sampler_params sampler;
+    /* ---- structured output (issue 17; docs/structured-output.md). At most one of json_schema,
+     * json_object and sampler.grammar may be set (else kw_gen_create fails, KW_ERR_INVALID_ARG).
+     * json_schema: a JSON Schema (JSON text, NUL-terminated, copied at kw_gen_create) in the
+     * kw_json_schema_to_gbnf subset; it becomes the grammar stage, and a keyword outside the
+     * subset fails kw_gen_create with KW_ERR_UNSUPPORTED and the message naming it and its JSON
+     * pointer. json_object: the reply is any JSON object (the kw_grammar_json() grammar). At the
+     * finish the reply is checked (fail closed): see kw_gen_constraint. */
+    const char *json_schema;
+    bool json_object;
+    /* ---- end of structured output */
     int32_t max_tokens;       /* most tokens to generate; -1 = until the end or a full context; 0 =
                                  evaluate the prompt only (finishes with KW_FINISH_LENGTH) */
     const char *const *stops; /* n_stops stop strings (copied at kw_gen_create); empty ignored */
@@ -897,14 +907,32 @@ kw_status kw_generate(kw_gen *g);
 void kw_gen_cancel(kw_gen *g);
 
 kw_finish_reason kw_gen_finish_reason(const kw_gen *g);
+
+/* Whether a finished generation's reply meets its constraint (json_schema, json_object or a GBNF
+ * sampler.grammar), checked on the final text of kw_gen_text, stop strings cut:
+ *   NONE       no constraint was given;
+ *   PENDING    the generation has not finished;
+ *   SATISFIED  the text is a complete sentence of the grammar and, for json_schema / json_object,
+ *              kw_json_schema_validate accepts it;
+ *   INCOMPLETE the generation stopped (length, a stop string, cancel, an error) before the text
+ *              was a complete sentence: a truncated reply, never to be passed off as valid;
+ *   INVALID    the text is complete but the validator rejects it (a converter bug: report it).
+ * The verdict is set before the finish event, so on_event may ask. why (may be NULL) receives a
+ * message for INCOMPLETE and INVALID, else NULL; borrowed: valid until kw_gen_free. */
+typedef enum kw_constraint_status {
+    KW_CONSTRAINT_NONE = 0,
+    KW_CONSTRAINT_PENDING,
+    KW_CONSTRAINT_SATISFIED,
+    KW_CONSTRAINT_INCOMPLETE,
+    KW_CONSTRAINT_INVALID,
+} kw_constraint_status;
+kw_constraint_status kw_gen_constraint(const kw_gen *g, const char **why);
+/* "none", "pending", "satisfied", "incomplete", "invalid" (static storage). */
+const char *kw_constraint_status_str(kw_constraint_status c);
 /* The stop string that ended the generation (the generation's own copy, NUL-terminated; borrowed:
  * valid until kw_gen_free), or NULL when none was found (it stopped on an end-of-generation
  * token, length or cancel, or is still running). */
 const char *kw_gen_stop_string(const kw_gen *g);
-/* With a grammar in the sampler params: whether the reply so far is a complete sentence of it (a
- * generation that finished on length or a stop string with false here is incomplete). Without a
- * grammar: true. */
-bool kw_gen_grammar_complete(const kw_gen *g);
 /* The whole reply so far: the generated text with a stop string and what followed it cut, before
  * the reasoning split (NUL-terminated; borrowed: valid until the next step or kw_gen_free). */
 const char *kw_gen_text(const kw_gen *g, size_t *len);

@@ -12,6 +12,7 @@
 #include "gen/gen.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,110 @@ const char *kw_finish_reason_str(kw_finish_reason r) {
     }
 }
 
+/* ------------------------------------------------------------------------------------------------
+ * Structured output: the constraint becomes the sampler's grammar stage, and the final reply is
+ * checked again on its text (a stop string may have cut it, and the validator is a second,
+ * independent check of the converter), so nothing truncated or invalid is reported as valid.
+ * ---------------------------------------------------------------------------------------------- */
+
+/* Replaces json_schema / json_object in *p by a GBNF grammar in p->sampler (the text lives in
+ * g->gbnf_tmp until the sampler has compiled it) and prepares the final check. */
+static kw_status gen_constraint_setup(kw_gen *g, kw_gen_params *p) {
+    char *gbnf = NULL;
+    const char *grammar = p->sampler.grammar, *root = p->sampler.grammar_root;
+    if (p->json_schema) {
+        kw_status st = kw_json_schema_to_gbnf(p->json_schema, &gbnf);
+        if (st) return kw_error_wrap(st, "kw_gen_create: json_schema");
+        g->cons_schema = kw_strdup(p->json_schema);
+        grammar = gbnf;
+        root = NULL;
+    } else if (p->json_object) {
+        g->cons_schema = kw_strdup("{\"type\":\"object\"}");
+        grammar = kw_grammar_json();
+        root = NULL;
+    }
+    if (!grammar) return KW_OK;
+    if ((p->json_schema || p->json_object) && !g->cons_schema) {
+        free(gbnf);
+        return kw_error(KW_ERR_NOMEM, "kw_gen_create: copy of the schema");
+    }
+    /* The text-only copy (no token table) parses in well under a millisecond. */
+    kw_status st = kw_grammar_create(NULL, grammar, root, &g->cons_check);
+    if (st) {
+        free(gbnf);
+        return kw_error_wrap(st, "kw_gen_create");
+    }
+    p->sampler.grammar = grammar;
+    p->sampler.grammar_root = root;
+    g->gbnf_tmp = gbnf; /* freed once the sampler has compiled it */
+    return KW_OK;
+}
+
+static void set_verdict(kw_gen *g, kw_constraint_status c, const char *why) {
+    g->cons = c;
+    free(g->cons_why);
+    g->cons_why = why ? kw_strdup(why) : NULL;
+}
+
+/* The verdict on the final text (called by gen_finish before the finish event). */
+static void gen_constraint_check(kw_gen *g, kw_finish_reason why) {
+    if (!g->cons_check) return;
+    size_t n = 0;
+    const char *text = kw_gen_text(g, &n);
+    char msg[320];
+    kw_grammar_state *st = NULL;
+    if (kw_grammar_state_create(g->cons_check, &st) != KW_OK) {
+        snprintf(msg, sizeof msg, "the reply could not be checked: %s", kw_last_error());
+        set_verdict(g, KW_CONSTRAINT_INCOMPLETE, msg);
+        return;
+    }
+    const bool prefix = kw_grammar_state_accept_bytes(st, text, n) == KW_OK;
+    const bool complete = prefix && kw_grammar_state_accepting(st);
+    kw_grammar_state_free(st);
+    if (!complete) {
+        if (!prefix) /* only with ignore_eos or a token the mask let through wrongly */
+            snprintf(msg, sizeof msg, "the reply (%zu bytes) does not match the constraint", n);
+        else
+            snprintf(msg, sizeof msg,
+                     "the reply stopped (finish '%s', %d tokens, %zu bytes) before the "
+                     "constraint was complete",
+                     kw_finish_reason_str(why), g->n_gen, n);
+        set_verdict(g, prefix ? KW_CONSTRAINT_INCOMPLETE : KW_CONSTRAINT_INVALID, msg);
+        return;
+    }
+    if (g->cons_schema) {
+        char *vwhy = NULL;
+        kw_status vs = kw_json_schema_validate(g->cons_schema, text, n, &vwhy);
+        if (vs != KW_OK) {
+            snprintf(msg, sizeof msg, "the reply is complete but fails the schema: %s",
+                     vwhy ? vwhy : kw_last_error());
+            free(vwhy);
+            set_verdict(g, KW_CONSTRAINT_INVALID, msg);
+            return;
+        }
+    }
+    set_verdict(g, KW_CONSTRAINT_SATISFIED, NULL);
+}
+
+kw_constraint_status kw_gen_constraint(const kw_gen *g, const char **why) {
+    if (why) *why = NULL;
+    if (!g || !g->cons_check) return KW_CONSTRAINT_NONE;
+    if (g->state != GEN_DONE) return KW_CONSTRAINT_PENDING;
+    if (why) *why = g->cons_why;
+    return g->cons;
+}
+
+const char *kw_constraint_status_str(kw_constraint_status c) {
+    switch (c) {
+    case KW_CONSTRAINT_NONE: return "none";
+    case KW_CONSTRAINT_PENDING: return "pending";
+    case KW_CONSTRAINT_SATISFIED: return "satisfied";
+    case KW_CONSTRAINT_INCOMPLETE: return "incomplete";
+    case KW_CONSTRAINT_INVALID: return "invalid";
+    }
+    return "";
+}
+
 kw_status kw_gen_create(kw_engine *eng, const kw_gen_params *params, kw_gen **out) {
     if (!eng || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: NULL argument");
     kw_gen_params p = params ? *params : kw_gen_default_params();
@@ -43,16 +148,24 @@ kw_status kw_gen_create(kw_engine *eng, const kw_gen_params *params, kw_gen **ou
     if (p.n_stops < 0 || (p.n_stops > 0 && !p.stops))
         return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: %d stop strings, array %p", p.n_stops,
                         (const void *)p.stops);
+    if ((p.json_schema != NULL) + p.json_object + (p.sampler.grammar != NULL) > 1)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: give at most one of json_schema, "
+                                            "json_object and sampler.grammar");
     kw_gen *g = kw_calloc(1, sizeof *g, "generation");
     if (!g) return KW_ERR_NOMEM;
     g->eng = eng;
     g->seq = -1;
     g->row = -1;
     atomic_init(&g->cancel, false);
-    kw_status st = kw_sampler_create(eng->model, &p.sampler, &g->smp);
+    kw_status st = gen_constraint_setup(g, &p);
+    if (!st) st = kw_sampler_create(eng->model, &p.sampler, &g->smp);
     if (!st) st = gen_stops_init(&g->stops, p.stops, p.n_stops);
     p.stops = NULL; /* the copies live in g->stops */
     p.n_stops = g->stops.n;
+    p.sampler.grammar = p.sampler.grammar_root = NULL; /* compiled, not kept */
+    p.json_schema = g->cons_schema;
+    free(g->gbnf_tmp);
+    g->gbnf_tmp = NULL;
     g->p = p;
     if (st) {
         kw_gen_free(g);
@@ -66,6 +179,10 @@ void kw_gen_free(kw_gen *g) {
     if (!g) return;
     if (g->seq >= 0 || g->state == GEN_PROMPT || g->state == GEN_DECODE) engine_detach(g->eng, g);
     kw_sampler_free(g->smp);
+    free(g->cons_schema);
+    kw_grammar_free(g->cons_check);
+    free(g->cons_why);
+    free(g->gbnf_tmp);
     free(g->prompt);
     gen_stops_free(&g->stops);
     gen_split_free(&g->split);
@@ -133,6 +250,7 @@ kw_status kw_gen_start(kw_gen *g) {
         g->state = GEN_DONE;
         g->finish = KW_FINISH_CANCELLED;
         g->t_first = g->t_end = g->t_start;
+        gen_constraint_check(g, KW_FINISH_CANCELLED);
         return KW_OK;
     }
     return engine_attach(g->eng, g);
@@ -147,8 +265,6 @@ kw_finish_reason kw_gen_finish_reason(const kw_gen *g) { return g ? g->finish : 
 const char *kw_gen_stop_string(const kw_gen *g) {
     return g && g->stops.hit ? g->stops.s[g->stops.which] : NULL;
 }
-
-bool kw_gen_grammar_complete(const kw_gen *g) { return !g || kw_sampler_grammar_accepting(g->smp); }
 
 const char *kw_gen_text(const kw_gen *g, size_t *len) {
     if (len) *len = g && g->raw.p ? g->raw.n : 0;
@@ -258,6 +374,7 @@ void gen_finish(kw_gen *g, kw_finish_reason why) {
     }
     g->finish = why;
     g->state = GEN_DONE;
+    gen_constraint_check(g, why);
     g->t_end = kw_time_seconds();
     if (g->t_first == 0) g->t_first = g->t_end;
     engine_detach(g->eng, g);

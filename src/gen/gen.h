@@ -79,7 +79,13 @@ struct kw_gen {
     kw_token top_ids[20];
     float top_lp[20];
     double t_start, t_first, t_end;
-    kw_gen *next; /* the engine's list of started generations */
+    /* structured output (gen.c, gen_constraint_check): the final reply is checked against these */
+    char *cons_schema;      /* owned: the schema (json_schema, or any object for json_object) */
+    kw_grammar *cons_check; /* owned: the constraint's grammar without a token table; NULL none */
+    kw_constraint_status cons;
+    char *cons_why; /* owned message for INCOMPLETE / INVALID */
+    char *gbnf_tmp; /* owned: the converted schema during kw_gen_create only */
+    kw_gen *next;   /* the engine's list of started generations */
 };
 
 struct kw_engine {

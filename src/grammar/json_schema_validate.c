@@ -493,7 +493,8 @@ kw_status kw_json_schema_validate(const char *schema_json, const char *instance,
     if (!schema)
         return kw_error(KW_ERR_INVALID_ARG, "json schema: %s at line %d column %d", je.text,
                         je.line, je.column);
-    json_t *x = json_loadb(instance, len, JSON_DECODE_ANY, &je);
+    /* "\u0000" is valid JSON (and the grammars may produce it): jansson needs ALLOW_NUL for it */
+    json_t *x = json_loadb(instance, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &je);
     if (!x) {
         json_decref(schema);
         char msg[300];

@@ -382,7 +382,7 @@ static void test_state_api(void) {
 }
 
 /* kw_gen with a grammar in its sampler params: the reply matches; cut by max_tokens it is
- * reported incomplete. */
+ * reported incomplete (kw_gen_constraint). */
 static void test_gen(void) {
     kw_model *model = NULL;
     if (kw_model_load(test_data_path("models/tiny-qwen3-f16.gguf"), NULL, &model) != KW_OK) {
@@ -416,12 +416,13 @@ static void test_gen(void) {
             for (size_t i = 1; ok && i + 1 < len; i++)
                 ok = text[i] >= '0' && text[i] <= '9';
             CHECK(ok, "kw_gen reply '%s' matches <digits>", text);
-            CHECK(kw_gen_grammar_complete(g), "a reply that ended on EOS is complete");
+            CHECK(kw_gen_constraint(g, NULL) == KW_CONSTRAINT_SATISFIED,
+                  "a reply that ended on EOS satisfies the grammar");
             CHECK(kw_gen_finish_reason(g) == KW_FINISH_STOP, "finished on stop (%d)",
                   (int)kw_gen_finish_reason(g));
         } else {
             CHECK(kw_gen_finish_reason(g) == KW_FINISH_LENGTH, "2 tokens: finished on length");
-            CHECK(!kw_gen_grammar_complete(g) || check_arith(text),
+            CHECK(kw_gen_constraint(g, NULL) == KW_CONSTRAINT_INCOMPLETE || check_arith(text),
                   "cut by length: incomplete unless '%s' happens to be a whole expression", text);
         }
         kw_gen_free(g);

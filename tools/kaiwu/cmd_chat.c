@@ -37,6 +37,7 @@ typedef struct chat_opts {
     const char *format;      /* --format / --chat-template: a name, "model", or Jinja text */
     const char *prompt;      /* -p, or NULL */
     const char *prompt_file; /* -f: the question from a file, or NULL */
+    const char *json_schema; /* -j / -jf: a JSON Schema every answer must meet, or NULL */
     int32_t n_predict;       /* -1: until end of generation or a full context */
     int32_t n_ctx;           /* -1 (not given): min(model's training context, 4096); 0: model's */
     int32_t n_threads;       /* 0: all cores */
@@ -55,6 +56,7 @@ typedef struct chat_session {
     bool color;       /* stdout is a terminal: dim reasoning and statistics */
     bool interactive;
     bool interrupted; /* the last answer was stopped by Ctrl-C */
+    bool unmet;       /* the last answer did not meet its constraint (incomplete or invalid) */
     bool hint_format; /* the chat format could not be made: say how to name one */
 } chat_session;
 
@@ -110,12 +112,16 @@ static void chat_usage(FILE *f) {
         "                           the answer or a full context)\n"
         "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
         "                           0 = the model's training context)\n" CLI_THREADS_HELP
-            CLI_SAMPLING_HELP
+            CLI_SAMPLING_HELP CLI_JSON_SCHEMA_HELP
         "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
         "  --verbose                print model and context details on stderr\n"
         "  -h, --help               show this help\n"
         "\n"
-        "Exit status: 0 answered, 1 error, 2 usage, 130 the answer was interrupted (-p).\n"
+        "With --grammar, --json-object or --json-schema an answer that stops before the\n"
+        "constraint is complete, or whose JSON fails the schema, is reported on stderr\n"
+        "(with -p: exit status 1; what was generated is still printed).\n"
+        "Exit status: 0 answered, 1 error (also an incomplete or invalid constrained answer),\n"
+        "2 usage, 130 the answer was interrupted (-p).\n"
         "example: kaiwu chat -m model.gguf --system \"You are terse.\" -p \"What is 2+2?\"\n",
         kw_chat_format_names());
 }
@@ -131,6 +137,7 @@ static const cli_opt chat_table[] = {
     {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
     {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
+    CLI_JSON_SCHEMA_OPTS(chat_opts, json_schema),
 };
 #undef F
 enum { CHAT_N_OPTS = sizeof chat_table / sizeof chat_table[0] };
@@ -188,6 +195,8 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
     }
     if (!o->model_path && !(o->model_path = cli_default_model("chat"))) return CLI_EXIT_ERROR;
     if (o->prompt && o->prompt_file) return cli_usage_error("chat", "give -p or -f, not both");
+    if (o->json_schema && o->sp.grammar)
+        return cli_usage_error("chat", "--json-schema and --grammar/--json-object: give one");
     bool is_template = o->format && (strstr(o->format, "{{") || strstr(o->format, "{%"));
     if (o->format && !is_template && strcmp(o->format, "model") != 0 &&
         strcmp(o->format, "auto") != 0 && !kw_chat_format_source(o->format))
@@ -354,6 +363,7 @@ static bool chat_turn(chat_session *s, const char *question) {
     chat_view v = {.s = s};
     kw_gen_params gp = kw_gen_default_params();
     gp.sampler = s->o.sp;
+    gp.json_schema = s->o.json_schema;
     gp.max_tokens = s->o.n_predict;
     gp.ignore_eos = s->o.ignore_eos;
     gp.split_thinking = true;
@@ -386,8 +396,6 @@ static bool chat_turn(chat_session *s, const char *question) {
         json_array_remove(s->messages, json_array_size(s->messages) - 1);
         return false;
     }
-    if (s->o.sp.grammar && !kw_gen_grammar_complete(g))
-        fprintf(stderr, "warning: reply incomplete: it stopped before the grammar was complete\n");
     messages_add(s, "assistant", r.content, r.reasoning_content); /* a partial answer stays too */
     s->interrupted = kw_gen_finish_reason(g) == KW_FINISH_CANCELLED;
     if (s->o.json) print_json_reply(&r);
@@ -411,6 +419,7 @@ static bool chat_turn(chat_session *s, const char *question) {
                 "note: the context of %d tokens is full: the answer was cut (use -c to "
                 "enlarge it, or --drop-oldest)\n",
                 kw_context_n_ctx(s->ctx));
+    s->unmet = !cli_constraint_ok(g, "reply", why, s->o.json_schema != NULL);
     kw_gen_free(g);
     return true;
 }
@@ -762,7 +771,7 @@ int cmd_chat(int argc, char **argv) {
     else if (!chat_turn(&s, s.o.prompt ? s.o.prompt : question))
         rc = CLI_EXIT_ERROR;
     else
-        rc = s.interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
+        rc = s.interrupted ? CLI_EXIT_INTERRUPTED : s.unmet ? CLI_EXIT_ERROR : CLI_EXIT_OK;
     sigaction(SIGINT, &old_sa, NULL);
     session_close(&s);
     free(question);

@@ -30,6 +30,7 @@ typedef struct run_opts {
     const char *prompt;        /* -p or the positional PROMPT, or NULL */
     const char *prompt_file;   /* -f, or NULL ("-": stdin) */
     const char *chat_template; /* --chat-template: a format name or Jinja text, or NULL */
+    const char *json_schema;   /* -j / -jf: a JSON Schema (JSON text), or NULL */
     int32_t n_predict;         /* -1: until end of generation or a full context */
     int32_t n_ctx;             /* -1 (not given): min(model's training context, 4096); 0: model's */
     int32_t n_threads;         /* 0: all cores */
@@ -66,7 +67,7 @@ static void run_usage(FILE *f) {
         "                           generation or a full context)\n"
         "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
         "                           0 = the model's training context)\n" CLI_THREADS_HELP
-            CLI_SAMPLING_HELP
+            CLI_SAMPLING_HELP CLI_JSON_SCHEMA_HELP
         "  --stop STR               stop before STR (not printed); may be repeated\n"
         "  --ignore-eos             keep generating past end-of-generation tokens\n"
         "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
@@ -74,7 +75,11 @@ static void run_usage(FILE *f) {
         "  -h, --help               show this help\n"
         "\n"
         "Ctrl-C stops generation, prints the statistics and exits with status 130.\n"
-        "Exit status: 0 done, 1 error (model, context), 2 usage, 130 interrupted.\n"
+        "With --grammar, --json-object or --json-schema the output fails closed: when it stops\n"
+        "(-n, a stop string, a full context) before the constraint is complete, or the JSON\n"
+        "fails the schema, stderr says so and the exit status is 1 (stdout keeps what was made).\n"
+        "Exit status: 0 done, 1 error (model, context, incomplete or invalid constrained output),\n"
+        "2 usage, 130 interrupted.\n"
         "examples: kaiwu run -m model.gguf -p \"Once upon a time\" -n 64 --temp 0\n"
         "          kaiwu run model.gguf \"Why is the sky blue?\" --chat-template auto\n",
         kw_chat_format_names());
@@ -89,6 +94,7 @@ static const cli_opt run_table[] = {
     {"--n-predict", "-n", CLI_I32, F(n_predict), -1, INT32_MAX},
     {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
+    CLI_JSON_SCHEMA_OPTS(run_opts, json_schema),
 };
 #undef F
 enum { RUN_N_OPTS = sizeof run_table / sizeof run_table[0] };
@@ -173,6 +179,8 @@ static int run_parse(int argc, char **argv, run_opts *o) {
     }
     if (!o->model_path && !(o->model_path = cli_default_model("run"))) return CLI_EXIT_ERROR;
     if (o->prompt && o->prompt_file) return cli_usage_error("run", "give -p or -f, not both");
+    if (o->json_schema && o->sp.grammar)
+        return cli_usage_error("run", "--json-schema and --grammar/--json-object: give one");
     if (!o->prompt && !o->prompt_file) {
         if (isatty(STDIN_FILENO))
             return cli_usage_error("run",
@@ -343,6 +351,7 @@ int cmd_run(int argc, char **argv) {
     int32_t n_ctx = kw_context_n_ctx(ctx);
     kw_gen_params gp = kw_gen_default_params();
     gp.sampler = o.sp;
+    gp.json_schema = o.json_schema; /* an unsupported keyword fails kw_gen_create, named */
     gp.max_tokens = o.n_predict;
     gp.stops = o.stops;
     gp.n_stops = o.n_stops;
@@ -412,13 +421,7 @@ int cmd_run(int argc, char **argv) {
             (double)kw_context_kv_bytes(ctx) / (1024.0 * 1024.0), kw_context_n_past(ctx), n_ctx);
     fprintf(stderr, "peak memory: %.2f MiB\n", (double)kw_peak_rss_bytes() / (1024.0 * 1024.0));
     fprintf(stderr, "stop: %s\n", why);
-    if (!failed && o.sp.grammar && !kw_gen_grammar_complete(g)) {
-        fprintf(stderr,
-                "error: output incomplete: generation stopped (%s) before the grammar "
-                "was complete\n",
-                why);
-        failed = true;
-    }
+    if (!failed && !cli_constraint_ok(g, "output", why, o.json_schema != NULL)) failed = true;
     rc = failed                                           ? CLI_EXIT_ERROR
          : kw_gen_finish_reason(g) == KW_FINISH_CANCELLED ? CLI_EXIT_INTERRUPTED
                                                           : CLI_EXIT_OK;
