@@ -684,6 +684,12 @@ typedef struct kw_chat_reply {
     char *reasoning_content;       /* the <think> part, trimmed; NULL when there was none */
     kw_chat_tool_call *tool_calls; /* n_tool_calls entries; NULL when none */
     int32_t n_tool_calls;
+    /* Tool calls that began (the format's opening marker was there) but could not be parsed:
+     * their text stays in content, never dropped. warning (owned by the reply; NULL when
+     * n_malformed_calls is 0) describes the first one: the format, the byte offset, what is wrong,
+     * e.g. "malformed hermes tool call at byte 12: arguments are not JSON". */
+    int32_t n_malformed_calls;
+    char *warning;
 } kw_chat_reply;
 
 /* Splits a generated reply (len bytes): <think>...</think> (or everything before a "</think>"
@@ -694,6 +700,94 @@ typedef struct kw_chat_reply {
  * (free with kw_chat_reply_free()); on failure (NOMEM, NULL) it is zeroed. */
 kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open, kw_chat_reply *out);
 void kw_chat_reply_free(kw_chat_reply *reply); /* frees the members and zeroes *reply */
+
+/* ------------------------------------------------------------------------------------------------
+ * Tool calls in every common format (docs/structured-output.md, "Tool calls"). A model writes its
+ * calls in the form its chat template teaches; kaiwu recognises the form from the template TEXT
+ * (the markers it renders, never the model's file name), parses replies in it, and can force a
+ * generation to be one well-formed call whose arguments satisfy the tool's parameter schema.
+ *
+ *     kw_tool_format f = kw_chat_tool_format(chat);             // from the template
+ *     kw_chat_reply r;
+ *     kw_chat_parse_tool_reply(text, len, thinking_open, f, tools_json, &r);
+ *     char *gbnf;                                               // tool_choice "required"
+ *     kw_chat_tool_grammar(f, tools_json, "required", &gbnf);   // NULL when nothing to force
+ *
+ * The kw_gen fields tools_json / tool_choice / tool_format do both for a generation.
+ * ---------------------------------------------------------------------------------------------- */
+
+typedef enum kw_tool_format {
+    /* <tool_call>{"name": N, "arguments": {...}}</tool_call> (Qwen2.5, Qwen3, QwQ, Hermes; also
+     * the form kaiwu uses for templates that show no tool-call form at all) */
+    KW_TOOL_FORMAT_HERMES = 0,
+    /* <tool_call><function=N><parameter=P>value</parameter>...</function></tool_call>
+     * (Qwen3-Coder, Qwen3.5): string values raw, others JSON */
+    KW_TOOL_FORMAT_QWEN3_CODER,
+    /* {"name": N, "parameters": {...}}, possibly after <|python_tag|> (Llama 3.1 / 3.2 / 3.3) */
+    KW_TOOL_FORMAT_LLAMA3,
+    /* [TOOL_CALLS][{"name": N, "arguments": {...}}, ...] (Mistral Nemo, Mistral 7B v0.3) */
+    KW_TOOL_FORMAT_MISTRAL,
+    /* [TOOL_CALLS]N[ARGS]{...}, repeated per call (Mistral Small 3.2, Magistral, Devstral) */
+    KW_TOOL_FORMAT_MISTRAL_ARGS,
+    /* a line with N, then the JSON arguments (GLM-4 9B chat, after <|assistant|>) */
+    KW_TOOL_FORMAT_GLM4,
+    /* <tool_call>N<arg_key>k</arg_key><arg_value>v</arg_value>...</tool_call> (GLM-4.5 .. 4.7):
+     * string values raw, others JSON */
+    KW_TOOL_FORMAT_GLM45,
+    /* <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>N\n```json\n{...}\n```
+     * <｜tool▁call▁end｜>...<｜tool▁calls▁end｜> (DeepSeek V3, R1 and its distills) */
+    KW_TOOL_FORMAT_DEEPSEEK_R1,
+    /* <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>N<｜tool▁sep｜>{...}<｜tool▁call▁end｜>...
+     * <｜tool▁calls▁end｜> (DeepSeek V3.1) */
+    KW_TOOL_FORMAT_DEEPSEEK_V31,
+    KW_TOOL_FORMAT_COUNT
+} kw_tool_format;
+
+/* The format's short name: "hermes", "qwen3-coder", "llama3", "mistral", "mistral-args", "glm4",
+ * "glm4.5", "deepseek-r1", "deepseek-v3.1" ("?" out of range). Static storage. */
+const char *kw_tool_format_name(kw_tool_format format);
+/* The format of a short name (as kw_tool_format_name gives); KW_ERR_INVALID_ARG listing the names
+ * when unknown. */
+kw_status kw_tool_format_from_name(const char *name, kw_tool_format *out);
+/* The format a chat template's text teaches, from the markers it renders (<parameter=,
+ * <arg_key>, tool▁calls▁begin, [TOOL_CALLS] / [ARGS], <tool_call>, <|python_tag|> or the Llama
+ * "parameters" instruction, <|observation|>); KW_TOOL_FORMAT_HERMES when it shows none (or src is
+ * NULL). why (may be NULL) receives a static description of the marker that decided. */
+kw_tool_format kw_tool_format_detect(const char *template_src, const char **why);
+/* The format of the template a kw_chat renders (kw_tool_format_detect of the model's template;
+ * for a built-in format: llama3 -> llama3, glm4 / chatglm4 -> glm4, deepseek -> deepseek-r1,
+ * others hermes). */
+kw_tool_format kw_chat_tool_format(const kw_chat *chat);
+
+/* kw_chat_parse_reply for any format: reasoning is split off as there, then every call of the
+ * given format is taken out of the rest; several calls per reply, text around them stays content,
+ * UTF-8 (Chinese) arguments are kept as they are (arguments: compact JSON text, non-ASCII not
+ * escaped). A call that began but is malformed (bad JSON, no name, unclosed) stays in content and
+ * is counted in n_malformed_calls with a warning. tools_json (NULL or the OpenAI tools array the
+ * prompt was rendered with; read during the call) types the raw values of the XML-like formats
+ * (qwen3-coder, glm4.5): a parameter whose schema type is "string" stays a string, others are
+ * read as JSON; without it a value that parses as JSON is taken as JSON, else as a string.
+ * On success *out is filled (free with kw_chat_reply_free()); on failure (NOMEM, a bad argument)
+ * it is zeroed. */
+kw_status kw_chat_parse_tool_reply(const char *text, size_t len, bool thinking_open,
+                                   kw_tool_format format, const char *tools_json,
+                                   kw_chat_reply *out);
+
+/* A GBNF grammar (llama.cpp dialect, start rule "root") whose every sentence is exactly one
+ * well-formed call in the given format, naming a tool of tools_json (the OpenAI array
+ * [{"type": "function", "function": {"name", "description", "parameters"}}], or bare
+ * {"name", "parameters"} items; "parameters" absent = no arguments) with arguments valid under
+ * that tool's "parameters" schema (kw_json_schema_to_gbnf of each, renamed so the tools compose).
+ * tool_choice: NULL, "auto" or "none": nothing to force, *gbnf_out = NULL and KW_OK; "required":
+ * any of the tools; a tool's name, or OpenAI's {"type": "function", "function": {"name": N}}: that
+ * tool. Errors: KW_ERR_INVALID_ARG (tools not an array of named functions, an unknown tool_choice
+ * name, a name that is not [A-Za-z0-9_.-]{1,64}); KW_ERR_UNSUPPORTED from the schema conversion,
+ * naming the tool; for the XML-like formats a "parameters" that is not an object schema with
+ * "properties", or a string parameter with pattern/format (not expressible as raw text), is
+ * refused naming it. On success *gbnf_out (NUL-terminated, or NULL as above) is owned by the
+ * caller: free(). */
+kw_status kw_chat_tool_grammar(kw_tool_format format, const char *tools_json,
+                               const char *tool_choice, char **gbnf_out);
 
 /* ------------------------------------------------------------------------------------------------
  * Training: pretrain a llama-architecture model (RMSNorm, RoPE, grouped-query attention, SwiGLU,
@@ -807,7 +901,7 @@ typedef enum kw_finish_reason {
     KW_FINISH_NONE = 0,  /* still running (or not started) */
     KW_FINISH_STOP,      /* an end-of-generation token or a stop string */
     KW_FINISH_LENGTH,    /* max_tokens reached, or the sequence's context is full */
-    KW_FINISH_TOOL_CALL, /* the reply holds tool calls (parse_tool_calls) */
+    KW_FINISH_TOOL_CALL, /* the reply holds tool calls (parse_tool_calls, or tools_json) */
     KW_FINISH_CANCELLED, /* kw_gen_cancel */
     KW_FINISH_ERROR,     /* evaluation failed (kw_last_error of kw_engine_step says why) */
 } kw_finish_reason;
@@ -864,6 +958,18 @@ typedef struct kw_gen_params {
                                    reasoning block (kw_chat_prompt_opens_thinking of its text) */
     kw_gen_event_fn on_event;   /* NULL or called after every step that sampled or finished */
     void *user;                 /* passed to on_event */
+    /* ---- tool calls (docs/structured-output.md "Tool calls"; strings copied at kw_gen_create).
+     * tools_json: NULL, or the OpenAI tools array (pass the same to kw_gen_set_chat_prompt so the
+     * template shows them). With tools, kw_gen_reply parses calls in tool_format and the
+     * generation finishes with KW_FINISH_TOOL_CALL when the reply holds calls. tool_choice: NULL
+     * or "auto" (the model decides), "none" (no call is parsed), "required" or a tool's name (the
+     * output is forced to one call, kw_chat_tool_grammar; then sampler.grammar must be NULL).
+     * tool_format: kw_chat_tool_format of the chat the prompt is rendered with. With tools
+     * (and tool_choice not "none") special tokens are detokenized as their text, so markers
+     * such as [TOOL_CALLS] reach the parser and the event deltas. */
+    const char *tools_json;
+    const char *tool_choice;
+    kw_tool_format tool_format;
 } kw_gen_params;
 
 kw_gen_params kw_gen_default_params(void); /* sampler defaults, max_tokens -1, no stops */
@@ -937,7 +1043,8 @@ const char *kw_gen_stop_string(const kw_gen *g);
  * the reasoning split (NUL-terminated; borrowed: valid until the next step or kw_gen_free). */
 const char *kw_gen_text(const kw_gen *g, size_t *len);
 /* The reply split into content, reasoning and tool calls (kw_chat_parse_reply of kw_gen_text,
- * with the prompt's open reasoning block taken into account). Free with kw_chat_reply_free. */
+ * with the prompt's open reasoning block taken into account; with tools_json,
+ * kw_chat_parse_tool_reply in tool_format with those tools). Free with kw_chat_reply_free. */
 kw_status kw_gen_reply(const kw_gen *g, kw_chat_reply *out);
 
 typedef struct kw_gen_usage {

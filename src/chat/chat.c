@@ -18,12 +18,13 @@
 #include <string.h>
 
 struct kw_chat {
-    const kw_model *model;  /* borrowed */
-    kw_chat_template *tmpl; /* owned */
-    const char *format;     /* "model template" or a built-in name (static storage) */
-    char *bos_text;         /* owned; NULL when the model has no BOS token */
-    char *eos_text;         /* owned; NULL when the model has no EOS token */
-    char *note;             /* owned; why a built-in format was chosen ("auto"), or NULL */
+    const kw_model *model;      /* borrowed */
+    kw_chat_template *tmpl;     /* owned */
+    const char *format;         /* "model template" or a built-in name (static storage) */
+    char *bos_text;             /* owned; NULL when the model has no BOS token */
+    char *eos_text;             /* owned; NULL when the model has no EOS token */
+    char *note;                 /* owned; why a built-in format was chosen ("auto"), or NULL */
+    kw_tool_format tool_format; /* the tool-call form the template teaches */
 };
 
 /* The text of a special token as the template expects it ("<s>", "<|im_end|>"), or NULL. */
@@ -129,6 +130,16 @@ static kw_status pick_template(const kw_model *model, const char *format, const 
     return *note ? KW_OK : KW_ERR_NOMEM;
 }
 
+/* The tool-call format of the template: read from its text, or for a built-in format (whose small
+ * templates render no tools) the form its model family is trained on. */
+static kw_tool_format builtin_tool_format(const char *name, const char *src) {
+    if (strcmp(name, "llama3") == 0) return KW_TOOL_FORMAT_LLAMA3;
+    if (strcmp(name, "glm4") == 0 || strcmp(name, "chatglm4") == 0) return KW_TOOL_FORMAT_GLM4;
+    if (strcmp(name, "deepseek") == 0) return KW_TOOL_FORMAT_DEEPSEEK_R1;
+    if (static_format_name(name)) return KW_TOOL_FORMAT_HERMES;
+    return kw_tool_format_detect(src, NULL);
+}
+
 kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **out) {
     kw_error_clear();
     if (!model || !out)
@@ -152,6 +163,7 @@ kw_status kw_chat_create(const kw_model *model, const char *format, kw_chat **ou
         free(c);
         return st;
     }
+    c->tool_format = builtin_tool_format(name, src);
     c->bos_text = token_text(model, kw_token_bos(model));
     c->eos_text = token_text(model, kw_token_eos(model));
     *out = c;
@@ -169,6 +181,9 @@ void kw_chat_free(kw_chat *chat) {
 
 const char *kw_chat_format_used(const kw_chat *chat) { return chat ? chat->format : ""; }
 const char *kw_chat_format_note(const kw_chat *chat) { return chat ? chat->note : NULL; }
+kw_tool_format kw_chat_tool_format(const kw_chat *chat) {
+    return chat ? chat->tool_format : KW_TOOL_FORMAT_HERMES;
+}
 
 /* {"bos_token": ..., "eos_token": ...} merged with the caller's extra variables (which win), as
  * JSON text (owned by the caller: free()). A token the model lacks is not passed, as

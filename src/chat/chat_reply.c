@@ -2,13 +2,16 @@
  *
  * Reasoning: the <think>…</think> block. Reasoning models whose generation prompt already opened
  * the block (DeepSeek-R1 distills, QwQ) only emit the closing tag, so text before a "</think>"
- * with no "<think>" in front of it is reasoning too. Tool calls: the Qwen/Hermes form
- * <tool_call>{"name": ..., "arguments": {...}}</tool_call>, one JSON object per block.
+ * with no "<think>" in front of it is reasoning too. Tool calls: the rest is handed to the
+ * scanner of the reply's format (chat_tool_parse.c); kw_chat_parse_reply is the Qwen/Hermes form
+ * <tool_call>{"name": ..., "arguments": {...}}</tool_call>.
  *
- * Relies on: jansson (tool-call JSON). Must not: drop text it does not understand (a malformed
- * tool-call block stays in the content) or read past len (the reply need not be NUL-terminated).
+ * Relies on: jansson (tool-call JSON, the tools array). Must not: drop text it does not
+ * understand (a malformed tool call stays in the content, counted) or read past len (the reply
+ * need not be NUL-terminated).
  */
 #include "base/base.h"
+#include "chat/chat_tools.h"
 #include "kaiwu.h"
 
 #include <jansson.h>
@@ -16,7 +19,6 @@
 #include <string.h>
 
 static const char THINK_OPEN[] = "<think>", THINK_CLOSE[] = "</think>";
-static const char CALL_OPEN[] = "<tool_call>", CALL_CLOSE[] = "</tool_call>";
 
 /* First occurrence of needle in hay[0..n), or NULL. */
 static const char *find(const char *hay, size_t n, const char *needle) {
@@ -38,13 +40,7 @@ static char *trimmed(const char *s, size_t n) {
     return kw_strndup(s, n);
 }
 
-/* A growing byte buffer for the content outside reasoning and tool calls. */
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-} sbuf;
-
-static bool sbuf_add(sbuf *b, const char *s, size_t n) {
+bool chat_buf_add(chat_buf *b, const char *s, size_t n) {
     if (b->len + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
         while (cap < b->len + n + 1)
@@ -54,72 +50,35 @@ static bool sbuf_add(sbuf *b, const char *s, size_t n) {
         b->p = p;
         b->cap = cap;
     }
-    memcpy(b->p + b->len, s, n);
+    if (n) memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = 0;
     return true;
 }
 
-/* Parses one tool-call body; false (and nothing added) when it is not {"name": "...", ...}. */
-static bool parse_call(const char *s, size_t n, kw_chat_reply *r, bool *nomem) {
-    json_error_t err;
-    json_t *j = json_loadb(s, n, 0, &err);
-    json_t *name = j ? json_object_get(j, "name") : NULL;
-    if (!j || !json_is_object(j) || !json_is_string(name)) {
-        json_decref(j);
-        return false;
-    }
-    json_t *args = json_object_get(j, "arguments");
-    if (!args) args = json_object_get(j, "parameters");
-    json_t *id = json_object_get(j, "id");
-    char *args_text = !args ? kw_strdup("{}")
-                      : json_is_string(args)
-                          ? kw_strdup(json_string_value(args))
-                          : json_dumps(args, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY);
-    kw_chat_tool_call *calls =
-        kw_realloc(r->tool_calls, (size_t)(r->n_tool_calls + 1) * sizeof *calls, "tool calls");
-    char *name_text = kw_strdup(json_string_value(name));
-    char *id_text = kw_strdup(json_is_string(id) ? json_string_value(id) : "");
-    json_decref(j);
-    if (calls) r->tool_calls = calls;
-    if (!calls || !args_text || !name_text || !id_text) {
-        free(args_text), free(name_text), free(id_text);
-        *nomem = true;
-        return false;
-    }
-    calls[r->n_tool_calls++] =
-        (kw_chat_tool_call){.id = id_text, .name = name_text, .arguments = args_text};
-    return true;
-}
-
-/* Moves s[0..n) into content, taking out each well-formed tool-call block. */
-static bool split_tool_calls(const char *s, size_t n, kw_chat_reply *r, sbuf *content) {
-    bool nomem = false;
-    while (n > 0) {
-        const char *open = find(s, n, CALL_OPEN);
-        const char *body = open ? open + sizeof CALL_OPEN - 1 : NULL;
-        const char *close = body ? find(body, n - (size_t)(body - s), CALL_CLOSE) : NULL;
-        if (!close) return sbuf_add(content, s, n);
-        size_t end = (size_t)(close - s) + sizeof CALL_CLOSE - 1;
-        if (!sbuf_add(content, s, (size_t)(open - s))) return false;
-        if (!parse_call(body, (size_t)(close - body), r, &nomem)) {
-            if (nomem || !sbuf_add(content, open, end - (size_t)(open - s))) return false;
-        }
-        s += end;
-        n -= end;
-    }
-    return true;
-}
-
 kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open,
                               kw_chat_reply *out) {
+    return kw_chat_parse_tool_reply(text, len, thinking_open, KW_TOOL_FORMAT_HERMES, NULL, out);
+}
+
+kw_status kw_chat_parse_tool_reply(const char *text, size_t len, bool thinking_open,
+                                   kw_tool_format format, const char *tools_json,
+                                   kw_chat_reply *out) {
     kw_error_clear();
-    if (!out) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL out");
+    if (!out) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_tool_reply: NULL out");
     memset(out, 0, sizeof *out);
-    if (!text && len) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_reply: NULL text");
+    if (!text && len) return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_tool_reply: NULL text");
+    if ((unsigned)format >= KW_TOOL_FORMAT_COUNT)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_chat_parse_tool_reply: format %d is out of range",
+                        (int)format);
     if (!text) text = "";
+    chat_tools tools = {0};
+    if (tools_json) {
+        kw_status st = chat_tools_load(tools_json, &tools);
+        if (st != KW_OK) return st;
+    }
     kw_chat_reply r = {0};
-    sbuf content = {0};
+    chat_parse c = {.r = &r, .fmt = format, .tools = tools_json ? &tools : NULL, .text = text};
     const char *open = find(text, len, THINK_OPEN);
     const char *close = find(text, len, THINK_CLOSE);
     const char *rs = NULL, *re = NULL; /* the reasoning text */
@@ -144,10 +103,12 @@ kw_status kw_chat_parse_reply(const char *text, size_t len, bool thinking_open,
             r.reasoning_content = NULL;
         }
     }
-    ok = ok && split_tool_calls(text, (size_t)(before_end - text), &r, &content);
-    ok = ok && split_tool_calls(after, len - (size_t)(after - text), &r, &content);
-    ok = ok && (r.content = trimmed(content.p ? content.p : "", content.len)) != NULL;
-    free(content.p);
+    ok = ok && chat_tool_scan(&c, text, (size_t)(before_end - text));
+    ok = ok && chat_tool_scan(&c, after, len - (size_t)(after - text));
+    ok = ok && !c.nomem &&
+         (r.content = trimmed(c.content.p ? c.content.p : "", c.content.len)) != NULL;
+    free(c.content.p);
+    chat_tools_free(&tools);
     if (!ok) {
         kw_chat_reply_free(&r);
         return kw_error(KW_ERR_NOMEM, "chat reply: out of memory splitting %zu bytes", len);
@@ -166,5 +127,6 @@ void kw_chat_reply_free(kw_chat_reply *reply) {
         free(reply->tool_calls[i].arguments);
     }
     free(reply->tool_calls);
+    free(reply->warning);
     memset(reply, 0, sizeof *reply);
 }

@@ -139,6 +139,38 @@ const char *kw_constraint_status_str(kw_constraint_status c) {
     return "";
 }
 
+/* Copies the tool fields and, for a forced call, makes its grammar (*gbnf, owned, or NULL). */
+static kw_status gen_tools_init(kw_gen *g, kw_gen_params *p, char **gbnf) {
+    *gbnf = NULL;
+    if ((unsigned)p->tool_format >= KW_TOOL_FORMAT_COUNT)
+        return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: tool_format %d is out of range",
+                        (int)p->tool_format);
+    if ((p->tools_json && !(g->tools_json = kw_strdup(p->tools_json))) ||
+        (p->tool_choice && !(g->tool_choice = kw_strdup(p->tool_choice))))
+        return kw_error(KW_ERR_NOMEM, "kw_gen_create: copying the tools");
+    p->tools_json = g->tools_json;
+    p->tool_choice = g->tool_choice;
+    bool none = g->tool_choice && strcmp(g->tool_choice, "none") == 0;
+    g->tool_calls = g->tools_json && !none;
+    kw_chat_reply r = {0}; /* a bad tools array fails here, not when the reply is parsed */
+    kw_status st = g->tools_json
+                       ? kw_chat_parse_tool_reply("", 0, false, p->tool_format, g->tools_json, &r)
+                       : KW_OK;
+    if (st != KW_OK) return kw_error_wrap(st, "kw_gen_create: tools_json");
+    kw_chat_reply_free(&r);
+    st = kw_chat_tool_grammar(p->tool_format, g->tools_json, g->tool_choice, gbnf);
+    if (st != KW_OK) return kw_error_wrap(st, "kw_gen_create: tool_choice '%s'", g->tool_choice);
+    if (*gbnf && p->sampler.grammar) {
+        free(*gbnf);
+        *gbnf = NULL;
+        return kw_error(KW_ERR_INVALID_ARG,
+                        "kw_gen_create: tool_choice '%s' forces a call, which cannot be combined "
+                        "with another grammar",
+                        g->tool_choice);
+    }
+    return KW_OK;
+}
+
 kw_status kw_gen_create(kw_engine *eng, const kw_gen_params *params, kw_gen **out) {
     if (!eng || !out) return kw_error(KW_ERR_INVALID_ARG, "kw_gen_create: NULL argument");
     kw_gen_params p = params ? *params : kw_gen_default_params();
@@ -157,8 +189,19 @@ kw_status kw_gen_create(kw_engine *eng, const kw_gen_params *params, kw_gen **ou
     g->seq = -1;
     g->row = -1;
     atomic_init(&g->cancel, false);
-    kw_status st = gen_constraint_setup(g, &p);
+    char *tool_gbnf = NULL;
+    kw_status st = gen_tools_init(g, &p, &tool_gbnf);
+    if (!st && tool_gbnf && (p.json_schema || p.json_object))
+        st = kw_error(KW_ERR_INVALID_ARG,
+                      "kw_gen_create: tool_choice '%s' forces a call, which cannot be combined "
+                      "with json_schema or json_object",
+                      g->tool_choice);
+    /* a forced call is the grammar stage, and its verdict is kept like any constraint's */
+    if (!st && tool_gbnf) p.sampler.grammar = tool_gbnf, p.sampler.grammar_root = NULL;
+    if (!st) st = gen_constraint_setup(g, &p);
     if (!st) st = kw_sampler_create(eng->model, &p.sampler, &g->smp);
+    if (tool_gbnf) p.sampler.grammar = NULL; /* the sampler keeps its own copy */
+    g->tool_gbnf = tool_gbnf;
     if (!st) st = gen_stops_init(&g->stops, p.stops, p.n_stops);
     p.stops = NULL; /* the copies live in g->stops */
     p.n_stops = g->stops.n;
@@ -183,6 +226,9 @@ void kw_gen_free(kw_gen *g) {
     kw_grammar_free(g->cons_check);
     free(g->cons_why);
     free(g->gbnf_tmp);
+    free(g->tool_gbnf);
+    free(g->tools_json);
+    free(g->tool_choice);
     free(g->prompt);
     gen_stops_free(&g->stops);
     gen_split_free(&g->split);
@@ -226,6 +272,30 @@ kw_status kw_gen_set_chat_prompt(kw_gen *g, const kw_chat *chat, const char *mes
     return st;
 }
 
+/* A forced call after a prompt that opened a reasoning block: the grammar first closes the block
+ * ("</think>\n\n"), so that the call is the reply, not reasoning. The tool grammar's first line
+ * is its start rule ("root ::= call-0 | ..."), renamed here. */
+static kw_status gen_tools_close_thinking(kw_gen *g) {
+    static const char ROOT[] = "root ::= ", WRAP[] = "root ::= \"</think>\\n\\n\" tool-call\n";
+    const size_t n = strlen(g->tool_gbnf);
+    if (strncmp(g->tool_gbnf, ROOT, sizeof ROOT - 1) != 0)
+        return kw_error(KW_ERR_INTERNAL, "tool grammar: no start rule in front");
+    char *text = kw_malloc(sizeof WRAP + n + 16, "tool grammar");
+    if (!text) return KW_ERR_NOMEM;
+    snprintf(text, sizeof WRAP + n + 16, "%stool-call ::= %s", WRAP,
+             g->tool_gbnf + sizeof ROOT - 1);
+    kw_sampler_params sp = g->p.sampler;
+    sp.grammar = text;
+    sp.grammar_root = NULL;
+    kw_sampler *smp = NULL;
+    kw_status st = kw_sampler_create(g->eng->model, &sp, &smp);
+    free(text);
+    if (st != KW_OK) return st;
+    kw_sampler_free(g->smp);
+    g->smp = smp;
+    return KW_OK;
+}
+
 kw_status kw_gen_start(kw_gen *g) {
     if (!g) return kw_error(KW_ERR_INVALID_ARG, "kw_gen_start: NULL generation");
     if (g->state != GEN_NEW)
@@ -236,7 +306,12 @@ kw_status kw_gen_start(kw_gen *g) {
         return kw_error(KW_ERR_CONTEXT_FULL,
                         "the prompt is %d tokens, longer than the context of %d tokens",
                         g->n_prompt, g->eng->n_ctx);
-    kw_detok_stream_init(&g->ds, g->eng->model, g->p.render_special, false);
+    /* with tools, special tokens are text: [TOOL_CALLS], <｜tool▁calls▁begin｜>, <|python_tag|> */
+    kw_detok_stream_init(&g->ds, g->eng->model, g->p.render_special || g->tool_calls, false);
+    if (g->tool_gbnf && g->thinking_open) {
+        kw_status st = gen_tools_close_thinking(g);
+        if (st != KW_OK) return st;
+    }
     gen_split_init(&g->split, g->p.split_thinking, g->thinking_open);
     kw_sampler_reset(g->smp);
     for (int32_t i = 0; i < g->n_prompt; i++)
@@ -275,7 +350,8 @@ kw_status kw_gen_reply(const kw_gen *g, kw_chat_reply *out) {
     if (!g) return kw_error(KW_ERR_INVALID_ARG, "kw_gen_reply: NULL generation");
     size_t n = 0;
     const char *t = kw_gen_text(g, &n);
-    return kw_chat_parse_reply(t, n, g->thinking_open, out);
+    if (!g->tools_json) return kw_chat_parse_reply(t, n, g->thinking_open, out);
+    return kw_chat_parse_tool_reply(t, n, g->thinking_open, g->p.tool_format, g->tools_json, out);
 }
 
 kw_gen_usage kw_gen_get_usage(const kw_gen *g) {
@@ -365,7 +441,7 @@ void gen_finish(kw_gen *g, kw_finish_reason why) {
     } else {
         push_text(g, "", 0, true);
     }
-    if (why == KW_FINISH_STOP && g->p.parse_tool_calls) {
+    if (why == KW_FINISH_STOP && (g->p.parse_tool_calls || g->tool_calls)) {
         kw_chat_reply r;
         if (kw_gen_reply(g, &r) == KW_OK) {
             if (r.n_tool_calls > 0) why = KW_FINISH_TOOL_CALL;

@@ -86,6 +86,11 @@ struct kw_gen {
     char *cons_why; /* owned message for INCOMPLETE / INVALID */
     char *gbnf_tmp; /* owned: the converted schema during kw_gen_create only */
     kw_gen *next;   /* the engine's list of started generations */
+    /* tool calls (p.tools_json and p.tool_choice point at these copies) */
+    char *tools_json;  /* owned copy, or NULL */
+    char *tool_choice; /* owned copy, or NULL */
+    bool tool_calls;   /* calls are looked for: tools given and tool_choice is not "none" */
+    char *tool_gbnf;   /* owned: the forced-call grammar, or NULL */
 };
 
 struct kw_engine {

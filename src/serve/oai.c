@@ -3,9 +3,10 @@
  * generation events.
  *
  * Every field is type-checked; a wrong type or value is a 400 naming the parameter. Fields the
- * structured-output engine will serve (response_format other than text, tools, tool_choice) are
- * refused with a 400 that says so: never accepted and ignored. Unknown fields are ignored, as
- * OpenAI's own clients send some (user, metadata, ...).
+ * structured-output engine will serve (response_format other than text) are refused with a 400
+ * that says so: never accepted and ignored. Tools are accepted (the calls are parsed, and forced
+ * for tool_choice "required" or a name); the deprecated functions/function_call are refused.
+ * Unknown fields are ignored, as OpenAI's own clients send some (user, metadata, ...).
  *
  * Must not: trust any length or type in the body (jansson parses; every access is checked), or
  * hold the request mutex anywhere but inside the functions its callers lock it for.
@@ -104,6 +105,34 @@ static int get_bool(parse_ctx *pc, json_t *o, const char *key, bool *out) {
     return 0;
 }
 
+/* An assistant message's tool_calls as OpenAI sends them carry the arguments as JSON text;
+ * templates read them as a mapping (arguments|items, |tojson), so text holding a JSON object
+ * becomes that object. */
+static int parse_tool_call_args(parse_ctx *pc, json_t *calls, size_t i) {
+    if (!calls || json_is_null(calls)) return 0;
+    if (!json_is_array(calls))
+        return fail(pc, "messages", "messages[%zu].tool_calls must be an array", i);
+    size_t k;
+    json_t *tc;
+    json_array_foreach(calls, k, tc) {
+        json_t *fn = json_object_get(tc, "function");
+        json_t *args = json_object_get(fn, "arguments");
+        if (!json_is_object(fn) || !json_is_string(json_object_get(fn, "name")))
+            return fail(pc, "messages",
+                        "messages[%zu].tool_calls[%zu] must be {\"type\": \"function\", "
+                        "\"function\": {\"name\": ..., \"arguments\": ...}}",
+                        i, k);
+        if (json_is_string(args)) {
+            json_t *obj = json_loads(json_string_value(args), 0, NULL);
+            if (json_is_object(obj))
+                json_object_set_new(fn, "arguments", obj);
+            else
+                json_decref(obj);
+        }
+    }
+    return 0;
+}
+
 /* Chat messages: each {"role": string, "content": string | [parts] | null, ...}; text parts are
  * joined, other part types refused. The result is a messages array with string contents. */
 static int parse_messages(parse_ctx *pc, json_t *msgs, srv_spec *s) {
@@ -134,6 +163,10 @@ static int parse_messages(parse_ctx *pc, json_t *msgs, srv_spec *s) {
         }
         json_t *copy = json_deep_copy(m);
         if (!strcmp(r, "developer")) json_object_set_new(copy, "role", json_string("system"));
+        if ((rc = parse_tool_call_args(pc, json_object_get(copy, "tool_calls"), i))) {
+            json_decref(copy);
+            break;
+        }
         if (json_is_array(content)) {
             srv_buf text = {0};
             size_t k;
@@ -216,6 +249,60 @@ static int parse_prompt(parse_ctx *pc, json_t *prompt, srv_spec *s) {
                 "(batches of prompts are not supported: send one request each)");
 }
 
+bool srv_spec_tools_on(const srv_spec *s) {
+    return s->tools_json && !(s->tool_choice && strcmp(s->tool_choice, "none") == 0);
+}
+
+/* tools: [{"type": "function", "function": {"name", "description", "parameters"}}] (chat only);
+ * tool_choice: "none", "auto", "required" or {"type": "function", "function": {"name": N}}. Whether
+ * the schemas can be enforced in the model's format is checked when the prompt is made. */
+static int parse_tools(parse_ctx *pc, srv_kind kind, json_t *tools, json_t *choice, srv_spec *s) {
+    bool has_tools =
+        tools && !json_is_null(tools) && !(json_is_array(tools) && json_array_size(tools) == 0);
+    if (has_tools && kind != SRV_CHAT)
+        return fail(pc, "tools", "'tools' needs /v1/chat/completions");
+    if (has_tools) {
+        if (!json_is_array(tools)) return fail(pc, "tools", "'tools' must be an array");
+        size_t i;
+        json_t *t;
+        json_array_foreach(tools, i, t) {
+            json_t *type = json_object_get(t, "type"), *fn = json_object_get(t, "function");
+            json_t *name = json_object_get(fn, "name"), *params = json_object_get(fn, "parameters");
+            if (!json_is_string(type) || strcmp(json_string_value(type), "function") ||
+                !json_is_object(fn) || !json_is_string(name) || (params && !json_is_object(params)))
+                return fail(pc, "tools",
+                            "tools[%zu] must be {\"type\": \"function\", \"function\": {\"name\": "
+                            "string, \"parameters\": object}}",
+                            i);
+        }
+        s->tools_json = json_dumps(tools, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        if (!s->tools_json) return fail(pc, "tools", "out of memory");
+    }
+    if (!choice || json_is_null(choice)) return 0;
+    const char *c = NULL;
+    if (json_is_string(choice)) {
+        c = json_string_value(choice);
+        if (strcmp(c, "none") && strcmp(c, "auto") && strcmp(c, "required"))
+            return fail(pc, "tool_choice",
+                        "'tool_choice' must be \"none\", \"auto\", \"required\" or {\"type\": "
+                        "\"function\", \"function\": {\"name\": ...}}, not \"%s\"",
+                        c);
+    } else {
+        json_t *type = json_object_get(choice, "type");
+        json_t *name = json_object_get(json_object_get(choice, "function"), "name");
+        if (!json_is_string(type) || strcmp(json_string_value(type), "function") ||
+            !json_is_string(name))
+            return fail(pc, "tool_choice",
+                        "'tool_choice' must be a string or {\"type\": \"function\", \"function\": "
+                        "{\"name\": ...}}");
+        c = json_string_value(name);
+    }
+    if (!has_tools && strcmp(c, "none") && strcmp(c, "auto"))
+        return fail(pc, "tool_choice", "'tool_choice' \"%s\" needs 'tools'", c);
+    if (!(s->tool_choice = strdup(c))) return fail(pc, "tool_choice", "out of memory");
+    return 0;
+}
+
 int srv_parse_request(srv_kind kind, const char *body, size_t len, srv_spec *s, char *err,
                       size_t err_cap, const char **param) {
     parse_ctx pc = {err, err_cap, param};
@@ -257,18 +344,21 @@ int srv_parse_request(srv_kind kind, const char *body, size_t len, srv_spec *s, 
             goto done;
         }
     }
-    static const char *tool_keys[] = {"tools", "tool_choice", "functions", "function_call"};
-    for (size_t i = 0; i < sizeof tool_keys / sizeof tool_keys[0]; i++) {
-        json_t *v = json_object_get(o, tool_keys[i]);
+    static const char *legacy_keys[] = {"functions", "function_call"};
+    for (size_t i = 0; i < sizeof legacy_keys / sizeof legacy_keys[0]; i++) {
+        json_t *v = json_object_get(o, legacy_keys[i]);
         if (v && !json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0) &&
             !(json_is_string(v) && strcmp(json_string_value(v), "none") == 0)) {
-            rc = fail(&pc, tool_keys[i],
-                      "'%s' is not supported yet: tool calls need kaiwu's grammar engine, which "
-                      "is not in this build",
-                      tool_keys[i]);
+            rc = fail(&pc, legacy_keys[i],
+                      "'%s' (the deprecated function-calling API) is not supported: use 'tools' "
+                      "and 'tool_choice'",
+                      legacy_keys[i]);
             goto done;
         }
     }
+    if ((rc = parse_tools(&pc, kind, json_object_get(o, "tools"), json_object_get(o, "tool_choice"),
+                          s)))
+        goto done;
     if (kind == SRV_CHAT) {
         if ((rc = parse_messages(&pc, json_object_get(o, "messages"), s))) goto done;
     } else {
@@ -352,6 +442,8 @@ void srv_spec_free(srv_spec *s) {
     free(s->messages_json);
     free(s->prompt);
     free(s->prompt_ids);
+    free(s->tools_json);
+    free(s->tool_choice);
     for (int32_t i = 0; i < s->n_stops; i++)
         free(s->stops[i]);
     memset(s, 0, sizeof *s);
@@ -446,8 +538,50 @@ static void sse_add(srv_req *r, json_t *chunk) {
     json_decref(chunk);
 }
 
+void oai_finish_tools(srv_req *r, srv_choice *c) {
+    kw_chat_reply rep;
+    if (!c->gen || kw_gen_reply(c->gen, &rep) != KW_OK) return;
+    json_t *calls = json_array();
+    for (int32_t i = 0; calls && i < rep.n_tool_calls; i++) {
+        char id[96];
+        if (*rep.tool_calls[i].id)
+            snprintf(id, sizeof id, "%s", rep.tool_calls[i].id);
+        else
+            snprintf(id, sizeof id, "call_%s_%d_%d", r->id, c->index, i);
+        json_array_append_new(calls,
+                              json_pack("{s:s, s:s, s:{s:s, s:s}}", "id", id, "type", "function",
+                                        "function", "name", rep.tool_calls[i].name, "arguments",
+                                        rep.tool_calls[i].arguments));
+    }
+    if (rep.n_tool_calls > 0) {
+        c->content.n = 0;
+        srv_buf_add(&c->content, rep.content, strlen(rep.content));
+        json_decref(c->tool_calls);
+        c->tool_calls = calls;
+    } else {
+        json_decref(calls);
+    }
+    kw_chat_reply_free(&rep);
+}
+
+/* With tools, content is held back until the reply is parsed and goes out with the calls. */
+static void tool_delta(srv_choice *c, json_t *delta) {
+    if (c->content.n > 0) json_object_set_new(delta, "content", json_string(c->content.p));
+    size_t n = c->tool_calls ? json_array_size(c->tool_calls) : 0;
+    if (n == 0) return;
+    json_t *calls = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *tc = json_deep_copy(json_array_get(c->tool_calls, i));
+        json_object_set_new(tc, "index", json_integer((json_int_t)i));
+        json_array_append_new(calls, tc);
+    }
+    json_object_set_new(delta, "tool_calls", calls);
+}
+
 void oai_stream_event(srv_req *r, srv_choice *c, const kw_gen_event *ev) {
-    const bool has_text = ev->content_len > 0 || ev->reasoning_len > 0;
+    const bool tools = srv_spec_tools_on(&r->spec);
+    if (tools && ev->finish == KW_FINISH_NONE && ev->reasoning_len == 0) return;
+    const bool has_text = (!tools && ev->content_len > 0) || ev->reasoning_len > 0;
     if (!has_text && ev->finish == KW_FINISH_NONE && !(r->spec.logprobs && c->logprobs)) return;
     json_t *chunk = chunk_base(r), *choice = json_object();
     json_object_set_new(choice, "index", json_integer(c->index));
@@ -458,7 +592,9 @@ void oai_stream_event(srv_req *r, srv_choice *c, const kw_gen_event *ev) {
             json_object_set_new(delta, "role", json_string("assistant"));
             c->sent_role = true;
         }
-        if (ev->content_len > 0)
+        if (tools && fin)
+            tool_delta(c, delta);
+        else if (ev->content_len > 0 && !tools)
             json_object_set_new(delta, "content",
                                 json_stringn(ev->content, (size_t)ev->content_len));
         else if (!fin)
@@ -508,9 +644,12 @@ char *oai_response_json(const srv_req *r) {
         json_object_set_new(ch, "index", json_integer(i));
         const char *content = c->content.p ? c->content.p : "";
         if (r->spec.kind == SRV_CHAT) {
-            json_t *msg = json_pack("{s:s, s:s}", "role", "assistant", "content", content);
+            bool calls = c->tool_calls && json_array_size(c->tool_calls) > 0;
+            json_t *msg = json_pack("{s:s, s:o}", "role", "assistant", "content",
+                                    calls && !*content ? json_null() : json_string(content));
             if (c->reasoning.n > 0)
                 json_object_set_new(msg, "reasoning_content", json_string(c->reasoning.p));
+            if (calls) json_object_set(msg, "tool_calls", c->tool_calls);
             json_object_set_new(ch, "message", msg);
             json_object_set_new(ch, "logprobs",
                                 r->spec.logprobs && c->logprobs

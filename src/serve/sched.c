@@ -38,6 +38,7 @@ static void on_event(void *user, const kw_gen_event *ev) {
     }
     srv_buf_add(&c->content, ev->content, (size_t)ev->content_len);
     srv_buf_add(&c->reasoning, ev->reasoning, (size_t)ev->reasoning_len);
+    if (ev->finish != KW_FINISH_NONE && srv_spec_tools_on(&r->spec)) oai_finish_tools(r, c);
     oai_add_logprobs(r, c, ev);
     if (r->spec.stream) oai_stream_event(r, c, ev);
     if (ev->finish != KW_FINISH_NONE) {
@@ -80,6 +81,9 @@ static bool admit(srv_server *s, srv_req *r) {
         gp.prompt_chunk = SCHED_PROMPT_CHUNK;
         gp.on_event = on_event;
         gp.user = c;
+        gp.tools_json = r->spec.tools_json;
+        gp.tool_choice = r->spec.tool_choice;
+        gp.tool_format = kw_chat_tool_format(s->chat);
         kw_status st = kw_gen_create(s->eng, &gp, &c->gen);
         if (!st) st = kw_gen_set_prompt(c->gen, r->prompt, r->n_prompt);
         if (!st) st = kw_gen_start(c->gen);

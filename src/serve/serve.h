@@ -36,7 +36,14 @@ typedef struct srv_spec {
     int32_t top_logprobs;
     char *stops[SRV_MAX_STOPS]; /* owned */
     int32_t n_stops;
+    /* tool calls (chat only): the tools array as compact JSON and the choice: NULL (auto),
+     * "none", "required" or a tool's name (both owned, NULL when absent) */
+    char *tools_json;
+    char *tool_choice;
 } srv_spec;
+
+/* Whether a request's replies are parsed for tool calls (tools given, tool_choice not "none"). */
+bool srv_spec_tools_on(const srv_spec *s);
 
 /* Parses a request body. Returns 0 and fills *out, or an HTTP status (400) with a message in err
  * and the offending parameter's name in *param (static storage, or NULL). */
@@ -69,8 +76,9 @@ typedef struct srv_choice {
     kw_finish_reason finish;
     kw_gen_usage usage;
     bool done, sent_role;
-    int32_t n_tokens; /* tokens generated so far (the log's count while still running) */
-    double t_last;    /* time of the last token (per-token latency) */
+    int32_t n_tokens;   /* tokens generated so far (the log's count while still running) */
+    double t_last;      /* time of the last token (per-token latency) */
+    json_t *tool_calls; /* with tools: the calls of the finished reply (OpenAI form), or NULL */
 } srv_choice;
 
 typedef struct srv_req {
@@ -108,6 +116,9 @@ void oai_stream_event(srv_req *r, srv_choice *c, const kw_gen_event *ev);
 void oai_stream_final(srv_req *r); /* usage chunk (include_usage) and [DONE] */
 char *oai_response_json(const srv_req *r);
 void oai_add_logprobs(srv_req *r, srv_choice *c, const kw_gen_event *ev);
+/* With tools, at the end of a choice: its reply parsed (kw_gen_reply), content replaced by the
+ * text outside the calls and c->tool_calls set. */
+void oai_finish_tools(srv_req *r, srv_choice *c);
 
 /* Metrics (server.c): written by the scheduler, read by /metrics; relaxed atomics only. */
 #define SRV_TTFT_BUCKETS 10

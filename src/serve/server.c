@@ -148,6 +148,7 @@ void srv_req_release(srv_req *r) {
         srv_buf_free(&r->choices[i].content);
         srv_buf_free(&r->choices[i].reasoning);
         json_decref(r->choices[i].logprobs);
+        json_decref(r->choices[i].tool_calls);
     }
     srv_buf_free(&r->sse);
     srv_spec_free(&r->spec);
@@ -273,8 +274,20 @@ static int prepare_prompt(struct MHD_Connection *c, conn_state *cs, srv_req *r) 
                        "this model has no chat template: use /v1/completions with a prompt");
             return 400;
         }
+        /* a forced call the model's format cannot express is the request's fault: 400 */
+        char *gbnf = NULL;
+        if (srv_spec_tools_on(sp) &&
+            kw_chat_tool_grammar(kw_chat_tool_format(s->chat), sp->tools_json, sp->tool_choice,
+                                 &gbnf) != KW_OK) {
+            const char *why = kw_last_error();
+            send_error(c, cs, 400, strstr(why, "tool_choice names") ? "tool_choice" : "tools", "%s",
+                       why);
+            return 400;
+        }
+        free(gbnf);
         char *text = NULL;
-        st = kw_chat_render(s->chat, sp->messages_json, NULL, true, NULL, &text);
+        st = kw_chat_render(s->chat, sp->messages_json,
+                            srv_spec_tools_on(sp) ? sp->tools_json : NULL, true, NULL, &text);
         if (!st) st = kw_chat_tokenize(s->chat, text, &r->prompt, &r->n_prompt);
         if (!st) r->thinking_open = kw_chat_prompt_opens_thinking(text);
         free(text);

@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (rc == 0) {
         assert(s.n >= 1 && s.n <= SRV_MAX_CHOICES && s.n_stops <= SRV_MAX_STOPS);
         assert(kind == SRV_CHAT ? s.messages_json != NULL : (s.prompt || s.prompt_ids));
+        assert(kind == SRV_CHAT || !s.tools_json); /* tools only for chat */
         srv_spec_free(&s);
     } else {
         char *e = srv_error_json(rc, err, param);

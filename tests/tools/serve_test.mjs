@@ -128,10 +128,70 @@ try {
   await client.chat.completions.create({ model, messages: msgs('x'), response_format: { type: 'json_object' } });
   check(false, 'response_format json_object is refused');
 } catch (e) { check(e.status === 400 && /not supported yet/.test(e.message), `response_format: 400 that says so (${e.message})`); }
-try {
-  await client.chat.completions.create({ model, messages: msgs('x'), tools: [{ type: 'function', function: { name: 'f', parameters: {} } }] });
-  check(false, 'tools are refused');
-} catch (e) { check(e.status === 400 && /tool/.test(e.message), `tools: 400 that says so (${e.message})`); }
+
+// ---------------------------------------------------------------- tools (chatml: the hermes form)
+const tools = [
+  { type: 'function', function: { name: 'get_weather', description: '天气', parameters: { type: 'object', properties: { city: { type: 'string', maxLength: 6 }, unit: { enum: ['摄氏', '华氏'] }, days: { type: 'integer', minimum: 1, maximum: 7 } }, required: ['city', 'unit'] } } },
+  { type: 'function', function: { name: 'search', parameters: { type: 'object', properties: { q: { type: 'string', minLength: 1, maxLength: 8 } }, required: ['q'], additionalProperties: false } } },
+];
+// The arguments against the two schemas above, checked here by hand (not by kaiwu's validator).
+const argsValid = (name, text) => {
+  let a;
+  try { a = JSON.parse(text); } catch { return false; }
+  if (typeof a !== 'object' || a === null || Array.isArray(a)) return false;
+  const len = (s) => [...s].length;
+  if (name === 'get_weather')
+    return Object.keys(a).every((k) => ['city', 'unit', 'days'].includes(k)) && typeof a.city === 'string' && len(a.city) <= 6 &&
+      ['摄氏', '华氏'].includes(a.unit) && (a.days === undefined || (Number.isInteger(a.days) && a.days >= 1 && a.days <= 7));
+  if (name === 'search') return Object.keys(a).length === 1 && typeof a.q === 'string' && len(a.q) >= 1 && len(a.q) <= 8;
+  return false;
+};
+let forcedOk = 0;
+const forcedN = 8;
+for (let i = 0; i < forcedN; i++) {
+  const r = await client.chat.completions.create({ model, messages: msgs('北京天气？'), tools, tool_choice: 'required', temperature: 1, seed: 100 + i, max_tokens: 300 });
+  const ch = r.choices[0], calls = ch.message.tool_calls ?? [];
+  if (ch.finish_reason === 'tool_calls' && calls.length === 1 && calls[0].type === 'function' && calls[0].id &&
+      argsValid(calls[0].function.name, calls[0].function.arguments)) forcedOk++;
+  else console.log(`forced call ${i}: ${JSON.stringify(ch)}`);
+}
+check(forcedOk === forcedN, `tool_choice required: ${forcedOk} of ${forcedN} replies are one valid call with finish_reason tool_calls`);
+const named = await client.chat.completions.create({ model, messages: msgs('搜一下'), tools, tool_choice: { type: 'function', function: { name: 'search' } }, temperature: 1, seed: 5, max_tokens: 300 });
+const nc = named.choices[0].message.tool_calls ?? [];
+check(nc.length === 1 && nc[0].function.name === 'search' && argsValid('search', nc[0].function.arguments), `a named tool_choice calls that tool (${JSON.stringify(named.choices[0].message)})`);
+const st = await client.chat.completions.create({ model, messages: msgs('北京天气？'), tools, tool_choice: 'required', temperature: 1, seed: 9, max_tokens: 300, stream: true });
+let sCalls = [], sFinish = null, sContent = '';
+for await (const c of st) for (const ch of c.choices) {
+  if (ch.delta?.tool_calls) sCalls.push(...ch.delta.tool_calls);
+  sContent += ch.delta?.content ?? '';
+  if (ch.finish_reason) sFinish = ch.finish_reason;
+}
+check(sFinish === 'tool_calls' && sCalls.length === 1 && sCalls[0].index === 0 && argsValid(sCalls[0].function.name, sCalls[0].function.arguments) && !sContent.includes('<tool_call>'),
+  `streaming a forced call: one tool_calls delta, the call text not in content (${JSON.stringify(sCalls)}, ${sFinish})`);
+const auto = await client.chat.completions.create({ model, messages: msgs('你好'), tools, max_tokens: 8, seed: 1 });
+check(['stop', 'length', 'tool_calls'].includes(auto.choices[0].finish_reason), `tools with tool_choice auto are accepted (${auto.choices[0].finish_reason})`);
+// a conversation holding an assistant's call (arguments as JSON text) and the tool's answer
+const followUp = await client.chat.completions.create({ model, tools, max_tokens: 8, seed: 2, messages: [
+  { role: 'user', content: '北京天气？' },
+  { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city": "北京", "unit": "摄氏"}' } }] },
+  { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 26}' },
+] });
+check(followUp.choices.length === 1, 'a conversation with a call and a tool result is answered');
+for (const [what, body, param] of [
+  ['an unknown tool in tool_choice', { tools, tool_choice: { type: 'function', function: { name: 'nope' } } }, 'tool_choice'],
+  ['tool_choice required without tools', { tool_choice: 'required' }, 'tool_choice'],
+  ['a bad tool_choice string', { tools, tool_choice: 'always' }, 'tool_choice'],
+  ['a tool that is not a function', { tools: [{ type: 'retrieval' }] }, 'tools'],
+  ['an unsupported schema keyword in a forced call', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: { a: { type: 'string', patternProperties: {} } } } } }], tool_choice: 'required' }, 'tools'],
+  ['the deprecated functions', { functions: [{ name: 'f' }] }, 'functions'],
+]) {
+  const r = await raw('POST', '/v1/chat/completions', JSON.stringify({ model, messages: msgs('x'), ...body }), { 'Content-Type': 'application/json' });
+  let e = {};
+  try { e = JSON.parse(r.text).error ?? {}; } catch {}
+  check(r.status === 400 && e.param === param && e.message, `${what}: 400 naming '${param}' (${r.status} ${r.text})`);
+}
+const ct = await raw('POST', '/v1/completions', JSON.stringify({ model, prompt: 'x', tools }), { 'Content-Type': 'application/json' });
+check(ct.status === 400 && /chat\/completions/.test(ct.text), `tools on /v1/completions: 400 (${ct.text})`);
 const noKey = new OpenAI({ baseURL: base + '/v1', apiKey: 'wrong', maxRetries: 0 });
 check(await status(noKey.models.list()) === 401, 'a wrong API key: 401');
 check((await fetch(base + '/v1/models')).status === 401, 'no API key: 401');

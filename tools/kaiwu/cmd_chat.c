@@ -38,6 +38,8 @@ typedef struct chat_opts {
     const char *prompt;      /* -p, or NULL */
     const char *prompt_file; /* -f: the question from a file, or NULL */
     const char *json_schema; /* -j / -jf: a JSON Schema every answer must meet, or NULL */
+    const char *tools;       /* --tools: the OpenAI tools array (JSON text), or NULL */
+    const char *tool_choice; /* --tool-choice: auto, none, required or a tool's name; or NULL */
     int32_t n_predict;       /* -1: until end of generation or a full context */
     int32_t n_ctx;           /* -1 (not given): min(model's training context, 4096); 0: model's */
     int32_t n_threads;       /* 0: all cores */
@@ -113,6 +115,16 @@ static void chat_usage(FILE *f) {
         "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
         "                           0 = the model's training context)\n" CLI_THREADS_HELP
             CLI_SAMPLING_HELP CLI_JSON_SCHEMA_HELP
+        "  --tools TOOLS            tool definitions, the OpenAI tools array ([{\"type\":\n"
+        "                           \"function\", \"function\": {\"name\", \"description\",\n"
+        "                           \"parameters\"}}, ...]) inline when it starts with '[',\n"
+        "                           else a file; rendered through the chat template, and the\n"
+        "                           calls in the reply are parsed in the template's format and\n"
+        "                           printed as '[tool call] NAME ARGUMENTS' lines (with --json:\n"
+        "                           \"tool_calls\"); a malformed call stays text, with a warning\n"
+        "  --tool-choice C          auto (default: the model decides), none (no call parsed),\n"
+        "                           required (the answer is forced to be one call of a tool),\n"
+        "                           or a tool's name (forced to be a call of that tool)\n"
         "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
         "  --verbose                print model and context details on stderr\n"
         "  -h, --help               show this help\n"
@@ -138,6 +150,8 @@ static const cli_opt chat_table[] = {
     {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
     CLI_JSON_SCHEMA_OPTS(chat_opts, json_schema),
+    {"--tools", NULL, CLI_JSON_TEXT, F(tools), 0, 0},
+    {"--tool-choice", NULL, CLI_STR, F(tool_choice), 0, 0},
 };
 #undef F
 enum { CHAT_N_OPTS = sizeof chat_table / sizeof chat_table[0] };
@@ -197,6 +211,7 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
     if (o->prompt && o->prompt_file) return cli_usage_error("chat", "give -p or -f, not both");
     if (o->json_schema && o->sp.grammar)
         return cli_usage_error("chat", "--json-schema and --grammar/--json-object: give one");
+    if (o->tool_choice && !o->tools) return cli_usage_error("chat", "--tool-choice needs --tools");
     bool is_template = o->format && (strstr(o->format, "{{") || strstr(o->format, "{%"));
     if (o->format && !is_template && strcmp(o->format, "model") != 0 &&
         strcmp(o->format, "auto") != 0 && !kw_chat_format_source(o->format))
@@ -226,6 +241,23 @@ static void messages_add(chat_session *s, const char *role, const char *content,
     if (reasoning && *reasoning)
         json_object_set_new(m, "reasoning_content", json_string(reasoning));
     json_array_append_new(s->messages, m);
+}
+
+/* The answer as an assistant message; its tool calls (if any) as OpenAI's "tool_calls" with the
+ * arguments as a JSON object, the form chat templates iterate over. */
+static void messages_add_reply(chat_session *s, const kw_chat_reply *r) {
+    messages_add(s, "assistant", r->content, r->reasoning_content);
+    if (r->n_tool_calls == 0) return;
+    json_t *calls = json_array();
+    for (int32_t i = 0; i < r->n_tool_calls; i++) {
+        json_t *args = json_loads(r->tool_calls[i].arguments, JSON_DECODE_ANY, NULL);
+        json_array_append_new(
+            calls, json_pack("{s:s, s:s, s:{s:s, s:o}}", "id", r->tool_calls[i].id, "type",
+                             "function", "function", "name", r->tool_calls[i].name, "arguments",
+                             args ? args : json_string(r->tool_calls[i].arguments)));
+    }
+    json_object_set_new(json_array_get(s->messages, json_array_size(s->messages) - 1), "tool_calls",
+                        calls);
 }
 
 /* Drops the oldest turn after the system message: its first message and what follows up to the
@@ -294,7 +326,7 @@ static bool fit_prompt(chat_session *s, kw_gen *g) {
     for (;;) {
         char *msgs = json_dumps(s->messages, JSON_COMPACT | JSON_PRESERVE_ORDER);
         kw_status st =
-            msgs ? kw_gen_set_chat_prompt(g, s->chat, msgs, NULL,
+            msgs ? kw_gen_set_chat_prompt(g, s->chat, msgs, s->o.tools,
                                           s->o.no_think ? "{\"enable_thinking\": false}" : NULL)
                  : KW_ERR_NOMEM;
         free(msgs);
@@ -320,6 +352,29 @@ static bool fit_prompt(chat_session *s, kw_gen *g) {
                 "(the conversation is now %d tokens)\n",
                 dropped, dropped == 1 ? "" : "s", n_ctx, n);
     return true;
+}
+
+/* A generation for one answer with the session's settings. */
+static kw_status new_gen(chat_session *s, kw_gen_event_fn on_event, void *user, kw_gen **g) {
+    kw_gen_params gp = kw_gen_default_params();
+    gp.sampler = s->o.sp;
+    gp.json_schema = s->o.json_schema;
+    gp.tools_json = s->o.tools;
+    gp.tool_choice = s->o.tool_choice;
+    gp.tool_format = kw_chat_tool_format(s->chat);
+    gp.max_tokens = s->o.n_predict;
+    gp.ignore_eos = s->o.ignore_eos;
+    gp.split_thinking = true;
+    gp.on_event = on_event;
+    gp.user = user;
+    return kw_gen_create(s->eng, &gp, g);
+}
+
+/* The calls of an answer, one line each (dim on a terminal), after the streamed text. */
+static void print_tool_calls(const chat_session *s, const kw_chat_reply *r) {
+    for (int32_t i = 0; i < r->n_tool_calls; i++)
+        printf("%s[tool call] %s %s%s\n", s->color ? DIM : "", r->tool_calls[i].name,
+               r->tool_calls[i].arguments, s->color ? RESET : "");
 }
 
 /* Why the answer ended, in the words of the statistics. */
@@ -361,16 +416,8 @@ static void print_json_reply(const kw_chat_reply *r) {
 static bool chat_turn(chat_session *s, const char *question) {
     messages_add(s, "user", question, NULL);
     chat_view v = {.s = s};
-    kw_gen_params gp = kw_gen_default_params();
-    gp.sampler = s->o.sp;
-    gp.json_schema = s->o.json_schema;
-    gp.max_tokens = s->o.n_predict;
-    gp.ignore_eos = s->o.ignore_eos;
-    gp.split_thinking = true;
-    gp.on_event = s->o.json ? NULL : view_event;
-    gp.user = &v;
     kw_gen *g = NULL;
-    if (kw_gen_create(s->eng, &gp, &g) != KW_OK) {
+    if (new_gen(s, s->o.json ? NULL : view_event, &v, &g) != KW_OK) {
         cli_api_error();
         json_array_remove(s->messages, json_array_size(s->messages) - 1);
         return false;
@@ -396,7 +443,12 @@ static bool chat_turn(chat_session *s, const char *question) {
         json_array_remove(s->messages, json_array_size(s->messages) - 1);
         return false;
     }
-    messages_add(s, "assistant", r.content, r.reasoning_content); /* a partial answer stays too */
+    if (r.n_malformed_calls > 0)
+        fprintf(stderr, "warning: %d malformed tool call%s left in the text: %s\n",
+                r.n_malformed_calls, r.n_malformed_calls == 1 ? "" : "s",
+                r.warning ? r.warning : "");
+    if (!s->o.json) print_tool_calls(s, &r);
+    messages_add_reply(s, &r); /* a partial answer stays too */
     s->interrupted = kw_gen_finish_reason(g) == KW_FINISH_CANCELLED;
     if (s->o.json) print_json_reply(&r);
     kw_chat_reply_free(&r);
@@ -706,9 +758,10 @@ static bool session_open(chat_session *s) {
     cp.n_threads = s->o.n_threads;
     if (kw_context_create(s->model, &cp, &s->ctx) != KW_OK) return false;
     if (kw_engine_create(s->ctx, &s->eng) != KW_OK) return false;
-    kw_sampler *smp = NULL; /* a malformed grammar is reported now, not at the first answer */
-    if (kw_sampler_create(s->model, &s->o.sp, &smp) != KW_OK) return false;
-    kw_sampler_free(smp);
+    /* a malformed grammar, schema or tools array is reported now, not at the first answer */
+    kw_gen *g = NULL;
+    if (new_gen(s, NULL, NULL, &g) != KW_OK) return false;
+    kw_gen_free(g);
     s->messages = json_array();
     s->system = s->o.system ? strdup(s->o.system) : NULL;
     messages_reset(s);
