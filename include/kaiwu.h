@@ -973,10 +973,13 @@ typedef struct kw_gen_params {
     const char *json_schema;
     bool json_object;
     /* ---- end of structured output */
-    int32_t max_tokens;       /* most tokens to generate; -1 = until the end or a full context */
+    int32_t max_tokens;       /* most tokens to generate; -1 = until the end or a full context; 0 =
+                                 evaluate the prompt only (finishes with KW_FINISH_LENGTH) */
     const char *const *stops; /* n_stops stop strings (copied at kw_gen_create); empty ignored */
     int32_t n_stops;
     bool ignore_eos;       /* keep going past end-of-generation tokens */
+    bool render_special;   /* special tokens sampled (with ignore_eos, say) appear as their text
+                              in the reply (`kaiwu run` shows them); default: left out */
     bool split_thinking;   /* route reasoning to ev->reasoning (see kw_gen_event) */
     bool parse_tool_calls; /* finish with KW_FINISH_TOOL_CALL when the reply holds tool calls */
     int32_t n_logprobs;    /* 0 = no log-probabilities; 1..20 = that many top tokens per step */
@@ -1064,6 +1067,10 @@ typedef enum kw_constraint_status {
 kw_constraint_status kw_gen_constraint(const kw_gen *g, const char **why);
 /* "none", "pending", "satisfied", "incomplete", "invalid" (static storage). */
 const char *kw_constraint_status_str(kw_constraint_status c);
+/* The stop string that ended the generation (the generation's own copy, NUL-terminated; borrowed:
+ * valid until kw_gen_free), or NULL when none was found (it stopped on an end-of-generation
+ * token, length or cancel, or is still running). */
+const char *kw_gen_stop_string(const kw_gen *g);
 /* The whole reply so far: the generated text with a stop string and what followed it cut, before
  * the reasoning split (NUL-terminated; borrowed: valid until the next step or kw_gen_free). */
 const char *kw_gen_text(const kw_gen *g, size_t *len);

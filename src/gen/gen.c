@@ -314,7 +314,7 @@ kw_status kw_gen_start(kw_gen *g) {
                         "the prompt is %d tokens, longer than the context of %d tokens",
                         g->n_prompt, g->eng->n_ctx);
     /* with tools, special tokens are text: [TOOL_CALLS], <｜tool▁calls▁begin｜>, <|python_tag|> */
-    kw_detok_stream_init(&g->ds, g->eng->model, g->tool_calls, false);
+    kw_detok_stream_init(&g->ds, g->eng->model, g->p.render_special || g->tool_calls, false);
     if (g->tool_gbnf && g->thinking_open) {
         kw_status st = gen_tools_close_thinking(g);
         if (st != KW_OK) return st;
@@ -343,6 +343,10 @@ void kw_gen_cancel(kw_gen *g) {
 }
 
 kw_finish_reason kw_gen_finish_reason(const kw_gen *g) { return g ? g->finish : KW_FINISH_NONE; }
+
+const char *kw_gen_stop_string(const kw_gen *g) {
+    return g && g->stops.hit ? g->stops.s[g->stops.which] : NULL;
+}
 
 const char *kw_gen_text(const kw_gen *g, size_t *len) {
     if (len) *len = g && g->raw.p ? g->raw.n : 0;
@@ -467,6 +471,14 @@ void gen_after_decode(kw_gen *g, const float *logits) {
         return;
     }
     if (g->t_first == 0) g->t_first = kw_time_seconds();
+    if (atomic_load(&g->cancel)) { /* asked during this step's pass: nothing more is sampled */
+        gen_finish(g, KW_FINISH_CANCELLED);
+        return;
+    }
+    if (g->p.max_tokens == 0) { /* the prompt only */
+        gen_finish(g, KW_FINISH_LENGTH);
+        return;
+    }
     kw_token tok = kw_sampler_sample(g->smp, logits);
     if (tok == KW_TOKEN_NONE) { /* a grammar dead end: the message is set */
         gen_finish(g, KW_FINISH_ERROR);

@@ -26,8 +26,9 @@ void gen_buf_free(gen_buf *b);
 typedef struct gen_stops {
     char **s; /* n owned copies */
     int32_t n;
-    gen_buf hold; /* text not released yet */
-    bool hit;     /* a stop string was found: nothing more is released */
+    gen_buf hold;  /* text not released yet */
+    bool hit;      /* a stop string was found: nothing more is released */
+    int32_t which; /* after a hit: the index in s of the stop string found */
 } gen_stops;
 kw_status gen_stops_init(gen_stops *st, const char *const *stops, int32_t n);
 void gen_stops_free(gen_stops *st);

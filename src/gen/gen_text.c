@@ -87,6 +87,7 @@ bool gen_stops_push(gen_stops *st, const char *t, size_t n, bool at_end, gen_buf
         if (hit && (size_t)(hit - h) < release) {
             release = (size_t)(hit - h);
             st->hit = true;
+            st->which = i;
         }
     }
     if (!st->hit && !at_end)

@@ -1,7 +1,8 @@
 /* test_gen.c - the generation layer: stop strings held back, the reasoning split against
  * kw_chat_parse_reply, and kw_gen / kw_engine on a real tiny model (greedy text equal to a plain
- * decode loop, many generations at once equal to each alone, stop strings, max_tokens, cancel,
- * prefix sharing, log-probabilities, a prompt longer than the context).
+ * decode loop, many generations at once equal to each alone, stop strings and which one matched,
+ * max_tokens (0: the prompt only), cancel (also mid-pass), prefix sharing, log-probabilities, a
+ * prompt longer than the context, special tokens' text on request).
  */
 #include "gen/gen.h"
 #include "kaiwu.h"
@@ -125,6 +126,7 @@ typedef struct collected {
     gen_buf content;
     int n_events, n_tokens, cancel_after;
     kw_gen *self;
+    kw_gen *cancel_other; /* cancelled instead of self at cancel_after, when set */
     kw_finish_reason finish;
     bool top_ok;
 } collected;
@@ -145,7 +147,8 @@ static void on_event(void *user, const kw_gen_event *ev) {
         c->top_ok = c->top_ok && ok && sum <= 1.0001 && ev->logprob <= 0;
     }
     if (ev->finish) c->finish = ev->finish;
-    if (c->cancel_after && c->n_tokens == c->cancel_after) kw_gen_cancel(c->self);
+    if (c->cancel_after && c->n_tokens == c->cancel_after)
+        kw_gen_cancel(c->cancel_other ? c->cancel_other : c->self);
 }
 
 static void prompt_tokens(int which, kw_token *t, int32_t *n) {
@@ -280,9 +283,9 @@ static void test_stop_cancel_share_and_limits(void) {
         kw_gen_params gp = kw_gen_default_params();
         gp.sampler.temperature = 0;
         gp.max_tokens = 30;
-        const char *stops[] = {stop};
+        const char *stops[] = {"", "\x01never", stop}; /* the empty one is ignored */
         gp.stops = stops;
-        gp.n_stops = 1;
+        gp.n_stops = 3;
         collected col = {0};
         gp.on_event = on_event;
         gp.user = &col;
@@ -295,6 +298,9 @@ static void test_stop_cancel_share_and_limits(void) {
               "stop '%s': the text before its first occurrence (%zu bytes, want %zu)", stop,
               col.content.n, (size_t)(first - want));
         CHECK(kw_gen_finish_reason(g) == KW_FINISH_STOP, "finish reason stop");
+        const char *hit = kw_gen_stop_string(g);
+        CHECK(hit && strcmp(hit, stop) == 0, "kw_gen_stop_string names '%s' (got '%s')", stop,
+              hit ? hit : "(null)");
         kw_gen_free(g);
         gen_buf_free(&col.content);
     }
@@ -307,8 +313,29 @@ static void test_stop_cancel_share_and_limits(void) {
     CHECK(kw_gen_finish_reason(g) == KW_FINISH_CANCELLED && col.n_tokens == 3,
           "cancelled after 3 tokens (%s, %d)", kw_finish_reason_str(kw_gen_finish_reason(g)),
           col.n_tokens);
+    CHECK(kw_gen_stop_string(g) == NULL, "no stop string after a cancel");
     kw_gen_free(g);
     gen_buf_free(&col.content);
+
+    /* a cancel that arrives while a pass runs (here: from another generation's event in the same
+     * step, as a signal handler might) takes effect before this generation samples again */
+    collected ca = {0}, cb = {0};
+    kw_gen *ga = new_gen(e, &ca, 10, 0), *gb = new_gen(e, &cb, 10, 0);
+    ca.cancel_after = 3;
+    ca.cancel_other = gb;
+    kw_gen_set_prompt(ga, p, n);
+    kw_gen_set_prompt(gb, p, n);
+    kw_gen_start(ga);
+    kw_gen_start(gb);
+    while (kw_engine_n_active(e) > 0)
+        kw_engine_step(e);
+    CHECK(kw_gen_finish_reason(gb) == KW_FINISH_CANCELLED && cb.n_tokens == 2 && ca.n_tokens == 10,
+          "cancelled mid-pass: 2 tokens, not a third (%s, %d; the other ran on: %d)",
+          kw_finish_reason_str(kw_gen_finish_reason(gb)), cb.n_tokens, ca.n_tokens);
+    kw_gen_free(ga);
+    kw_gen_free(gb);
+    gen_buf_free(&ca.content);
+    gen_buf_free(&cb.content);
 
     /* three generations with one long shared prompt, started together: it is evaluated once */
     kw_token longp[100];
@@ -347,6 +374,53 @@ static void test_stop_cancel_share_and_limits(void) {
     kw_context_free(c);
 }
 
+/* What `kaiwu run` needs: max_tokens 0 evaluates the prompt only; render_special shows the text of
+ * special tokens sampled past the end (greedy "The cat" on tiny-qwen3 meets <|endoftext|>). */
+static void test_prompt_only_and_special_text(void) {
+    kw_context *c = make_ctx(1, 512);
+    kw_engine *e = NULL;
+    kw_engine_create(c, &e);
+    kw_token p[64];
+    int32_t n = 0;
+    kw_tokenize(model, "The cat", 7, true, true, p, 64, &n);
+    collected col = {0};
+    kw_gen *g = new_gen(e, &col, 0, 0);
+    kw_gen_set_prompt(g, p, n);
+    CHECK(kw_generate(g) == KW_OK, "max_tokens 0 runs (%s)", kw_last_error());
+    kw_gen_usage u = kw_gen_get_usage(g);
+    CHECK(kw_gen_finish_reason(g) == KW_FINISH_LENGTH && u.completion_tokens == 0 &&
+              col.n_tokens == 0 && col.content.n == 0,
+          "max_tokens 0: finish length, nothing generated (%s, %d tokens, %zu bytes)",
+          kw_finish_reason_str(kw_gen_finish_reason(g)), u.completion_tokens, col.content.n);
+    CHECK(kw_context_n_past(c) == n, "max_tokens 0: the %d-token prompt is in the cache (%d)", n,
+          kw_context_n_past(c));
+    kw_gen_free(g);
+    gen_buf_free(&col.content);
+    int found[2] = {0, 0};
+    for (int special = 0; special < 2; special++) {
+        kw_gen_params gp = kw_gen_default_params();
+        gp.sampler.temperature = 0;
+        gp.max_tokens = 300;
+        gp.ignore_eos = true;
+        gp.render_special = special;
+        gp.on_event = on_event;
+        collected cs = {0};
+        gp.user = &cs;
+        kw_gen_create(e, &gp, &g);
+        kw_gen_set_prompt(g, p, n);
+        kw_generate(g);
+        CHECK(cs.n_tokens == 300, "ignore_eos: 300 tokens (%d)", cs.n_tokens);
+        found[special] = cs.content.p && strstr(cs.content.p, "<|endoftext|>") != NULL;
+        kw_gen_free(g);
+        gen_buf_free(&cs.content);
+    }
+    CHECK(!found[0] && found[1],
+          "<|endoftext|> appears with render_special only (without: %d, with: %d)", found[0],
+          found[1]);
+    kw_engine_free(e);
+    kw_context_free(c);
+}
+
 int main(void) {
     RUN_TEST(test_stop_strings_are_held_back_and_cut);
     RUN_TEST(test_split_equals_parse_reply);
@@ -356,6 +430,7 @@ int main(void) {
     }
     RUN_TEST(test_generations_match_plain_decoding);
     RUN_TEST(test_stop_cancel_share_and_limits);
+    RUN_TEST(test_prompt_only_and_special_text);
     kw_model_free(model);
     return test_report();
 }

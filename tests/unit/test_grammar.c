@@ -381,10 +381,62 @@ static void test_state_api(void) {
     kw_model_free(model);
 }
 
+/* kw_gen with a grammar in its sampler params: the reply matches; cut by max_tokens it is
+ * reported incomplete (kw_gen_constraint). */
+static void test_gen(void) {
+    kw_model *model = NULL;
+    if (kw_model_load(test_data_path("models/tiny-qwen3-f16.gguf"), NULL, &model) != KW_OK) {
+        CHECK(0, "tiny-qwen3 loads (%s)", kw_last_error());
+        return;
+    }
+    kw_context_params cp = kw_context_default_params();
+    cp.n_ctx = 256;
+    cp.n_threads = 1;
+    kw_context *ctx = NULL;
+    kw_engine *eng = NULL;
+    CHECK(kw_context_create(model, &cp, &ctx) == KW_OK, "context (%s)", kw_last_error());
+    CHECK(ctx && kw_engine_create(ctx, &eng) == KW_OK, "engine (%s)", kw_last_error());
+    for (int round = 0; eng && round < 2; round++) {
+        kw_gen_params gp = kw_gen_default_params();
+        gp.sampler.temperature = 1.0f;
+        gp.sampler.seed = 5;
+        gp.sampler.grammar = round == 0 ? "root ::= \"<\" [0-9]{2,4} \">\"" : G_ARITH;
+        gp.max_tokens = round == 0 ? 32 : 2;
+        kw_gen *g = NULL;
+        CHECK(kw_gen_create(eng, &gp, &g) == KW_OK, "kw_gen_create with a grammar (%s)",
+              kw_last_error());
+        if (!g) continue;
+        kw_token prompt[1] = {0};
+        kw_gen_set_prompt(g, prompt, 1);
+        CHECK(kw_generate(g) == KW_OK, "kw_generate (%s)", kw_last_error());
+        size_t len = 0;
+        const char *text = kw_gen_text(g, &len);
+        if (round == 0) {
+            bool ok = len >= 4 && len <= 6 && text[0] == '<' && text[len - 1] == '>';
+            for (size_t i = 1; ok && i + 1 < len; i++)
+                ok = text[i] >= '0' && text[i] <= '9';
+            CHECK(ok, "kw_gen reply '%s' matches <digits>", text);
+            CHECK(kw_gen_constraint(g, NULL) == KW_CONSTRAINT_SATISFIED,
+                  "a reply that ended on EOS satisfies the grammar");
+            CHECK(kw_gen_finish_reason(g) == KW_FINISH_STOP, "finished on stop (%d)",
+                  (int)kw_gen_finish_reason(g));
+        } else {
+            CHECK(kw_gen_finish_reason(g) == KW_FINISH_LENGTH, "2 tokens: finished on length");
+            CHECK(kw_gen_constraint(g, NULL) == KW_CONSTRAINT_INCOMPLETE || check_arith(text),
+                  "cut by length: incomplete unless '%s' happens to be a whole expression", text);
+        }
+        kw_gen_free(g);
+    }
+    kw_engine_free(eng);
+    kw_context_free(ctx);
+    kw_model_free(model);
+}
+
 int main(void) {
     RUN_TEST(test_errors);
     RUN_TEST(test_texts);
     RUN_TEST(test_state_api);
+    RUN_TEST(test_gen);
     RUN_TEST(test_sampling);
     return test_report();
 }

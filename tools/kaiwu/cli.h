@@ -64,7 +64,8 @@ bool cli_parse_float(const char *cmd, const char *opt, const char *s, float min,
 /* Table-driven options: each entry stores its parsed value at base + offset. */
 /* CLI_SEED: a u64, or -1 for a random one (drawn with cli_random_seed). */
 /* CLI_FILE: the value is a path, the file's text is stored (kept until exit). CLI_JSON_GRAMMAR:
- * takes no value, stores kw_grammar_json(). */
+ * takes no value, stores kw_grammar_json(). CLI_JSON_TEXT: JSON given inline when the value
+ * starts with '{' or '[' (after spaces), else a path whose text is stored as CLI_FILE does. */
 typedef enum cli_kind {
     CLI_STR,
     CLI_I32,
@@ -73,7 +74,8 @@ typedef enum cli_kind {
     CLI_SEED,
     CLI_FILE,
     CLI_JSON_GRAMMAR,
-    CLI_CACHE_TYPE /* a KV cache type name (f32, f16, q8_0), stored as its KW_TYPE_* in an int32 */
+    CLI_CACHE_TYPE, /* a KV cache type name (f32, f16, q8_0), stored as its KW_TYPE_* in an int32 */
+    CLI_JSON_TEXT
 } cli_kind;
 typedef struct cli_opt {
     const char *name, *short_name; /* "--top-k", NULL */
@@ -110,6 +112,26 @@ extern const int cli_n_sampling_opts;
     "  --grammar-root NAME      start rule of the grammar (default root)\n"                        \
     "  --json-object            constrain the output to a JSON object (built-in grammar; in\n"     \
     "                           run also --json)\n"
+
+/* The structured-output options of run and chat (stored as kw_gen_params.json_schema), and their
+ * help text: -j / --json-schema SCHEMA (inline JSON, or a file), -jf / --json-schema-file FILE. */
+#define CLI_JSON_SCHEMA_OPTS(type, field)                                                          \
+    {"--json-schema", "-j", CLI_JSON_TEXT, offsetof(type, field), 0, 0}, {                         \
+        "--json-schema-file", "-jf", CLI_FILE, offsetof(type, field), 0, 0                         \
+    }
+#define CLI_JSON_SCHEMA_HELP                                                                       \
+    "  -j, --json-schema SCHEMA constrain the output to a JSON Schema (docs/structured-\n"         \
+    "                           output.md has the supported subset): inline JSON when it\n"        \
+    "                           starts with '{', else a file; an unsupported keyword is an\n"      \
+    "                           error naming it and its JSON pointer (exit 1)\n"                   \
+    "  -jf, --json-schema-file FILE  the same, always from a file\n"
+
+/* After a generation: when it had a constraint (--grammar, --json-object, --json-schema) that
+ * the reply does not meet (kw_gen_constraint: incomplete, or invalid under the schema), prints
+ * "error: <what> incomplete: ..." or "error: <what> invalid: ..." on stderr naming stop_reason
+ * and returns false (fail closed: the caller exits 1). True when met or unconstrained. */
+bool cli_constraint_ok(const kw_gen *g, const char *what, const char *stop_reason,
+                       bool json_schema);
 
 /* "-t, --threads N" help line, with the one limit the library has too (KW_MAX_THREADS). */
 #define CLI_THREADS_HELP_(n)                                                                       \

@@ -1,8 +1,9 @@
 /* cli_opts.c - command-line conveniences shared by the subcommands: the GPU-offload options
  * llama.cpp users type, accepted and dropped with a note (kaiwu runs on the CPU); -e escape
- * processing for prompts; the KV cache type options (-ctk/-ctv); and the default model used when no
+ * processing for prompts; the KV cache type options (-ctk/-ctv); the default model used when no
  * -m is given (the shipped models/kaiwu-shi.gguf, found through $KAIWU_MODEL, the executable's
- * location or the current directory).
+ * location or the current directory); and the fail-closed report of a constrained generation
+ * (cli_constraint_ok).
  *
  * Relies on: cli.h only (and POSIX readlink/stat for the default model). Must not: exit(), or
  * touch anything but the arguments it is given and the environment it reads.
@@ -181,4 +182,21 @@ const char *cli_default_model(const char *cmd) {
             cmd, have_exe ? exe_path : "<dir of kaiwu>/../models/" CLI_DEFAULT_MODEL_NAME,
             cwd_path);
     return NULL;
+}
+
+bool cli_constraint_ok(const kw_gen *g, const char *what, const char *stop_reason,
+                       bool json_schema) {
+    const char *why = NULL;
+    kw_constraint_status c = kw_gen_constraint(g, &why);
+    if (c == KW_CONSTRAINT_INCOMPLETE) { /* why repeats the stop in the library's words */
+        fprintf(stderr,
+                "error: %s incomplete: generation stopped (%s) before the %s was complete\n", what,
+                stop_reason, json_schema ? "JSON Schema's value" : "grammar");
+        return false;
+    }
+    if (c == KW_CONSTRAINT_INVALID) {
+        fprintf(stderr, "error: %s invalid: %s\n", what, why ? why : "it fails its constraint");
+        return false;
+    }
+    return true;
 }

@@ -2,11 +2,13 @@
  * editing, history, /commands, streaming with the speed shown) or once (-p, or a question on
  * stdin) for scripts, optionally as a JSON message.
  *
- * Each turn renders the whole conversation through the template, tokenizes it, keeps the part
- * of the KV cache whose tokens equal the start of the new prompt and evaluates only the rest, so
- * earlier turns are not evaluated again. A conversation that does not fit the context is an
- * explicit error, or with --drop-oldest loses its oldest turns (never the system message) with a
- * notice. Ctrl-C stops the answer being generated, not the program.
+ * Each turn renders the whole conversation through the template into one kw_gen of the
+ * session's engine; the engine keeps the part of the KV cache whose tokens equal the start of the
+ * new prompt and evaluates only the rest, so earlier turns are not evaluated again. Sampling,
+ * streaming (whole UTF-8 characters) and the reasoning/content split are the library's; this file
+ * prints the deltas. A conversation that does not fit the context is an explicit error, or with
+ * --drop-oldest loses its oldest turns (never the system message) with a notice. Ctrl-C cancels
+ * the answer being generated (kw_gen_cancel), not the program.
  *
  * Relies on: kaiwu.h and cli.h only; libedit (readline interface) for line editing; jansson for
  * the conversation (a JSON messages array, saved and loaded as {"messages": [...]}).
@@ -19,6 +21,7 @@
 #include <langinfo.h>
 #include <locale.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +37,9 @@ typedef struct chat_opts {
     const char *format;      /* --format / --chat-template: a name, "model", or Jinja text */
     const char *prompt;      /* -p, or NULL */
     const char *prompt_file; /* -f: the question from a file, or NULL */
+    const char *json_schema; /* -j / -jf: a JSON Schema every answer must meet, or NULL */
+    const char *tools;       /* --tools: the OpenAI tools array (JSON text), or NULL */
+    const char *tool_choice; /* --tool-choice: auto, none, required or a tool's name; or NULL */
     int32_t n_predict;       /* -1: until end of generation or a full context */
     int32_t n_ctx;           /* -1 (not given): min(model's training context, 4096); 0: model's */
     int32_t n_threads;       /* 0: all cores */
@@ -46,22 +52,26 @@ typedef struct chat_session {
     chat_opts o;
     kw_model *model;
     kw_context *ctx;
-    kw_sampler *smp;
+    kw_engine *eng; /* over ctx: each turn's kw_gen reuses the cache of the previous turns */
     kw_chat *chat;
     json_t *messages; /* the conversation: [{"role", "content", ...}] */
-    kw_token *cache;  /* the tokens held by the KV cache, in order (n_cache of cap_cache) */
-    int32_t n_cache, cap_cache;
-    char *system; /* the system message /reset restores (owned; NULL: none) */
-    bool color;   /* stdout is a terminal: dim reasoning and statistics */
+    char *system;     /* the system message /reset restores (owned; NULL: none) */
+    bool color;       /* stdout is a terminal: dim reasoning and statistics */
     bool interactive;
     bool interrupted; /* the last answer was stopped by Ctrl-C */
+    bool unmet;       /* the last answer did not meet its constraint (incomplete or invalid) */
     bool hint_format; /* the chat format could not be made: say how to name one */
 } chat_session;
 
+/* Ctrl-C: at the prompt it drops the line being typed; during an answer it cancels the running
+ * generation (kw_gen_cancel is safe in a signal handler). */
+static _Atomic(kw_gen *) chat_gen;
 static volatile sig_atomic_t chat_interrupted;
 static void on_sigint(int sig) {
     (void)sig;
     chat_interrupted = 1;
+    kw_gen *g = atomic_load(&chat_gen);
+    if (g) kw_gen_cancel(g);
 }
 
 /* ------------------------------------------------------------------------------------------------
@@ -105,12 +115,26 @@ static void chat_usage(FILE *f) {
         "                           the answer or a full context)\n"
         "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
         "                           0 = the model's training context)\n" CLI_CACHE_HELP
-            CLI_THREADS_HELP CLI_SAMPLING_HELP
+            CLI_THREADS_HELP CLI_SAMPLING_HELP CLI_JSON_SCHEMA_HELP
+        "  --tools TOOLS            tool definitions, the OpenAI tools array ([{\"type\":\n"
+        "                           \"function\", \"function\": {\"name\", \"description\",\n"
+        "                           \"parameters\"}}, ...]) inline when it starts with '[',\n"
+        "                           else a file; rendered through the chat template, and the\n"
+        "                           calls in the reply are parsed in the template's format and\n"
+        "                           printed as '[tool call] NAME ARGUMENTS' lines (with --json:\n"
+        "                           \"tool_calls\"); a malformed call stays text, with a warning\n"
+        "  --tool-choice C          auto (default: the model decides), none (no call parsed),\n"
+        "                           required (the answer is forced to be one call of a tool),\n"
+        "                           or a tool's name (forced to be a call of that tool)\n"
         "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
         "  --verbose                print model and context details on stderr\n"
         "  -h, --help               show this help\n"
         "\n"
-        "Exit status: 0 answered, 1 error, 2 usage, 130 the answer was interrupted (-p).\n"
+        "With --grammar, --json-object or --json-schema an answer that stops before the\n"
+        "constraint is complete, or whose JSON fails the schema, is reported on stderr\n"
+        "(with -p: exit status 1; what was generated is still printed).\n"
+        "Exit status: 0 answered, 1 error (also an incomplete or invalid constrained answer),\n"
+        "2 usage, 130 the answer was interrupted (-p).\n"
         "example: kaiwu chat -m model.gguf --system \"You are terse.\" -p \"What is 2+2?\"\n",
         kw_chat_format_names());
 }
@@ -127,6 +151,9 @@ static const cli_opt chat_table[] = {
     {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
     CLI_CACHE_OPTS(F(cache)),
+    CLI_JSON_SCHEMA_OPTS(chat_opts, json_schema),
+    {"--tools", NULL, CLI_JSON_TEXT, F(tools), 0, 0},
+    {"--tool-choice", NULL, CLI_STR, F(tool_choice), 0, 0},
 };
 #undef F
 enum { CHAT_N_OPTS = sizeof chat_table / sizeof chat_table[0] };
@@ -185,6 +212,9 @@ static int chat_parse(int argc, char **argv, chat_opts *o) {
     }
     if (!o->model_path && !(o->model_path = cli_default_model("chat"))) return CLI_EXIT_ERROR;
     if (o->prompt && o->prompt_file) return cli_usage_error("chat", "give -p or -f, not both");
+    if (o->json_schema && o->sp.grammar)
+        return cli_usage_error("chat", "--json-schema and --grammar/--json-object: give one");
+    if (o->tool_choice && !o->tools) return cli_usage_error("chat", "--tool-choice needs --tools");
     bool is_template = o->format && (strstr(o->format, "{{") || strstr(o->format, "{%"));
     if (o->format && !is_template && strcmp(o->format, "model") != 0 &&
         strcmp(o->format, "auto") != 0 && !kw_chat_format_source(o->format))
@@ -216,6 +246,23 @@ static void messages_add(chat_session *s, const char *role, const char *content,
     json_array_append_new(s->messages, m);
 }
 
+/* The answer as an assistant message; its tool calls (if any) as OpenAI's "tool_calls" with the
+ * arguments as a JSON object, the form chat templates iterate over. */
+static void messages_add_reply(chat_session *s, const kw_chat_reply *r) {
+    messages_add(s, "assistant", r->content, r->reasoning_content);
+    if (r->n_tool_calls == 0) return;
+    json_t *calls = json_array();
+    for (int32_t i = 0; i < r->n_tool_calls; i++) {
+        json_t *args = json_loads(r->tool_calls[i].arguments, JSON_DECODE_ANY, NULL);
+        json_array_append_new(
+            calls, json_pack("{s:s, s:s, s:{s:s, s:o}}", "id", r->tool_calls[i].id, "type",
+                             "function", "function", "name", r->tool_calls[i].name, "arguments",
+                             args ? args : json_string(r->tool_calls[i].arguments)));
+    }
+    json_object_set_new(json_array_get(s->messages, json_array_size(s->messages) - 1), "tool_calls",
+                        calls);
+}
+
 /* Drops the oldest turn after the system message: its first message and what follows up to the
  * next user message. False when only the last user message (and the system) is left. */
 static bool messages_drop_oldest(chat_session *s) {
@@ -239,263 +286,112 @@ static bool messages_drop_oldest(chat_session *s) {
  * One turn: render, reuse the cached prefix, evaluate the rest, stream the answer
  * ---------------------------------------------------------------------------------------------- */
 
-/* Prints the reply as it streams: the reasoning part apart (dim on a terminal, or between
- * [thinking] markers) or hidden; a tag split across tokens is held back until it is whole. */
+/* Prints the reply as it streams (kw_gen hands out whole UTF-8 characters, already split into
+ * reasoning and content): the reasoning part apart (dim on a terminal, or between [thinking]
+ * markers) or hidden. */
 typedef struct chat_view {
     chat_session *s;
-    bool in_think;    /* inside <think> ... </think> */
-    bool skip_space;  /* drop whitespace right after a reasoning block */
-    bool shown_think; /* printed a reasoning header (non-terminal) */
-    char hold[16];    /* a possible beginning of a tag */
-    size_t n_hold;
+    bool in_think; /* reasoning is being shown: the marker that closes it is still due */
 } chat_view;
 
-static void view_emit(chat_view *v, const char *t, size_t n) {
-    if (v->in_think && v->s->o.hide_thinking) return;
-    if (!v->in_think && v->skip_space) {
-        while (n > 0 && (*t == '\n' || *t == ' ' || *t == '\r'))
-            t++, n--;
-        if (n == 0) return;
-        v->skip_space = false;
+static void view_close(chat_view *v) {
+    if (v->in_think) fputs(v->s->color ? "\n" : "\n[/thinking]\n", stdout);
+    v->in_think = false;
+}
+
+static void view_event(void *user, const kw_gen_event *ev) {
+    chat_view *v = user;
+    const chat_session *s = v->s;
+    if (ev->reasoning_len > 0 && !s->o.hide_thinking) {
+        if (!v->in_think && !s->color) fputs("[thinking] ", stdout);
+        v->in_think = true;
+        if (s->color) fputs(DIM, stdout);
+        fwrite(ev->reasoning, 1, (size_t)ev->reasoning_len, stdout);
+        if (s->color) fputs(RESET, stdout);
     }
-    if (v->in_think && !v->s->color && !v->shown_think) {
-        fputs("[thinking] ", stdout);
-        v->shown_think = true;
+    if (ev->content_len > 0) {
+        view_close(v);
+        fwrite(ev->content, 1, (size_t)ev->content_len, stdout);
     }
-    if (v->in_think && v->s->color) fputs(DIM, stdout);
-    fwrite(t, 1, n, stdout);
-    if (v->in_think && v->s->color) fputs(RESET, stdout);
     fflush(stdout);
 }
 
-static void view_switch(chat_view *v) {
-    if (v->in_think && !v->s->o.hide_thinking)
-        fputs(v->s->color ? "\n" : "\n[/thinking]\n", stdout);
-    v->in_think = !v->in_think;
-    v->skip_space = !v->in_think;
-    v->shown_think = false;
-}
-
-static void view_push(chat_view *v, const char *t, size_t n, bool at_end) {
-    char buf[320];
-    size_t len = v->n_hold;
-    memcpy(buf, v->hold, len);
-    if (n > sizeof buf - len) n = sizeof buf - len; /* pieces are < 256 bytes */
-    memcpy(buf + len, t, n);
-    len += n;
-    size_t i = 0;
-    for (;;) {
-        const char *tag = v->in_think ? "</think>" : "<think>";
-        size_t tl = strlen(tag);
-        const char *hit = memmem(buf + i, len - i, tag, tl);
-        if (!hit) break;
-        view_emit(v, buf + i, (size_t)(hit - (buf + i)));
-        view_switch(v);
-        i = (size_t)(hit - buf) + tl;
-    }
-    const char *tag = v->in_think ? "</think>" : "<think>";
-    size_t keep = 0;
-    for (size_t l = strlen(tag) - 1; !at_end && l > 0 && keep == 0; l--)
-        if (len - i >= l && memcmp(buf + len - l, tag, l) == 0) keep = l;
-    view_emit(v, buf + i, len - i - keep);
-    memcpy(v->hold, buf + len - keep, keep);
-    v->n_hold = keep;
-}
-
-static bool cache_reserve(chat_session *s, int32_t n) {
-    if (n <= s->cap_cache) return true;
-    int32_t cap = s->cap_cache ? s->cap_cache : 256;
-    while (cap < n)
-        cap *= 2;
-    kw_token *p = realloc(s->cache, (size_t)cap * sizeof *p);
-    if (!p) return false;
-    s->cache = p;
-    s->cap_cache = cap;
-    return true;
-}
-
-/* Renders the conversation with the generation prompt and tokenizes it. */
-static kw_status render_prompt(chat_session *s, char **text, kw_token **ids, int32_t *n) {
-    char *msgs = json_dumps(s->messages, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!msgs) return KW_ERR_NOMEM;
-    kw_status st = kw_chat_render(s->chat, msgs, NULL, true,
-                                  s->o.no_think ? "{\"enable_thinking\": false}" : NULL, text);
-    free(msgs);
-    if (st != KW_OK) return st;
-    st = kw_chat_tokenize(s->chat, *text, ids, n);
-    if (st != KW_OK) {
-        free(*text);
-        *text = NULL;
-    }
-    return st;
-}
-
-/* Renders and tokenizes; when the prompt plus room for an answer passes the context, drops the
- * oldest turns (--drop-oldest) or fails with the numbers. Returns false after printing why. */
-static bool fit_prompt(chat_session *s, char **text, kw_token **ids, int32_t *n) {
+/* Sets the conversation (with the generation prompt) as g's prompt; when it plus room for an
+ * answer passes the context, drops the oldest turns (--drop-oldest) or fails with the numbers.
+ * Returns false after printing why. */
+static bool fit_prompt(chat_session *s, kw_gen *g) {
     int32_t n_ctx = kw_context_n_ctx(s->ctx);
     int32_t room = s->o.n_predict >= 0 && s->o.n_predict < 128 ? s->o.n_predict : 128;
     if (room > n_ctx / 4) room = n_ctx / 4;
     if (room < 1) room = 1;
     int dropped = 0;
+    int32_t n = 0;
     for (;;) {
-        if (render_prompt(s, text, ids, n) != KW_OK) {
+        char *msgs = json_dumps(s->messages, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        kw_status st =
+            msgs ? kw_gen_set_chat_prompt(g, s->chat, msgs, s->o.tools,
+                                          s->o.no_think ? "{\"enable_thinking\": false}" : NULL)
+                 : KW_ERR_NOMEM;
+        free(msgs);
+        if (st != KW_OK) {
             cli_api_error();
             return false;
         }
-        if (*n + room <= n_ctx) break;
+        n = kw_gen_get_usage(g).prompt_tokens;
+        if (n + room <= n_ctx) break;
         if (!s->o.drop_oldest || !messages_drop_oldest(s)) {
             fprintf(stderr,
                     "error: the conversation is %d tokens; with %d tokens of room for the answer "
                     "it needs %d, more than the context of %d tokens (use -c to enlarge it, "
                     "--drop-oldest to drop old turns%s)\n",
-                    *n, room, *n + room, n_ctx, s->interactive ? ", or /reset" : "");
-            free(*text);
-            free(*ids);
-            *text = NULL;
-            *ids = NULL;
+                    n, room, n + room, n_ctx, s->interactive ? ", or /reset" : "");
             return false;
         }
         dropped++;
-        free(*text);
-        free(*ids);
     }
     if (dropped)
         fprintf(stderr,
                 "note: dropped the %d oldest turn%s to fit the context of %d tokens "
                 "(the conversation is now %d tokens)\n",
-                dropped, dropped == 1 ? "" : "s", n_ctx, *n);
+                dropped, dropped == 1 ? "" : "s", n_ctx, n);
     return true;
 }
 
-/* Keeps the cached tokens that begin the new prompt and evaluates the rest. */
-static bool eval_prompt(chat_session *s, const kw_token *ids, int32_t n, int32_t *n_new,
-                        int32_t *row) {
-    if (n < 1) {
-        fprintf(stderr, "error: the chat template rendered an empty prompt (0 tokens)\n");
-        return false;
-    }
-    int32_t keep = 0;
-    while (keep < n && keep < s->n_cache && s->cache[keep] == ids[keep])
-        keep++;
-    if (keep == n) keep = n - 1; /* the last token must be evaluated again for its logits */
-    kw_context_truncate(s->ctx, keep);
-    int32_t from = kw_context_n_past(s->ctx); /* a sliding window may have dropped more */
-    if (from > keep) from = keep;
-    if (!cache_reserve(s, n)) {
-        fprintf(stderr, "error: out of memory\n");
-        return false;
-    }
-    memcpy(s->cache, ids, (size_t)n * sizeof *ids);
-    s->n_cache = from;
-    if (kw_decode(s->ctx, ids + from, NULL, n - from, NULL) != KW_OK) {
-        cli_api_error();
-        kw_context_truncate(s->ctx, 0);
-        s->n_cache = 0;
-        return false;
-    }
-    s->n_cache = n;
-    *n_new = n - from;
-    *row = n - from - 1; /* the logits row of the last prompt token */
-    return true;
+/* A generation for one answer with the session's settings. */
+static kw_status new_gen(chat_session *s, kw_gen_event_fn on_event, void *user, kw_gen **g) {
+    kw_gen_params gp = kw_gen_default_params();
+    gp.sampler = s->o.sp;
+    gp.json_schema = s->o.json_schema;
+    gp.tools_json = s->o.tools;
+    gp.tool_choice = s->o.tool_choice;
+    gp.tool_format = kw_chat_tool_format(s->chat);
+    gp.max_tokens = s->o.n_predict;
+    gp.ignore_eos = s->o.ignore_eos;
+    gp.split_thinking = true;
+    gp.on_event = on_event;
+    gp.user = user;
+    return kw_gen_create(s->eng, &gp, g);
 }
 
-typedef struct chat_answer {
-    char *text; /* the raw reply (owned) */
-    size_t len, cap;
-    int64_t n_tokens;
-    double secs;
-    const char *stop; /* why generation ended */
-} chat_answer;
-
-static bool answer_add(chat_answer *a, const char *t, size_t n) {
-    if (a->len + n + 1 > a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 1024;
-        while (cap < a->len + n + 1)
-            cap *= 2;
-        char *p = realloc(a->text, cap);
-        if (!p) return false;
-        a->text = p;
-        a->cap = cap;
-    }
-    memcpy(a->text + a->len, t, n);
-    a->len += n;
-    a->text[a->len] = 0;
-    return true;
+/* The calls of an answer, one line each (dim on a terminal), after the streamed text. */
+static void print_tool_calls(const chat_session *s, const kw_chat_reply *r) {
+    for (int32_t i = 0; i < r->n_tool_calls; i++)
+        printf("%s[tool call] %s %s%s\n", s->color ? DIM : "", r->tool_calls[i].name,
+               r->tool_calls[i].arguments, s->color ? RESET : "");
 }
 
-/* Samples and streams the answer; the tokens evaluated are appended to the cache. */
-static bool generate(chat_session *s, int32_t row, bool think_open, bool stream, chat_answer *a) {
-    chat_view v = {.s = s, .in_think = think_open};
-    kw_detok_stream ds;
-    kw_detok_stream_init(&ds, s->model, false, false);
-    int32_t n_ctx = kw_context_n_ctx(s->ctx);
-    char piece[256];
-    bool ok = true;
-    a->stop = "length limit (-n)";
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    chat_interrupted = 0;
-    sigaction(SIGINT, &sa, &old_sa);
-    double t0 = kw_time_seconds();
-    for (;;) {
-        if (chat_interrupted) {
-            a->stop = "interrupted (Ctrl-C)";
-            break;
-        }
-        if (s->o.n_predict >= 0 && a->n_tokens >= s->o.n_predict) break;
-        const float *logits = kw_get_logits(s->ctx, row);
-        if (!logits) {
-            fprintf(stderr, "error: no logits after kw_decode\n");
-            ok = false;
-            break;
-        }
-        kw_token tok = kw_sampler_sample(s->smp, logits);
-        if (tok == KW_TOKEN_NONE) { /* a grammar dead end (message set) */
-            cli_api_error();
-            ok = false;
-            break;
-        }
-        if (!s->o.ignore_eos && kw_token_is_eog(s->model, tok)) {
-            a->stop = "end of answer";
-            break;
-        }
-        kw_sampler_accept(s->smp, tok);
-        a->n_tokens++;
-        int32_t np = kw_detok_stream_push(&ds, tok, piece, (int32_t)sizeof piece);
-        if (np > 0 && !answer_add(a, piece, (size_t)np)) {
-            ok = false;
-            break;
-        }
-        if (np > 0 && stream) view_push(&v, piece, (size_t)np, false);
-        if (s->o.n_predict >= 0 && a->n_tokens >= s->o.n_predict) break;
-        if (kw_context_n_past(s->ctx) >= n_ctx) {
-            a->stop = "context full";
-            break;
-        }
-        if (kw_decode(s->ctx, &tok, NULL, 1, NULL) != KW_OK) {
-            cli_api_error();
-            ok = false;
-            break;
-        }
-        s->cache[s->n_cache++] = tok; /* cap_cache > n_ctx (chat_turn reserves it) */
-        row = 0;
+/* Why the answer ended, in the words of the statistics. */
+static const char *stop_reason(const kw_gen *g, int32_t n_predict) {
+    switch (kw_gen_finish_reason(g)) {
+    case KW_FINISH_STOP: return "end of answer";
+    case KW_FINISH_TOOL_CALL: return "tool calls";
+    case KW_FINISH_LENGTH:
+        return n_predict >= 0 && kw_gen_get_usage(g).completion_tokens >= n_predict
+                   ? "length limit (-n)"
+                   : "context full";
+    case KW_FINISH_CANCELLED: return "interrupted (Ctrl-C)";
+    default: return "error";
     }
-    a->secs = kw_time_seconds() - t0;
-    sigaction(SIGINT, &old_sa, NULL);
-    int32_t np = kw_detok_stream_flush(&ds, piece, (int32_t)sizeof piece);
-    if (np > 0) answer_add(a, piece, (size_t)np);
-    if (stream) {
-        view_push(&v, np > 0 ? piece : "", np > 0 ? (size_t)np : 0, true);
-        if (v.in_think && !s->o.hide_thinking && !s->color) fputs("\n[/thinking]", stdout);
-        fputc('\n', stdout);
-        fflush(stdout);
-    }
-    if (ok && s->o.sp.grammar && !kw_sampler_grammar_accepting(s->smp))
-        fprintf(stderr, "warning: reply incomplete: it stopped before the grammar was complete\n");
-    return ok;
 }
 
 static void print_json_reply(const kw_chat_reply *r) {
@@ -517,63 +413,69 @@ static void print_json_reply(const kw_chat_reply *r) {
     json_decref(m);
 }
 
-/* Asks one question: adds it to the conversation, answers, adds the answer. On failure the
- * question is taken back out, so the conversation stays as it was. */
+/* Asks one question: adds it to the conversation, answers it with one kw_gen over the session's
+ * engine (which keeps the cached tokens that begin the new prompt and evaluates the rest), adds
+ * the answer. On failure the question is taken back out, so the conversation stays as it was. */
 static bool chat_turn(chat_session *s, const char *question) {
     messages_add(s, "user", question, NULL);
-    char *text = NULL;
-    kw_token *ids = NULL;
-    int32_t n = 0, n_new = 0, row = 0;
-    if (!fit_prompt(s, &text, &ids, &n)) {
+    chat_view v = {.s = s};
+    kw_gen *g = NULL;
+    if (new_gen(s, s->o.json ? NULL : view_event, &v, &g) != KW_OK) {
+        cli_api_error();
         json_array_remove(s->messages, json_array_size(s->messages) - 1);
         return false;
     }
-    bool think_open = kw_chat_prompt_opens_thinking(text);
-    double t_prompt = kw_time_seconds();
-    bool ok =
-        cache_reserve(s, kw_context_n_ctx(s->ctx) + 1) && eval_prompt(s, ids, n, &n_new, &row);
-    t_prompt = kw_time_seconds() - t_prompt;
-    chat_answer a = {0};
-    if (ok) {
-        kw_sampler_reset(s->smp);
-        for (int32_t i = 0; i < n; i++)
-            kw_sampler_accept(s->smp, ids[i]);
-        ok = generate(s, row, think_open, !s->o.json, &a);
-    }
-    free(text);
-    free(ids);
-    if (!ok) {
+    if (!fit_prompt(s, g)) {
+        kw_gen_free(g);
         json_array_remove(s->messages, json_array_size(s->messages) - 1);
-        free(a.text);
         return false;
+    }
+    atomic_store(&chat_gen, g);
+    if (chat_interrupted) kw_gen_cancel(g); /* Ctrl-C came before the handler knew g */
+    kw_status st = kw_generate(g);
+    atomic_store(&chat_gen, NULL);
+    if (!s->o.json) {
+        if (v.in_think && !s->color) fputs("\n[/thinking]", stdout);
+        fputc('\n', stdout);
+        fflush(stdout);
     }
     kw_chat_reply r;
-    if (kw_chat_parse_reply(a.text ? a.text : "", a.len, think_open, &r) != KW_OK) {
-        free(a.text);
+    if (st != KW_OK || kw_gen_finish_reason(g) == KW_FINISH_ERROR || kw_gen_reply(g, &r) != KW_OK) {
         cli_api_error();
+        kw_gen_free(g);
+        json_array_remove(s->messages, json_array_size(s->messages) - 1);
         return false;
     }
-    messages_add(s, "assistant", r.content, r.reasoning_content); /* a partial answer stays too */
-    s->interrupted = strcmp(a.stop, "interrupted (Ctrl-C)") == 0;
+    if (r.n_malformed_calls > 0)
+        fprintf(stderr, "warning: %d malformed tool call%s left in the text: %s\n",
+                r.n_malformed_calls, r.n_malformed_calls == 1 ? "" : "s",
+                r.warning ? r.warning : "");
+    if (!s->o.json) print_tool_calls(s, &r);
+    messages_add_reply(s, &r); /* a partial answer stays too */
+    s->interrupted = kw_gen_finish_reason(g) == KW_FINISH_CANCELLED;
     if (s->o.json) print_json_reply(&r);
     kw_chat_reply_free(&r);
-    free(a.text);
-    double rate = a.secs > 1e-9 ? (double)a.n_tokens / a.secs : 0;
+    const kw_gen_usage u = kw_gen_get_usage(g);
+    const char *why = stop_reason(g, s->o.n_predict);
+    const int32_t n_new = u.prompt_tokens - u.cached_tokens;
+    double rate = u.t_generate > 1e-9 ? (double)u.completion_tokens / u.t_generate : 0;
     if (s->interactive)
-        printf("%s[%lld tokens, %.1f tokens/s; prompt: %d new of %d tokens, %.2f s%s%s]%s\n",
-               s->color ? DIM : "", (long long)a.n_tokens, rate, n_new, n, t_prompt,
-               strcmp(a.stop, "end of answer") ? "; stop: " : "",
-               strcmp(a.stop, "end of answer") ? a.stop : "", s->color ? RESET : "");
+        printf("%s[%d tokens, %.1f tokens/s; prompt: %d new of %d tokens, %.2f s%s%s]%s\n",
+               s->color ? DIM : "", u.completion_tokens, rate, n_new, u.prompt_tokens, u.t_prompt,
+               strcmp(why, "end of answer") ? "; stop: " : "",
+               strcmp(why, "end of answer") ? why : "", s->color ? RESET : "");
     else {
-        cli_print_speed(stderr, "prompt", n_new, t_prompt);
-        cli_print_speed(stderr, "generated", a.n_tokens, a.secs);
-        fprintf(stderr, "stop: %s\n", a.stop);
+        cli_print_speed(stderr, "prompt", n_new, u.t_prompt);
+        cli_print_speed(stderr, "generated", u.completion_tokens, u.t_generate);
+        fprintf(stderr, "stop: %s\n", why);
     }
-    if (strcmp(a.stop, "context full") == 0)
+    if (strcmp(why, "context full") == 0)
         fprintf(stderr,
                 "note: the context of %d tokens is full: the answer was cut (use -c to "
                 "enlarge it, or --drop-oldest)\n",
                 kw_context_n_ctx(s->ctx));
+    s->unmet = !cli_constraint_ok(g, "reply", why, s->o.json_schema != NULL);
+    kw_gen_free(g);
     return true;
 }
 
@@ -746,13 +648,12 @@ static void cmd_set(chat_session *s, const char *args) {
         printf("/set: unknown parameter '%s' or value %s out of range\n", name, val);
         return;
     }
-    kw_sampler *smp = NULL;
+    kw_sampler *smp = NULL; /* only to check the settings: each answer makes its own */
     if (kw_sampler_create(s->model, &p, &smp) != KW_OK) {
         fprintf(stderr, "error: %s\n", kw_last_error());
         return;
     }
-    kw_sampler_free(s->smp);
-    s->smp = smp;
+    kw_sampler_free(smp);
     s->o.sp = p;
     printf("%s = %s\n", name, val);
 }
@@ -802,12 +703,6 @@ static int chat_repl(chat_session *s) {
            s->o.model_path, kw_chat_format_used(s->chat), kw_context_n_ctx(s->ctx));
     use_utf8_input();
     using_history();
-    /* Ctrl-C at the prompt must not end the program either: it drops the line being typed. */
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_sa);
     for (;;) {
         chat_interrupted = 0;
         char *text = read_input();
@@ -835,7 +730,6 @@ static int chat_repl(chat_session *s) {
         free(text);
         if (!go_on) break;
     }
-    sigaction(SIGINT, &old_sa, NULL);
     return CLI_EXIT_OK;
 }
 
@@ -867,7 +761,11 @@ static bool session_open(chat_session *s) {
     cp.n_threads = s->o.n_threads;
     cp.cache_type_k = s->o.cache.k, cp.cache_type_v = s->o.cache.v;
     if (kw_context_create(s->model, &cp, &s->ctx) != KW_OK) return false;
-    if (kw_sampler_create(s->model, &s->o.sp, &s->smp) != KW_OK) return false;
+    if (kw_engine_create(s->ctx, &s->eng) != KW_OK) return false;
+    /* a malformed grammar, schema or tools array is reported now, not at the first answer */
+    kw_gen *g = NULL;
+    if (new_gen(s, NULL, NULL, &g) != KW_OK) return false;
+    kw_gen_free(g);
     s->messages = json_array();
     s->system = s->o.system ? strdup(s->o.system) : NULL;
     messages_reset(s);
@@ -881,8 +779,7 @@ static bool session_open(chat_session *s) {
 static void session_close(chat_session *s) {
     json_decref(s->messages);
     free(s->system);
-    free(s->cache);
-    kw_sampler_free(s->smp);
+    kw_engine_free(s->eng);
     kw_context_free(s->ctx);
     kw_chat_free(s->chat);
     kw_model_free(s->model);
@@ -911,6 +808,15 @@ int cmd_chat(int argc, char **argv) {
     } else if (s.o.prompt && !*s.o.prompt)
         return cli_usage_error("chat", "-p: the text is empty");
     s.color = isatty(STDOUT_FILENO) && !s.o.json;
+    /* Ctrl-C from here on: during an answer it cancels it; at the interactive prompt it drops the
+     * line being typed; before the one answer of -p is under way (the model still loading) it
+     * cancels that answer at once, and a second Ctrl-C ends the program as usual. */
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = s.interactive ? 0 : SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
     rc = CLI_EXIT_ERROR;
     if (!session_open(&s)) {
         cli_api_error();
@@ -922,7 +828,8 @@ int cmd_chat(int argc, char **argv) {
     else if (!chat_turn(&s, s.o.prompt ? s.o.prompt : question))
         rc = CLI_EXIT_ERROR;
     else
-        rc = s.interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
+        rc = s.interrupted ? CLI_EXIT_INTERRUPTED : s.unmet ? CLI_EXIT_ERROR : CLI_EXIT_OK;
+    sigaction(SIGINT, &old_sa, NULL);
     session_close(&s);
     free(question);
     return rc;

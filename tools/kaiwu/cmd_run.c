@@ -1,23 +1,22 @@
 /* cmd_run.c - `kaiwu run`: generate text from a prompt and stream it to stdout.
  *
- * Flow: load the model, create a context, tokenize the prompt (special tokens added and parsed as
- * the metadata says), evaluate it as one kw_decode call, then sample and decode one token at a
- * time. Only the continuation goes to stdout, flushed per token through the streaming
- * detokenizer (never half a UTF-8 character); statistics go to stderr at the end.
- *
- * Stop strings are never printed: output that could be the beginning of a stop string is held
- * back until the following tokens show whether it is one. stdout ends with a newline (added
- * when the text does not end with one). With --chat-template the prompt becomes one user message
- * rendered through kw_chat (the model's template, a built-in format or Jinja text).
- * Exit status: 0, 1 error, 2 usage, 130 interrupted by Ctrl-C.
+ * Flow: load the model, create a context with one generation engine over it, tokenize the prompt
+ * (special tokens added and parsed as the metadata says), and run one kw_gen: the library
+ * evaluates the prompt, samples, holds back text that could still be a stop string and hands out
+ * whole UTF-8 characters, which on_event prints as they come. Only the continuation goes to
+ * stdout; statistics go to stderr at the end. stdout ends with a newline (added when the text
+ * does not end with one). With --chat-template the prompt becomes one user message rendered
+ * through kw_chat (the model's template, a built-in format or Jinja text).
+ * Exit status: 0, 1 error, 2 usage, 130 interrupted by Ctrl-C (kw_gen_cancel from the handler).
  *
  * Relies on: kaiwu.h and cli.h only; jansson for the --chat-template message. Must not: include
- * src/ headers.
+ * src/ headers, or generate on its own (the loop, stop strings and streaming are kw_gen's).
  */
 #include "cli.h"
 
 #include <jansson.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@ typedef struct run_opts {
     const char *prompt;        /* -p or the positional PROMPT, or NULL */
     const char *prompt_file;   /* -f, or NULL ("-": stdin) */
     const char *chat_template; /* --chat-template: a format name or Jinja text, or NULL */
+    const char *json_schema;   /* -j / -jf: a JSON Schema (JSON text), or NULL */
     int32_t n_predict;         /* -1: until end of generation or a full context */
     int32_t n_ctx;             /* -1 (not given): min(model's training context, 4096); 0: model's */
     int32_t n_threads;         /* 0: all cores */
@@ -68,7 +68,7 @@ static void run_usage(FILE *f) {
         "                           generation or a full context)\n"
         "  -c, --ctx-size N         context size in tokens (default min(model's, 4096);\n"
         "                           0 = the model's training context)\n" CLI_CACHE_HELP
-            CLI_THREADS_HELP CLI_SAMPLING_HELP
+            CLI_THREADS_HELP CLI_SAMPLING_HELP CLI_JSON_SCHEMA_HELP
         "  --stop STR               stop before STR (not printed); may be repeated\n"
         "  --ignore-eos             keep generating past end-of-generation tokens\n"
         "  -ngl N                   accepted and ignored: kaiwu runs on the CPU\n"
@@ -76,7 +76,11 @@ static void run_usage(FILE *f) {
         "  -h, --help               show this help\n"
         "\n"
         "Ctrl-C stops generation, prints the statistics and exits with status 130.\n"
-        "Exit status: 0 done, 1 error (model, context), 2 usage, 130 interrupted.\n"
+        "With --grammar, --json-object or --json-schema the output fails closed: when it stops\n"
+        "(-n, a stop string, a full context) before the constraint is complete, or the JSON\n"
+        "fails the schema, stderr says so and the exit status is 1 (stdout keeps what was made).\n"
+        "Exit status: 0 done, 1 error (model, context, incomplete or invalid constrained output),\n"
+        "2 usage, 130 interrupted.\n"
         "examples: kaiwu run -m model.gguf -p \"Once upon a time\" -n 64 --temp 0\n"
         "          kaiwu run model.gguf \"Why is the sky blue?\" --chat-template auto\n",
         kw_chat_format_names());
@@ -92,6 +96,7 @@ static const cli_opt run_table[] = {
     {"--ctx-size", "-c", CLI_I32, F(n_ctx), 0, INT32_MAX},
     {"--threads", "-t", CLI_I32, F(n_threads), 1, KW_MAX_THREADS},
     CLI_CACHE_OPTS(F(cache)),
+    CLI_JSON_SCHEMA_OPTS(run_opts, json_schema),
 };
 #undef F
 enum { RUN_N_OPTS = sizeof run_table / sizeof run_table[0] };
@@ -177,6 +182,8 @@ static int run_parse(int argc, char **argv, run_opts *o) {
     }
     if (!o->model_path && !(o->model_path = cli_default_model("run"))) return CLI_EXIT_ERROR;
     if (o->prompt && o->prompt_file) return cli_usage_error("run", "give -p or -f, not both");
+    if (o->json_schema && o->sp.grammar)
+        return cli_usage_error("run", "--json-schema and --grammar/--json-object: give one");
     if (!o->prompt && !o->prompt_file) {
         if (isatty(STDIN_FILENO))
             return cli_usage_error("run",
@@ -189,67 +196,46 @@ static int run_parse(int argc, char **argv, run_opts *o) {
 }
 
 /* ------------------------------------------------------------------------------------------------
- * Output with stop strings held back
+ * Generation (kw_gen: stop strings, UTF-8 streaming and limits live in the library)
  * ---------------------------------------------------------------------------------------------- */
 
 typedef struct run_out {
-    const run_opts *o;
-    char *buf; /* text not printed yet: a possible beginning of a stop string */
-    size_t len, cap;
-    bool stopped;           /* a stop string was found; nothing more is printed */
     uint64_t n_printed;     /* bytes written to stdout */
     bool ends_with_newline; /* the last of them is '\n' */
 } run_out;
 
-/* Length of the longest suffix of s[0..n) that is a proper prefix of stop. */
-static size_t partial_stop(const char *s, size_t n, const char *stop) {
-    size_t m = strlen(stop);
-    size_t max = m - 1 < n ? m - 1 : n;
-    for (size_t l = max; l > 0; l--)
-        if (memcmp(s + n - l, stop, l) == 0) return l;
-    return 0;
-}
-
-/* Appends text, prints what can no longer be part of a stop string; at_end prints the rest. */
-static void out_push(run_out *w, const char *text, size_t n, bool at_end) {
-    if (w->stopped) return;
-    memcpy(w->buf + w->len, text, n); /* cap >= longest stop + a token's piece */
-    w->len += n;
-    size_t print = w->len, hold = 0;
-    for (int i = 0; i < w->o->n_stops; i++) {
-        const char *hit = memmem(w->buf, w->len, w->o->stops[i], strlen(w->o->stops[i]));
-        if (hit && (size_t)(hit - w->buf) < print) {
-            print = (size_t)(hit - w->buf);
-            w->stopped = true;
-        }
-    }
-    if (!w->stopped && !at_end) {
-        for (int i = 0; i < w->o->n_stops; i++) {
-            size_t l = partial_stop(w->buf, w->len, w->o->stops[i]);
-            if (l > hold) hold = l;
-        }
-        print = w->len - hold;
-    }
-    fwrite(w->buf, 1, print, stdout);
+/* Prints each step's text as it comes (whole UTF-8 characters, stop strings already cut). */
+static void on_event(void *user, const kw_gen_event *ev) {
+    run_out *w = user;
+    if (ev->content_len <= 0) return;
+    fwrite(ev->content, 1, (size_t)ev->content_len, stdout);
     fflush(stdout);
-    if (print > 0) {
-        w->n_printed += print;
-        w->ends_with_newline = w->buf[print - 1] == '\n';
-    }
-    memmove(w->buf, w->buf + print, w->len - print);
-    w->len -= print;
-    if (w->stopped) w->len = 0;
+    w->n_printed += (uint64_t)ev->content_len;
+    w->ends_with_newline = ev->content[ev->content_len - 1] == '\n';
 }
 
-/* ------------------------------------------------------------------------------------------------
- * Generation
- * ---------------------------------------------------------------------------------------------- */
-
+/* Ctrl-C cancels the running generation (kw_gen_cancel is safe in a signal handler). */
+static _Atomic(kw_gen *) run_gen;
 static volatile sig_atomic_t run_interrupted;
 
 static void on_sigint(int sig) {
     (void)sig;
     run_interrupted = 1;
+    kw_gen *g = atomic_load(&run_gen);
+    if (g) kw_gen_cancel(g);
+}
+
+/* Why the generation ended, in the words of the statistics line. */
+static const char *stop_reason(const kw_gen *g, int32_t n_predict) {
+    switch (kw_gen_finish_reason(g)) {
+    case KW_FINISH_STOP: return kw_gen_stop_string(g) ? "stop string" : "end of generation token";
+    case KW_FINISH_LENGTH:
+        return n_predict >= 0 && kw_gen_get_usage(g).completion_tokens >= n_predict
+                   ? "length limit (-n)"
+                   : "context full";
+    case KW_FINISH_CANCELLED: return "interrupted (Ctrl-C)";
+    default: return "error";
+    }
 }
 
 /* Tokenizes text, growing the buffer once when the first guess is too small. */
@@ -330,11 +316,21 @@ int cmd_run(int argc, char **argv) {
                                                             : "stdin");
     }
 
+    /* Ctrl-C from here on cancels the generation (at once when it comes while the model is still
+     * loading); a second one ends the process as usual. */
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
+
     kw_model *model = NULL;
     kw_context *ctx = NULL;
-    kw_sampler *smp = NULL;
+    kw_engine *eng = NULL;
+    kw_gen *g = NULL;
     kw_token *prompt = NULL;
-    run_out w = {.o = &o};
+    run_out w = {0};
     rc = CLI_EXIT_ERROR;
 
     double t_load = kw_time_seconds();
@@ -352,12 +348,22 @@ int cmd_run(int argc, char **argv) {
     }
     cp.n_threads = o.n_threads;
     cp.cache_type_k = o.cache.k, cp.cache_type_v = o.cache.v;
-    if (kw_context_create(model, &cp, &ctx) != KW_OK) {
+    if (kw_context_create(model, &cp, &ctx) != KW_OK || kw_engine_create(ctx, &eng) != KW_OK) {
         cli_api_error();
         goto done;
     }
     int32_t n_ctx = kw_context_n_ctx(ctx);
-    if (kw_sampler_create(model, &o.sp, &smp) != KW_OK) {
+    kw_gen_params gp = kw_gen_default_params();
+    gp.sampler = o.sp;
+    gp.json_schema = o.json_schema; /* an unsupported keyword fails kw_gen_create, named */
+    gp.max_tokens = o.n_predict;
+    gp.stops = o.stops;
+    gp.n_stops = o.n_stops;
+    gp.ignore_eos = o.ignore_eos;
+    gp.render_special = true; /* a continuation shows what the model wrote, special text too */
+    gp.on_event = on_event;
+    gp.user = &w;
+    if (kw_gen_create(eng, &gp, &g) != KW_OK) { /* a malformed grammar, say */
         cli_api_error();
         goto done;
     }
@@ -374,24 +380,8 @@ int cmd_run(int argc, char **argv) {
                     kw_chat_format_names());
         goto done;
     }
-    if (n_prompt == 0) {
-        fprintf(stderr, "error: the prompt is empty (0 tokens)\n");
-        goto done;
-    }
-    if (n_prompt > n_ctx) {
-        fprintf(stderr,
-                "error: the prompt is %d tokens, longer than the context of %d tokens "
-                "(use -c to enlarge the context)\n",
-                n_prompt, n_ctx);
-        goto done;
-    }
-    size_t max_stop = 0;
-    for (int i = 0; i < o.n_stops; i++)
-        if (strlen(o.stops[i]) > max_stop) max_stop = strlen(o.stops[i]);
-    w.cap = max_stop + 512;
-    w.buf = malloc(w.cap);
-    if (!w.buf) {
-        fprintf(stderr, "error: out of memory\n");
+    if (kw_gen_set_prompt(g, prompt, n_prompt) != KW_OK) {
+        cli_api_error();
         goto done;
     }
 
@@ -411,108 +401,40 @@ int cmd_run(int argc, char **argv) {
                 (double)o.sp.presence_penalty, (double)o.sp.frequency_penalty, n_prompt);
     }
 
-    struct sigaction sa, old_sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
-    sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C kills the process as usual */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_sa);
-
-    const char *stop_reason = "length limit (-n)";
-    int64_t n_gen = 0;
-    double t_prompt = kw_time_seconds();
-    if (kw_decode(ctx, prompt, NULL, n_prompt, NULL) != KW_OK) {
-        cli_api_error();
-        sigaction(SIGINT, &old_sa, NULL);
-        goto done;
-    }
-    t_prompt = kw_time_seconds() - t_prompt;
-    for (int32_t i = 0; i < n_prompt; i++)
-        kw_sampler_accept(smp, prompt[i]);
-
-    kw_detok_stream ds;
-    kw_detok_stream_init(&ds, model, true, false); /* the prompt came first: keep leading spaces */
-    char piece[256];
-    int32_t row = n_prompt - 1;
-    bool failed = false;
-    double t_gen = kw_time_seconds();
-    for (;;) {
-        if (run_interrupted) {
-            stop_reason = "interrupted (Ctrl-C)";
-            break;
-        }
-        if (o.n_predict >= 0 && n_gen >= o.n_predict) {
-            stop_reason = "length limit (-n)";
-            break;
-        }
-        const float *logits = kw_get_logits(ctx, row);
-        if (!logits) {
-            fprintf(stderr, "error: no logits for row %d after kw_decode\n", row);
-            failed = true;
-            break;
-        }
-        kw_token tok = kw_sampler_sample(smp, logits);
-        if (tok == KW_TOKEN_NONE) { /* a grammar dead end (message set) */
+    atomic_store(&run_gen, g);
+    if (run_interrupted) kw_gen_cancel(g); /* Ctrl-C came before the handler knew g */
+    st = kw_generate(g);
+    atomic_store(&run_gen, NULL);
+    /* a failed start (the prompt does not fit), a failed pass, or a grammar dead end */
+    if (st != KW_OK || kw_gen_finish_reason(g) == KW_FINISH_ERROR) {
+        if (st == KW_ERR_CONTEXT_FULL)
+            fprintf(stderr, "error: %s (use -c to enlarge the context)\n", kw_last_error());
+        else
             cli_api_error();
-            failed = true;
-            break;
-        }
-        if (!o.ignore_eos && kw_token_is_eog(model, tok)) {
-            stop_reason = "end of generation token";
-            break;
-        }
-        kw_sampler_accept(smp, tok);
-        n_gen++;
-        int32_t np = kw_detok_stream_push(&ds, tok, piece, (int32_t)sizeof piece);
-        if (np > 0) out_push(&w, piece, (size_t)np, false);
-        if (w.stopped) {
-            stop_reason = "stop string";
-            break;
-        }
-        if (o.n_predict >= 0 && n_gen >= o.n_predict) {
-            stop_reason = "length limit (-n)";
-            break;
-        }
-        if (kw_context_n_past(ctx) >= n_ctx) {
-            stop_reason = "context full";
-            break;
-        }
-        if (kw_decode(ctx, &tok, NULL, 1, NULL) != KW_OK) {
-            cli_api_error();
-            failed = true;
-            break;
-        }
-        row = 0;
-    }
-    t_gen = kw_time_seconds() - t_gen;
-    sigaction(SIGINT, &old_sa, NULL);
-    if (!w.stopped) {
-        int32_t np = kw_detok_stream_flush(&ds, piece, (int32_t)sizeof piece);
-        out_push(&w, piece, np > 0 ? (size_t)np : 0, true);
-        if (w.stopped) stop_reason = "stop string";
+        if (kw_gen_finish_reason(g) == KW_FINISH_NONE) goto done; /* never started */
     }
     if (w.n_printed > 0 && !w.ends_with_newline) fputc('\n', stdout); /* stdout ends a line */
     fflush(stdout);
 
-    cli_print_speed(stderr, "prompt", n_prompt, t_prompt);
-    cli_print_speed(stderr, "generated", n_gen, t_gen);
+    kw_gen_usage u = kw_gen_get_usage(g);
+    const char *why = stop_reason(g, o.n_predict);
+    bool failed = kw_gen_finish_reason(g) == KW_FINISH_ERROR;
+    cli_print_speed(stderr, "prompt", u.prompt_tokens, u.t_prompt);
+    cli_print_speed(stderr, "generated", u.completion_tokens, u.t_generate);
     fprintf(stderr, "KV cache: %.2f MiB (%d of %d positions used)\n",
             (double)kw_context_kv_bytes(ctx) / (1024.0 * 1024.0), kw_context_n_past(ctx), n_ctx);
     fprintf(stderr, "peak memory: %.2f MiB\n", (double)kw_peak_rss_bytes() / (1024.0 * 1024.0));
-    fprintf(stderr, "stop: %s\n", failed ? "error" : stop_reason);
-    if (!failed && o.sp.grammar && !kw_sampler_grammar_accepting(smp)) {
-        fprintf(stderr,
-                "error: output incomplete: generation stopped (%s) before the grammar "
-                "was complete\n",
-                stop_reason);
-        failed = true;
-    }
-    rc = failed ? CLI_EXIT_ERROR : run_interrupted ? CLI_EXIT_INTERRUPTED : CLI_EXIT_OK;
+    fprintf(stderr, "stop: %s\n", why);
+    if (!failed && !cli_constraint_ok(g, "output", why, o.json_schema != NULL)) failed = true;
+    rc = failed                                           ? CLI_EXIT_ERROR
+         : kw_gen_finish_reason(g) == KW_FINISH_CANCELLED ? CLI_EXIT_INTERRUPTED
+                                                          : CLI_EXIT_OK;
 
 done:
-    free(w.buf);
+    sigaction(SIGINT, &old_sa, NULL);
+    kw_gen_free(g);
+    kw_engine_free(eng);
     free(prompt);
-    kw_sampler_free(smp);
     kw_context_free(ctx);
     kw_model_free(model);
     free(file_text);

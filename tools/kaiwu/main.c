@@ -67,6 +67,29 @@ uint64_t cli_random_seed(void) {
     return seed;
 }
 
+/* Inline JSON rather than a path: the first non-space character opens an object or array. */
+static bool starts_json(const char *v) {
+    while (*v == ' ' || *v == '\t' || *v == '\n' || *v == '\r')
+        v++;
+    return *v == '{' || *v == '[';
+}
+
+/* Reads the file at path into *dst, kept reachable until exit: the parsed options point into
+ * it. False after printing why. */
+static bool keep_file_text(const char *cmd, const char *path, void *dst) {
+    static char *kept[8];
+    static int n_kept;
+    if (n_kept == (int)(sizeof kept / sizeof kept[0])) {
+        fprintf(stderr, "error: %s: too many file options\n", cmd);
+        return false;
+    }
+    char *text = cli_read_file(path, NULL);
+    if (!text) return false;
+    kept[n_kept++] = text;
+    *(const char **)dst = text;
+    return true;
+}
+
 int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char **argv, int *i,
                   void *base) {
     for (int k = 0; k < n; k++) {
@@ -92,24 +115,13 @@ int cli_match_opt(const char *cmd, const cli_opt *table, int n, int argc, char *
                                  dst);
             break;
         case CLI_U64: ok = cli_parse_u64(cmd, table[k].name, v, dst); break;
-        case CLI_FILE: {
-            /* kept reachable until exit: the parsed options point into it */
-            static char *kept[8];
-            static int n_kept;
-            if (n_kept == (int)(sizeof kept / sizeof kept[0])) {
-                ok = false;
-                fprintf(stderr, "error: %s: too many file options\n", cmd);
-                break;
-            }
-            char *text = cli_read_file(v, NULL);
-            if (!text) {
-                ok = false;
-                break;
-            }
-            kept[n_kept++] = text;
-            *(const char **)dst = text;
+        case CLI_JSON_TEXT:
+            if (starts_json(v))
+                *(const char **)dst = v; /* inline */
+            else
+                ok = keep_file_text(cmd, v, dst);
             break;
-        }
+        case CLI_FILE: ok = keep_file_text(cmd, v, dst); break;
         case CLI_JSON_GRAMMAR: break;
         case CLI_CACHE_TYPE: ok = cli_parse_cache_type(cmd, table[k].name, v, dst); break;
         case CLI_SEED:
