@@ -145,7 +145,7 @@ RUN_PROMPT ?= 写一首五言绝句，题目是《春望》
 RUN_SEED   ?= 1
 run: all
 	@if [ ! -f "$(RUN_MODEL)" ]; then \
-	    echo "make run: $(RUN_MODEL) is missing: build it with 'make model' (about 90 minutes on" \
+	    echo "make run: $(RUN_MODEL) is missing: build it with 'make model' (about 2 hours on" \
 	         "2 cores), or give another model: make run RUN_MODEL=path/to/model.gguf" >&2; \
 	    exit 1; fi
 	$(CLI) run -m $(RUN_MODEL) --chat-template model -p "$(RUN_PROMPT)" -n 96 --seed $(RUN_SEED)
