@@ -13,10 +13,13 @@
 
 #include <math.h>
 
-static void softmax_avx2(float *x, int n, float scale) {
+/* The two passes softmax and its tiled form share: x *= scale with the running max (from max0),
+ * then x = exp(x - max). Returns the max; *sv gets the lane sums of the first n & ~7 exps (the
+ * caller adds the tail x[n8..n) in its own precision). */
+static float scale_exp_avx2(float *x, int n, float scale, float max0, __m256 *sv) {
     const __m256 sc = _mm256_set1_ps(scale);
     const int n8 = n & ~7;
-    __m256 mv = _mm256_set1_ps(-INFINITY);
+    __m256 mv = _mm256_set1_ps(max0);
     for (int i = 0; i < n8; i += 8) {
         const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
         _mm256_storeu_ps(x + i, v);
@@ -31,17 +34,24 @@ static void softmax_avx2(float *x, int n, float scale) {
         if (x[i] > max) max = x[i];
     }
     const __m256 mb = _mm256_set1_ps(max);
-    __m256 sv = _mm256_setzero_ps();
+    *sv = _mm256_setzero_ps();
     for (int i = 0; i < n8; i += 8) {
         const __m256 e = avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
         _mm256_storeu_ps(x + i, e);
-        sv = _mm256_add_ps(sv, e);
+        *sv = _mm256_add_ps(*sv, e);
     }
-    double sum = avx2_hsum(sv);
-    for (int i = n8; i < n; i++) {
+    for (int i = n8; i < n; i++)
         x[i] = expf(x[i] - max);
+    return max;
+}
+
+static void softmax_avx2(float *x, int n, float scale) {
+    const int n8 = n & ~7;
+    __m256 sv;
+    scale_exp_avx2(x, n, scale, -INFINITY, &sv);
+    double sum = avx2_hsum(sv);
+    for (int i = n8; i < n; i++)
         sum += x[i];
-    }
     const float inv = (float)(1.0 / sum);
     const __m256 iv = _mm256_set1_ps(inv);
     for (int i = 0; i < n8; i += 8)
@@ -50,38 +60,14 @@ static void softmax_avx2(float *x, int n, float scale) {
         x[i] *= inv;
 }
 
-/* The online-softmax step of attention in tiles (kernel_attn.softmax_tile): softmax_avx2's first
- * two passes against the running max, without the normalization. */
+/* The online-softmax step of attention in tiles (kernel_attn.softmax_tile): softmax's two passes
+ * against the running max, without the normalization. */
 static float softmax_tile_avx2(float *x, int n, float scale, float *max_io) {
-    const __m256 sc = _mm256_set1_ps(scale);
-    const int n8 = n & ~7;
-    __m256 mv = _mm256_set1_ps(*max_io);
-    for (int i = 0; i < n8; i += 8) {
-        const __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i), sc);
-        _mm256_storeu_ps(x + i, v);
-        mv = _mm256_max_ps(mv, v);
-    }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    float max = _mm_cvtss_f32(m4);
-    for (int i = n8; i < n; i++) {
-        x[i] *= scale;
-        if (x[i] > max) max = x[i];
-    }
-    const __m256 mb = _mm256_set1_ps(max);
-    __m256 sv = _mm256_setzero_ps();
-    for (int i = 0; i < n8; i += 8) {
-        const __m256 e = avx2_exp(_mm256_sub_ps(_mm256_loadu_ps(x + i), mb));
-        _mm256_storeu_ps(x + i, e);
-        sv = _mm256_add_ps(sv, e);
-    }
+    __m256 sv;
+    *max_io = scale_exp_avx2(x, n, scale, *max_io, &sv);
     float sum = avx2_hsum(sv);
-    for (int i = n8; i < n; i++) {
-        x[i] = expf(x[i] - max);
+    for (int i = n & ~7; i < n; i++)
         sum += x[i];
-    }
-    *max_io = max;
     return sum;
 }
 
